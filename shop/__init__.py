@@ -1,0 +1,1 @@
+"""Quire: a Stripe-hosted Checkout shop for books and memberships."""
