@@ -1,0 +1,129 @@
+"""Quire's settings, read from the environment (and `.env` in development).
+
+Every setting the shop reads is here; nothing else in Quire calls `os.getenv`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent
+INSTANCE = ROOT / "instance"
+
+#: Where the embedded Stripe sandbox listens when no Stripe key is configured.
+SANDBOX_API_BASE = "http://127.0.0.1:12111"
+#: The key the sandbox accepts; it is not a secret (it unlocks nothing but the sandbox).
+SANDBOX_API_KEY = "sk_test_sandbox"
+#: Where `make run` leaves the signing secret of the webhook endpoint it registered.
+SANDBOX_WEBHOOK_SECRET_FILE = INSTANCE / "sandbox-webhook-secret"
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed; the message names it."""
+
+
+def database_url(raw: str | None) -> str:
+    """Normalise `DATABASE_URL`: Heroku's `postgres://` becomes SQLAlchemy's psycopg URL."""
+    if not raw:
+        INSTANCE.mkdir(exist_ok=True)
+        return f"sqlite:///{INSTANCE / 'quire.sqlite3'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def _development_secret_key() -> str:
+    """A random key kept in `instance/`, so development sessions survive restarts."""
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        INSTANCE.mkdir(exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _split(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The shop's configuration; `as_flask_config` turns it into Flask's mapping."""
+
+    environment: str
+    secret_key: str
+    database_url: str
+    stripe_secret_key: str
+    stripe_webhook_secrets: tuple[str, ...]
+    stripe_api_base: str | None
+    site_url: str
+    catalogue_path: Path
+    uses_sandbox: bool
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read settings; in production a missing secret stops start-up naming it."""
+        if env is None:
+            load_dotenv(ROOT / ".env")
+            env = dict(os.environ)
+        environment = env.get("QUIRE_ENV") or ("production" if env.get("DYNO") else "development")
+        production = environment == "production"
+
+        missing = [
+            name
+            for name in ("SECRET_KEY", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+            if production and not env.get(name)
+        ]
+        if production and not env.get("SITE_URL"):
+            missing.append("SITE_URL")
+        if missing:
+            raise ConfigError(
+                "Quire cannot start in production without: "
+                + ", ".join(missing)
+                + " (see .env.example)"
+            )
+
+        stripe_key = env.get("STRIPE_SECRET_KEY", "")
+        uses_sandbox = not stripe_key
+        webhook_secrets = _split(env.get("STRIPE_WEBHOOK_SECRET"))
+        if uses_sandbox and not webhook_secrets and SANDBOX_WEBHOOK_SECRET_FILE.exists():
+            webhook_secrets = (SANDBOX_WEBHOOK_SECRET_FILE.read_text().strip(),)
+        return cls(
+            environment=environment,
+            secret_key=env.get("SECRET_KEY") or _development_secret_key(),
+            database_url=database_url(env.get("DATABASE_URL")),
+            stripe_secret_key=stripe_key or SANDBOX_API_KEY,
+            stripe_webhook_secrets=webhook_secrets,
+            stripe_api_base=env.get("STRIPE_API_BASE")
+            or (SANDBOX_API_BASE if uses_sandbox else None),
+            site_url=(env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            catalogue_path=Path(env.get("CATALOGUE_PATH") or ROOT / "products.yaml"),
+            uses_sandbox=uses_sandbox,
+        )
+
+    def as_flask_config(self) -> dict[str, object]:
+        """The mapping `create_app` loads into `app.config`."""
+        return {
+            "QUIRE_ENV": self.environment,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_WEBHOOK_SECRETS": self.stripe_webhook_secrets,
+            "STRIPE_API_BASE": self.stripe_api_base,
+            "STRIPE_USES_SANDBOX": self.uses_sandbox,
+            "SITE_URL": self.site_url,
+            "CATALOGUE_PATH": str(self.catalogue_path),
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.environment == "production",
+            "REMEMBER_COOKIE_SECURE": self.environment == "production",
+            **self.extra,
+        }

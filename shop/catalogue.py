@@ -1,0 +1,334 @@
+"""The catalogue: what Quire sells and at what price, read from `products.yaml`.
+
+Loaded and validated once at start-up into frozen objects. It knows nothing of Flask or
+Stripe; `sync.py` makes Stripe match it and checkout resolves every price through it, so
+a shopper can never choose an amount.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from shop.money import CURRENCIES
+
+Interval = Literal["month", "year"]
+INTERVALS: tuple[Interval, ...] = ("month", "year")
+FORMATS = ("ebook", "print")
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a unit amount
+
+
+@dataclass(frozen=True)
+class CatalogueProblem:
+    """One thing wrong with the catalogue, named by entry and field."""
+
+    entry: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.entry}: {self.field}: {self.message}"
+
+
+class CatalogueError(ValueError):
+    """The catalogue cannot be used; `problems` lists every reason."""
+
+    def __init__(self, path: Path, problems: list[CatalogueProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(
+            f"{path.name} has {len(problems)} problem(s):\n" + "\n".join(map(str, problems))
+        )
+
+
+@dataclass(frozen=True)
+class SellingPrice:
+    """One Stripe Price the catalogue asks for, identified by its `lookup_key`."""
+
+    lookup_key: str
+    amount: int
+    currency: str
+    interval: Interval | None = None
+
+
+@dataclass(frozen=True)
+class Book:
+    """A book sold once: an ebook to download or a printed copy to post."""
+
+    key: str
+    title: str
+    author: str
+    description: str
+    price: int
+    currency: str
+    format: Literal["ebook", "print"]
+    image: str | None = None
+    stock: int | None = None
+
+    @property
+    def lookup_key(self) -> str:
+        return f"book:{self.key}"
+
+    @property
+    def product_id(self) -> str:
+        return f"quire_book_{self.key}"
+
+    @property
+    def name(self) -> str:
+        return self.title
+
+    @property
+    def selling_prices(self) -> tuple[SellingPrice, ...]:
+        return (SellingPrice(self.lookup_key, self.price, self.currency),)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A membership sold by subscription, with a price per billing interval."""
+
+    key: str
+    name: str
+    description: str
+    features: tuple[str, ...]
+    currency: str
+    prices: tuple[tuple[Interval, int], ...]
+    trial_days: int | None = None
+
+    @property
+    def product_id(self) -> str:
+        return f"quire_plan_{self.key}"
+
+    def lookup_key(self, interval: Interval) -> str:
+        return f"plan:{self.key}:{interval}"
+
+    def price_for(self, interval: str) -> int | None:
+        return next((amount for name, amount in self.prices if name == interval), None)
+
+    @property
+    def selling_prices(self) -> tuple[SellingPrice, ...]:
+        return tuple(
+            SellingPrice(self.lookup_key(interval), amount, self.currency, interval)
+            for interval, amount in self.prices
+        )
+
+
+Item = Book | Plan
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything on sale, looked up by key."""
+
+    books: tuple[Book, ...]
+    plans: tuple[Plan, ...]
+
+    def book(self, key: str) -> Book | None:
+        return next((b for b in self.books if b.key == key), None)
+
+    def plan(self, key: str) -> Plan | None:
+        return next((p for p in self.plans if p.key == key), None)
+
+    def items(self) -> Iterator[Item]:
+        yield from self.books
+        yield from self.plans
+
+    def item_for_lookup_key(self, lookup_key: str) -> Item | None:
+        for item in self.items():
+            if any(p.lookup_key == lookup_key for p in item.selling_prices):
+                return item
+        return None
+
+
+class _Reader:
+    """Collects problems while reading entries, so one run reports all of them."""
+
+    def __init__(self) -> None:
+        self.problems: list[CatalogueProblem] = []
+
+    def problem(self, entry: str, field: str, message: str) -> None:
+        self.problems.append(CatalogueProblem(entry, field, message))
+
+    def text(self, raw: Mapping[str, Any], entry: str, name: str, *, required: bool = True) -> str:
+        value = raw.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.problem(entry, name, "is missing")
+            return ""
+        if not isinstance(value, str):
+            self.problem(entry, name, f"must be text (got {value!r})")
+            return ""
+        return value.strip()
+
+    def amount(self, raw: Any, entry: str, name: str) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            if isinstance(raw, float):
+                self.problem(
+                    entry, name, f"must be a whole number of minor units, e.g. 1299 (got {raw})"
+                )
+            elif raw is None:
+                self.problem(entry, name, "is missing")
+            else:
+                self.problem(entry, name, f"must be a whole number of minor units (got {raw!r})")
+            return 0
+        if raw <= 0:
+            self.problem(entry, name, f"must be positive (got {raw})")
+        elif raw > MAX_AMOUNT:
+            self.problem(entry, name, f"must be at most {MAX_AMOUNT} (got {raw})")
+        return raw
+
+    def currency(self, raw: Mapping[str, Any], entry: str, default: str | None) -> str:
+        value = raw.get("currency", default)
+        if not isinstance(value, str) or value.lower() not in CURRENCIES:
+            self.problem(entry, "currency", f"unknown currency {value!r}")
+            return ""
+        return value.lower()
+
+    def unknown_fields(self, raw: Mapping[str, Any], entry: str, allowed: set[str]) -> None:
+        for name in sorted(set(raw) - allowed):
+            self.problem(entry, name, "is not a known field")
+
+
+BOOK_FIELDS = {
+    "key", "title", "author", "description", "price", "currency", "format", "image", "stock",
+}  # fmt: skip
+PLAN_FIELDS = {"key", "name", "description", "features", "currency", "prices", "trial_days"}
+
+
+def _entries(raw: Any, section: str, reader: _Reader) -> list[tuple[str, Mapping[str, Any]]]:
+    """The section's entries with a label each (`books[dune]`), noting bad keys."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        reader.problem(section, "-", "must be a list of entries")
+        return []
+    seen: set[str] = set()
+    entries: list[tuple[str, Mapping[str, Any]]] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            reader.problem(f"{section}[{index}]", "-", "must be a mapping of fields")
+            continue
+        key = item.get("key")
+        label = f"{section}[{key}]" if isinstance(key, str) and key else f"{section}[{index}]"
+        if not isinstance(key, str) or not key:
+            reader.problem(label, "key", "is missing")
+        elif not KEY_PATTERN.match(key):
+            reader.problem(label, "key", "must be lower-case letters, digits and dashes")
+        elif key in seen:
+            reader.problem(label, "key", f"duplicate key {key!r}")
+        else:
+            seen.add(key)
+        entries.append((label, item))
+    return entries
+
+
+def _read_book(label: str, raw: Mapping[str, Any], reader: _Reader, default: str | None) -> Book:
+    reader.unknown_fields(raw, label, BOOK_FIELDS)
+    fmt = raw.get("format")
+    if fmt not in FORMATS:
+        reader.problem(label, "format", f"must be 'ebook' or 'print' (got {fmt!r})")
+    stock = raw.get("stock")
+    if stock is not None:
+        if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
+            reader.problem(label, "stock", f"must be a whole number, 0 or more (got {stock!r})")
+            stock = None
+        elif fmt == "ebook":
+            reader.problem(label, "stock", "only printed books have stock")
+    return Book(
+        key=str(raw.get("key", "")),
+        title=reader.text(raw, label, "title"),
+        author=reader.text(raw, label, "author"),
+        description=reader.text(raw, label, "description", required=False),
+        price=reader.amount(raw.get("price"), label, "price"),
+        currency=reader.currency(raw, label, default),
+        format="print" if fmt == "print" else "ebook",
+        image=reader.text(raw, label, "image", required=False) or None,
+        stock=stock,
+    )
+
+
+def _read_plan(label: str, raw: Mapping[str, Any], reader: _Reader, default: str | None) -> Plan:
+    reader.unknown_fields(raw, label, PLAN_FIELDS)
+    features = raw.get("features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        reader.problem(label, "features", "must be a list of text lines")
+        features = []
+    prices: list[tuple[Interval, int]] = []
+    raw_prices = raw.get("prices")
+    if not isinstance(raw_prices, dict) or not raw_prices:
+        reader.problem(label, "prices", "must map an interval (month, year) to an amount")
+    else:
+        for interval, amount in raw_prices.items():
+            if interval not in INTERVALS:
+                reader.problem(label, f"prices.{interval}", "bad interval: use 'month' or 'year'")
+                continue
+            prices.append((interval, reader.amount(amount, label, f"prices.{interval}")))
+    trial = raw.get("trial_days")
+    if trial is not None and (
+        isinstance(trial, bool) or not isinstance(trial, int) or not 1 <= trial <= 730
+    ):
+        reader.problem(
+            label, "trial_days", f"must be a whole number of days, 1 to 730 (got {trial!r})"
+        )
+        trial = None
+    return Plan(
+        key=str(raw.get("key", "")),
+        name=reader.text(raw, label, "name"),
+        description=reader.text(raw, label, "description", required=False),
+        features=tuple(features),
+        currency=reader.currency(raw, label, default),
+        prices=tuple(prices),
+        trial_days=trial,
+    )
+
+
+def parse_catalogue(text: str, path: Path) -> Catalogue:
+    """Validate catalogue YAML; raise `CatalogueError` listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        reason = getattr(error, "problem", None) or str(error)
+        raise CatalogueError(
+            path, [CatalogueProblem(path.name, where, f"YAML syntax error: {reason}")]
+        ) from error
+    reader = _Reader()
+    if not isinstance(raw, dict):
+        raise CatalogueError(
+            path, [CatalogueProblem(path.name, "-", "must be a mapping with 'books' and 'plans'")]
+        )
+    reader.unknown_fields(raw, path.name, {"currency", "books", "plans"})
+    default = raw.get("currency")
+    if default is not None and (not isinstance(default, str) or default.lower() not in CURRENCIES):
+        reader.problem(path.name, "currency", f"unknown currency {default!r}")
+        default = None
+    books = tuple(
+        _read_book(label, item, reader, default)
+        for label, item in _entries(raw.get("books"), "books", reader)
+    )
+    plans = tuple(
+        _read_plan(label, item, reader, default)
+        for label, item in _entries(raw.get("plans"), "plans", reader)
+    )
+    if not books and not plans and not reader.problems:
+        reader.problem(path.name, "books", "the catalogue sells nothing")
+    if reader.problems:
+        raise CatalogueError(path, reader.problems)
+    return Catalogue(books=books, plans=plans)
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Read and validate the catalogue file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CatalogueError(
+            path, [CatalogueProblem(path.name, "-", f"cannot be read: {error.strerror}")]
+        ) from error
+    return parse_catalogue(text, path)

@@ -1,0 +1,164 @@
+"""Stripe events: verify the signature, apply each event once, look handlers up by type.
+
+Why handlers re-retrieve: Stripe may deliver events late, twice or out of order, and an
+event's `created` has one-second resolution, so it cannot order two changes to one
+object. Each handler therefore treats its event as a trigger, retrieves the object as
+Stripe has it now, and writes that. Whatever order the events arrive in, the last one
+processed leaves the records equal to Stripe's current state. (Order statuses also
+only move forward, see `models.RANK`.)
+
+Why one transaction: the processed-event row is committed together with the event's
+effects. If a handler fails, both roll back and the webhook answers 500, so Stripe's
+retry redoes the work instead of finding it wrongly marked done. A duplicate — even one
+arriving at the same moment — fails on the event row's primary key and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import stripe
+from sqlalchemy.exc import IntegrityError
+
+from shop import fulfilment
+from shop.extensions import db
+from shop.models import ProcessedEvent, from_timestamp, utcnow
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_SECONDS = 300
+Outcome = Literal["processed", "ignored", "duplicate"]
+Handler = Callable[[stripe.StripeClient, dict[str, Any]], None]
+
+
+class BadSignature(ValueError):
+    """The request is not a Stripe event signed with one of our secrets."""
+
+
+def verify_event(payload: bytes, header: str | None, secrets: Sequence[str]) -> dict[str, Any]:
+    """Check `Stripe-Signature` against every current secret, then parse the body once.
+
+    More than one secret is accepted so a secret can be rolled without losing events.
+    """
+    if not header:
+        raise BadSignature("missing Stripe-Signature header")
+    if not secrets:
+        raise BadSignature("no webhook signing secret is configured")
+    text = payload.decode("utf-8", errors="replace")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, header, secret, TOLERANCE_SECONDS)
+        except stripe.SignatureVerificationError:
+            continue
+        try:
+            event: dict[str, Any] = json.loads(text)
+        except ValueError as error:
+            raise BadSignature("signed body is not JSON") from error
+        if not isinstance(event, dict) or not {"id", "type", "data"} <= event.keys():
+            raise BadSignature("signed body is not a Stripe event")
+        return event
+    raise BadSignature("signature does not match any configured secret, or is too old")
+
+
+# --- handlers: one per event type --------------------------------------------------
+
+
+def _checkout_session(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
+    """checkout.session.completed / async_payment_succeeded / async_payment_failed / expired.
+
+    https://docs.stripe.com/api/events/types#event_types-checkout.session.completed
+    """
+    session = client.v1.checkout.sessions.retrieve(
+        obj["id"], params={"expand": fulfilment.SESSION_EXPAND}
+    )
+    fulfilment.fulfil_checkout_session(session)
+
+
+def _subscription(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
+    """customer.subscription.created / updated / deleted.
+
+    https://docs.stripe.com/api/events/types#event_types-customer.subscription.updated
+    """
+    fulfilment.record_subscription(client.v1.subscriptions.retrieve(obj["id"]))
+
+
+def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
+    """invoice.paid / invoice.payment_failed: the invoice, and its subscription's new status.
+
+    https://docs.stripe.com/api/events/types#event_types-invoice.payment_failed
+    """
+    invoice = client.v1.invoices.retrieve(obj["id"])
+    fulfilment.record_invoice(invoice)
+    subscription_id = fulfilment.invoice_subscription_id(invoice)
+    if subscription_id:
+        fulfilment.record_subscription(client.v1.subscriptions.retrieve(subscription_id))
+
+
+def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
+    """charge.refunded: full or partial refund of an order's payment.
+
+    https://docs.stripe.com/api/events/types#event_types-charge.refunded
+    """
+    fulfilment.record_charge(client.v1.charges.retrieve(obj["id"]))
+
+
+def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
+    """charge.dispute.created: the payment is contested; the order is marked disputed.
+
+    https://docs.stripe.com/api/events/types#event_types-charge.dispute.created
+    """
+    fulfilment.record_dispute(stripe.Dispute.construct_from(obj, None))
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": _checkout_session,
+    "checkout.session.async_payment_succeeded": _checkout_session,
+    "checkout.session.async_payment_failed": _checkout_session,
+    "checkout.session.expired": _checkout_session,
+    "customer.subscription.created": _subscription,
+    "customer.subscription.updated": _subscription,
+    "customer.subscription.deleted": _subscription,
+    "invoice.paid": _invoice,
+    "invoice.payment_failed": _invoice,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+}
+
+
+def _already_processed(event_id: str) -> bool:
+    return db.session.get(ProcessedEvent, event_id) is not None
+
+
+def process_event(client: stripe.StripeClient, event: dict[str, Any], raw: str) -> Outcome:
+    """Apply a verified event exactly once, in one transaction with its event row."""
+    event_id = str(event["id"])
+    if _already_processed(event_id):
+        return "duplicate"
+    handler = HANDLERS.get(event["type"])
+    outcome: Outcome = "processed" if handler else "ignored"
+    try:
+        if handler is not None:
+            handler(client, event["data"]["object"])
+        db.session.add(
+            ProcessedEvent(
+                id=event_id,
+                type=event["type"],
+                outcome=outcome,
+                stripe_created=from_timestamp(event.get("created")) or utcnow(),
+                raw_json=raw,
+            )
+        )
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if _already_processed(event_id):
+            log.info("event %s was processed by a concurrent delivery", event_id)
+            return "duplicate"
+        raise
+    except BaseException:
+        db.session.rollback()
+        raise
+    return outcome

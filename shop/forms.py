@@ -1,0 +1,38 @@
+"""Forms (Flask-WTF): validation and a CSRF token on every one."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, PasswordField, RadioField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
+
+from shop.checkout import MAX_QUANTITY
+
+
+class RegisterForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=128)])
+    confirm = PasswordField(
+        "Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")]
+    )
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class BuyForm(FlaskForm):
+    quantity = IntegerField(
+        "Quantity", default=1, validators=[DataRequired(), NumberRange(1, MAX_QUANTITY)]
+    )
+
+
+class SubscribeForm(FlaskForm):
+    interval = RadioField(
+        "Billing", choices=[("month", "Monthly"), ("year", "Yearly")], default="month"
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that posts: carries only the CSRF token."""

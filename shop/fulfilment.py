@@ -1,0 +1,195 @@
+"""Bring Quire's records in line with Stripe objects.
+
+Each function takes a Stripe object as Stripe has it *now* (freshly retrieved) and makes
+the local rows say the same. They are idempotent and run without a request, so the
+webhook, the success page and the reconcile command share them. They never commit:
+the caller owns the transaction (one per webhook event, with its processed-event row).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+import stripe
+
+from shop.extensions import db
+from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, from_timestamp
+from shop.stripe_client import field_of, metadata_of
+
+log = logging.getLogger(__name__)
+Row = TypeVar("Row", Subscription, Invoice)
+
+#: What a fresh Checkout Session retrieve should carry so fulfilment needs no other call.
+SESSION_EXPAND = ["payment_intent", "subscription"]
+
+
+def _id(value: Any) -> str | None:
+    """The id of an expandable field, whether Stripe sent the id or the object."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value["id"])
+
+
+def order_for_session(session: stripe.checkout.Session) -> Order | None:
+    """The order a session was made for, or None when it is not one of Quire's."""
+    order: Order | None = db.session.execute(
+        db.select(Order).filter_by(checkout_session_id=session.id)
+    ).scalar_one_or_none()
+    if order is not None:
+        return order
+    # The session id may not be stored yet if the redirect beat our own commit.
+    reference = session.client_reference_id or ""
+    if reference.startswith("order-") and reference[6:].isdigit():
+        order = db.session.get(Order, int(reference[6:]))
+        if order is not None and order.checkout_session_id in (None, session.id):
+            order.checkout_session_id = session.id
+            return order
+    return None
+
+
+def session_status(session: stripe.checkout.Session) -> OrderStatus | None:
+    """The order status a Checkout Session implies, from its current state alone."""
+    if session.status == "expired":
+        return OrderStatus.EXPIRED
+    if session.status != "complete":
+        return None
+    if session.payment_status in ("paid", "no_payment_required"):
+        return OrderStatus.PAID
+    intent = session.payment_intent
+    failed = ("requires_payment_method", "canceled")
+    if intent is not None and not isinstance(intent, str) and intent.status in failed:
+        return OrderStatus.PAYMENT_FAILED
+    return OrderStatus.AWAITING_PAYMENT
+
+
+def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
+    """Record what a Checkout Session says about its order (and subscription)."""
+    order = order_for_session(session)
+    if order is None:
+        log.warning("checkout session %s matches no Quire order; ignored", session.id)
+        return None
+    status = session_status(session)
+    if status is None:
+        return order
+    order.payment_status = session.payment_status
+    order.stripe_customer_id = _id(session.customer) or order.stripe_customer_id
+    order.payment_intent_id = _id(session.payment_intent) or order.payment_intent_id
+    order.stripe_subscription_id = _id(session.subscription) or order.stripe_subscription_id
+    if status == OrderStatus.PAID:
+        order.amount_paid = session.amount_total
+    order.advance(status)
+    subscription = session.subscription
+    if subscription is not None and not isinstance(subscription, str):
+        record_subscription(subscription, user_id=order.user_id)
+    return order
+
+
+def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None:
+    """Which user a Stripe customer belongs to: our customer row, else our own metadata."""
+    user_id = db.session.execute(
+        db.select(Customer.user_id).filter_by(stripe_customer_id=customer_id)
+    ).scalar_one_or_none()
+    if user_id is None and metadata.get("user_id", "").isdigit():
+        user_id = int(metadata["user_id"])
+    return user_id
+
+
+def _upsert(model: type[Row], **key: str) -> Row:
+    """The row with this Stripe id, added if missing.
+
+    Two deliveries racing to insert the same id both reach the unique constraint; the
+    loser's transaction rolls back and answers 5xx, and Stripe's retry finds the row.
+    """
+    row = db.session.execute(db.select(model).filter_by(**key)).scalar_one_or_none()
+    if row is None:
+        row = model(**key)
+        db.session.add(row)
+    return row
+
+
+def record_subscription(sub: stripe.Subscription, user_id: int | None = None) -> Subscription:
+    """Make the local membership say what the Stripe subscription says now."""
+    row = _upsert(Subscription, stripe_subscription_id=sub.id)
+    customer_id = _id(sub.customer) or ""
+    metadata = metadata_of(sub)
+    row.stripe_customer_id = customer_id
+    row.user_id = row.user_id or user_id or _user_for_customer(customer_id, metadata)
+    row.status = sub.status
+    row.cancel_at_period_end = bool(sub.cancel_at_period_end)
+    row.trial_end = from_timestamp(sub.trial_end)
+    row.canceled_at = from_timestamp(sub.canceled_at)
+    items = sub.items.data if field_of(sub, "items") else []
+    if items:
+        item = items[0]
+        price = item.price
+        row.interval = price.recurring.interval if price.recurring else None
+        lookup_key = price.lookup_key or metadata_of(price).get("quire_key", "")
+        if lookup_key.startswith("plan:"):
+            row.plan_key = lookup_key.split(":")[1]
+        # Since API 2025-03-31 periods live on items; older versions had them on the subscription.
+        period_end = field_of(item, "current_period_end") or field_of(sub, "current_period_end")
+    else:
+        period_end = field_of(sub, "current_period_end")
+    row.plan_key = row.plan_key or metadata.get("plan")
+    row.current_period_end = from_timestamp(period_end)
+    return row
+
+
+def invoice_subscription_id(invoice: stripe.Invoice) -> str | None:
+    """The invoice's subscription: `parent.subscription_details` now, top level before."""
+    details = field_of(field_of(invoice, "parent"), "subscription_details")
+    subscription = field_of(details, "subscription")
+    return _id(subscription or field_of(invoice, "subscription"))
+
+
+def record_invoice(invoice: stripe.Invoice) -> Invoice:
+    """Make the local invoice say what the Stripe invoice says now."""
+    row = _upsert(Invoice, stripe_invoice_id=invoice.id or "")
+    row.stripe_subscription_id = invoice_subscription_id(invoice)
+    row.stripe_customer_id = _id(invoice.customer)
+    row.status = invoice.status
+    row.billing_reason = invoice.billing_reason
+    row.currency = invoice.currency
+    row.amount_due = invoice.amount_due
+    row.amount_paid = invoice.amount_paid
+    row.attempt_count = invoice.attempt_count or 0
+    row.hosted_invoice_url = invoice.hosted_invoice_url
+    row.created_at = from_timestamp(invoice.created)
+    return row
+
+
+def record_charge(charge: stripe.Charge) -> Order | None:
+    """Record refunds of a charge on the order it paid for."""
+    intent_id = _id(charge.payment_intent)
+    if intent_id is None:
+        return None
+    order: Order | None = db.session.execute(
+        db.select(Order).filter_by(payment_intent_id=intent_id)
+    ).scalar_one_or_none()
+    if order is None:
+        log.warning("charge %s matches no Quire order; ignored", charge.id)
+        return None
+    order.amount_refunded = max(order.amount_refunded, charge.amount_refunded)
+    if charge.refunded or charge.amount_refunded >= charge.amount:
+        order.advance(OrderStatus.REFUNDED)
+    elif charge.amount_refunded > 0:
+        order.advance(OrderStatus.PARTIALLY_REFUNDED)
+    return order
+
+
+def record_dispute(dispute: stripe.Dispute) -> Order | None:
+    """Mark the order whose payment is disputed; a dispute is a fact that never reverts."""
+    intent_id = _id(dispute.payment_intent)
+    order: Order | None = (
+        db.session.execute(
+            db.select(Order).filter_by(payment_intent_id=intent_id)
+        ).scalar_one_or_none()
+        if intent_id
+        else None
+    )
+    if order is None:
+        log.warning("dispute %s matches no Quire order; ignored", dispute.id)
+        return None
+    order.advance(OrderStatus.DISPUTED)
+    return order

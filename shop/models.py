@@ -1,0 +1,237 @@
+"""Quire's own records, kept in step with Stripe by webhooks and the success page.
+
+Money is integer minor units; times are timezone-aware UTC. Rows that mirror Stripe
+objects are keyed by the Stripe id with a unique constraint, so a racing duplicate
+fails at the database instead of creating a second row.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import DateTime, ForeignKey, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shop.extensions import db
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC (used as a callable default, never evaluated at import)."""
+    return datetime.now(UTC)
+
+
+def from_timestamp(value: int | None) -> datetime | None:
+    """A Stripe unix timestamp as an aware UTC datetime."""
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware (SQLite drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Quire stores only aware UTC times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A shopper (or an admin) who signs in with email and password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer | None] = relationship(back_populates="user")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class Customer(db.Model):  # type: ignore[name-defined,misc]
+    """The Stripe customer that stands for one user; created once per user."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="customer")
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order stands. Later stages never fall back to earlier ones (see `RANK`)."""
+
+    PENDING = "pending"
+    AWAITING_PAYMENT = "awaiting_payment"
+    EXPIRED = "expired"
+    PAYMENT_FAILED = "payment_failed"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+#: An order only moves up this ladder, so a stale or replayed event cannot undo a later one.
+RANK = {
+    OrderStatus.PENDING: 0,
+    OrderStatus.AWAITING_PAYMENT: 1,
+    OrderStatus.EXPIRED: 2,
+    OrderStatus.PAYMENT_FAILED: 2,
+    OrderStatus.PAID: 3,
+    OrderStatus.PARTIALLY_REFUNDED: 4,
+    OrderStatus.REFUNDED: 5,
+    OrderStatus.DISPUTED: 6,
+}
+
+
+class Order(db.Model):  # type: ignore[name-defined,misc]
+    """One Checkout attempt: created pending before Stripe is called, so nothing is lost."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "book" or "membership"
+    status: Mapped[str] = mapped_column(String(32), default=OrderStatus.PENDING, index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_total: Mapped[int]  # what the catalogue priced it at, minor units
+    amount_paid: Mapped[int | None]
+    amount_refunded: Mapped[int] = mapped_column(default=0)
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    payment_status: Mapped[str | None] = mapped_column(String(32))
+    ships: Mapped[bool] = mapped_column(default=False)  # a printed book: collect an address
+    trial_days: Mapped[int | None]
+    checkout_attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+
+    @property
+    def reference(self) -> str:
+        """The id shown to shoppers and sent to Stripe as `client_reference_id`."""
+        return f"order-{self.id}"
+
+    def advance(self, status: OrderStatus) -> bool:
+        """Move to `status` unless the order is already further along; True if it moved."""
+        if RANK[status] <= RANK[OrderStatus(self.status)] and status != self.status:
+            return False
+        changed = status != self.status
+        self.status = status
+        if status == OrderStatus.PAID and self.paid_at is None:
+            self.paid_at = utcnow()
+        return changed
+
+
+class OrderItem(db.Model):  # type: ignore[name-defined,misc]
+    """A line of an order, priced from the catalogue when the order was made."""
+
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    item_key: Mapped[str] = mapped_column(String(64))
+    lookup_key: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(255))
+    unit_amount: Mapped[int]
+    quantity: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_amount * self.quantity
+
+
+class Subscription(db.Model):  # type: ignore[name-defined,misc]
+    """A membership, mirrored from the Stripe subscription it follows."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    plan_key: Mapped[str | None] = mapped_column(String(64))
+    interval: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(32))
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+    @property
+    def is_live(self) -> bool:
+        """True while the member enjoys the membership (including trial and grace)."""
+        return self.status in {"trialing", "active", "past_due"}
+
+
+class Invoice(db.Model):  # type: ignore[name-defined,misc]
+    """A Stripe invoice of a membership (first payment, renewals, failures)."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(32))
+    billing_reason: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_due: Mapped[int]
+    amount_paid: Mapped[int]
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProcessedEvent(db.Model):  # type: ignore[name-defined,misc]
+    """A Stripe event Quire has handled, committed with the event's effects.
+
+    The primary key is Stripe's event id, so a duplicate delivery — even two at the same
+    moment — cannot be applied twice: the second insert fails and its work rolls back.
+    """
+
+    __tablename__ = "processed_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # "processed" or "ignored"
+    stripe_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    raw_json: Mapped[str] = mapped_column(Text)  # the body exactly as Stripe sent it

@@ -1,0 +1,250 @@
+"""Make Stripe's Products and Prices match the catalogue.
+
+`read_stripe` lists what Stripe has (paginated lists of 100, never one GET per item),
+`plan_sync` compares it with the catalogue and returns the steps, and `apply_sync` runs
+them. Products are found by a caller-chosen id (`quire_book_<key>`), prices by their
+`lookup_key`. A price's amount never changes in Stripe: a new amount is a new Price that
+takes over the lookup key (`transfer_lookup_key`), and the old one is archived. Nothing
+is ever deleted, so past orders keep pointing at real objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import stripe
+
+from shop.catalogue import Book, Catalogue, Item, SellingPrice
+from shop.money import format_money
+from shop.stripe_client import metadata_of
+
+Progress = Callable[[str], None]
+PRODUCT_PREFIX = "quire_"
+PAGE = 100
+
+
+def _quiet(message: str) -> None:
+    """A progress callback that says nothing."""
+
+
+@dataclass(frozen=True)
+class StripeCatalogue:
+    """What Stripe holds of Quire's products and prices, active and archived."""
+
+    products: Mapping[str, stripe.Product]
+    prices: tuple[stripe.Price, ...]
+
+    def price_by_lookup_key(self) -> dict[str, stripe.Price]:
+        return {p.lookup_key: p for p in self.prices if p.lookup_key}
+
+
+@dataclass(frozen=True)
+class SyncStep:
+    """One write the sync will make, described for people before it is made."""
+
+    verb: Literal["create", "update", "archive", "reactivate", "replace"]
+    kind: Literal["product", "price"]
+    key: str
+    detail: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    target_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"  {self.verb:<10} {self.kind:<7} {self.key:<36} {self.detail}"
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """The ordered steps that make Stripe match the catalogue (empty: nothing to do)."""
+
+    steps: tuple[SyncStep, ...]
+
+    def summary(self) -> str:
+        if not self.steps:
+            return "Stripe already matches the catalogue: no changes."
+        counts: dict[str, int] = {}
+        for step in self.steps:
+            counts[step.verb] = counts.get(step.verb, 0) + 1
+        parts = ", ".join(f"{n} to {verb}" for verb, n in counts.items())
+        return f"{len(self.steps)} change(s): {parts}"
+
+
+def _is_quire_product(product: stripe.Product) -> bool:
+    return product.id.startswith(PRODUCT_PREFIX) or "quire_key" in metadata_of(product)
+
+
+def read_stripe(client: stripe.StripeClient, progress: Progress = _quiet) -> StripeCatalogue:
+    """List Quire's products and prices from Stripe with paginated list calls."""
+    products: dict[str, stripe.Product] = {}
+    for product in client.v1.products.list(params={"limit": PAGE}).auto_paging_iter():
+        if _is_quire_product(product):
+            products[product.id] = product
+        if len(products) and len(products) % PAGE == 0:
+            progress(f"read {len(products)} products…")
+    prices: list[stripe.Price] = []
+    for active in (True, False):
+        listing = client.v1.prices.list(params={"limit": PAGE, "active": active})
+        for price in listing.auto_paging_iter():
+            product_id = price.product if isinstance(price.product, str) else price.product.id
+            if product_id in products:
+                prices.append(price)
+                if len(prices) % PAGE == 0:
+                    progress(f"read {len(prices)} prices…")
+    progress(f"Stripe has {len(products)} Quire product(s) and {len(prices)} price(s).")
+    return StripeCatalogue(products=products, prices=tuple(prices))
+
+
+def _product_fields(item: Item) -> dict[str, Any]:
+    kind = "book" if isinstance(item, Book) else "plan"
+    fields: dict[str, Any] = {
+        "name": item.name,
+        "metadata": {"quire_key": f"{kind}:{item.key}", "quire_kind": kind},
+    }
+    if item.description:
+        fields["description"] = item.description
+    if isinstance(item, Book):
+        fields["shippable"] = item.format == "print"
+        fields["metadata"]["format"] = item.format
+    return fields
+
+
+def _product_differs(product: stripe.Product, wanted: Mapping[str, Any]) -> bool:
+    metadata = metadata_of(product)
+    return (
+        product.name != wanted["name"]
+        or (product.description or None) != wanted.get("description")
+        or any(metadata.get(k) != v for k, v in wanted["metadata"].items())
+        or ("shippable" in wanted and bool(product.shippable) != wanted["shippable"])
+    )
+
+
+def _price_matches(price: stripe.Price, wanted: SellingPrice, product_id: str) -> bool:
+    recurring = price.recurring.interval if price.recurring else None
+    current_product = price.product if isinstance(price.product, str) else price.product.id
+    return (
+        price.unit_amount == wanted.amount
+        and price.currency == wanted.currency
+        and recurring == wanted.interval
+        and current_product == product_id
+    )
+
+
+def _price_params(wanted: SellingPrice, product_id: str, *, transfer: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "product": product_id,
+        "currency": wanted.currency,
+        "unit_amount": wanted.amount,
+        "lookup_key": wanted.lookup_key,
+        "metadata": {"quire_key": wanted.lookup_key},
+    }
+    if wanted.interval:
+        params["recurring"] = {"interval": wanted.interval}
+    if transfer:
+        params["transfer_lookup_key"] = True
+    return params
+
+
+def _describe(wanted: SellingPrice) -> str:
+    amount = format_money(wanted.amount, wanted.currency)
+    return f"{amount}/{wanted.interval}" if wanted.interval else amount
+
+
+def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
+    """The steps that make Stripe match `catalogue`; none when it already does."""
+    steps: list[SyncStep] = []
+    by_lookup_key = stripe_side.price_by_lookup_key()
+    wanted_lookup_keys: set[str] = set()
+
+    for item in catalogue.items():
+        wanted = _product_fields(item)
+        existing = stripe_side.products.get(item.product_id)
+        if existing is None:
+            steps.append(
+                SyncStep("create", "product", item.product_id, repr(item.name),
+                         {"id": item.product_id, **wanted})
+            )  # fmt: skip
+        elif not existing.active:
+            steps.append(
+                SyncStep("reactivate", "product", item.product_id, repr(item.name),
+                         {"active": True, **wanted}, existing.id)
+            )  # fmt: skip
+        elif _product_differs(existing, wanted):
+            steps.append(
+                SyncStep("update", "product", item.product_id, repr(item.name), wanted, existing.id)
+            )
+
+        for selling in item.selling_prices:
+            wanted_lookup_keys.add(selling.lookup_key)
+            price = by_lookup_key.get(selling.lookup_key)
+            if price is None:
+                params = _price_params(selling, item.product_id, transfer=False)
+                steps.append(
+                    SyncStep("create", "price", selling.lookup_key, _describe(selling), params)
+                )
+            elif not _price_matches(price, selling, item.product_id):
+                params = _price_params(selling, item.product_id, transfer=True)
+                was = format_money(price.unit_amount, price.currency)
+                steps.append(
+                    SyncStep("replace", "price", selling.lookup_key,
+                             f"{_describe(selling)} (was {was}; old price archived)", params)
+                )  # fmt: skip
+                if price.active:
+                    steps.append(
+                        SyncStep("archive", "price", price.id, f"old {selling.lookup_key}",
+                                 {"active": False}, price.id)
+                    )  # fmt: skip
+            elif not price.active:
+                steps.append(
+                    SyncStep("reactivate", "price", selling.lookup_key, _describe(selling),
+                             {"active": True}, price.id)
+                )  # fmt: skip
+
+    catalogue_products = {item.product_id for item in catalogue.items()}
+    for price in stripe_side.prices:
+        if price.active and price.lookup_key not in wanted_lookup_keys:
+            label = price.lookup_key or price.id
+            steps.append(
+                SyncStep("archive", "price", label, "no longer sold", {"active": False}, price.id)
+            )
+    for product in stripe_side.products.values():
+        if product.active and product.id not in catalogue_products:
+            steps.append(
+                SyncStep("archive", "product", product.id, "no longer in the catalogue",
+                         {"active": False}, product.id)
+            )  # fmt: skip
+    return SyncPlan(steps=tuple(_in_write_order(steps)))
+
+
+def _in_write_order(steps: Iterable[SyncStep]) -> list[SyncStep]:
+    """Products before prices (a price needs its product), new prices before archiving old."""
+    order = {
+        ("product", "create"): 0,
+        ("product", "reactivate"): 0,
+        ("product", "update"): 0,
+        ("price", "create"): 1,
+        ("price", "replace"): 1,
+        ("price", "reactivate"): 1,
+        ("price", "archive"): 2,
+        ("product", "archive"): 3,
+    }
+    return sorted(steps, key=lambda s: order[(s.kind, s.verb)])
+
+
+def apply_sync(client: stripe.StripeClient, plan: SyncPlan, progress: Progress = _quiet) -> int:
+    """Make each write of `plan` in order; returns how many were made."""
+    for done, step in enumerate(plan.steps, start=1):
+        params: Any = dict(step.params)
+        if step.kind == "product":
+            if step.target_id is None:
+                client.v1.products.create(params=params)
+            else:
+                client.v1.products.update(step.target_id, params=params)
+        elif step.target_id is None:
+            client.v1.prices.create(params=params)
+        else:
+            client.v1.prices.update(step.target_id, params=params)
+        if done % 25 == 0 and done < len(plan.steps):
+            progress(f"applied {done}/{len(plan.steps)}…")
+    return len(plan.steps)

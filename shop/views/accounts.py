@@ -1,0 +1,119 @@
+"""Sign up, sign in, and the shopper's own orders, memberships and billing."""
+
+from __future__ import annotations
+
+import logging
+
+import stripe
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from shop.extensions import db, login_manager
+from shop.forms import ActionForm, LoginForm, RegisterForm
+from shop.models import Order, Subscription, User
+from shop.stripe_client import describe_error, stripe_client
+from shop.views.checkout import own_order
+
+bp = Blueprint("accounts", __name__)
+log = logging.getLogger(__name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def _next_url() -> str:
+    """Where to go after signing in: a local path only, never another site."""
+    target = request.args.get("next", "")
+    return (
+        target if target.startswith("/") and not target.startswith("//") else url_for("shop.index")
+    )
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Response | str:
+    form = RegisterForm()
+    if form.validate_on_submit():
+        user = User(email=(form.email.data or "").strip().lower())
+        user.set_password(form.password.data or "")
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            form.email.errors.append("An account with that email already exists.")
+        else:
+            login_user(user)
+            flash("Welcome to Quire.", "success")
+            return redirect(_next_url())
+    return render_template("accounts/register.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = (form.email.data or "").strip().lower()
+        user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none()
+        if user is not None and user.check_password(form.password.data or ""):
+            login_user(user)
+            return redirect(_next_url())
+        form.password.errors.append("Email or password is wrong.")
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    if ActionForm().validate_on_submit():
+        logout_user()
+    return redirect(url_for("shop.index"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """The shopper's orders and memberships — theirs only."""
+    orders = db.session.execute(
+        db.select(Order).filter_by(user_id=current_user.id).order_by(Order.id.desc())
+    ).scalars()
+    memberships = db.session.execute(
+        db.select(Subscription).filter_by(user_id=current_user.id).order_by(Subscription.id.desc())
+    ).scalars()
+    return render_template(
+        "accounts/account.html",
+        orders=list(orders),
+        memberships=list(memberships),
+        form=ActionForm(),
+    )
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order(order_id: int) -> str:
+    return render_template("accounts/order.html", order=own_order(order_id), form=ActionForm())
+
+
+@bp.post("/account/billing")
+@login_required
+def billing() -> Response | tuple[str, int]:
+    """Open Stripe's billing portal for the shopper's own customer."""
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("accounts.account"))
+    customer = current_user.customer
+    if customer is None:
+        flash("You have nothing to manage yet.", "info")
+        return redirect(url_for("accounts.account"))
+    try:
+        portal = stripe_client().v1.billing_portal.sessions.create(
+            params={
+                "customer": customer.stripe_customer_id,
+                "return_url": current_app.config["SITE_URL"] + url_for("accounts.account"),
+            }
+        )
+    except stripe.StripeError as error:
+        log.error("billing portal for user %s: %s", current_user.id, describe_error(error))
+        return render_template("errors/payments_down.html"), 503
+    return redirect(portal.url, code=303)

@@ -1,0 +1,60 @@
+"""The shop owner's view: recent orders, revenue and failed payments (admins only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user, login_required
+
+from shop.extensions import db
+from shop.models import Invoice, Order, OrderStatus, Subscription
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def admin_required(view: View) -> View:
+    """Signed-in admins only; anyone else gets 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+@bp.get("/")
+@admin_required
+def dashboard() -> str:
+    """Revenue by currency, the latest orders, failed payments and memberships."""
+    revenue = db.session.execute(
+        db.select(Order.currency, db.func.sum(Order.amount_paid - Order.amount_refunded))
+        .where(Order.amount_paid.is_not(None))
+        .group_by(Order.currency)
+    ).all()
+    orders = db.session.execute(db.select(Order).order_by(Order.id.desc()).limit(50)).scalars()
+    failed_orders = db.session.execute(
+        db.select(Order).filter_by(status=OrderStatus.PAYMENT_FAILED).order_by(Order.id.desc())
+    ).scalars()
+    failed_invoices = db.session.execute(
+        db.select(Invoice)
+        .where(Invoice.status == "open", Invoice.attempt_count > 0)
+        .order_by(Invoice.id.desc())
+    ).scalars()
+    members = db.session.execute(
+        db.select(Subscription.status, db.func.count()).group_by(Subscription.status)
+    ).all()
+    return render_template(
+        "admin/dashboard.html",
+        revenue=revenue,
+        orders=list(orders),
+        failed_orders=list(failed_orders),
+        failed_invoices=list(failed_invoices),
+        members=members,
+    )

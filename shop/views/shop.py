@@ -1,0 +1,35 @@
+"""The shop window: the catalogue, and a page per book and per membership."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+
+from shop.checkout import available_stock
+from shop.forms import BuyForm, SubscribeForm
+from shop.views import catalogue
+
+bp = Blueprint("shop", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    """Every book and membership on sale."""
+    return render_template("shop/index.html", catalogue=catalogue())
+
+
+@bp.get("/books/<key>")
+def book(key: str) -> str:
+    """One book with its Buy button. :raise 404: when the key is not in the catalogue."""
+    item = catalogue().book(key)
+    if item is None:
+        abort(404)
+    return render_template("shop/book.html", book=item, stock=available_stock(item), form=BuyForm())
+
+
+@bp.get("/memberships/<key>")
+def plan(key: str) -> str:
+    """One membership plan with Subscribe monthly / yearly. :raise 404: unknown key."""
+    item = catalogue().plan(key)
+    if item is None:
+        abort(404)
+    return render_template("shop/plan.html", plan=item, form=SubscribeForm())
