@@ -184,6 +184,9 @@ class _Reader:
 
     def currency(self, raw: Mapping[str, Any], entry: str, default: str | None) -> str:
         value = raw.get("currency", default)
+        if value is None:
+            self.problem(entry, "currency", "is missing (set it here or at the top of the file)")
+            return ""
         if not isinstance(value, str) or value.lower() not in CURRENCIES:
             self.problem(entry, "currency", f"unknown currency {value!r}")
             return ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, PasswordField, RadioField
+from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 
 from shop.checkout import MAX_QUANTITY
@@ -30,7 +30,9 @@ class BuyForm(FlaskForm):
 
 class SubscribeForm(FlaskForm):
     interval = RadioField(
-        "Billing", choices=[("month", "Monthly"), ("year", "Yearly")], default="month"
+        "Billing",
+        choices=[SelectChoice("month", "Monthly"), SelectChoice("year", "Yearly")],
+        default="month",
     )
 
 

@@ -1,0 +1,130 @@
+"""The catalogue: the shipped sample is valid, and every mistake is named by entry and field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shop.catalogue import CatalogueError, load_catalogue, parse_catalogue
+from tests.conftest import ROOT
+
+GOOD_BOOK = """
+  - key: dune
+    title: Dune
+    author: Frank Herbert
+    price: 1299
+    currency: gbp
+    format: print
+    stock: 3
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue(text, Path("products.yaml"))
+    return [str(p) for p in caught.value.problems]
+
+
+def test_sample_catalogue_sells_books_of_both_formats_and_two_plans() -> None:
+    catalogue = load_catalogue(ROOT / "products.yaml")
+    assert len(catalogue.books) >= 6
+    assert {b.format for b in catalogue.books} == {"ebook", "print"}
+    assert len(catalogue.plans) >= 2
+    for plan in catalogue.plans:
+        assert {interval for interval, _ in plan.prices} == {"month", "year"}
+    assert all(isinstance(b.price, int) and b.price > 0 for b in catalogue.books)
+
+
+def test_lookup_keys_name_books_and_plan_intervals() -> None:
+    catalogue = parse_catalogue(
+        "books:" + GOOD_BOOK + "plans:\n  - key: club\n    name: Club\n    currency: usd\n"
+        "    prices: {month: 500, year: 5000}\n    trial_days: 7\n",
+        Path("p.yaml"),
+    )
+    assert catalogue.books[0].lookup_key == "book:dune"
+    assert [p.lookup_key for p in catalogue.plans[0].selling_prices] == [
+        "plan:club:month",
+        "plan:club:year",
+    ]
+    assert catalogue.item_for_lookup_key("plan:club:year") == catalogue.plans[0]
+    assert catalogue.plans[0].trial_days == 7
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("price", "-5", "books[dune]: price: must be positive (got -5)"),
+        ("price", "12.99", "books[dune]: price: must be a whole number of minor units"),
+        ("currency", "zzz", "books[dune]: currency: unknown currency 'zzz'"),
+        ("format", "audiobook", "books[dune]: format: must be 'ebook' or 'print'"),
+        ("stock", "-1", "books[dune]: stock: must be a whole number, 0 or more"),
+    ],
+)
+def test_a_bad_book_field_is_named(field: str, value: str, expected: str) -> None:
+    text = "books:" + GOOD_BOOK.replace(f"    {field}: ", f"    {field}: {value} #")
+    assert any(p.startswith(expected) for p in problems_of(text)), problems_of(text)
+
+
+def test_missing_title_and_duplicate_key_are_each_reported() -> None:
+    text = "books:" + GOOD_BOOK + GOOD_BOOK.replace("    title: Dune\n", "")
+    found = problems_of(text)
+    assert "books[dune]: title: is missing" in found
+    assert "books[dune]: key: duplicate key 'dune'" in found
+
+
+def test_bad_plan_interval_is_named() -> None:
+    text = "plans:\n  - key: club\n    name: Club\n    currency: gbp\n    prices: {week: 100}\n"
+    assert problems_of(text) == ["plans[club]: prices.week: bad interval: use 'month' or 'year'"]
+
+
+def test_yaml_syntax_error_gives_the_line() -> None:
+    text = "books:\n  - key: dune\n    title: [unclosed\n    price: 3\n"
+    (problem,) = problems_of(text)
+    assert problem.startswith("products.yaml: line 4")
+    assert "YAML syntax error" in problem
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = (
+        "books:\n  - key: a\n    title: A\n    author: X\n    price: -1\n    format: ebook\n"
+        "  - key: b\n    author: Y\n    price: 1.5\n    currency: xyz\n    format: print\n"
+    )
+    found = problems_of(text)
+    assert len(found) == 5
+    assert "books[a]: currency: is missing (set it here or at the top of the file)" in found
+    assert "books[b]: title: is missing" in found
+    assert {p.split(":")[0] for p in found} == {"books[a]", "books[b]"}
+
+
+def _flask(*args: str, catalogue: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CATALOGUE_PATH": str(catalogue), "QUIRE_ENV": "development"}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_catalog_check_command_passes_on_the_shipped_catalogue() -> None:
+    result = _flask("catalog", "check", catalogue=ROOT / "products.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "Catalogue OK: 7 book(s), 2 plan(s)" in result.stdout
+
+
+def test_catalog_check_command_fails_naming_key_and_field(tmp_path: Path) -> None:
+    broken = tmp_path / "products.yaml"
+    text = (ROOT / "products.yaml").read_text()
+    text = text.replace("price: 1299", "price: 12.99").replace("currency: gbp", "currency: quid")
+    broken.write_text(text)
+    result = _flask("catalog", "check", catalogue=broken)
+    assert result.returncode == 1
+    assert "books[the-salt-road]: price: must be a whole number of minor units" in result.stderr
+    assert "products.yaml: currency: unknown currency 'quid'" in result.stderr

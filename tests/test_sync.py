@@ -1,0 +1,137 @@
+"""Catalogue sync: Stripe ends up matching products.yaml, idempotently, never deleting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import responses
+from flask.testing import FlaskCliRunner
+
+from shop import sync
+from shop.catalogue import load_catalogue, parse_catalogue
+from shop.stripe_client import build_client
+from tests.conftest import ROOT
+from tests.stripe_fakes import FakeProductsAndPrices
+
+
+@pytest.fixture
+def stripe_catalogue(fake_stripe: responses.RequestsMock) -> FakeProductsAndPrices:
+    return FakeProductsAndPrices(fake_stripe)
+
+
+def client():  # type: ignore[no-untyped-def]
+    return build_client("sk_test_unit", max_network_retries=0)
+
+
+def run_sync(text: str) -> tuple[sync.SyncPlan, int]:
+    catalogue = parse_catalogue(text, Path("products.yaml"))
+    stripe_client = client()
+    plan = sync.plan_sync(catalogue, sync.read_stripe(stripe_client))
+    return plan, sync.apply_sync(stripe_client, plan)
+
+
+def test_first_sync_creates_everything_and_second_changes_nothing(
+    runner: FlaskCliRunner, stripe_catalogue: FakeProductsAndPrices
+) -> None:
+    first = runner.invoke(args=["catalog", "sync"])
+    assert first.exit_code == 0, first.output
+    assert "Applied 20 change(s)" in first.output
+    assert len(stripe_catalogue.products) == 9
+    assert len(stripe_catalogue.prices) == 11  # 7 books, 2 plans × 2 intervals
+    lookup_keys = {p["lookup_key"] for p in stripe_catalogue.prices.values()}
+    assert "book:the-salt-road" in lookup_keys
+    assert {"plan:reader:month", "plan:reader:year", "plan:patron:year"} <= lookup_keys
+    salt_road = next(
+        p for p in stripe_catalogue.prices.values() if p["lookup_key"] == "book:the-salt-road"
+    )
+    assert (salt_road["unit_amount"], salt_road["currency"]) == (1299, "gbp")
+
+    writes_before = len(stripe_catalogue.writes)
+    second = runner.invoke(args=["catalog", "sync"])
+    assert second.exit_code == 0
+    assert "no changes" in second.output
+    assert len(stripe_catalogue.writes) == writes_before  # not a single write request
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    runner: FlaskCliRunner, stripe_catalogue: FakeProductsAndPrices
+) -> None:
+    result = runner.invoke(args=["catalog", "sync", "--dry-run"])
+    assert result.exit_code == 0
+    assert "create     product quire_book_the-salt-road" in result.output
+    assert "create     price   plan:reader:year" in result.output
+    assert "Dry run: nothing was changed." in result.output
+    assert stripe_catalogue.writes == []
+
+
+BOOK = "books:\n  - key: dune\n    title: Dune\n    author: F. Herbert\n    price: {price}\n    currency: gbp\n    format: ebook\n"
+SECOND = "  - key: emma\n    title: Emma\n    author: J. Austen\n    price: 500\n    currency: gbp\n    format: ebook\n"
+
+
+def test_a_new_amount_is_a_new_price_taking_the_lookup_key(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    run_sync(BOOK.format(price=1000))
+    (old,) = stripe_catalogue.prices.values()
+    plan, _ = run_sync(BOOK.format(price=1200))
+    assert [s.verb for s in plan.steps] == ["replace", "archive"]
+    current = [p for p in stripe_catalogue.prices.values() if p["lookup_key"] == "book:dune"]
+    assert [p["unit_amount"] for p in current] == [1200]
+    assert old["active"] is False and old["unit_amount"] == 1000  # kept, archived
+    assert run_sync(BOOK.format(price=1200))[0].steps == ()
+
+
+def test_removed_item_is_archived_and_readded_item_reactivated(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    run_sync(BOOK.format(price=1000) + SECOND)
+    plan, _ = run_sync(BOOK.format(price=1000))
+    assert {(s.verb, s.kind) for s in plan.steps} == {("archive", "price"), ("archive", "product")}
+    assert stripe_catalogue.products["quire_book_emma"]["active"] is False
+    assert "quire_book_emma" in stripe_catalogue.products  # never deleted
+
+    plan, _ = run_sync(BOOK.format(price=1000) + SECOND)
+    assert {(s.verb, s.kind) for s in plan.steps} == {
+        ("reactivate", "price"),
+        ("reactivate", "product"),
+    }
+    assert stripe_catalogue.products["quire_book_emma"]["active"] is True
+    assert run_sync(BOOK.format(price=1000) + SECOND)[0].steps == ()
+
+
+def test_changed_title_updates_the_product(stripe_catalogue: FakeProductsAndPrices) -> None:
+    run_sync(BOOK.format(price=1000))
+    plan, _ = run_sync(BOOK.format(price=1000).replace("title: Dune", "title: Dune Messiah"))
+    assert [(s.verb, s.kind) for s in plan.steps] == [("update", "product")]
+    assert stripe_catalogue.products["quire_book_dune"]["name"] == "Dune Messiah"
+
+
+def test_large_catalogues_are_read_a_page_of_100_at_a_time(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    books = "books:\n" + "".join(
+        f"  - key: book-{n}\n    title: Book {n}\n    author: A\n    price: {100 + n}\n"
+        f"    currency: gbp\n    format: ebook\n"
+        for n in range(250)
+    )
+    run_sync(books)
+    assert len(stripe_catalogue.prices) == 250
+    stripe_catalogue.calls.clear()
+    messages: list[str] = []
+    plan = sync.plan_sync(
+        parse_catalogue(books, Path("p.yaml")), sync.read_stripe(client(), progress=messages.append)
+    )
+    assert plan.steps == ()
+    reads = [c for c in stripe_catalogue.calls if c[0] == "GET"]
+    # 3 pages of products, 3 of active prices, 1 of archived prices: not one GET per item.
+    assert len(reads) == 7
+    assert "read 200 prices…" in messages
+
+
+def test_sample_catalogue_plan_covers_every_price() -> None:
+    catalogue = load_catalogue(ROOT / "products.yaml")
+    plan = sync.plan_sync(catalogue, sync.StripeCatalogue(products={}, prices=()))
+    created_prices = [s.key for s in plan.steps if s.kind == "price"]
+    assert len(created_prices) == len(catalogue.books) + sum(len(p.prices) for p in catalogue.plans)
+    assert plan.steps[0].kind == "product"  # products exist before their prices
