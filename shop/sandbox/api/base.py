@@ -1,0 +1,235 @@
+"""The HTTP conventions every API route shares.
+
+``route`` registers a handler on the ``/v1`` blueprint and wraps it with Stripe's
+conventions: Bearer auth, nested form params (body for POST, query otherwise),
+``Idempotency-Key`` replay, one store transaction per request, Stripe error JSON,
+``Request-Id`` and ``expand[]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, Response, current_app, g, request
+
+from ..core import Sandbox
+from ..errors import StripeError, invalid
+from ..events import current_request
+from ..ids import new_request_id
+from ..params import get_int, get_list, get_str, parse_pairs
+from ..render import expand, list_object
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("sandbox_api", __name__, url_prefix="/v1")
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+@dataclass
+class Call:
+    """One API request as a handler sees it."""
+
+    sandbox: Sandbox
+    params: dict[str, Any]
+    path: str
+    args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Store:
+        """The sandbox's store."""
+        return self.sandbox.store
+
+    @property
+    def expand_paths(self) -> list[str]:
+        """The ``expand[]`` paths asked for."""
+        return [str(p) for p in get_list(self.params, "expand")]
+
+    def render(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` as a response, with the request's expansions."""
+        return expand(self.store, obj, self.expand_paths)
+
+    def page(self, url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """A page of ``items`` (newest first) per ``limit``/``starting_after``/``ending_before``."""
+        limit = get_int(self.params, "limit")
+        if limit is None:
+            limit = 10
+        if not 1 <= limit <= 100:
+            raise invalid("Invalid integer: limit must be between 1 and 100.", param="limit")
+        after = get_str(self.params, "starting_after")
+        before = get_str(self.params, "ending_before")
+        if after and before:
+            raise invalid(
+                "You may only specify one of these parameters: ending_before, starting_after.",
+                param="starting_after",
+            )
+        ids = [item["id"] for item in items]
+        if after:
+            if after not in ids:
+                raise invalid(f"No such object: '{after}'", param="starting_after")
+            rest = items[ids.index(after) + 1 :]
+            chosen, has_more = rest[:limit], len(rest) > limit
+        elif before:
+            if before not in ids:
+                raise invalid(f"No such object: '{before}'", param="ending_before")
+            rest = items[: ids.index(before)]
+            chosen, has_more = rest[-limit:], len(rest) > limit
+        else:
+            chosen, has_more = items[:limit], len(items) > limit
+        paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
+        data = [expand(self.store, item, paths) for item in chosen]
+        return list_object(url, data, has_more)
+
+
+Handler = Callable[..., Any]
+
+
+def current_sandbox() -> Sandbox:
+    """The sandbox serving the current request."""
+    sandbox = current_app.extensions["sandbox"]
+    assert isinstance(sandbox, Sandbox)
+    return sandbox
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON response like Stripe's (pretty-printed)."""
+    return Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
+
+
+def error_response(error: StripeError) -> Response:
+    """A Stripe error response."""
+    response = json_response(error.body(), error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="Stripe"'
+    return response
+
+
+def authenticate(sandbox: Sandbox) -> str:
+    """The API key of the request, or a 401 ``StripeError``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise StripeError(
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            status=401,
+        )
+    if key not in sandbox.settings.api_keys:
+        shown = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else key[:3]
+        raise StripeError(f"Invalid API Key provided: {shown}", status=401)
+    return key
+
+
+def _raw_pairs() -> list[tuple[str, str]]:
+    if request.method == "POST":
+        return parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
+    return parse_qsl(request.query_string.decode(), keep_blank_values=True)
+
+
+def _fingerprint(pairs: list[tuple[str, str]]) -> str:
+    text = request.method + " " + request.path + "\n" + json.dumps(sorted(pairs))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _should_store(status: int, body: dict[str, Any]) -> bool:
+    """Stripe keeps results of requests that started executing: not validation errors."""
+    if status < 400 or status >= 500:
+        return True
+    return bool(body.get("error", {}).get("type") == "card_error")
+
+
+def dispatch(handler: Handler, kwargs: dict[str, Any]) -> Response:
+    """Run ``handler`` under Stripe's conventions."""
+    sandbox = current_sandbox()
+    request_id: str = g.request_id
+    try:
+        api_key = authenticate(sandbox)
+        pairs = _raw_pairs()
+        params = parse_pairs(pairs)
+    except StripeError as exc:
+        return error_response(exc)
+    idem_key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    if idem_key is not None and len(idem_key) > IDEMPOTENCY_KEY_MAX:
+        return error_response(
+            invalid(
+                f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX} characters long.",
+                param="Idempotency-Key",
+            )
+        )
+    store = sandbox.store
+    with store.transaction():
+        if idem_key:
+            fingerprint = _fingerprint(pairs)
+            record = store.idempotency_record(api_key, idem_key)
+            if record is not None:
+                stored_fp, status, body = record
+                if stored_fp != fingerprint:
+                    return error_response(
+                        StripeError(
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with. Try using a key other than "
+                            f"'{idem_key}' if you meant to execute a different request.",
+                            type="idempotency_error",
+                        )
+                    )
+                response = Response(body, status=status, mimetype="application/json")
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+        token = current_request.set((request_id, idem_key))
+        try:
+            call = Call(sandbox=sandbox, params=params, path=request.path, args=kwargs)
+            with store.transaction():
+                result = handler(call, **kwargs)
+            status, body_obj = 200, result
+        except StripeError as exc:
+            status, body_obj = exc.status, exc.body()
+        except Exception:
+            log.exception("sandbox API error on %s %s", request.method, request.path)
+            status = 500
+            body_obj = StripeError(
+                "An unknown error occurred in the sandbox.", status=500, type="api_error"
+            ).body()
+        finally:
+            current_request.reset(token)
+        text = json.dumps(body_obj, indent=2)
+        if idem_key and _should_store(status, body_obj):
+            store.save_idempotency(api_key, idem_key, _fingerprint(pairs), status, text)
+    response = Response(text, status=status, mimetype="application/json")
+    if idem_key:
+        response.headers["Idempotency-Key"] = idem_key
+    return response
+
+
+def route(rule: str, methods: list[str]) -> Callable[[Handler], Handler]:
+    """Register ``handler(call, **url_args)`` for ``rule`` under ``/v1``."""
+
+    def register(handler: Handler) -> Handler:
+        def view(**kwargs: Any) -> Response:
+            return dispatch(handler, kwargs)
+
+        endpoint = f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}"
+        bp.add_url_rule(rule, endpoint, view, methods=methods)
+        return handler
+
+    return register
+
+
+@bp.before_app_request
+def _assign_request_id() -> None:
+    g.request_id = new_request_id()
+
+
+@bp.after_app_request
+def _add_request_id(response: Response) -> Response:
+    response.headers["Request-Id"] = g.get("request_id") or new_request_id()
+    version = request.headers.get("Stripe-Version")
+    if version:
+        response.headers["Stripe-Version"] = version
+    return response

@@ -1,0 +1,92 @@
+"""``/v1/products`` and ``/v1/prices`` (including ``/v1/prices/search``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import catalog
+from ..objects import load
+from ..params import get_bool, get_list, get_str
+from ..render import expand
+from .base import Call, route
+
+
+@route("/products", ["POST"])
+def create_product(call: Call) -> dict[str, Any]:
+    """Create a product."""
+    return call.render(catalog.create_product(call.sandbox, call.params))
+
+
+@route("/products/<product_id>", ["GET"])
+def retrieve_product(call: Call, product_id: str) -> dict[str, Any]:
+    """Retrieve a product."""
+    return call.render(load(call.sandbox, "product", product_id))
+
+
+@route("/products/<product_id>", ["POST"])
+def update_product(call: Call, product_id: str) -> dict[str, Any]:
+    """Update a product."""
+    return call.render(catalog.update_product(call.sandbox, product_id, call.params))
+
+
+@route("/products/<product_id>", ["DELETE"])
+def delete_product(call: Call, product_id: str) -> dict[str, Any]:
+    """Delete a product that has no prices."""
+    return catalog.delete_product(call.sandbox, product_id)
+
+
+@route("/products", ["GET"])
+def list_products(call: Call) -> dict[str, Any]:
+    """List products, filtered by ``active`` and ``ids[]``."""
+    products = call.store.list("product")
+    active = get_bool(call.params, "active")
+    if active is not None:
+        products = [p for p in products if p["active"] is active]
+    ids = [str(i) for i in get_list(call.params, "ids")]
+    if ids:
+        products = [p for p in products if p["id"] in ids]
+    return call.page("/v1/products", products)
+
+
+@route("/prices", ["POST"])
+def create_price(call: Call) -> dict[str, Any]:
+    """Create a price."""
+    return call.render(catalog.create_price(call.sandbox, call.params))
+
+
+@route("/prices/search", ["GET"])
+def search_prices(call: Call) -> dict[str, Any]:
+    """Search prices; ``page`` is an opaque offset token."""
+    query = get_str(call.params, "query", required=True) or ""
+    found = catalog.search_prices(call.sandbox, query)
+    limit = int(get_str(call.params, "limit") or 10)
+    page = get_str(call.params, "page")
+    offset = int(page) if page and page.isdigit() else 0
+    chosen = found[offset : offset + limit]
+    has_more = offset + limit < len(found)
+    paths = [p[len("data.") :] for p in call.expand_paths if p.startswith("data.")]
+    return {
+        "object": "search_result",
+        "url": "/v1/prices/search",
+        "has_more": has_more,
+        "next_page": str(offset + limit) if has_more else None,
+        "data": [expand(call.store, p, paths) for p in chosen],
+    }
+
+
+@route("/prices/<price_id>", ["GET"])
+def retrieve_price(call: Call, price_id: str) -> dict[str, Any]:
+    """Retrieve a price."""
+    return call.render(load(call.sandbox, "price", price_id))
+
+
+@route("/prices/<price_id>", ["POST"])
+def update_price(call: Call, price_id: str) -> dict[str, Any]:
+    """Update a price's mutable fields."""
+    return call.render(catalog.update_price(call.sandbox, price_id, call.params))
+
+
+@route("/prices", ["GET"])
+def list_prices(call: Call) -> dict[str, Any]:
+    """List prices with Stripe's filters."""
+    return call.page("/v1/prices", catalog.filter_prices(call.sandbox, call.params))

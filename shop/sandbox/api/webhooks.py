@@ -1,0 +1,80 @@
+"""``/v1/webhook_endpoints`` and ``/v1/events``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import webhooks
+from ..objects import load
+from ..params import get_int, get_list, get_str
+from .base import Call, route
+
+
+@route("/webhook_endpoints", ["POST"])
+def create_endpoint(call: Call) -> dict[str, Any]:
+    """Create an endpoint (the answer includes its ``secret``)."""
+    return call.render(webhooks.create_endpoint(call.sandbox, call.params))
+
+
+@route("/webhook_endpoints/<endpoint_id>", ["GET"])
+def retrieve_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
+    """Retrieve an endpoint (without its secret)."""
+    return call.render(load(call.sandbox, "webhook_endpoint", endpoint_id))
+
+
+@route("/webhook_endpoints/<endpoint_id>", ["POST"])
+def update_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
+    """Update an endpoint."""
+    return call.render(webhooks.update_endpoint(call.sandbox, endpoint_id, call.params))
+
+
+@route("/webhook_endpoints/<endpoint_id>", ["DELETE"])
+def delete_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
+    """Delete an endpoint."""
+    return webhooks.delete_endpoint(call.sandbox, endpoint_id)
+
+
+@route("/webhook_endpoints", ["GET"])
+def list_endpoints(call: Call) -> dict[str, Any]:
+    """List endpoints."""
+    return call.page("/v1/webhook_endpoints", call.store.list("webhook_endpoint"))
+
+
+@route("/events/<event_id>", ["GET"])
+def retrieve_event(call: Call, event_id: str) -> dict[str, Any]:
+    """Retrieve an event."""
+    return call.render(load(call.sandbox, "event", event_id))
+
+
+@route("/events", ["GET"])
+def list_events(call: Call) -> dict[str, Any]:
+    """List events, newest first, filtered by ``type`` (``*`` wildcards), ``types[]``
+    and ``created[gte|gt|lte|lt]``."""
+    events = call.store.list("event")
+    wanted = get_str(call.params, "type")
+    if wanted is not None:
+        if wanted.endswith("*"):
+            events = [e for e in events if e["type"].startswith(wanted[:-1])]
+        else:
+            events = [e for e in events if e["type"] == wanted]
+    types = [str(t) for t in get_list(call.params, "types")]
+    if types:
+        events = [e for e in events if e["type"] in types]
+    created = call.params.get("created")
+    if isinstance(created, dict):
+        bounds = {k: get_int(created, k, param=f"created[{k}]") for k in ("gt", "gte", "lt", "lte")}
+        events = [e for e in events if _within(e["created"], bounds)]
+    elif created:
+        exact = get_int(call.params, "created")
+        events = [e for e in events if e["created"] == exact]
+    return call.page("/v1/events", events)
+
+
+def _within(value: int, bounds: dict[str, int | None]) -> bool:
+    checks = {
+        "gt": lambda b: value > b,
+        "gte": lambda b: value >= b,
+        "lt": lambda b: value < b,
+        "lte": lambda b: value <= b,
+    }
+    return all(checks[k](b) for k, b in bounds.items() if b is not None)

@@ -1,0 +1,55 @@
+"""The sandbox's Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from . import pages
+from .api import bp as api_bp
+from .api.base import error_response
+from .core import Sandbox
+from .errors import StripeError
+from .settings import SandboxSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: SandboxSettings | None = None) -> Flask:
+    """Build the sandbox server: state, the ``/v1`` API, hosted pages, error handlers.
+
+    Background work does not start here; ``python -m shop.sandbox run`` and
+    ``running_sandbox`` call ``sandbox.start()``.
+    """
+    settings = settings or SandboxSettings.from_env()
+    app = Flask(__name__)
+    app.config["SANDBOX_SETTINGS"] = settings
+    app.extensions["sandbox"] = Sandbox(settings)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """The API and the hosted pages."""
+    app.register_blueprint(api_bp)
+    pages_bp = getattr(pages, "bp", None)
+    if pages_bp is None:  # the pages package is being rebuilt: serve the API alone
+        log.warning("shop.sandbox.pages has no blueprint; hosted pages are unavailable")
+    else:
+        app.register_blueprint(pages_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Unknown ``/v1`` URLs and methods answer like Stripe."""
+
+    @app.errorhandler(HTTPException)
+    def stripe_http_error(exc: HTTPException) -> Response | HTTPException:
+        if not request.path.startswith("/v1"):
+            return exc
+        message = f"Unrecognized request URL ({request.method}: {request.path})."
+        if exc.code == 405:
+            message = f"Unrecognized request URL ({request.method}: {request.path})."
+        return error_response(StripeError(message, status=404))

@@ -1,0 +1,46 @@
+"""The running sandbox: settings, store, clock and the delivery worker together."""
+
+from __future__ import annotations
+
+import logging
+
+from .clock import Clock
+from .delivery import DeliveryWorker
+from .settings import SandboxSettings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Sandbox:
+    """One sandbox's state and background work; shared by the API and the pages."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_path)
+        self.clock = Clock(self.store)
+        self.worker = DeliveryWorker(self)
+
+    def wake_worker(self) -> None:
+        """Tell the worker new deliveries are queued."""
+        self.worker.wake()
+
+    def run_due_work(self) -> None:
+        """Run everything due by the wall clock (expiries, settlements, renewals)."""
+        from .engine import run_due_work
+
+        run_due_work(self)
+
+    def start(self) -> None:
+        """Start background work."""
+        self.worker.start()
+
+    def close(self) -> None:
+        """Stop background work and close the store."""
+        self.worker.stop()
+        self.store.close()
+
+    def reset(self) -> None:
+        """Forget every object, event and delivery."""
+        self.store.reset()
+        log.info("sandbox state reset (%s)", self.settings.db_path)

@@ -1,0 +1,69 @@
+"""Creating events and queueing their webhook deliveries.
+
+``emit`` snapshots an object into an ``event``, stores it and queues one delivery
+(two with ``duplicate_deliveries``) to each enabled endpoint subscribed to its type.
+The request that caused it is read from ``current_request`` (set by the API layer);
+automatic actions have ``request.id`` null.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+from .ids import new_id
+from .render import public
+from .shapes import blank
+
+if TYPE_CHECKING:
+    from .core import Sandbox
+
+API_VERSION = "2026-10-28.endive"
+
+current_request: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
+    "current_request", default=(None, None)
+)
+
+
+def endpoint_wants(endpoint: dict[str, Any], event_type: str) -> bool:
+    """Whether an enabled endpoint is subscribed to ``event_type`` (``*`` = all)."""
+    if endpoint.get("status") != "enabled":
+        return False
+    enabled = endpoint.get("enabled_events") or []
+    return "*" in enabled or event_type in enabled
+
+
+def emit(
+    sandbox: Sandbox,
+    event_type: str,
+    obj: dict[str, Any],
+    *,
+    previous_attributes: dict[str, Any] | None = None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    """Record an event about ``obj`` and queue its deliveries; returns the event."""
+    store = sandbox.store
+    request_id, idempotency_key = current_request.get()
+    data: dict[str, Any] = {"object": public(obj)}
+    if previous_attributes is not None:
+        data["previous_attributes"] = public(previous_attributes)
+    endpoints = [e for e in store.list("webhook_endpoint") if endpoint_wants(e, event_type)]
+    event = blank(
+        "event",
+        id=new_id("evt_"),
+        api_version=API_VERSION,
+        created=created if created is not None else sandbox.clock.wall(),
+        data=data,
+        pending_webhooks=len(endpoints),
+        request={"id": request_id, "idempotency_key": idempotency_key},
+        type=event_type,
+    )
+    store.put(event)
+    now = sandbox.clock.wall()
+    copies = 2 if sandbox.settings.duplicate_deliveries else 1
+    for endpoint in reversed(endpoints):
+        for _ in range(copies):
+            store.enqueue_delivery(event["id"], endpoint["id"], float(now))
+    if endpoints:
+        sandbox.wake_worker()
+    return event

@@ -1,0 +1,187 @@
+"""Stripe's HTTP conventions as the SDK (and raw HTTP clients) see them."""
+
+# ruff: noqa: S310 - requests go to the sandbox on 127.0.0.1
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import stripe
+from stripe import StripeClient
+
+from shop.sandbox.testing import RunningSandbox
+
+
+def raw(
+    sandbox: RunningSandbox, method: str, path: str, body: str | None = None, key: str | None = None
+) -> tuple[int, dict[str, str], dict]:
+    """Send a request without the SDK; returns status, headers and parsed body."""
+    request = urllib.request.Request(
+        sandbox.base_url + path,
+        data=body.encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {key or sandbox.api_key}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def test_bad_api_key_is_401_with_stripe_error(sandbox: RunningSandbox) -> None:
+    """A wrong key gets 401 invalid_request_error, which the SDK raises as AuthenticationError."""
+    status, headers, body = raw(sandbox, "GET", "/v1/products", key="sk_test_wrong")
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"].startswith("Invalid API Key provided")
+    assert headers["Request-Id"].startswith("req_")
+    bad = sandbox.client("sk_test_wrong")
+    with pytest.raises(stripe.AuthenticationError):
+        bad.v1.products.list()
+
+
+def test_missing_authorization_is_401(sandbox: RunningSandbox) -> None:
+    """No Authorization header at all is refused too."""
+    request = urllib.request.Request(sandbox.base_url + "/v1/products")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    with caught.value as error:
+        assert error.code == 401
+
+
+def test_missing_object_is_404_resource_missing(client: StripeClient) -> None:
+    """Retrieving an unknown id gives Stripe's exact message and code."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.prices.retrieve("price_x")
+    assert caught.value.http_status == 404
+    assert caught.value.code == "resource_missing"
+    assert caught.value.user_message == "No such price: 'price_x'"
+    assert caught.value.request_id and caught.value.request_id.startswith("req_")
+
+
+def test_unknown_url_is_404_stripe_json(sandbox: RunningSandbox) -> None:
+    """Unknown API routes still answer with Stripe's error shape."""
+    status, _, body = raw(sandbox, "GET", "/v1/nothing_here")
+    assert status == 404
+    assert "Unrecognized request URL" in body["error"]["message"]
+
+
+def test_bracket_arrays_and_expand_in_raw_query(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """`expand[]=` and `lookup_keys[]=` (non-indexed arrays) work like the indexed form."""
+    product = client.v1.products.create(params={"name": "Dune"})
+    client.v1.prices.create(
+        params={
+            "product": product.id,
+            "unit_amount": 900,
+            "currency": "gbp",
+            "lookup_key": "book:dune",
+        }
+    )
+    client.v1.prices.create(
+        params={
+            "product": product.id,
+            "unit_amount": 500,
+            "currency": "gbp",
+            "lookup_key": "book:other",
+        }
+    )
+    status, _, body = raw(
+        sandbox, "GET", "/v1/prices?lookup_keys[]=book:dune&expand[]=data.product"
+    )
+    assert status == 200
+    assert [p["lookup_key"] for p in body["data"]] == ["book:dune"]
+    assert body["data"][0]["product"]["name"] == "Dune"
+
+
+def test_nested_form_body_with_bracket_arrays(sandbox: RunningSandbox) -> None:
+    """A raw POST with metadata[k] and images[] is decoded into nested params."""
+    status, _, body = raw(
+        sandbox,
+        "POST",
+        "/v1/products",
+        "name=Book&metadata[isbn]=123&images[]=a.png&images[]=b.png",
+    )
+    assert status == 200
+    assert body["metadata"] == {"isbn": "123"}
+    assert body["images"] == ["a.png", "b.png"]
+
+
+def test_idempotent_replay_returns_the_same_object(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """The same key and params replay the first response; nothing new is created."""
+    options: stripe.RequestOptions = {"idempotency_key": "user-42-customer"}
+    first = client.v1.customers.create(params={"email": "a@example.com"}, options=options)
+    second = client.v1.customers.create(params={"email": "a@example.com"}, options=options)
+    assert first.id == second.id
+    assert second.last_response.headers.get("Idempotent-Replayed") == "true"
+    assert len(client.v1.customers.list().data) == 1
+
+
+def test_idempotency_key_with_other_params_is_refused(client: StripeClient) -> None:
+    """Reusing a key with different params raises IdempotencyError."""
+    options: stripe.RequestOptions = {"idempotency_key": "k-1"}
+    client.v1.customers.create(params={"email": "a@example.com"}, options=options)
+    with pytest.raises(stripe.IdempotencyError):
+        client.v1.customers.create(params={"email": "b@example.com"}, options=options)
+
+
+def test_validation_errors_are_not_stored_for_replay(client: StripeClient) -> None:
+    """A request that failed validation can be fixed and retried with the same key."""
+    options: stripe.RequestOptions = {"idempotency_key": "k-2"}
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.prices.create(
+            params={"currency": "gbp", "unit_amount": 100, "product": "prod_missing"},
+            options=options,
+        )
+    product = client.v1.products.create(params={"name": "x"})
+    price = client.v1.prices.create(
+        params={"currency": "gbp", "unit_amount": 100, "product": product.id}, options=options
+    )
+    assert price.product == product.id
+
+
+def test_list_pagination_newest_first(client: StripeClient) -> None:
+    """Lists page newest first with starting_after/ending_before and auto-paging sees all."""
+    created = [
+        client.v1.customers.create(params={"email": f"c{i}@example.com"}).id for i in range(7)
+    ]
+    newest_first = list(reversed(created))
+    page = client.v1.customers.list(params={"limit": 3})
+    assert [c.id for c in page.data] == newest_first[:3]
+    assert page.has_more is True
+    assert page.url == "/v1/customers"
+    after = client.v1.customers.list(params={"limit": 3, "starting_after": page.data[-1].id})
+    assert [c.id for c in after.data] == newest_first[3:6]
+    before = client.v1.customers.list(params={"limit": 2, "ending_before": newest_first[3]})
+    assert [c.id for c in before.data] == newest_first[1:3]
+    assert [
+        c.id for c in client.v1.customers.list(params={"limit": 2}).auto_paging_iter()
+    ] == newest_first
+
+
+def test_limit_out_of_range_is_400(client: StripeClient) -> None:
+    """`limit` must be 1–100."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.customers.list(params={"limit": 101})
+    assert caught.value.param == "limit"
+
+
+def test_events_carry_the_request_and_idempotency_key(client: StripeClient) -> None:
+    """An event caused by an API call names that request and its idempotency key."""
+    customer = client.v1.customers.create(
+        params={"email": "a@example.com"}, options={"idempotency_key": "idem-abc"}
+    )
+    request_id = customer.last_response.request_id
+    event = client.v1.events.list(params={"type": "customer.created"}).data[0]
+    assert event.request is not None
+    assert event.request.id == request_id
+    assert event.request.idempotency_key == "idem-abc"
+    assert event.data.object["id"] == customer.id

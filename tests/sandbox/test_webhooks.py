@@ -1,0 +1,95 @@
+"""Webhook endpoints and signed deliveries, verified with the SDK."""
+
+from __future__ import annotations
+
+import stripe
+from stripe import StripeClient
+
+from shop.sandbox.testing import RunningSandbox, running_sandbox
+
+from .conftest import Receiver
+
+
+def test_endpoint_secret_only_on_create(client: StripeClient, receiver: Receiver) -> None:
+    """`secret` is returned once; later reads omit it."""
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["*"]}
+    )
+    assert endpoint.secret is not None and endpoint.secret.startswith("whsec_")
+    assert "secret" not in client.v1.webhook_endpoints.retrieve(endpoint.id)
+    updated = client.v1.webhook_endpoints.update(
+        endpoint.id, params={"disabled": True, "enabled_events": ["customer.created"]}
+    )
+    assert (updated.status, updated.enabled_events) == ("disabled", ["customer.created"])
+    assert [e.id for e in client.v1.webhook_endpoints.list().data] == [endpoint.id]
+    assert client.v1.webhook_endpoints.delete(endpoint.id).deleted is True
+
+
+def test_deliveries_are_signed_like_stripe(
+    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+) -> None:
+    """construct_event accepts the body and Stripe-Signature the sandbox sends."""
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["customer.created"]}
+    )
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    client.v1.products.create(params={"name": "not subscribed"})
+    receiver.wait_for(lambda events: len(events) == 1)
+    request = receiver.requests[0]
+    assert endpoint.secret is not None
+    stripe.WebhookSignature.verify_header(
+        request["body"], request["headers"]["Stripe-Signature"], endpoint.secret
+    )
+    event = client.construct_event(
+        request["body"], request["headers"]["Stripe-Signature"], endpoint.secret
+    )
+    assert event.type == "customer.created"
+    assert event.data.object["id"] == customer.id
+    assert sandbox.wait_for_deliveries()
+    assert client.v1.events.retrieve(event.id).pending_webhooks == 0
+
+
+def test_failed_deliveries_are_retried_and_recorded(
+    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+) -> None:
+    """A 500 is retried after the backoff; every attempt is recorded."""
+    receiver.statuses = [500]
+    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    receiver.wait_for(lambda events: len(events) == 2)
+    assert sandbox.wait_for_deliveries()
+    event = client.v1.events.list().data[0]
+    attempts = sandbox.sandbox.store.deliveries(event_id=event.id)
+    assert [a["status_code"] for a in attempts] == [200, 500]
+    assert [a["succeeded"] for a in attempts] == [True, False]
+    assert attempts[1]["response_head"] == '{"received": true}'
+    assert event.data.object["id"] == customer.id
+
+
+def test_disabled_endpoint_gets_nothing(
+    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+) -> None:
+    """Disabled endpoints are skipped and the event has no pending webhooks."""
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["*"]}
+    )
+    client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
+    client.v1.customers.create(params={"email": "a@example.com"})
+    sandbox.run_worker_once()
+    assert receiver.requests == []
+    assert client.v1.events.list().data[0].pending_webhooks == 0
+
+
+def test_duplicate_and_shuffled_deliveries(tmp_path: object, receiver: Receiver) -> None:
+    """With duplicate_deliveries each event arrives twice (order may be shuffled)."""
+    with running_sandbox(
+        f"{tmp_path}/dup.sqlite3", duplicate_deliveries=True, shuffle_deliveries=True
+    ) as sb:
+        client = sb.client()
+        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+        ids = [
+            client.v1.customers.create(params={"email": f"{i}@example.com"}).id for i in range(3)
+        ]
+        events = receiver.wait_for(lambda events: len(events) == 6)
+        received = [e["data"]["object"]["id"] for e in events]
+        assert sorted(received) == sorted(ids * 2)
