@@ -1,0 +1,281 @@
+"""Hosted Checkout: the payment page a Checkout Session's ``url`` points to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from .. import engine
+from ..api.base import current_sandbox
+from ..core import Sandbox
+from ..errors import StripeError
+from . import queries
+from .display import COUNTRY_NAMES
+from .forms import ShippingInput, check_post, form_token, read_card, read_email, read_shipping
+
+Page = BaseResponse | tuple[str, int] | str
+
+#: Test bank accounts for the delayed debit (Stripe's US test account numbers).
+BANK_ACCOUNTS = {"succeeds": "000123456789", "fails": "000111111113"}
+
+
+def register(bp: Blueprint) -> None:
+    """Add the Checkout routes to the pages blueprint."""
+    bp.add_url_rule("/checkout/<session_id>", "checkout_page", checkout_page, methods=["GET"])
+    bp.add_url_rule("/checkout/<session_id>", "checkout_pay", checkout_pay, methods=["POST"])
+    bp.add_url_rule(
+        "/checkout/<session_id>/authenticate",
+        "checkout_authenticate",
+        checkout_authenticate,
+        methods=["GET", "POST"],
+    )
+
+
+def _session(sandbox: Sandbox, session_id: str) -> dict[str, Any]:
+    session = sandbox.store.get_typed("checkout.session", session_id)
+    if session is None:
+        abort(404)
+    return session
+
+
+def _subject(session_id: str) -> str:
+    return f"checkout:{session_id}"
+
+
+def _prefilled_email(sandbox: Sandbox, session: dict[str, Any]) -> str:
+    """The email Checkout starts with: ``customer_email`` or the customer's own."""
+    if session.get("customer_email"):
+        return str(session["customer_email"])
+    customer = queries.resolve(sandbox, session.get("customer")) or {}
+    return str(customer.get("email") or "")
+
+
+def _closed(sandbox: Sandbox, session: dict[str, Any]) -> Page:
+    """The page for a session that can no longer be paid."""
+    status = 410 if session.get("status") == "expired" else 200
+    success_url = str(session.get("success_url") or "").replace(
+        "{CHECKOUT_SESSION_ID}", str(session["id"])
+    )
+    return (
+        render_template(
+            "sandbox/checkout_closed.html",
+            session=session,
+            shop_name=queries.shop_name(sandbox),
+            success_url=success_url,
+        ),
+        status,
+    )
+
+
+def _form_page(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    *,
+    status: int = 200,
+    email: str | None = None,
+    name: str = "",
+    method: str = "card",
+    shipping: ShippingInput | None = None,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+) -> Page:
+    """The payment form; after a failure the shopper's email and name are kept, the card is not."""
+    lines = queries.checkout_lines(sandbox, session)
+    countries = queries.allowed_countries(session)
+    return (
+        render_template(
+            "sandbox/checkout.html",
+            session=session,
+            shop_name=queries.shop_name(sandbox),
+            lines=lines,
+            due_today=queries.due_today(session, lines),
+            trial_terms=queries.trial_terms(session, lines),
+            submit_label=queries.submit_label(session),
+            countries=countries,
+            country_names=COUNTRY_NAMES,
+            shipping=shipping or ShippingInput("", "", "", "", countries[0] if countries else ""),
+            email=_prefilled_email(sandbox, session) if email is None else email,
+            name=name,
+            method=method,
+            bank_debit_allowed=session.get("mode") != "setup",
+            bank_accounts=BANK_ACCOUNTS,
+            errors=errors or {},
+            message=message,
+            token=form_token(_subject(str(session["id"]))),
+        ),
+        status,
+    )
+
+
+def checkout_page(session_id: str) -> Page:
+    """Show the payment form, or why the session cannot be paid any more."""
+    sandbox = current_sandbox()
+    session = _session(sandbox, session_id)
+    if session.get("status") != "open":
+        return _closed(sandbox, session)
+    if queries.awaiting_authentication(sandbox, session):
+        return redirect(url_for("pages.checkout_authenticate", session_id=session_id), 303)
+    return _form_page(sandbox, session)
+
+
+def _act(sandbox: Sandbox, action: Callable[[], engine.PaymentOutcome]) -> engine.PaymentOutcome:
+    """Run an engine action atomically, then let the worker deliver its events."""
+    with sandbox.store.transaction():
+        outcome = action()
+    sandbox.wake_worker()
+    return outcome
+
+
+def checkout_pay(session_id: str) -> Page:
+    """Read the form, pay through the engine, and follow the outcome."""
+    sandbox = current_sandbox()
+    check_post(_subject(session_id))
+    session = _session(sandbox, session_id)
+    if session.get("status") != "open":
+        return _closed(sandbox, session)
+
+    form = request.form
+    method = "bank_debit" if form.get("payment_method") == "bank_debit" else "card"
+    email, email_error = read_email(form)
+    errors = {"email": email_error} if email_error else {}
+    countries = queries.allowed_countries(session)
+    shipping = read_shipping(form, countries) if countries else None
+    if shipping:
+        errors.update(shipping.errors)
+
+    details: engine.PaymentDetails | None = None
+    if method == "card":
+        card = read_card(form)
+        name = card.name
+        errors.update(card.errors)
+        if not errors:
+            details = engine.PaymentDetails(
+                email=email,
+                name=name,
+                card=engine.CardDetails(
+                    number=card.number,
+                    exp_month=card.exp_month,
+                    exp_year=card.exp_year,
+                    cvc=card.cvc,
+                    name=name,
+                ),
+                shipping=_shipping_address(shipping),
+            )
+    else:
+        name = form.get("account_holder", "").strip()
+        account = "".join(ch for ch in form.get("account_number", "") if ch.isdigit())
+        if not name:
+            errors["account_holder"] = "Enter the account holder's name."
+        if len(account) < 4:
+            errors["account_number"] = "Enter the account number."
+        if not errors:
+            details = engine.PaymentDetails(
+                email=email,
+                name=name,
+                bank_account_number=account,
+                shipping=_shipping_address(shipping),
+            )
+
+    if details is None:
+        return _form_page(
+            sandbox,
+            session,
+            status=400,
+            email=email,
+            name=name,
+            method=method,
+            shipping=shipping,
+            errors=errors,
+        )
+    try:
+        outcome = _act(sandbox, lambda: engine.pay_checkout_session(sandbox, session_id, details))
+    except StripeError as exc:
+        outcome = engine.PaymentOutcome(status="declined", message=exc.message)
+    return _follow(
+        sandbox, session_id, outcome, email=email, name=name, method=method, shipping=shipping
+    )
+
+
+def _shipping_address(shipping: ShippingInput | None) -> dict[str, Any] | None:
+    if shipping is None:
+        return None
+    return {
+        "name": shipping.name,
+        "address": {
+            "line1": shipping.line1,
+            "line2": None,
+            "city": shipping.city,
+            "postal_code": shipping.postal_code,
+            "state": None,
+            "country": shipping.country,
+        },
+    }
+
+
+def _follow(
+    sandbox: Sandbox,
+    session_id: str,
+    outcome: engine.PaymentOutcome,
+    *,
+    email: str,
+    name: str,
+    method: str = "card",
+    shipping: ShippingInput | None = None,
+) -> Page:
+    """Go where an outcome leads: the shop, the 3-D Secure page, or the form again."""
+    if outcome.status in ("succeeded", "processing") and outcome.redirect_url:
+        return redirect(outcome.redirect_url, 303)
+    if outcome.status == "requires_action":
+        return redirect(url_for("pages.checkout_authenticate", session_id=session_id), 303)
+    session = _session(sandbox, session_id)
+    if session.get("status") != "open":
+        return _closed(sandbox, session)
+    return _form_page(
+        sandbox,
+        session,
+        status=402,
+        email=email,
+        name=name,
+        method=method,
+        shipping=shipping,
+        message=outcome.message or "Your payment could not be completed.",
+    )
+
+
+def checkout_authenticate(session_id: str) -> Page:
+    """The stand-in for a 3-D Secure challenge: complete or fail it."""
+    sandbox = current_sandbox()
+    if request.method == "POST":
+        check_post(_subject(session_id))
+    session = _session(sandbox, session_id)
+    if session.get("status") != "open":
+        return _closed(sandbox, session)
+    if not queries.awaiting_authentication(sandbox, session):
+        return redirect(url_for("pages.checkout_page", session_id=session_id), 303)
+    if request.method == "GET":
+        lines = queries.checkout_lines(sandbox, session)
+        return render_template(
+            "sandbox/authenticate.html",
+            session=session,
+            shop_name=queries.shop_name(sandbox),
+            amount=queries.due_today(session, lines),
+            token=form_token(_subject(session_id)),
+        )
+    approve = request.form.get("decision") == "approve"
+    try:
+        outcome = _act(
+            sandbox, lambda: engine.complete_authentication(sandbox, session_id, approve)
+        )
+    except StripeError as exc:
+        outcome = engine.PaymentOutcome(status="declined", message=exc.message)
+    details = session.get("customer_details") or {}
+    return _follow(
+        sandbox,
+        session_id,
+        outcome,
+        email=str(details.get("email") or _prefilled_email(sandbox, session)),
+        name=str(details.get("name") or ""),
+    )

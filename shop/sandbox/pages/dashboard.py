@@ -1,0 +1,219 @@
+"""The sandbox dashboard: recent objects of every kind, events and their deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..api.base import current_sandbox
+from ..render import public
+
+#: Rows shown per table.
+RECENT = 25
+
+
+@dataclass(frozen=True)
+class Column:
+    """One dashboard column: a header, a dotted path into the object, and how to show it.
+
+    ``kind`` is ``text``, ``id`` (links to the object), ``time``, ``money`` (with the
+    object's ``currency``), ``bool`` or ``status``.
+    """
+
+    header: str
+    path: str
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table of the newest objects of one type."""
+
+    title: str
+    object_type: str
+    columns: tuple[Column, ...]
+
+    @property
+    def anchor(self) -> str:
+        """The section's fragment id."""
+        return self.object_type.replace(".", "-").replace("_", "-")
+
+
+ID, CREATED = Column("ID", "id", "id"), Column("Created", "created", "time")
+
+SECTIONS = (
+    Section(
+        "Products",
+        "product",
+        (ID, Column("Name", "name"), Column("Active", "active", "bool"), CREATED),
+    ),
+    Section(
+        "Prices",
+        "price",
+        (
+            ID,
+            Column("Product", "product", "id"),
+            Column("Amount", "unit_amount", "money"),
+            Column("Interval", "recurring.interval"),
+            Column("Lookup key", "lookup_key"),
+            Column("Active", "active", "bool"),
+        ),
+    ),
+    Section(
+        "Customers",
+        "customer",
+        (
+            ID,
+            Column("Email", "email"),
+            Column("Name", "name"),
+            Column("Test clock", "test_clock", "id"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Checkout sessions",
+        "checkout.session",
+        (
+            ID,
+            Column("Mode", "mode"),
+            Column("Status", "status", "status"),
+            Column("Payment", "payment_status", "status"),
+            Column("Total", "amount_total", "money"),
+            Column("Customer", "customer", "id"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Payment intents",
+        "payment_intent",
+        (
+            ID,
+            Column("Amount", "amount", "money"),
+            Column("Status", "status", "status"),
+            Column("Customer", "customer", "id"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Subscriptions",
+        "subscription",
+        (
+            ID,
+            Column("Customer", "customer", "id"),
+            Column("Status", "status", "status"),
+            Column("Cancels at period end", "cancel_at_period_end", "bool"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Invoices",
+        "invoice",
+        (
+            ID,
+            Column("Number", "number"),
+            Column("Customer", "customer", "id"),
+            Column("Total", "total", "money"),
+            Column("Status", "status", "status"),
+            Column("Reason", "billing_reason"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Refunds",
+        "refund",
+        (
+            ID,
+            Column("Payment intent", "payment_intent", "id"),
+            Column("Amount", "amount", "money"),
+            Column("Status", "status", "status"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Test clocks",
+        "test_helpers.test_clock",
+        (
+            ID,
+            Column("Name", "name"),
+            Column("Frozen time", "frozen_time", "time"),
+            Column("Status", "status", "status"),
+        ),
+    ),
+    Section(
+        "Webhook endpoints",
+        "webhook_endpoint",
+        (
+            ID,
+            Column("URL", "url"),
+            Column("Status", "status", "status"),
+            Column("API version", "api_version"),
+            CREATED,
+        ),
+    ),
+    Section(
+        "Events",
+        "event",
+        (ID, Column("Type", "type"), Column("Pending webhooks", "pending_webhooks"), CREATED),
+    ),
+)
+
+
+def register(bp: Blueprint) -> None:
+    """Add the dashboard routes to the pages blueprint."""
+    bp.add_url_rule("/", "home", home, methods=["GET"])
+    bp.add_url_rule("/dashboard", "dashboard", dashboard_page, methods=["GET"])
+    bp.add_url_rule("/dashboard/events/<event_id>", "event", event_page, methods=["GET"])
+    bp.add_url_rule("/dashboard/objects/<object_id>", "object", object_page, methods=["GET"])
+
+
+def value_at(obj: dict[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` of ``obj`` (None if any step is missing)."""
+    value: Any = obj
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def home() -> BaseResponse:
+    """The sandbox's front door is its dashboard."""
+    return redirect(url_for("pages.dashboard"))
+
+
+def dashboard_page() -> str:
+    """Tables of the newest objects of each kind, and the latest webhook deliveries."""
+    store = current_sandbox().store
+    tables = [
+        (section, store.list(section.object_type)[:RECENT], store.count(section.object_type))
+        for section in SECTIONS
+    ]
+    return render_template(
+        "sandbox/dashboard.html",
+        tables=tables,
+        deliveries=store.deliveries(limit=RECENT),
+        value_at=value_at,
+        recent=RECENT,
+    )
+
+
+def event_page(event_id: str) -> str:
+    """One event's JSON and every attempt to deliver it."""
+    store = current_sandbox().store
+    found = store.get_typed("event", event_id)
+    if found is None:
+        abort(404)
+    return render_template(
+        "sandbox/event.html", event=public(found), attempts=store.deliveries(event_id=event_id)
+    )
+
+
+def object_page(object_id: str) -> BaseResponse | str:
+    """Any stored object as JSON (events have their own page)."""
+    found = current_sandbox().store.get(object_id)
+    if found is None:
+        abort(404)
+    if found.get("object") == "event":
+        return redirect(url_for("pages.event", event_id=object_id))
+    return render_template("sandbox/object.html", obj=public(found))

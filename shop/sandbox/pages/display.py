@@ -1,0 +1,116 @@
+"""Display helpers for the hosted pages: money, times and billing intervals.
+
+Amounts stay integer minor units everywhere; they become text only here, through
+the Jinja filters registered by ``register_filters``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint
+
+#: Currencies whose amounts Stripe takes in whole units rather than hundredths.
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+#: Currencies with three decimal places.
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+SYMBOLS = {"gbp": "£", "usd": "$", "eur": "€", "jpy": "¥", "aud": "A$", "cad": "C$"}
+
+
+def money(amount: int | None, currency: str | None) -> str:
+    """Minor units as people read them: ``money(900, "gbp") == "£9.00"``."""
+    if amount is None or not currency:
+        return "—"
+    currency = currency.lower()
+    places = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(int(amount)), 10**places)
+    number = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
+    symbol = SYMBOLS.get(currency)
+    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {currency.upper()}"
+
+
+def interval(recurring: dict[str, Any] | None) -> str:
+    """A price's billing interval: ``month``, ``year`` or ``3 months``."""
+    if not recurring:
+        return ""
+    unit = str(recurring.get("interval", ""))
+    count = int(recurring.get("interval_count") or 1)
+    return unit if count == 1 else f"{count} {unit}s"
+
+
+def price_label(price: dict[str, Any] | None) -> str:
+    """A price as a shopper reads it: ``£9.00/month``, ``£90.00 every 3 months`` or ``£12.99``."""
+    if not price:
+        return "—"
+    amount = money(price.get("unit_amount"), price.get("currency"))
+    every = interval(price.get("recurring"))
+    if not every:
+        return amount
+    return f"{amount}/{every}" if " " not in every else f"{amount} every {every}"
+
+
+def _as_datetime(timestamp: float | int | None) -> datetime | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(float(timestamp), tz=UTC)
+
+
+def utc_time(timestamp: float | int | None) -> str:
+    """A Unix time as ``23 Nov 2026, 10:01:05 UTC``."""
+    moment = _as_datetime(timestamp)
+    return "—" if moment is None else moment.strftime("%d %b %Y, %H:%M:%S UTC")
+
+
+def utc_date(timestamp: float | int | None) -> str:
+    """A Unix time as a UTC date, ``23 Nov 2026``."""
+    moment = _as_datetime(timestamp)
+    return "—" if moment is None else moment.strftime("%d %b %Y")
+
+
+def pretty_json(value: Any) -> str:
+    """An object as indented JSON, keys in the order Stripe writes them."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def register_filters(bp: Blueprint) -> None:
+    """Make the helpers available to every template as filters."""
+    filters: dict[str, Callable[..., str]] = {
+        "money": money,
+        "interval": interval,
+        "price_label": price_label,
+        "utc_time": utc_time,
+        "utc_date": utc_date,
+        "pretty_json": pretty_json,
+    }
+    for name, function in filters.items():
+        bp.add_app_template_filter(function, name)
+
+
+#: Names for the countries a shop is likely to ship to; others show their ISO code.
+COUNTRY_NAMES = {
+    "AT": "Austria",
+    "AU": "Australia",
+    "BE": "Belgium",
+    "CA": "Canada",
+    "CH": "Switzerland",
+    "DE": "Germany",
+    "DK": "Denmark",
+    "ES": "Spain",
+    "FI": "Finland",
+    "FR": "France",
+    "GB": "United Kingdom",
+    "IE": "Ireland",
+    "IT": "Italy",
+    "JP": "Japan",
+    "NL": "Netherlands",
+    "NO": "Norway",
+    "NZ": "New Zealand",
+    "PL": "Poland",
+    "PT": "Portugal",
+    "SE": "Sweden",
+    "US": "United States",
+}

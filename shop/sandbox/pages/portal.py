@@ -1,0 +1,142 @@
+"""The billing portal: a customer's subscriptions, invoices and card, and changes to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from .. import engine
+from ..api.base import current_sandbox
+from ..core import Sandbox
+from ..errors import StripeError
+from . import billing, queries
+from .forms import check_post, form_token, read_card
+
+Page = BaseResponse | tuple[str, int] | str
+
+#: Confirmations shown after a change (the redirect names one; no text travels in URLs).
+NOTICES = {
+    "canceled": "Your subscription will be canceled at the end of the billing period.",
+    "resumed": "Your subscription has been resumed.",
+    "switched": "Your plan has been changed.",
+    "card": "Your card has been updated.",
+}
+
+
+def register(bp: Blueprint) -> None:
+    """Add the portal routes to the pages blueprint."""
+    bp.add_url_rule("/portal/<portal_id>", "portal_page", portal_page, methods=["GET"])
+    bp.add_url_rule(
+        "/portal/<portal_id>/subscriptions/<subscription_id>/<action>",
+        "portal_change",
+        portal_change,
+        methods=["POST"],
+    )
+    bp.add_url_rule("/portal/<portal_id>/card", "portal_card", portal_card, methods=["GET", "POST"])
+
+
+def _portal(sandbox: Sandbox, portal_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The portal session and its customer; 404 when either is unknown."""
+    portal = sandbox.store.get_typed("billing_portal.session", portal_id)
+    if portal is None:
+        abort(404)
+    customer = sandbox.store.get_typed("customer", str(portal.get("customer")))
+    if customer is None:
+        abort(404)
+    return portal, customer
+
+
+def _subject(portal_id: str) -> str:
+    return f"portal:{portal_id}"
+
+
+def portal_page(portal_id: str) -> Page:
+    """The customer's plans, invoices and card."""
+    sandbox = current_sandbox()
+    portal, customer = _portal(sandbox, portal_id)
+    return render_template(
+        "sandbox/portal.html",
+        portal=portal,
+        customer=customer,
+        shop_name=queries.shop_name(sandbox),
+        plans=billing.plans(sandbox, str(customer["id"])),
+        invoices=billing.invoices(sandbox, str(customer["id"])),
+        card=billing.default_card(sandbox, customer),
+        notice=NOTICES.get(request.args.get("done", "")),
+        token=form_token(_subject(portal_id)),
+    )
+
+
+def _apply(sandbox: Sandbox, change: Callable[[], Any]) -> None:
+    """Make a change atomically, then let the worker deliver its events."""
+    with sandbox.store.transaction():
+        change()
+    sandbox.wake_worker()
+
+
+def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:
+    """Cancel at period end, resume, or switch the interval of one of the customer's plans."""
+    sandbox = current_sandbox()
+    check_post(_subject(portal_id))
+    _, customer = _portal(sandbox, portal_id)
+    subscription = sandbox.store.get_typed("subscription", subscription_id)
+    if subscription is None or subscription.get("customer") != customer["id"]:
+        abort(404)
+    if action == "cancel":
+        _apply(sandbox, lambda: engine.portal_cancel_at_period_end(sandbox, subscription_id))
+        done = "canceled"
+    elif action == "resume":
+        _apply(sandbox, lambda: engine.portal_resume(sandbox, subscription_id))
+        done = "resumed"
+    elif action == "switch":
+        price_id = billing.plan(sandbox, subscription).switch_price_id
+        if price_id is None:
+            abort(409, "This plan has no other billing interval to switch to.")
+        _apply(sandbox, lambda: engine.portal_switch_price(sandbox, subscription_id, price_id))
+        done = "switched"
+    else:
+        abort(404)
+    return redirect(url_for("pages.portal_page", portal_id=portal_id, done=done), 303)
+
+
+def portal_card(portal_id: str) -> Page:
+    """Show the card form, or save a new default card for the customer."""
+    sandbox = current_sandbox()
+    portal, customer = _portal(sandbox, portal_id)
+    errors: dict[str, str] = {}
+    message = None
+    name = str(customer.get("name") or "")
+    if request.method == "POST":
+        check_post(_subject(portal_id))
+        card = read_card(request.form)
+        name, errors = card.name, card.errors
+        if not errors:
+            details = engine.CardDetails(
+                number=card.number,
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+                cvc=card.cvc,
+                name=card.name,
+            )
+            try:
+                _apply(
+                    sandbox,
+                    lambda: engine.portal_update_card(sandbox, str(customer["id"]), details),
+                )
+            except StripeError as exc:
+                message = exc.message
+            else:
+                return redirect(url_for("pages.portal_page", portal_id=portal_id, done="card"), 303)
+    page = render_template(
+        "sandbox/portal_card.html",
+        portal=portal,
+        shop_name=queries.shop_name(sandbox),
+        name=name,
+        errors=errors,
+        message=message,
+        token=form_token(_subject(portal_id)),
+    )
+    return page, (402 if message else 400 if errors else 200)

@@ -1,0 +1,120 @@
+"""What the hosted pages read from the sandbox's store, shaped for templates.
+
+Only reads: every change a shopper makes goes through ``engine``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import Sandbox
+from .display import interval, money
+
+Obj = dict[str, Any]
+
+
+def shop_name(sandbox: Sandbox) -> str | None:
+    """The account's business name, shown at the top of Checkout, if the sandbox has one."""
+    name = getattr(sandbox.settings, "account_name", None)
+    return name if isinstance(name, str) and name else None
+
+
+def resolve(sandbox: Sandbox, value: Any) -> Obj | None:
+    """An expanded object as-is, an id looked up, anything else None."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        return sandbox.store.get(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a Checkout Session as the shopper sees it."""
+
+    name: str
+    quantity: int
+    unit_amount: int
+    total: int
+    currency: str
+    recurring: dict[str, Any] | None
+
+
+def checkout_lines(sandbox: Sandbox, session: Obj) -> list[Line]:
+    """The session's line items with their prices (stored under ``_line_items``)."""
+    lines = []
+    for item in session.get("_line_items") or []:
+        price = resolve(sandbox, item.get("price")) or {}
+        product = resolve(sandbox, price.get("product")) or {}
+        quantity = int(item.get("quantity") or 1)
+        unit_amount = int(price.get("unit_amount") or 0)
+        lines.append(
+            Line(
+                name=str(item.get("description") or product.get("name") or price.get("id")),
+                quantity=quantity,
+                unit_amount=unit_amount,
+                total=int(item.get("amount_total") or unit_amount * quantity),
+                currency=str(item.get("currency") or price.get("currency") or ""),
+                recurring=price.get("recurring"),
+            )
+        )
+    return lines
+
+
+def trial_days(session: Obj) -> int:
+    """The free trial a subscription Checkout Session grants, in days (0 for none)."""
+    data = session.get("subscription_data") or {}
+    return int(data.get("trial_period_days") or 0) if session.get("mode") == "subscription" else 0
+
+
+def trial_terms(session: Obj, lines: list[Line]) -> str | None:
+    """``14 days free, then £9.00/month`` for a trial signup, else None."""
+    days = trial_days(session)
+    recurring = [line for line in lines if line.recurring]
+    if not days or not recurring:
+        return None
+    every = interval(recurring[0].recurring)
+    per_period = sum(line.total for line in recurring)
+    then = money(per_period, recurring[0].currency)
+    period = f"/{every}" if " " not in every else f" every {every}"
+    return f"{days} day{'s' if days != 1 else ''} free, then {then}{period}"
+
+
+def due_today(session: Obj, lines: list[Line]) -> int:
+    """What the shopper pays now: nothing recurring during a trial."""
+    if trial_days(session):
+        return sum(line.total for line in lines if not line.recurring)
+    total = session.get("amount_total")
+    return int(total) if total is not None else sum(line.total for line in lines)
+
+
+def submit_label(session: Obj) -> str:
+    """The Checkout button: ``Pay``, ``Subscribe`` or ``Start trial``."""
+    mode = session.get("mode")
+    if mode == "subscription":
+        return "Start trial" if trial_days(session) else "Subscribe"
+    if mode == "setup":
+        return "Save card"
+    return "Pay"
+
+
+def allowed_countries(session: Obj) -> list[str]:
+    """Countries the session ships to; empty when it collects no shipping address."""
+    collection = session.get("shipping_address_collection") or {}
+    return [str(code).upper() for code in collection.get("allowed_countries") or []]
+
+
+def awaiting_authentication(sandbox: Sandbox, session: Obj) -> bool:
+    """Whether the session's payment waits for the shopper to authenticate (3-D Secure)."""
+    for key in ("payment_intent", "setup_intent"):
+        intent = resolve(sandbox, session.get(key))
+        if intent and intent.get("status") == "requires_action":
+            return True
+    subscription = resolve(sandbox, session.get("subscription"))
+    invoice = resolve(sandbox, (subscription or {}).get("latest_invoice"))
+    for payment in ((invoice or {}).get("payments") or {}).get("data") or []:
+        intent = resolve(sandbox, (payment.get("payment") or {}).get("payment_intent"))
+        if intent and intent.get("status") == "requires_action":
+            return True
+    return False
