@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import stripe
 
 from shop.extensions import db
-from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, from_timestamp
+from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, User, from_timestamp
 from shop.stripe_client import field_of, metadata_of
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None
         db.select(Customer.user_id).filter_by(stripe_customer_id=customer_id)
     ).scalar_one_or_none()
     if user_id is None and metadata.get("user_id", "").isdigit():
-        user_id = int(metadata["user_id"])
+        user = db.session.get(User, int(metadata["user_id"]))
+        user_id = user.id if user is not None else None
     return user_id
 
 
@@ -110,11 +111,12 @@ def _upsert(model: type[Row], **key: str) -> Row:
 
 def record_subscription(sub: stripe.Subscription, user_id: int | None = None) -> Subscription:
     """Make the local membership say what the Stripe subscription says now."""
-    row = _upsert(Subscription, stripe_subscription_id=sub.id)
     customer_id = _id(sub.customer) or ""
     metadata = metadata_of(sub)
+    owner = user_id or _user_for_customer(customer_id, metadata)
+    row = _upsert(Subscription, stripe_subscription_id=sub.id)
     row.stripe_customer_id = customer_id
-    row.user_id = row.user_id or user_id or _user_for_customer(customer_id, metadata)
+    row.user_id = row.user_id or owner
     row.status = sub.status
     row.cancel_at_period_end = bool(sub.cancel_at_period_end)
     row.trial_end = from_timestamp(sub.trial_end)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ def event(event_type: str, obj: dict[str, Any], **fields: Any) -> dict[str, Any]
     """An event at the pinned API version carrying `obj`."""
     body = example(
         "event",
+        id=f"evt_{uuid.uuid4().hex[:24]}",
         type=event_type,
         api_version=stripe.api_version,
         created=int(time.time()),

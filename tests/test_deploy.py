@@ -1,0 +1,127 @@
+"""Deploying: settings from the environment, health check, migrations, no Stripe at boot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from config import ConfigError, Settings, database_url
+from shop.extensions import db
+from tests.conftest import ROOT, make_app
+
+PRODUCTION = {
+    "QUIRE_ENV": "production",
+    "SECRET_KEY": "s3cret",
+    "DATABASE_URL": "postgres://u:p@db.example:5432/quire",
+    "STRIPE_SECRET_KEY": "sk_test_123",
+    "STRIPE_WEBHOOK_SECRET": "whsec_new,whsec_old",
+    "SITE_URL": "https://books.example/",
+}
+
+
+def test_production_names_every_missing_secret() -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k not in ("SECRET_KEY", "STRIPE_WEBHOOK_SECRET")}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert "SECRET_KEY" in str(caught.value)
+    assert "STRIPE_WEBHOOK_SECRET" in str(caught.value)
+    assert "STRIPE_SECRET_KEY" not in str(caught.value)
+
+
+def test_heroku_dyno_means_production() -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env({"DYNO": "web.1"})
+
+
+def test_production_settings_are_read_as_given() -> None:
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.database_url == "postgresql+psycopg://u:p@db.example:5432/quire"
+    assert settings.stripe_webhook_secrets == ("whsec_new", "whsec_old")
+    assert settings.site_url == "https://books.example"
+    assert settings.uses_sandbox is False
+    assert settings.stripe_api_base is None
+    assert settings.as_flask_config()["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_without_a_key_uses_the_sandbox() -> None:
+    settings = Settings.from_env({"SECRET_KEY": "dev"})
+    assert settings.uses_sandbox is True
+    assert settings.stripe_api_base == "http://127.0.0.1:12111"
+    assert settings.database_url.startswith("sqlite:///")
+
+
+def test_postgres_scheme_is_accepted() -> None:
+    assert database_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert database_url("postgresql://a@b/c") == "postgresql+psycopg://a@b/c"
+
+
+def test_health_check_answers_when_the_database_does(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_health_check_fails_when_the_database_does_not(tmp_path: Path) -> None:
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing/dir/db.sqlite3")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "unavailable"
+
+
+def test_building_the_app_and_serving_pages_calls_stripe_not_once(tmp_path: Path) -> None:
+    with responses.RequestsMock() as stripe_http:
+        app = make_app(tmp_path)
+        with app.app_context():
+            db.create_all()
+        for url in ("/", "/books/the-salt-road", "/memberships/reader", "/healthz"):
+            assert app.test_client().get(url).status_code == 200
+        assert len(stripe_http.calls) == 0
+
+
+def test_a_broken_catalogue_closes_the_shop_with_503(tmp_path: Path) -> None:
+    broken = tmp_path / "products.yaml"
+    broken.write_text("books:\n  - key: x\n    price: -1\n")
+    app = make_app(tmp_path, CATALOGUE_PATH=str(broken))
+    assert app.test_client().get("/").status_code == 503
+    assert app.test_client().get("/healthz").status_code in (200, 503)
+
+
+def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None:
+    """`flask db upgrade` on an empty database, then Alembic finds nothing left to migrate."""
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+    env = {**os.environ, "DATABASE_URL": url, "QUIRE_ENV": "development", "SECRET_KEY": "x"}
+    if os.environ.get("TEST_DATABASE_URL"):
+        app = make_app(tmp_path)
+        with app.app_context():
+            db.drop_all()
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.session.commit()
+    for command in (["db", "upgrade"], ["db", "check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *command],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+def test_an_admin_page_needs_an_admin(app: Flask, client: FlaskClient) -> None:
+    from tests.conftest import add_user, sign_in
+
+    assert client.get("/admin/").status_code == 302  # signed out: to the sign-in page
+    add_user(app)
+    sign_in(client)
+    assert client.get("/admin/").status_code == 403
+    add_user(app, "owner@example.com", admin=True)
+    sign_in(client, "owner@example.com")
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "Shop overview" in page.text

@@ -1,0 +1,315 @@
+"""`POST /webhooks/stripe`: signed events only, each applied exactly once, in one transaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
+
+from shop import fulfilment
+from shop.extensions import db
+from shop.models import Invoice, Order, ProcessedEvent, Subscription
+from tests import builders
+from tests.conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, post_event
+from tests.stripe_fakes import event, signature
+
+
+def rows(app: Flask, model: Any) -> list[Any]:
+    with app.app_context():
+        return list(db.session.execute(db.select(model)).scalars())
+
+
+def order_of(app: Flask, order_id: int) -> Order:
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        assert order is not None
+        db.session.expunge(order)
+        return order
+
+
+@pytest.fixture
+def paid_session(app: Flask, fake_stripe: responses.RequestsMock) -> dict[str, Any]:
+    order_id = builders.add_order(app)
+    body = builders.session(order_id=order_id)
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", body)
+    return body
+
+
+# --- signatures ----------------------------------------------------------------------
+
+
+def test_a_correctly_signed_event_is_applied(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any]
+) -> None:
+    response = post_event(client, event("checkout.session.completed", paid_session, id="evt_ok"))
+    assert response.status_code == 200
+    assert response.json == {"received": True, "outcome": "processed"}
+    assert order_of(app, 1).status == "paid"
+
+
+def test_a_secret_being_rotated_out_still_verifies(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any]
+) -> None:
+    response = post_event(
+        client, event("checkout.session.completed", paid_session), secret=OLD_WEBHOOK_SECRET
+    )
+    assert response.status_code == 200
+    assert order_of(app, 1).status == "paid"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # missing
+        {"Stripe-Signature": "t=1,v1=deadbeef"},  # garbage
+        {"Stripe-Signature": "<wrong secret>"},
+        {"Stripe-Signature": "<stale>"},
+        {"Stripe-Signature": "<other body>"},
+    ],
+    ids=["missing", "garbage", "wrong-secret", "stale", "other-body"],
+)
+def test_a_forged_event_gets_400_and_writes_nothing(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock,
+    headers: dict[str, str],
+) -> None:  # fmt: skip
+    payload = json.dumps(event("checkout.session.completed", paid_session)).encode()
+    forged = {
+        "<wrong secret>": signature(payload, "whsec_attacker"),
+        "<stale>": signature(payload, WEBHOOK_SECRET, timestamp=int(time.time()) - 301),
+        "<other body>": signature(b'{"id": "evt_other"}', WEBHOOK_SECRET),
+    }
+    headers = {k: forged.get(v, v) for k, v in headers.items()}
+    response = client.post("/webhooks/stripe", data=payload, headers=headers)
+    assert response.status_code == 400
+    assert rows(app, ProcessedEvent) == []
+    assert order_of(app, 1).status == "pending"
+    assert len(fake_stripe.calls) == 0  # nothing was even fetched
+
+
+# --- exactly once ---------------------------------------------------------------------
+
+
+def test_the_same_event_twice_has_one_effect(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_twice")
+    assert post_event(client, body).json["outcome"] == "processed"
+    second = post_event(client, body)
+    assert second.status_code == 200
+    assert second.json["outcome"] == "duplicate"
+    assert [e.id for e in rows(app, ProcessedEvent)] == ["evt_twice"]
+    assert len(fake_stripe.calls) == 1  # the duplicate did no work
+
+
+def test_two_copies_arriving_at_once_apply_once(
+    app: Flask, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_race")
+    barrier = threading.Barrier(2)
+    answers: list[int] = []
+
+    def deliver() -> None:
+        client = app.test_client()
+        barrier.wait()
+        answers.append(post_event(client, body).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200, 200]
+    assert len(rows(app, ProcessedEvent)) == 1
+    assert order_of(app, 1).status == "paid"
+
+
+def test_a_failing_handler_rolls_back_and_asks_stripe_to_retry(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_retry")
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1",
+                           {"error": {"type": "api_error", "message": "boom"}}, status=500)  # fmt: skip
+    assert post_event(client, body).status_code == 500
+    assert rows(app, ProcessedEvent) == []
+    assert order_of(app, 1).status == "pending"
+
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", paid_session)
+    assert post_event(client, body).status_code == 200  # Stripe's retry does the work
+    assert order_of(app, 1).status == "paid"
+
+
+def test_a_database_error_rolls_back_every_write_and_answers_500(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fulfilment.fulfil_checkout_session
+
+    def fail_after_writing(session: Any) -> Any:
+        real(session)  # the order is marked paid in the session...
+        db.session.flush()
+        raise OperationalError(
+            "UPDATE orders", {}, Exception("disk I/O error")
+        )  # ...then the DB fails
+
+    monkeypatch.setattr(fulfilment, "fulfil_checkout_session", fail_after_writing)
+    response = post_event(client, event("checkout.session.completed", paid_session))
+    assert response.status_code == 500
+    assert order_of(app, 1).status == "pending"
+    assert rows(app, ProcessedEvent) == []
+
+
+def test_unknown_event_types_get_200_and_are_kept_as_ignored(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    body = event("customer.tax_id.created", {"id": "txi_1", "object": "tax_id"}, id="evt_unknown")
+    response = post_event(client, body)
+    assert response.status_code == 200
+    assert response.json["outcome"] == "ignored"
+    (kept,) = rows(app, ProcessedEvent)
+    assert (kept.id, kept.type, kept.outcome) == (
+        "evt_unknown",
+        "customer.tax_id.created",
+        "ignored",
+    )
+    assert json.loads(kept.raw_json) == body
+    assert len(fake_stripe.calls) == 0
+
+
+# --- what each event type does ----------------------------------------------------------
+
+
+def test_unpaid_completion_awaits_payment_then_async_success_pays(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    order_id = builders.add_order(app)
+    processing = builders.session(
+        order_id=order_id, payment_status="unpaid",
+        payment_intent={"id": "pi_1", "object": "payment_intent", "status": "processing"},
+    )  # fmt: skip
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", processing)
+    post_event(client, event("checkout.session.completed", processing))
+    assert order_of(app, order_id).status == "awaiting_payment"
+
+    builders.stripe_serves(
+        fake_stripe, "/v1/checkout/sessions/cs_test_1", builders.session(order_id=order_id)
+    )
+    post_event(client, event("checkout.session.async_payment_succeeded", processing))
+    paid = order_of(app, order_id)
+    assert (paid.status, paid.amount_paid, paid.payment_intent_id) == ("paid", 1299, "pi_1")
+
+
+def test_async_failure_marks_the_payment_failed(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    order_id = builders.add_order(app)
+    failed = builders.session(
+        order_id=order_id, payment_status="unpaid",
+        payment_intent={"id": "pi_1", "object": "payment_intent", "status": "requires_payment_method"},
+    )  # fmt: skip
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", failed)
+    post_event(client, event("checkout.session.async_payment_failed", failed))
+    assert order_of(app, order_id).status == "payment_failed"
+
+
+def test_an_expired_session_expires_its_order(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    order_id = builders.add_order(app)
+    expired = builders.session(
+        order_id=order_id, status="expired", payment_status="unpaid", payment_intent=None
+    )
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", expired)
+    post_event(client, event("checkout.session.expired", expired))
+    assert order_of(app, order_id).status == "expired"
+
+
+def test_a_session_that_is_not_ours_is_acknowledged_and_ignored(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    foreign = builders.session(session_id="cs_elsewhere", client_reference_id=None)
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_elsewhere", foreign)
+    assert post_event(client, event("checkout.session.completed", foreign)).status_code == 200
+    assert rows(app, Order) == []
+
+
+@pytest.mark.parametrize(("refunded", "status"), [(500, "partially_refunded"), (1299, "refunded")])
+def test_refunds_are_recorded_on_the_order(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock,
+    refunded: int, status: str,
+) -> None:  # fmt: skip
+    post_event(client, event("checkout.session.completed", paid_session))
+    refunded_charge = builders.charge(amount_refunded=refunded, refunded=refunded == 1299)
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", refunded_charge)
+    post_event(client, event("charge.refunded", refunded_charge))
+    order = order_of(app, 1)
+    assert (order.status, order.amount_refunded) == (status, refunded)
+
+
+def test_a_dispute_marks_the_order_disputed(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any]
+) -> None:
+    post_event(client, event("checkout.session.completed", paid_session))
+    dispute = builders.example("dispute", id="dp_1", payment_intent="pi_1", charge="ch_1")
+    post_event(client, event("charge.dispute.created", dispute))
+    assert order_of(app, 1).status == "disputed"
+
+
+def test_invoice_events_record_the_invoice_and_the_subscription_status(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    failed = builders.invoice(
+        status="open", amount_paid=0, attempt_count=2, billing_reason="subscription_cycle"
+    )
+    builders.stripe_serves(fake_stripe, "/v1/invoices/in_1", failed)
+    builders.stripe_serves(
+        fake_stripe, "/v1/subscriptions/sub_1", builders.subscription(status="past_due")
+    )
+    assert post_event(client, event("invoice.payment_failed", failed)).status_code == 200
+
+    (invoice,) = rows(app, Invoice)
+    assert (invoice.stripe_subscription_id, invoice.status, invoice.attempt_count) == (
+        "sub_1",
+        "open",
+        2,
+    )
+    (membership,) = rows(app, Subscription)
+    assert (membership.status, membership.user_id, membership.plan_key) == ("past_due", 1, "reader")
+
+
+def test_invoices_in_the_old_shape_still_find_their_subscription(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    old = builders.invoice(parent=None, subscription="sub_1")
+    builders.stripe_serves(fake_stripe, "/v1/invoices/in_1", old)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    post_event(client, event("invoice.paid", old))
+    assert rows(app, Invoice)[0].stripe_subscription_id == "sub_1"
+
+
+def test_subscription_periods_are_read_from_the_item(
+    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = builders.subscription(
+        period_end=1_900_000_000, interval="year", cancel_at_period_end=True
+    )
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
+    post_event(client, event("customer.subscription.updated", sub))
+    (membership,) = rows(app, Subscription)
+    assert membership.current_period_end is not None
+    assert int(membership.current_period_end.timestamp()) == 1_900_000_000
+    assert membership.current_period_end.utcoffset() is not None  # aware UTC
+    assert (membership.interval, membership.cancel_at_period_end) == ("year", True)
