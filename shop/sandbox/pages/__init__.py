@@ -6,7 +6,8 @@ act only through ``engine``, the domain interface shared with the API.
 
 from pathlib import Path
 
-from flask import Blueprint
+from flask import Blueprint, render_template
+from werkzeug.exceptions import HTTPException
 
 from . import checkout, dashboard, portal
 from .display import register_filters
@@ -24,3 +25,11 @@ register_filters(bp)
 checkout.register(bp)
 portal.register(bp)
 dashboard.register(bp)
+
+
+@bp.errorhandler(HTTPException)
+def page_error(error: HTTPException) -> tuple[str, int]:
+    """Errors on the hosted pages look like the pages, test-mode banner included."""
+    messages = {404: "There is nothing here: the link may be mistyped, or the sandbox was reset."}
+    message = messages.get(error.code or 500, error.description or "")
+    return render_template("sandbox/error.html", error=error, message=message), error.code or 500

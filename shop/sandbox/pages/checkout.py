@@ -122,11 +122,9 @@ def checkout_page(session_id: str) -> Page:
 
 
 def _act(sandbox: Sandbox, action: Callable[[], engine.PaymentOutcome]) -> engine.PaymentOutcome:
-    """Run an engine action atomically, then let the worker deliver its events."""
+    """Run an engine action atomically (its events wake the delivery worker)."""
     with sandbox.store.transaction():
-        outcome = action()
-    sandbox.wake_worker()
-    return outcome
+        return action()
 
 
 def checkout_pay(session_id: str) -> Page:

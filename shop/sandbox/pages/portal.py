@@ -71,10 +71,9 @@ def portal_page(portal_id: str) -> Page:
 
 
 def _apply(sandbox: Sandbox, change: Callable[[], Any]) -> None:
-    """Make a change atomically, then let the worker deliver its events."""
+    """Make a change atomically (its events wake the delivery worker)."""
     with sandbox.store.transaction():
         change()
-    sandbox.wake_worker()
 
 
 def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:

@@ -1,0 +1,97 @@
+"""The sandbox dashboard: what the sandbox holds, events and their deliveries."""
+
+from __future__ import annotations
+
+import pytest
+from stripe import StripeClient
+
+from shop.sandbox.testing import RunningSandbox
+
+from .conftest import Receiver
+from .test_pages_support import BANNER, Visitor, text_of
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_root_redirects_to_dashboard(sandbox: RunningSandbox) -> None:
+    """`/` is the dashboard's front door."""
+    response = Visitor(sandbox).get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/dashboard")
+
+
+def test_dashboard_lists_objects_made_through_the_api(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """Products, prices (with formatted amounts) and customers appear, newest first."""
+    product = client.v1.products.create(params={"name": "Dune"})
+    client.v1.prices.create(
+        params={
+            "product": product.id,
+            "unit_amount": 1299,
+            "currency": "gbp",
+            "lookup_key": "book:dune",
+        }
+    )
+    client.v1.customers.create(params={"email": "older@example.com"})
+    client.v1.customers.create(params={"email": "newer@example.com"})
+
+    response = Visitor(sandbox).get("/dashboard")
+
+    assert response.status_code == 200
+    text = text_of(response.text)
+    assert BANNER in text
+    assert "Dune" in text
+    assert "£12.99" in text
+    assert "book:dune" in text
+    assert text.index("newer@example.com") < text.index("older@example.com")
+    assert "Customers (2)" in text
+
+
+def test_event_page_shows_json_and_delivery_attempts(
+    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+) -> None:
+    """An event's page shows its JSON and each attempt: URL, status code, response head."""
+    receiver.statuses = [500]  # first attempt fails, the retry succeeds
+    client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["customer.created"]}
+    )
+    customer = client.v1.customers.create(params={"email": "reader@example.com"})
+    receiver.wait_for(lambda events: len(events) == 2)
+    event = client.v1.events.list(params={"type": "customer.created"}).data[0]
+    visitor = Visitor(sandbox)
+
+    dashboard = text_of(visitor.get("/dashboard").text)
+    assert event.id in dashboard
+    page = visitor.get(f"/dashboard/events/{event.id}")
+
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert BANNER in text
+    assert "customer.created" in text
+    assert customer.id in text
+    assert text.count(receiver.url) == 2
+    assert "500" in text and "200" in text
+    assert '"received": true' in text
+
+
+def test_object_page_shows_stored_json(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """Ids in the tables lead to the object's JSON."""
+    product = client.v1.products.create(params={"name": "The Left Hand of Darkness"})
+    page = Visitor(sandbox).get(f"/dashboard/objects/{product.id}")
+    assert page.status_code == 200
+    assert '"name": "The Left Hand of Darkness"' in text_of(page.text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboard/events/evt_missing",
+        "/dashboard/objects/prod_missing",
+        "/checkout/cs_test_missing",
+        "/portal/bps_missing",
+    ],
+)
+def test_unknown_ids_are_404(sandbox: RunningSandbox, path: str) -> None:
+    """A page for an id the sandbox does not hold is a 404, not a crash."""
+    assert Visitor(sandbox).get(path).status_code == 404
