@@ -198,8 +198,16 @@ class _Reader:
 
 
 BOOK_FIELDS = {
-    "key", "title", "author", "description", "price", "currency", "format", "image", "stock",
-}  # fmt: skip
+    "key",
+    "title",
+    "author",
+    "description",
+    "price",
+    "currency",
+    "format",
+    "image",
+    "stock",
+}
 PLAN_FIELDS = {"key", "name", "description", "features", "currency", "prices", "trial_days"}
 
 

@@ -162,14 +162,25 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
         existing = stripe_side.products.get(item.product_id)
         if existing is None:
             steps.append(
-                SyncStep("create", "product", item.product_id, repr(item.name),
-                         {"id": item.product_id, **wanted})
-            )  # fmt: skip
+                SyncStep(
+                    "create",
+                    "product",
+                    item.product_id,
+                    repr(item.name),
+                    {"id": item.product_id, **wanted},
+                )
+            )
         elif not existing.active:
             steps.append(
-                SyncStep("reactivate", "product", item.product_id, repr(item.name),
-                         {"active": True, **wanted}, existing.id)
-            )  # fmt: skip
+                SyncStep(
+                    "reactivate",
+                    "product",
+                    item.product_id,
+                    repr(item.name),
+                    {"active": True, **wanted},
+                    existing.id,
+                )
+            )
         elif _product_differs(existing, wanted):
             steps.append(
                 SyncStep("update", "product", item.product_id, repr(item.name), wanted, existing.id)
@@ -187,19 +198,36 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
                 params = _price_params(selling, item.product_id, transfer=True)
                 was = format_money(price.unit_amount, price.currency)
                 steps.append(
-                    SyncStep("replace", "price", selling.lookup_key,
-                             f"{_describe(selling)} (was {was}; old price archived)", params)
-                )  # fmt: skip
+                    SyncStep(
+                        "replace",
+                        "price",
+                        selling.lookup_key,
+                        f"{_describe(selling)} (was {was}; old price archived)",
+                        params,
+                    )
+                )
                 if price.active:
                     steps.append(
-                        SyncStep("archive", "price", price.id, f"old {selling.lookup_key}",
-                                 {"active": False}, price.id)
-                    )  # fmt: skip
+                        SyncStep(
+                            "archive",
+                            "price",
+                            price.id,
+                            f"old {selling.lookup_key}",
+                            {"active": False},
+                            price.id,
+                        )
+                    )
             elif not price.active:
                 steps.append(
-                    SyncStep("reactivate", "price", selling.lookup_key, _describe(selling),
-                             {"active": True}, price.id)
-                )  # fmt: skip
+                    SyncStep(
+                        "reactivate",
+                        "price",
+                        selling.lookup_key,
+                        _describe(selling),
+                        {"active": True},
+                        price.id,
+                    )
+                )
 
     catalogue_products = {item.product_id for item in catalogue.items()}
     for price in stripe_side.prices:
@@ -211,9 +239,15 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
     for product in stripe_side.products.values():
         if product.active and product.id not in catalogue_products:
             steps.append(
-                SyncStep("archive", "product", product.id, "no longer in the catalogue",
-                         {"active": False}, product.id)
-            )  # fmt: skip
+                SyncStep(
+                    "archive",
+                    "product",
+                    product.id,
+                    "no longer in the catalogue",
+                    {"active": False},
+                    product.id,
+                )
+            )
     return SyncPlan(steps=tuple(_in_write_order(steps)))
 
 

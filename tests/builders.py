@@ -71,7 +71,7 @@ def subscription(sub_id: str = "sub_1", **fields: Any) -> dict[str, Any]:
             "url": f"/v1/subscription_items?subscription={sub_id}",
             "has_more": False,
             "data": [item],
-        },  # fmt: skip
+        },
     )
     body.update(fields)
     return body
@@ -144,7 +144,7 @@ def add_order(
                 description="The Salt Road — Maren Holt",
                 unit_amount=order.amount_total,
                 quantity=1,
-            )  # fmt: skip
+            )
         )
         order.checkout_session_id = session_id
         db.session.add(order)

@@ -78,8 +78,11 @@ class FakeProductsAndPrices:
         self.calls: list[tuple[str, str]] = []
         self._seq = 0
         for method in ("GET", "POST"):
-            mock.add_callback(method, re.compile(API + r"/v1/(products|prices)(/[^?]*)?(\?.*)?$"),
-                              callback=self._handle)  # fmt: skip
+            mock.add_callback(
+                method,
+                re.compile(API + r"/v1/(products|prices)(/[^?]*)?(\?.*)?$"),
+                callback=self._handle,
+            )
 
     @property
     def writes(self) -> list[tuple[str, str]]:
@@ -128,22 +131,49 @@ class FakeProductsAndPrices:
             return 200, {}, json.dumps(self._public(obj))
         self._seq += 1
         if kind == "products":
-            obj = example("product", id=params["id"], name=params["name"],
-                          description=params.get("description"), active=True, metadata={},
-                          shippable=params.get("shippable") == "true")  # fmt: skip
+            obj = example(
+                "product",
+                id=params["id"],
+                name=params["name"],
+                description=params.get("description"),
+                active=True,
+                metadata={},
+                shippable=params.get("shippable") == "true",
+            )
         else:
             if params.get("lookup_key"):
                 clash = self._take_lookup_key(
                     params["lookup_key"], params.get("transfer_lookup_key")
                 )
                 if clash:
-                    return 400, {}, json.dumps({"error": {"type": "invalid_request_error",
-                                                          "param": "lookup_key", "message": clash}})  # fmt: skip
-            obj = example("price", id=f"price_{self._seq:06d}", product=params["product"],
-                          unit_amount=int(params["unit_amount"]), currency=params["currency"],
-                          lookup_key=params.get("lookup_key"), active=True, metadata={},
-                          recurring=({"interval": params["recurring[interval]"], "interval_count": 1}
-                                     if "recurring[interval]" in params else None))  # fmt: skip
+                    return (
+                        400,
+                        {},
+                        json.dumps(
+                            {
+                                "error": {
+                                    "type": "invalid_request_error",
+                                    "param": "lookup_key",
+                                    "message": clash,
+                                }
+                            }
+                        ),
+                    )
+            obj = example(
+                "price",
+                id=f"price_{self._seq:06d}",
+                product=params["product"],
+                unit_amount=int(params["unit_amount"]),
+                currency=params["currency"],
+                lookup_key=params.get("lookup_key"),
+                active=True,
+                metadata={},
+                recurring=(
+                    {"interval": params["recurring[interval]"], "interval_count": 1}
+                    if "recurring[interval]" in params
+                    else None
+                ),
+            )
         obj["metadata"].update({k[9:-1]: v for k, v in params.items() if k.startswith("metadata[")})
         obj["_seq"] = self._seq
         store[obj["id"]] = obj

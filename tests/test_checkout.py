@@ -238,8 +238,13 @@ def test_a_stripe_failure_shows_a_friendly_page_and_keeps_the_order(
 ) -> None:
     stripe_has_prices(fake_stripe, price("book:the-salt-road", 1299))
     stripe_creates_customer(fake_stripe)
-    fake_stripe.add("POST", API + "/v1/checkout/sessions", status=status, json=body,
-                    headers={"Request-Id": "req_outage1"})  # fmt: skip
+    fake_stripe.add(
+        "POST",
+        API + "/v1/checkout/sessions",
+        status=status,
+        json=body,
+        headers={"Request-Id": "req_outage1"},
+    )
     response = client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
     assert response.status_code == 503
     assert "We couldn't open the payment page" in response.text

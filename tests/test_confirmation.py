@@ -66,9 +66,10 @@ def test_a_bank_payment_still_clearing_says_so(
     order_id = builders.add_order(app)
     sign_in(client)
     clearing = builders.session(
-        order_id=order_id, payment_status="unpaid",
+        order_id=order_id,
+        payment_status="unpaid",
         payment_intent={"id": "pi_1", "object": "payment_intent", "status": "processing"},
-    )  # fmt: skip
+    )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", clearing)
     page = client.get(f"/orders/{order_id}/confirmation?session_id=cs_test_1")
     assert "waiting for your payment to clear" in page.text
@@ -112,9 +113,11 @@ def test_stripe_being_down_on_return_still_shows_the_saved_order(
     order_id = builders.add_order(app)
     sign_in(client)
     builders.stripe_serves(
-        fake_stripe, "/v1/checkout/sessions/cs_test_1",
-        {"error": {"type": "api_error", "message": "down"}}, status=503,
-    )  # fmt: skip
+        fake_stripe,
+        "/v1/checkout/sessions/cs_test_1",
+        {"error": {"type": "api_error", "message": "down"}},
+        status=503,
+    )
     page = client.get(f"/orders/{order_id}/confirmation?session_id=cs_test_1")
     assert page.status_code == 200
     assert "your order is safe" in page.text
@@ -129,8 +132,12 @@ def test_the_cancel_page_keeps_the_order_and_offers_to_resume(
     page = client.get(f"/orders/{order_id}/cancelled")
     assert "No payment was taken" in page.text
     assert "Return to payment" in page.text
-    open_session = builders.session(order_id=order_id, status="open", payment_status="unpaid",
-                                    url="https://checkout.stripe.com/c/pay/cs_test_1")  # fmt: skip
+    open_session = builders.session(
+        order_id=order_id,
+        status="open",
+        payment_status="unpaid",
+        url="https://checkout.stripe.com/c/pay/cs_test_1",
+    )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", open_session)
     resumed = client.post(f"/orders/{order_id}/resume")
     assert resumed.status_code == 303

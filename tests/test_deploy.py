@@ -107,8 +107,13 @@ def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None
     for command in (["db", "upgrade"], ["db", "check"]):
         result = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "wsgi", *command],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 

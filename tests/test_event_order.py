@@ -21,9 +21,12 @@ def lifecycle() -> list[dict[str, Any]]:
     active = builders.subscription(status="active")
     cancelling = builders.subscription(status="active", cancel_at_period_end=True)
     completed = builders.session(
-        session_id="cs_sub", mode="subscription", subscription="sub_1", amount_total=900,
+        session_id="cs_sub",
+        mode="subscription",
+        subscription="sub_1",
+        amount_total=900,
         payment_intent=None,
-    )  # fmt: skip
+    )
     return [
         event("checkout.session.completed", completed),
         event("customer.subscription.created", incomplete),
@@ -35,7 +38,7 @@ def lifecycle() -> list[dict[str, Any]]:
             "customer.subscription.updated",
             cancelling,
             previous_attributes={"cancel_at_period_end": False},
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -45,10 +48,17 @@ def snapshot(app: Flask) -> tuple[Any, ...]:
         order = db.session.execute(db.select(Order)).scalar_one()
         invoice = db.session.execute(db.select(Invoice)).scalar_one()
         return (
-            sub.status, sub.cancel_at_period_end, sub.plan_key, sub.interval, sub.user_id,
-            sub.current_period_end, order.status, order.stripe_subscription_id,
-            invoice.status, invoice.amount_paid,
-        )  # fmt: skip
+            sub.status,
+            sub.cancel_at_period_end,
+            sub.plan_key,
+            sub.interval,
+            sub.user_id,
+            sub.current_period_end,
+            order.status,
+            order.stripe_subscription_id,
+            invoice.status,
+            invoice.amount_paid,
+        )
 
 
 def test_every_delivery_order_of_a_subscription_lifecycle_converges(
@@ -57,9 +67,12 @@ def test_every_delivery_order_of_a_subscription_lifecycle_converges(
     # What Stripe holds once everything has happened; handlers re-read it on each event.
     final_sub = builders.subscription(status="active", cancel_at_period_end=True)
     final_session = builders.session(
-        session_id="cs_sub", mode="subscription", subscription=final_sub, amount_total=900,
+        session_id="cs_sub",
+        mode="subscription",
+        subscription=final_sub,
+        amount_total=900,
         payment_intent=None,
-    )  # fmt: skip
+    )
     builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", final_sub)
     builders.stripe_serves(fake_stripe, "/v1/invoices/in_1", builders.invoice())
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_sub", final_session)

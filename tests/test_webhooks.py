@@ -76,9 +76,12 @@ def test_a_secret_being_rotated_out_still_verifies(
     ids=["missing", "garbage", "wrong-secret", "stale", "other-body"],
 )
 def test_a_forged_event_gets_400_and_writes_nothing(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock,
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
     headers: dict[str, str],
-) -> None:  # fmt: skip
+) -> None:
     payload = json.dumps(event("checkout.session.completed", paid_session)).encode()
     forged = {
         "<wrong secret>": signature(payload, "whsec_attacker"),
@@ -140,8 +143,12 @@ def test_a_failing_handler_rolls_back_and_asks_stripe_to_retry(
     fake_stripe: responses.RequestsMock,
 ) -> None:
     body = event("checkout.session.completed", paid_session, id="evt_retry")
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1",
-                           {"error": {"type": "api_error", "message": "boom"}}, status=500)  # fmt: skip
+    builders.stripe_serves(
+        fake_stripe,
+        "/v1/checkout/sessions/cs_test_1",
+        {"error": {"type": "api_error", "message": "boom"}},
+        status=500,
+    )
     assert post_event(client, body).status_code == 500
     assert rows(app, ProcessedEvent) == []
     assert order_of(app, 1).status == "pending"
@@ -195,9 +202,10 @@ def test_unpaid_completion_awaits_payment_then_async_success_pays(
 ) -> None:
     order_id = builders.add_order(app)
     processing = builders.session(
-        order_id=order_id, payment_status="unpaid",
+        order_id=order_id,
+        payment_status="unpaid",
         payment_intent={"id": "pi_1", "object": "payment_intent", "status": "processing"},
-    )  # fmt: skip
+    )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", processing)
     post_event(client, event("checkout.session.completed", processing))
     assert order_of(app, order_id).status == "awaiting_payment"
@@ -215,9 +223,14 @@ def test_async_failure_marks_the_payment_failed(
 ) -> None:
     order_id = builders.add_order(app)
     failed = builders.session(
-        order_id=order_id, payment_status="unpaid",
-        payment_intent={"id": "pi_1", "object": "payment_intent", "status": "requires_payment_method"},
-    )  # fmt: skip
+        order_id=order_id,
+        payment_status="unpaid",
+        payment_intent={
+            "id": "pi_1",
+            "object": "payment_intent",
+            "status": "requires_payment_method",
+        },
+    )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", failed)
     post_event(client, event("checkout.session.async_payment_failed", failed))
     assert order_of(app, order_id).status == "payment_failed"
@@ -246,9 +259,13 @@ def test_a_session_that_is_not_ours_is_acknowledged_and_ignored(
 
 @pytest.mark.parametrize(("refunded", "status"), [(500, "partially_refunded"), (1299, "refunded")])
 def test_refunds_are_recorded_on_the_order(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock,
-    refunded: int, status: str,
-) -> None:  # fmt: skip
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    refunded: int,
+    status: str,
+) -> None:
     post_event(client, event("checkout.session.completed", paid_session))
     refunded_charge = builders.charge(amount_refunded=refunded, refunded=refunded == 1299)
     builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", refunded_charge)
