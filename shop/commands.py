@@ -12,12 +12,15 @@ from flask.cli import AppGroup
 
 from shop import sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
+from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
 from shop.models import User
 from shop.stripe_client import describe_error, stripe_client
 
 catalog = AppGroup("catalog", help="Check the catalogue and make Stripe match it.")
 users = AppGroup("users", help="Manage shop accounts.")
+stripe_group = AppGroup("stripe", help="Set up Quire's side of the Stripe account.")
+sandbox = AppGroup("sandbox", help="Run the embedded Stripe sandbox (no account needed).")
 
 
 def _catalogue_or_exit() -> Catalogue:
@@ -83,7 +86,55 @@ def create_admin(email: str, password: str) -> None:
     click.echo(f"{email} is an admin.")
 
 
+@stripe_group.command("webhook-endpoint")
+@click.argument("url")
+@click.option("--replace", is_flag=True, help="Recreate it (its secret is shown only once).")
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a new endpoint's signing secret here instead of printing it.",
+)
+def webhook_endpoint(url: str, replace: bool, secret_file: Path | None) -> None:
+    """Register URL (…/webhooks/stripe) for exactly the events Quire handles."""
+    try:
+        setup = ensure_webhook_endpoint(stripe_client(), url, replace=replace)
+    except stripe.StripeError as error:
+        click.echo(f"Stripe refused: {describe_error(error)}", err=True)
+        sys.exit(2)
+    if not setup.created:
+        click.echo(f"Webhook endpoint {setup.endpoint_id} already delivers to {url}.")
+        return
+    click.echo(f"Created webhook endpoint {setup.endpoint_id} for {url}.")
+    if secret_file is not None:
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(setup.secret or "")
+        secret_file.chmod(0o600)
+        click.echo(f"Its signing secret is in {secret_file}.")
+    else:
+        click.echo(f"Set STRIPE_WEBHOOK_SECRET={setup.secret} in the shop's environment.")
+
+
+@sandbox.command("run", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def sandbox_run(context: click.Context) -> None:
+    """Serve the sandbox (options as for `python -m shop.sandbox run`)."""
+    from shop.sandbox.__main__ import main
+
+    sys.exit(main(["run", *context.args]))
+
+
+@sandbox.command(
+    "reset", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.pass_context
+def sandbox_reset(context: click.Context) -> None:
+    """Wipe the sandbox's objects, events and deliveries."""
+    from shop.sandbox.__main__ import main
+
+    sys.exit(main(["reset", *context.args]))
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app's `flask` CLI."""
-    app.cli.add_command(catalog)
-    app.cli.add_command(users)
+    for group in (catalog, users, stripe_group, sandbox):
+        app.cli.add_command(group)

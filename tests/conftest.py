@@ -44,7 +44,22 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
         "LOG_LEVEL": "WARNING",
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    _built.append(app)
+    return app
+
+
+_built: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_databases() -> Iterator[None]:
+    """Close every app's connection pool after each test, so none leaks into the next."""
+    yield
+    while _built:
+        with _built.pop().app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,57 @@
+"""Set up a Stripe account for Quire: check the catalogue, sync it, say what is left to do.
+
+    python scripts/setup_stripe.py [--dry-run] [--webhook-url https://shop.example/webhooks/stripe]
+
+Uses the same settings as the shop (STRIPE_SECRET_KEY, or the sandbox when unset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flask(*args: str) -> int:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, check=False
+    ).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show the sync plan, change nothing")
+    parser.add_argument("--webhook-url", help="register this URL for Quire's events")
+    args = parser.parse_args()
+
+    print("1. Checking products.yaml…")
+    if flask("catalog", "check") != 0:
+        print("Fix the catalogue problems above, then run this again.")
+        return 1
+    print("2. Making Stripe match the catalogue…")
+    if flask("catalog", "sync", *(["--dry-run"] if args.dry_run else [])) != 0:
+        return 1
+    if args.webhook_url and not args.dry_run:
+        print("3. Registering the webhook endpoint…")
+        if flask("stripe", "webhook-endpoint", args.webhook_url) != 0:
+            return 1
+    print("\nLeft to do:")
+    if not args.webhook_url:
+        print("  - Register the webhook endpoint once the shop has a public address:")
+        print(
+            "      python scripts/setup_stripe.py --webhook-url https://<your shop>/webhooks/stripe"
+        )
+        print("    and set STRIPE_WEBHOOK_SECRET to the secret it prints.")
+    print("  - Turn on the customer billing portal in Stripe's dashboard (Settings → Billing →")
+    print("    Customer portal) so members can switch plans, cancel and update cards.")
+    print("  - Create an admin account: flask --app wsgi users create-admin you@example.com")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
