@@ -1,0 +1,93 @@
+"""The whole shop against a running Stripe sandbox: real SDK, real HTTP, real webhooks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from flask import Flask
+from stripe import StripeClient
+from werkzeug.serving import make_server
+
+from shop.endpoints import ensure_webhook_endpoint
+from shop.extensions import db
+from shop.sandbox.testing import RunningSandbox, running_sandbox
+from tests.conftest import make_app
+
+T = TypeVar("T")
+
+
+@dataclass
+class LiveShop:
+    """Quire served on a real port, its Stripe being a sandbox that delivers webhooks to it."""
+
+    app: Flask
+    url: str
+    stripe: RunningSandbox
+    client: StripeClient
+
+    def wait_for(self, read: Callable[[], T], timeout: float = 15.0) -> T:
+        """Poll `read` (inside the app) until it returns something truthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.app.app_context():
+                value = read()
+                db.session.remove()
+            if value or time.monotonic() > deadline:
+                return value
+            self.stripe.sandbox.wake_worker()
+            time.sleep(0.05)
+
+    def read(self, query: Callable[[], T]) -> T:
+        with self.app.app_context():
+            try:
+                return query()
+            finally:
+                db.session.remove()
+
+
+def serve_shop(tmp_path: Path, stripe: RunningSandbox, **overrides: Any) -> Iterator[LiveShop]:
+    """Build the shop for `stripe`, sync the catalogue, register its webhook, serve it."""
+    app = make_app(
+        tmp_path,
+        STRIPE_API_BASE=stripe.base_url,
+        STRIPE_SECRET_KEY=stripe.api_key,
+        STRIPE_USES_SANDBOX=True,
+        **overrides,
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.port}"
+    app.config["SITE_URL"] = url
+    sync = app.test_cli_runner().invoke(args=["catalog", "sync"])
+    assert sync.exit_code == 0, sync.output
+    client = stripe.client()
+    setup = ensure_webhook_endpoint(client, f"{url}/webhooks/stripe")
+    assert setup.secret
+    app.config["STRIPE_WEBHOOK_SECRETS"] = (setup.secret,)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield LiveShop(app=app, url=url, stripe=stripe, client=client)
+    finally:
+        server.shutdown()
+        server.server_close()
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+
+
+@pytest.fixture
+def live_shop(tmp_path: Path) -> Iterator[LiveShop]:
+    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as stripe:
+        yield from serve_shop(tmp_path, stripe)
+        stripe.close_clients()

@@ -1,0 +1,257 @@
+"""Quire and the sandbox end to end: the shopper's actions are the hosted pages' engine calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from shop.extensions import db
+from shop.models import Customer, Order, ProcessedEvent, Subscription, User
+from shop.sandbox import engine
+from shop.sandbox.testing import running_sandbox
+from tests.conftest import add_user, sign_in
+from tests.integration.conftest import LiveShop, serve_shop
+
+pytestmark = pytest.mark.sandbox
+
+VISA = "4242424242424242"
+DECLINE = "4000000000000002"
+FAILS_LATER = "4000000000000341"
+
+
+def card(number: str, email: str = "reader@example.com") -> engine.PaymentDetails:
+    return engine.PaymentDetails(
+        email=email,
+        card_number=number,
+        exp_month=12,
+        exp_year=datetime.now(UTC).year + 3,
+        cvc="123",
+        cardholder_name="Ada Reader",
+        shipping={
+            "name": "Ada Reader",
+            "line1": "1 Quay St",
+            "city": "Bristol",
+            "postal_code": "BS1 4DJ",
+            "country": "GB",
+        },
+    )
+
+
+def shopper(shop: LiveShop) -> FlaskClient:
+    add_user(shop.app)
+    client = shop.app.test_client()
+    sign_in(client)
+    return client
+
+
+def session_id_of(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def order(shop: LiveShop, order_id: int = 1) -> Order:
+    def read() -> Order:
+        found = db.session.get(Order, order_id)
+        assert found is not None
+        db.session.expunge(found)
+        return found
+
+    return shop.read(read)
+
+
+def test_sync_into_the_sandbox_is_idempotent(live_shop: LiveShop) -> None:
+    prices = list(live_shop.client.v1.prices.list(params={"limit": 100}).auto_paging_iter())
+    assert len(prices) == 11
+    assert {p.lookup_key for p in prices} >= {"book:the-salt-road", "plan:patron:year"}
+    again = live_shop.app.test_cli_runner().invoke(args=["catalog", "sync"])
+    assert "no changes" in again.output
+
+
+def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: LiveShop) -> None:
+    client = shopper(live_shop)
+    start = client.post("/checkout/books/the-salt-road", data={"quantity": "2"})
+    assert start.status_code == 303
+    session_id = session_id_of(start.location)
+    session = live_shop.client.v1.checkout.sessions.retrieve(
+        session_id, params={"expand": ["line_items"]}
+    )
+    assert session.amount_total == 2598
+    assert session.line_items is not None
+    assert session.line_items.data[0].quantity == 2
+
+    outcome = engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(VISA))
+    assert outcome.status == "succeeded"
+    assert outcome.redirect_url == f"{live_shop.url}/orders/1/confirmation?session_id={session_id}"
+
+    page = client.get(outcome.redirect_url.removeprefix(live_shop.url))
+    assert "your order is confirmed" in page.text
+    assert "£25.98" in page.text
+    assert order(live_shop).status == "paid"
+    # The webhook arrives too, and finds nothing left to change.
+    kinds = live_shop.wait_for(
+        lambda: (
+            {e.type for e in db.session.execute(db.select(ProcessedEvent)).scalars()}
+            >= {"checkout.session.completed"}
+        )
+    )
+    assert kinds
+    assert (order(live_shop).status, order(live_shop).amount_paid) == ("paid", 2598)
+
+
+def test_a_decline_keeps_the_session_open_and_a_retry_pays(live_shop: LiveShop) -> None:
+    client = shopper(live_shop)
+    session_id = session_id_of(
+        client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"}).location
+    )
+    declined = engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(DECLINE))
+    assert declined.status == "declined"
+    assert declined.message == "Your card was declined."
+    assert live_shop.client.v1.checkout.sessions.retrieve(session_id).status == "open"
+    assert (
+        engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(VISA)).status
+        == "succeeded"
+    )
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")  # by webhook alone
+
+
+def test_refunds_reach_the_order_by_webhook(live_shop: LiveShop) -> None:
+    client = shopper(live_shop)
+    session_id = session_id_of(
+        client.post("/checkout/books/winter-orchard", data={"quantity": "1"}).location
+    )
+    engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(VISA))
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
+    intent = order(live_shop).payment_intent_id
+    assert intent
+    live_shop.client.v1.refunds.create(params={"payment_intent": intent, "amount": 400})
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "partially_refunded")
+    live_shop.client.v1.refunds.create(params={"payment_intent": intent})
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "refunded")
+    assert order(live_shop).amount_refunded == 1000
+
+
+def test_an_order_s_idempotency_key_gives_back_the_same_session(live_shop: LiveShop) -> None:
+    params: Any = {
+        "mode": "payment",
+        "success_url": "https://x.test/ok",
+        "line_items": [
+            {
+                "price": live_shop.client.v1.prices.list(
+                    params={"lookup_keys": ["book:winter-orchard"]}
+                )
+                .data[0]
+                .id,
+                "quantity": 1,
+            }
+        ],
+    }
+    first = live_shop.client.v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": "order-7-1"}
+    )
+    again = live_shop.client.v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": "order-7-1"}
+    )
+    assert first.id == again.id
+    assert len(list(live_shop.client.v1.checkout.sessions.list().auto_paging_iter())) == 1
+
+
+def _member_on_a_clock(shop: LiveShop) -> tuple[FlaskClient, str]:
+    """A signed-in shopper whose Stripe customer lives on a test clock."""
+    client = shopper(shop)
+    clock = shop.client.v1.test_helpers.test_clocks.create(
+        params={"frozen_time": int(datetime.now(UTC).timestamp()), "name": "membership"}
+    )
+    customer = shop.client.v1.customers.create(
+        params={"email": "reader@example.com", "test_clock": clock.id, "metadata": {"user_id": "1"}}
+    )
+
+    def link() -> None:
+        user = db.session.execute(db.select(User)).scalar_one()
+        db.session.add(Customer(user_id=user.id, stripe_customer_id=customer.id))
+        db.session.commit()
+
+    shop.read(link)
+    return client, clock.id
+
+
+def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveShop) -> None:
+    client, clock_id = _member_on_a_clock(live_shop)
+    start = client.post("/checkout/memberships/reader", data={"interval": "month"})
+    outcome = engine.pay_checkout_session(
+        live_shop.stripe.sandbox, session_id_of(start.location), card(FAILS_LATER)
+    )
+    assert outcome.status == "succeeded"
+    trialing = live_shop.wait_for(
+        lambda: db.session.execute(
+            db.select(Subscription).filter_by(status="trialing")
+        ).scalar_one_or_none()
+    )
+    assert trialing is not None
+    # No payment was due (the trial is free), and the order is complete all the same.
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
+
+    clock = live_shop.client.v1.test_helpers.test_clocks.retrieve(clock_id)
+    live_shop.client.v1.test_helpers.test_clocks.advance(
+        clock_id,
+        params={"frozen_time": clock.frozen_time + int(timedelta(days=15).total_seconds())},
+    )
+    past_due = live_shop.wait_for(
+        lambda: db.session.execute(
+            db.select(Subscription).filter_by(status="past_due")
+        ).scalar_one_or_none()
+    )
+    assert past_due is not None
+    assert past_due.plan_key == "reader"
+
+
+def test_a_renewal_is_paid_and_moves_the_period_on(live_shop: LiveShop) -> None:
+    client, clock_id = _member_on_a_clock(live_shop)
+    start = client.post("/checkout/memberships/patron", data={"interval": "month"})
+    engine.pay_checkout_session(live_shop.stripe.sandbox, session_id_of(start.location), card(VISA))
+    first = live_shop.wait_for(
+        lambda: db.session.execute(
+            db.select(Subscription).filter_by(status="active")
+        ).scalar_one_or_none()
+    )
+    assert first is not None and first.current_period_end is not None
+    clock = live_shop.client.v1.test_helpers.test_clocks.retrieve(clock_id)
+    live_shop.client.v1.test_helpers.test_clocks.advance(
+        clock_id,
+        params={"frozen_time": clock.frozen_time + int(timedelta(days=32).total_seconds())},
+    )
+    renewed = live_shop.wait_for(
+        lambda: db.session.execute(
+            db.select(Subscription).where(
+                Subscription.current_period_end > first.current_period_end
+            )
+        ).scalar_one_or_none()
+    )
+    assert renewed is not None
+    assert renewed.status == "active"
+
+
+def test_shuffled_and_duplicated_deliveries_end_in_stripe_s_state(tmp_path: Path) -> None:
+    with running_sandbox(
+        tmp_path / "s.sqlite3", shuffle_deliveries=True, duplicate_deliveries=True
+    ) as stripe:
+        for shop in serve_shop(tmp_path, stripe):
+            client = shopper(shop)
+            start = client.post("/checkout/memberships/patron", data={"interval": "year"})
+            engine.pay_checkout_session(stripe.sandbox, session_id_of(start.location), card(VISA))
+            sub_id = shop.wait_for(
+                lambda: db.session.execute(
+                    db.select(Subscription.stripe_subscription_id)
+                ).scalar_one_or_none()
+            )
+            assert sub_id
+            stripe.wait_for_deliveries()
+            truth = shop.client.v1.subscriptions.retrieve(sub_id)
+            local = shop.read(
+                lambda: db.session.execute(db.select(Subscription)).scalar_one().status
+            )
+            assert local == truth.status == "active"
+            assert shop.read(lambda: db.session.get(Order, 1).status) == "paid"
+        stripe.close_clients()
