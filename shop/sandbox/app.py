@@ -7,7 +7,6 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import pages
 from .api import bp as api_bp
 from .api.base import error_response
 from .core import Sandbox
@@ -35,11 +34,12 @@ def create_app(settings: SandboxSettings | None = None) -> Flask:
 def register_blueprints(app: Flask) -> None:
     """The API and the hosted pages."""
     app.register_blueprint(api_bp)
-    pages_bp = getattr(pages, "bp", None)
-    if pages_bp is None:  # the pages package is being rebuilt: serve the API alone
-        log.warning("shop.sandbox.pages has no blueprint; hosted pages are unavailable")
-    else:
-        app.register_blueprint(pages_bp)
+    try:
+        from .pages import bp as pages_bp
+    except ImportError:  # a broken pages package must not take the API down with it
+        log.exception("shop.sandbox.pages failed to import; hosted pages are unavailable")
+        return
+    app.register_blueprint(pages_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1,13 +1,789 @@
-"""Subscriptions and invoices."""
+"""Subscriptions and invoices: creation from Checkout, renewals, retries, changes.
+
+Every action takes the time it happens at (``at``): the wall clock, or a test
+clock's time while it is advanced. ``run_due`` performs, in time order, everything
+that falls due up to a moment: trial-ending notices, trial ends, renewals, payment
+retries, cancellations at period end and expiry of incomplete subscriptions.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
+
+from . import payments
+from .cards import Decline
+from .errors import invalid
+from .events import emit
+from .ids import new_id, random_token
+from .objects import changed, load
+from .periods import DAY, period_end
+from .shapes import blank
 
 if TYPE_CHECKING:
     from .core import Sandbox
 
+TRIAL_NOTICE = 3 * DAY
+INCOMPLETE_EXPIRY = 23 * 3600
+LIVE_STATUSES = ("trialing", "active", "past_due", "incomplete")
 
-def cancel_subscription(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
-    """Cancel a subscription now."""
-    raise NotImplementedError
+
+# Shapes --------------------------------------------------------------------------
+
+
+def plan_of(price: dict[str, Any]) -> dict[str, Any]:
+    """The legacy ``plan`` view of a recurring price."""
+    recurring = price.get("recurring") or {}
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": "per_unit",
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": recurring.get("interval"),
+        "interval_count": recurring.get("interval_count"),
+        "livemode": False,
+        "metadata": price.get("metadata") or {},
+        "meter": None,
+        "nickname": price.get("nickname"),
+        "product": price["product"],
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": "licensed",
+    }
+
+
+def _item(
+    sub_id: str, price: dict[str, Any], quantity: int, start: int, end: int, created: int
+) -> dict[str, Any]:
+    return blank(
+        "subscription_item",
+        id=new_id("si_", 14),
+        billing_thresholds=None,
+        created=created,
+        current_period_end=end,
+        current_period_start=start,
+        discounts=[],
+        plan=plan_of(price),
+        price=copy.deepcopy(price),
+        quantity=quantity,
+        subscription=sub_id,
+        tax_rates=[],
+    )
+
+
+def _line(
+    invoice_id: str,
+    *,
+    amount: int,
+    currency: str,
+    description: str,
+    period: tuple[int, int],
+    price: dict[str, Any] | None,
+    quantity: int,
+    subscription: str | None,
+    subscription_item: str | None = None,
+    invoice_item: str | None = None,
+    proration: bool = False,
+) -> dict[str, Any]:
+    if invoice_item:
+        parent = {
+            "type": "invoice_item_details",
+            "invoice_item_details": {
+                "invoice_item": invoice_item,
+                "proration": proration,
+                "proration_details": {"credited_items": None},
+                "subscription": subscription,
+            },
+            "subscription_item_details": None,
+        }
+    else:
+        parent = {
+            "type": "subscription_item_details",
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": subscription,
+                "subscription_item": subscription_item,
+            },
+        }
+    return blank(
+        "line_item",
+        id=new_id("il_"),
+        amount=amount,
+        currency=currency,
+        description=description,
+        discount_amounts=[],
+        discountable=True,
+        discounts=[],
+        invoice=invoice_id,
+        parent=parent,
+        period={"start": period[0], "end": period[1]},
+        pretax_credit_amounts=[],
+        pricing={
+            "type": "price_details",
+            "price_details": {"price": price["id"], "product": price["product"]} if price else None,
+            "unit_amount_decimal": price["unit_amount_decimal"] if price else str(amount),
+        },
+        quantity=quantity,
+        quantity_decimal=str(quantity),
+        subscription=subscription,
+        subtotal=amount,
+        taxes=[],
+    )
+
+
+def _describe(sandbox: Sandbox, price: dict[str, Any], quantity: int) -> str:
+    product = sandbox.store.get(price["product"]) or {}
+    return f"{quantity} × {product.get('name') or price['id']}"
+
+
+# Invoices ------------------------------------------------------------------------
+
+
+def create_invoice(
+    sandbox: Sandbox,
+    subscription: dict[str, Any],
+    *,
+    billing_reason: str,
+    at: int,
+    lines: list[dict[str, Any]],
+    period: tuple[int, int],
+) -> dict[str, Any]:
+    """A draft invoice for a subscription (``invoice.created``)."""
+    customer = sandbox.store.get(subscription["customer"]) or {}
+    invoice_id = "in_" + random_token(24)
+    for line in lines:
+        line["invoice"] = invoice_id
+    total = sum(line["amount"] for line in lines)
+    sequence = int(customer.get("next_invoice_sequence") or 1)
+    if customer:
+        customer["next_invoice_sequence"] = sequence + 1
+        sandbox.store.put(customer)
+    invoice = blank(
+        "invoice",
+        id=invoice_id,
+        account_country="GB",
+        account_name=sandbox.settings.account_name,
+        account_tax_ids=None,
+        amount_due=max(total, 0),
+        amount_overpaid=0,
+        amount_paid=0,
+        amount_remaining=max(total, 0),
+        amount_shipping=0,
+        application=None,
+        attempt_count=0,
+        attempted=False,
+        auto_advance=True,
+        automatic_tax={
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
+        automatically_finalizes_at=None,
+        billing_reason=billing_reason,
+        collection_method="charge_automatically",
+        created=at,
+        currency=subscription["currency"],
+        custom_fields=None,
+        customer=subscription["customer"],
+        customer_address=customer.get("address"),
+        customer_email=customer.get("email"),
+        customer_name=customer.get("name"),
+        customer_phone=customer.get("phone"),
+        customer_shipping=customer.get("shipping"),
+        customer_tax_exempt="none",
+        customer_tax_ids=[],
+        default_payment_method=None,
+        default_source=None,
+        default_tax_rates=[],
+        description=None,
+        discounts=[],
+        due_date=None,
+        effective_at=None,
+        ending_balance=None,
+        footer=None,
+        from_invoice=None,
+        hosted_invoice_url=None,
+        invoice_pdf=None,
+        issuer={"type": "self"},
+        last_finalization_error=None,
+        latest_revision=None,
+        lines={
+            "object": "list",
+            "data": lines,
+            "has_more": False,
+            "url": f"/v1/invoices/{invoice_id}/lines",
+        },
+        next_payment_attempt=None,
+        number=None,
+        on_behalf_of=None,
+        parent={
+            "type": "subscription_details",
+            "quote_details": None,
+            "subscription_details": {
+                "metadata": subscription.get("metadata") or {},
+                "subscription": subscription["id"],
+            },
+        },
+        payment_settings={
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        payments={
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/invoice_payments?invoice={invoice_id}",
+        },
+        period_end=period[1],
+        period_start=period[0],
+        post_payment_credit_notes_amount=0,
+        pre_payment_credit_notes_amount=0,
+        receipt_number=None,
+        rendering=None,
+        shipping_cost=None,
+        shipping_details=None,
+        starting_balance=0,
+        statement_descriptor=None,
+        status="draft",
+        status_transitions={
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+        subscription=None,
+        subtotal=total,
+        subtotal_excluding_tax=total,
+        test_clock=subscription.get("test_clock"),
+        total=total,
+        total_discount_amounts=[],
+        total_excluding_tax=total,
+        total_pretax_credit_amounts=[],
+        total_taxes=[],
+        webhooks_delivered_at=at,
+        _number_sequence=sequence,
+    )
+    sandbox.store.put(invoice)
+    emit(sandbox, "invoice.created", invoice, created=at)
+    return invoice
+
+
+def finalize_invoice(sandbox: Sandbox, invoice: dict[str, Any], at: int) -> dict[str, Any]:
+    """Draft → open, numbered (``invoice.finalized``)."""
+    customer = sandbox.store.get(invoice["customer"]) or {}
+    invoice.update(
+        status="open",
+        number=f"{customer.get('invoice_prefix') or 'SANDBOX'}-{invoice['_number_sequence']:04d}",
+        effective_at=at,
+        hosted_invoice_url=f"{sandbox.settings.base_url}/invoices/{invoice['id']}",
+        status_transitions=dict(invoice["status_transitions"], finalized_at=at),
+    )
+    sandbox.store.put(invoice)
+    emit(sandbox, "invoice.finalized", invoice, created=at)
+    return invoice
+
+
+def _mark_paid(sandbox: Sandbox, invoice: dict[str, Any], at: int, pi_id: str | None) -> None:
+    payment = {
+        "id": new_id("inpay_"),
+        "object": "invoice_payment",
+        "amount_paid": invoice["amount_due"],
+        "amount_requested": invoice["amount_due"],
+        "created": at,
+        "currency": invoice["currency"],
+        "invoice": invoice["id"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"type": "payment_intent", "payment_intent": pi_id}
+        if pi_id
+        else {"type": "out_of_band_payment"},
+        "status": "paid",
+        "status_transitions": {"canceled_at": None, "paid_at": at},
+    }
+    existing = [p for p in invoice["payments"]["data"] if p["status"] != "open"]
+    invoice.update(
+        status="paid",
+        amount_paid=invoice["amount_due"],
+        amount_remaining=0,
+        attempted=True,
+        next_payment_attempt=None,
+        payments=dict(invoice["payments"], data=[payment, *existing]),
+        status_transitions=dict(invoice["status_transitions"], paid_at=at),
+    )
+    sandbox.store.put(invoice)
+    emit(sandbox, "invoice.paid", invoice, created=at)
+    emit(sandbox, "invoice.payment_succeeded", invoice, created=at)
+
+
+def _open_payment(invoice: dict[str, Any], pi_id: str, at: int) -> None:
+    invoice["payments"]["data"] = [
+        {
+            "id": new_id("inpay_"),
+            "object": "invoice_payment",
+            "amount_paid": None,
+            "amount_requested": invoice["amount_due"],
+            "created": at,
+            "currency": invoice["currency"],
+            "invoice": invoice["id"],
+            "is_default": True,
+            "livemode": False,
+            "payment": {"type": "payment_intent", "payment_intent": pi_id},
+            "status": "open",
+            "status_transitions": {"canceled_at": None, "paid_at": None},
+        }
+    ]
+
+
+def off_session_decline(pm: dict[str, Any] | None) -> Decline | None:
+    """How a saved payment method fails an automatic charge (None = it succeeds)."""
+    if pm is None:
+        return Decline("resource_missing", None, "The customer has no default payment method.")
+    stored = pm.get("_off_session_decline")
+    if stored:
+        return Decline(stored[0], stored[1], stored[2])
+    return None
+
+
+def default_payment_method(sandbox: Sandbox, subscription: dict[str, Any]) -> dict[str, Any] | None:
+    """The subscription's payment method, else the customer's invoice default."""
+    pm_id = subscription.get("default_payment_method")
+    if not pm_id:
+        customer = sandbox.store.get(subscription["customer"]) or {}
+        pm_id = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    return sandbox.store.get(pm_id) if isinstance(pm_id, str) else None
+
+
+def attempt_invoice(
+    sandbox: Sandbox,
+    invoice: dict[str, Any],
+    subscription: dict[str, Any],
+    at: int,
+    *,
+    pm: dict[str, Any] | None = None,
+    decline: Decline | None = None,
+    on_session: bool = False,
+) -> bool:
+    """Try to collect an open invoice; returns whether it is now paid.
+
+    Off-session attempts use the saved payment method and its test-card behaviour;
+    on-session (Checkout) attempts pass ``decline`` decided on the page.
+    """
+    if invoice["amount_due"] == 0:
+        _mark_paid(sandbox, invoice, at, None)
+        return True
+    if pm is None:
+        pm = default_payment_method(sandbox, subscription)
+    if not on_session:
+        decline = off_session_decline(pm)
+    pi_id = invoice.get("_payment_intent")
+    pi = sandbox.store.get(pi_id) if isinstance(pi_id, str) else None
+    if pi is None or pi["status"] in ("succeeded", "canceled"):
+        pi = payments.create_payment_intent(
+            sandbox,
+            amount=invoice["amount_due"],
+            currency=invoice["currency"],
+            customer=invoice["customer"],
+            created=at,
+            description="Subscription creation"
+            if invoice["billing_reason"] == "subscription_create"
+            else "Subscription update",
+            setup_future_usage="off_session",
+        )
+        invoice["_payment_intent"] = pi["id"]
+        _open_payment(invoice, pi["id"], at)
+    invoice["attempt_count"] += 1
+    invoice["attempted"] = True
+    if pm is not None and decline is None:
+        payments.succeed(sandbox, pi, pm, at)
+        _mark_paid(sandbox, invoice, at, pi["id"])
+        return True
+    assert decline is not None
+    if pm is not None:
+        payments.fail(sandbox, pi, pm, decline, at)
+    retries = sandbox.settings.invoice_retry_days
+    attempt = invoice["attempt_count"]
+    invoice["next_payment_attempt"] = (
+        at + retries[attempt - 1] * DAY if attempt - 1 < len(retries) else None
+    )
+    sandbox.store.put(invoice)
+    emit(sandbox, "invoice.payment_failed", invoice, created=at)
+    return False
+
+
+# Subscriptions -------------------------------------------------------------------
+
+
+def _set_status(
+    sandbox: Sandbox, subscription: dict[str, Any], status: str, at: int, **extra: Any
+) -> None:
+    before = copy.deepcopy(subscription)
+    subscription["status"] = status
+    subscription.update(extra)
+    sandbox.store.put(subscription)
+    previous = changed(before, subscription)
+    if previous:
+        emit(
+            sandbox,
+            "customer.subscription.updated",
+            subscription,
+            previous_attributes=previous,
+            created=at,
+        )
+
+
+def create_subscription(
+    sandbox: Sandbox,
+    *,
+    customer_id: str,
+    line_items: list[dict[str, Any]],
+    pm: dict[str, Any],
+    trial_days: int | None,
+    metadata: dict[str, Any],
+    at: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A subscription for Checkout's line items, with its first invoice created and open.
+
+    Recurring items become subscription items; one-time items go on the first
+    invoice only. The caller collects the invoice (``attempt_invoice``) and then
+    calls ``activate``.
+    """
+    recurring = [i for i in line_items if i["price"]["recurring"]]
+    first = recurring[0]["price"]["recurring"]
+    trial_end = at + trial_days * DAY if trial_days else None
+    anchor = trial_end or at
+    end = trial_end or period_end(anchor, first["interval"], first["interval_count"], 1)
+    sub_id = new_id("sub_")
+    items = [_item(sub_id, i["price"], i["quantity"], at, end, at) for i in recurring]
+    subscription = blank(
+        "subscription",
+        id=sub_id,
+        application=None,
+        application_fee_percent=None,
+        automatic_tax={"disabled_reason": None, "enabled": False, "liability": None},
+        billing_cycle_anchor=anchor,
+        billing_cycle_anchor_config=None,
+        billing_mode={"flexible": None, "type": "classic", "updated_at": None},
+        billing_schedules=[],
+        billing_thresholds=None,
+        cancel_at=None,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        cancellation_details={"comment": None, "feedback": None, "reason": None},
+        collection_method="charge_automatically",
+        created=at,
+        currency=recurring[0]["currency"],
+        customer=customer_id,
+        days_until_due=None,
+        default_payment_method=pm["id"],
+        default_source=None,
+        default_tax_rates=[],
+        description=None,
+        discounts=[],
+        ended_at=None,
+        invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
+        items={
+            "object": "list",
+            "data": items,
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={sub_id}",
+        },
+        latest_invoice=None,
+        metadata=metadata,
+        next_pending_invoice_item_invoice=None,
+        on_behalf_of=None,
+        pause_collection=None,
+        payment_settings={
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        pending_invoice_item_interval=None,
+        pending_setup_intent=None,
+        pending_update=None,
+        schedule=None,
+        start_date=at,
+        status="trialing" if trial_end else "incomplete",
+        test_clock=sandbox.clock.clock_of_customer(customer_id),
+        transfer_data=None,
+        trial_end=trial_end,
+        trial_settings={"end_behavior": {"missing_payment_method": "create_invoice"}},
+        trial_start=at if trial_end else None,
+        _cycles=0 if trial_end else 1,
+        _interval=[first["interval"], first["interval_count"]],
+    )
+    invoice_id_placeholder = ""
+    lines = []
+    for item, line_item in zip(items, recurring, strict=True):
+        price = item["price"]
+        amount = 0 if trial_end else price["unit_amount"] * item["quantity"]
+        description = _describe(sandbox, price, item["quantity"])
+        if trial_end:
+            description = f"Trial period for {(sandbox.store.get(price['product']) or {}).get('name') or price['id']}"
+        lines.append(
+            _line(
+                invoice_id_placeholder,
+                amount=amount,
+                currency=line_item["currency"],
+                description=description,
+                period=(at, end),
+                price=price,
+                quantity=item["quantity"],
+                subscription=sub_id,
+                subscription_item=item["id"],
+            )
+        )
+    for one_time in (i for i in line_items if not i["price"]["recurring"]):
+        lines.append(
+            _line(
+                invoice_id_placeholder,
+                amount=one_time["amount_total"],
+                currency=one_time["currency"],
+                description=_describe(sandbox, one_time["price"], one_time["quantity"]),
+                period=(at, at),
+                price=one_time["price"],
+                quantity=one_time["quantity"],
+                subscription=sub_id,
+            )
+        )
+    sandbox.store.put(subscription)
+    invoice = create_invoice(
+        sandbox,
+        subscription,
+        billing_reason="subscription_create",
+        at=at,
+        lines=lines,
+        period=(at, at),
+    )
+    subscription["latest_invoice"] = invoice["id"]
+    sandbox.store.put(subscription)
+    emit(sandbox, "customer.subscription.created", subscription, created=at)
+    finalize_invoice(sandbox, invoice, at)
+    return subscription, invoice
+
+
+def activate(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
+    """After the first invoice is paid: incomplete → active (trials stay trialing)."""
+    if subscription["status"] == "incomplete":
+        _set_status(sandbox, subscription, "active", at)
+
+
+def cancel_subscription(
+    sandbox: Sandbox,
+    subscription_id: str,
+    *,
+    at: int | None = None,
+    reason: str = "cancellation_requested",
+) -> dict[str, Any]:
+    """End a subscription now (``customer.subscription.deleted``)."""
+    subscription = load(sandbox, "subscription", subscription_id)
+    if subscription["status"] in ("canceled", "incomplete_expired"):
+        raise invalid(
+            f"A canceled subscription can only update its cancellation_details and metadata. ({subscription_id})"
+        )
+    when = at if at is not None else sandbox.clock.for_customer(subscription["customer"])
+    subscription.update(
+        status="canceled",
+        canceled_at=when,
+        ended_at=when,
+        cancellation_details=dict(subscription["cancellation_details"], reason=reason),
+    )
+    subscription.pop("_retry_invoice", None)
+    sandbox.store.put(subscription)
+    emit(sandbox, "customer.subscription.deleted", subscription, created=when)
+    return subscription
+
+
+def _current_period(subscription: dict[str, Any]) -> tuple[int, int]:
+    item = subscription["items"]["data"][0]
+    return int(item["current_period_start"]), int(item["current_period_end"])
+
+
+def _pending_items(sandbox: Sandbox, subscription_id: str) -> list[dict[str, Any]]:
+    return [
+        ii
+        for ii in sandbox.store.list("invoiceitem", invoice=None)
+        if (ii.get("parent") or {}).get("subscription_details", {}).get("subscription")
+        == subscription_id
+    ][::-1]
+
+
+def _invoice_pending_items(
+    sandbox: Sandbox, subscription: dict[str, Any], at: int
+) -> list[dict[str, Any]]:
+    lines = []
+    for ii in _pending_items(sandbox, subscription["id"]):
+        lines.append(
+            _line(
+                "",
+                amount=ii["amount"],
+                currency=ii["currency"],
+                description=ii["description"],
+                period=(ii["period"]["start"], ii["period"]["end"]),
+                price=None,
+                quantity=1,
+                subscription=subscription["id"],
+                invoice_item=ii["id"],
+                proration=bool(ii["proration"]),
+            )
+        )
+    return lines
+
+
+def _attach_items_to(sandbox: Sandbox, invoice: dict[str, Any]) -> None:
+    for line in invoice["lines"]["data"]:
+        details = (line.get("parent") or {}).get("invoice_item_details")
+        if details:
+            ii = sandbox.store.get(details["invoice_item"])
+            if ii is not None:
+                ii["invoice"] = invoice["id"]
+                sandbox.store.put(ii)
+
+
+def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
+    """Start the next period (or end the trial) and bill it."""
+    interval, count = subscription["_interval"]
+    cycles = int(subscription["_cycles"]) + 1
+    start = at
+    end = period_end(int(subscription["billing_cycle_anchor"]), interval, count, cycles)
+    before = copy.deepcopy(subscription)
+    previous_period = _current_period(subscription)
+    for item in subscription["items"]["data"]:
+        item["current_period_start"], item["current_period_end"] = start, end
+    subscription["_cycles"] = cycles
+    if subscription["status"] == "trialing":
+        subscription["status"] = "active"
+    sandbox.store.put(subscription)
+    emit(
+        sandbox,
+        "customer.subscription.updated",
+        subscription,
+        previous_attributes=changed(before, subscription),
+        created=at,
+    )
+    lines = _invoice_pending_items(sandbox, subscription, at)
+    for item in subscription["items"]["data"]:
+        price = item["price"]
+        lines.append(
+            _line(
+                "",
+                amount=price["unit_amount"] * item["quantity"],
+                currency=price["currency"],
+                description=_describe(sandbox, price, item["quantity"]),
+                period=(start, end),
+                price=price,
+                quantity=item["quantity"],
+                subscription=subscription["id"],
+                subscription_item=item["id"],
+            )
+        )
+    invoice = create_invoice(
+        sandbox,
+        subscription,
+        billing_reason="subscription_cycle",
+        at=at,
+        lines=lines,
+        period=previous_period,
+    )
+    _attach_items_to(sandbox, invoice)
+    subscription["latest_invoice"] = invoice["id"]
+    sandbox.store.put(subscription)
+    finalize_invoice(sandbox, invoice, at)
+    _collect(sandbox, subscription, invoice, at)
+
+
+def _collect(
+    sandbox: Sandbox, subscription: dict[str, Any], invoice: dict[str, Any], at: int
+) -> None:
+    if attempt_invoice(sandbox, invoice, subscription, at):
+        subscription.pop("_retry_invoice", None)
+        if subscription["status"] in ("past_due", "incomplete"):
+            _set_status(sandbox, subscription, "active", at)
+        else:
+            sandbox.store.put(subscription)
+        return
+    if invoice["next_payment_attempt"] is None:
+        sandbox.store.put(subscription)
+        cancel_subscription(sandbox, subscription["id"], at=at, reason="payment_failed")
+        return
+    subscription["_retry_invoice"] = invoice["id"]
+    if subscription["status"] != "past_due":
+        _set_status(sandbox, subscription, "past_due", at)
+    else:
+        sandbox.store.put(subscription)
+
+
+def retry(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
+    """Retry the subscription's failed invoice (Smart Retries, on a fixed schedule)."""
+    invoice = load(sandbox, "invoice", subscription["_retry_invoice"])
+    if invoice["status"] != "open":
+        subscription.pop("_retry_invoice", None)
+        sandbox.store.put(subscription)
+        return
+    _collect(sandbox, subscription, invoice, at)
+
+
+def _next_task(sandbox: Sandbox, subscription: dict[str, Any]) -> tuple[int, str] | None:
+    status = subscription["status"]
+    if status not in LIVE_STATUSES:
+        return None
+    end = _current_period(subscription)[1]
+    tasks: list[tuple[int, str]] = []
+    if status == "incomplete":
+        tasks.append((int(subscription["created"]) + INCOMPLETE_EXPIRY, "expire"))
+        return min(tasks)
+    if status == "trialing" and not subscription.get("_trial_notice_sent"):
+        tasks.append(
+            (
+                max(int(subscription["trial_end"]) - TRIAL_NOTICE, int(subscription["created"])),
+                "trial_notice",
+            )
+        )
+    if subscription.get("cancel_at"):
+        tasks.append((int(subscription["cancel_at"]), "cancel"))
+    tasks.append((end, "renew"))
+    retry_id = subscription.get("_retry_invoice")
+    if retry_id:
+        invoice = sandbox.store.get(retry_id) or {}
+        if invoice.get("next_payment_attempt"):
+            tasks.append((int(invoice["next_payment_attempt"]), "retry"))
+    order = {"trial_notice": 0, "retry": 1, "cancel": 2, "renew": 3, "expire": 4}
+    return min(tasks, key=lambda t: (t[0], order[t[1]]))
+
+
+def run_task(sandbox: Sandbox, subscription: dict[str, Any], task: str, at: int) -> None:
+    """Perform one due task of a subscription at time ``at``."""
+    if task == "trial_notice":
+        subscription["_trial_notice_sent"] = True
+        sandbox.store.put(subscription)
+        emit(sandbox, "customer.subscription.trial_will_end", subscription, created=at)
+    elif task == "cancel":
+        cancel_subscription(sandbox, subscription["id"], at=at)
+    elif task == "renew":
+        renew(sandbox, subscription, at)
+    elif task == "retry":
+        retry(sandbox, subscription, at)
+    elif task == "expire":
+        _set_status(sandbox, subscription, "incomplete_expired", at, ended_at=at)
+
+
+def due_tasks(sandbox: Sandbox, clock_id: str | None) -> list[tuple[int, str, str]]:
+    """``(at, task, subscription id)`` of the next task of every live subscription on a clock."""
+    found = []
+    for subscription in sandbox.store.list("subscription"):
+        if subscription.get("test_clock") != clock_id:
+            continue
+        task = _next_task(sandbox, subscription)
+        if task is not None:
+            found.append((task[0], task[1], subscription["id"]))
+    return found

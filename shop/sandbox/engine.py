@@ -1,12 +1,655 @@
-"""What a person does on a hosted page, and the time-driven work of the sandbox."""
+"""What a person does on a hosted page, and the time-driven work of the sandbox.
+
+The hosted pages call these functions; each runs in one store transaction and
+emits the events Stripe would. They never raise for a declined card: the outcome
+says what happened, with Stripe's message.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import billing, payments
+from .cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
+from .checkout import expire_due_sessions, expire_if_due, load_session
+from .customers import address, create_customer
+from .errors import StripeError, invalid
+from .events import emit
+from .objects import load, save_updated
+from .periods import year_month
 
 if TYPE_CHECKING:
     from .core import Sandbox
 
+#: A bank debit with this account number (or an email containing ``+fail``) fails
+#: when it settles, like Stripe's failing test accounts.
+FAILING_BANK_ACCOUNTS = ("000111111116", "00012345", "AT861904300235473202")
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """A card typed on a hosted page."""
+
+    number: str
+    exp_month: int | str
+    exp_year: int | str
+    cvc: str = ""
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentDetails:
+    """What a shopper submits on the hosted Checkout page.
+
+    Either the flat card fields (``card_number``, ``exp_month``, ``exp_year``,
+    ``cvc``, ``cardholder_name``) or ``card=CardDetails(...)``; ``method`` is
+    ``"card"`` or ``"bank_debit"`` (``bank_account_number`` implies bank_debit).
+    ``shipping`` is ``{"name", "address": {line1, line2, city, postal_code, state, country}}``.
+    """
+
+    email: str
+    card_number: str = ""
+    exp_month: int | str = 0
+    exp_year: int | str = 0
+    cvc: str = ""
+    cardholder_name: str | None = None
+    shipping: dict[str, Any] | None = None
+    method: Literal["card", "bank_debit"] = "card"
+    name: str | None = None
+    card: CardDetails | None = None
+    bank_account_number: str | None = None
+
+    @property
+    def payment_method_type(self) -> str:
+        """``card`` or ``bank_debit``."""
+        return "bank_debit" if self.bank_account_number or self.method == "bank_debit" else "card"
+
+    def card_details(self) -> CardDetails:
+        """The card, whichever way it was given."""
+        if self.card is not None:
+            return self.card
+        return CardDetails(
+            self.card_number, self.exp_month, self.exp_year, self.cvc, self.cardholder_name
+        )
+
+    @property
+    def holder(self) -> str | None:
+        """The name on the card or account."""
+        return self.cardholder_name or (self.card.name if self.card else None) or self.name
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """What happened: ``succeeded``, ``processing``, ``requires_action`` or ``declined``.
+
+    ``redirect_url`` is the session's success URL (with ``{CHECKOUT_SESSION_ID}``
+    filled in) when the shopper should go back to the shop.
+    """
+
+    status: Literal["succeeded", "processing", "requires_action", "declined"]
+    message: str | None = None
+    redirect_url: str | None = None
+    code: str | None = None
+    decline_code: str | None = None
+
+
+def _declined(decline: Decline) -> PaymentOutcome:
+    return PaymentOutcome("declined", decline.message, None, decline.code, decline.decline_code)
+
+
+def _success_url(session: dict[str, Any]) -> str | None:
+    url = session.get("success_url")
+    return url.replace("{CHECKOUT_SESSION_ID}", session["id"]) if isinstance(url, str) else None
+
+
+def _as_int(value: int | str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _card_behaviour(card: CardDetails, now: int) -> CardBehaviour:
+    return behaviour(card.number, _as_int(card.exp_month), _as_int(card.exp_year), year_month(now))
+
+
+def _make_card(
+    sandbox: Sandbox, card: CardDetails, found: CardBehaviour, details: dict[str, Any], now: int
+) -> dict[str, Any]:
+    pm = payments.card_payment_method(
+        sandbox,
+        number=card.number,
+        exp_month=_as_int(card.exp_month),
+        exp_year=_as_int(card.exp_year),
+        details=details,
+        created=now,
+        off_session_decline=found.off_session,
+        three_d_secure=found.authenticate,
+    )
+    after = found.after_authentication
+    if after is not None:
+        pm["_after_authentication"] = [after.code, after.decline_code, after.message]
+        sandbox.store.put(pm)
+    return pm
+
+
+# Checkout --------------------------------------------------------------------------
+
+
+def _open_session(sandbox: Sandbox, session_id: str) -> dict[str, Any]:
+    session = load_session(sandbox, session_id)
+    if session["status"] != "open":
+        raise StripeError(
+            "This Checkout Session is no longer active.",
+            param="session",
+            code="checkout_session_inactive" if session["status"] == "expired" else None,
+        )
+    return session
+
+
+def _customer_for(
+    sandbox: Sandbox, session: dict[str, Any], details: PaymentDetails, now: int
+) -> str | None:
+    """The session's customer, creating one when Stripe would."""
+    if session.get("customer"):
+        return str(session["customer"])
+    wants = session["mode"] == "subscription" or session.get("customer_creation") == "always"
+    wants = (
+        wants or (session.get("_payment_intent_data") or {}).get("setup_future_usage") is not None
+    )
+    if not wants:
+        return None
+    shipping = details.shipping
+    customer = create_customer(
+        sandbox,
+        {
+            "email": details.email,
+            "name": details.holder,
+            "address": (shipping or {}).get("address"),
+        },
+    )
+    customer["created"] = now
+    sandbox.store.put(customer)
+    return str(customer["id"])
+
+
+def _complete(
+    sandbox: Sandbox, session: dict[str, Any], pending: dict[str, Any], now: int, *, paid: bool
+) -> None:
+    shipping = pending.get("shipping")
+    customer_details: dict[str, Any] = {
+        "address": address((shipping or {}).get("address")) or payments.EMPTY_ADDRESS,
+        "business_name": None,
+        "email": pending.get("email"),
+        "individual_name": None,
+        "name": pending.get("name"),
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+    session.update(
+        status="complete",
+        url=None,
+        customer=pending.get("customer") or session.get("customer"),
+        customer_details=customer_details,
+        payment_status=(
+            "no_payment_required"
+            if session.get("amount_total") == 0
+            else ("paid" if paid else "unpaid")
+        ),
+    )
+    if shipping:
+        session["collected_information"] = {
+            "business_name": None,
+            "individual_name": None,
+            "shipping_details": {
+                "address": address(shipping.get("address")),
+                "name": shipping.get("name"),
+            },
+        }
+    session.pop("_pending", None)
+    sandbox.store.put(session)
+    emit(sandbox, "checkout.session.completed", session, created=now)
+
+
+def _payment_intent_for(
+    sandbox: Sandbox, session: dict[str, Any], customer: str | None, now: int, email: str
+) -> dict[str, Any]:
+    pi_id = session.get("payment_intent")
+    if isinstance(pi_id, str):
+        pi = load(sandbox, "payment_intent", pi_id)
+        if customer and not pi.get("customer"):
+            pi["customer"] = customer
+        return pi
+    data = session.get("_payment_intent_data") or {}
+    pi = payments.create_payment_intent(
+        sandbox,
+        amount=int(session["amount_total"]),
+        currency=str(session["currency"]),
+        customer=customer,
+        created=now,
+        description=data.get("description"),
+        metadata=data.get("metadata") or {},
+        setup_future_usage=data.get("setup_future_usage"),
+        payment_method_types=["card"],
+        receipt_email=data.get("receipt_email"),
+    )
+    session["payment_intent"] = pi["id"]
+    sandbox.store.put(session)
+    return pi
+
+
+def _finish_payment_mode(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    pi: dict[str, Any],
+    pm: dict[str, Any],
+    pending: dict[str, Any],
+    now: int,
+) -> PaymentOutcome:
+    customer = pending.get("customer")
+    if customer and (pi.get("setup_future_usage") or session.get("customer")):
+        payments.attach(sandbox, pm, customer, now)
+    pi["customer"] = customer
+    charge = payments.succeed(sandbox, pi, pm, now)
+    if pending.get("shipping"):
+        charge["shipping"] = pending["shipping"]
+        sandbox.store.put(charge)
+    emit(
+        sandbox,
+        "charge.updated",
+        charge,
+        previous_attributes={"balance_transaction": None},
+        created=now,
+    )
+    _complete(sandbox, session, pending, now, paid=True)
+    return PaymentOutcome("succeeded", redirect_url=_success_url(session))
+
+
+def _finish_subscription_mode(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    pm: dict[str, Any],
+    pending: dict[str, Any],
+    now: int,
+    *,
+    authenticate: bool,
+) -> PaymentOutcome:
+    customer = str(pending["customer"])
+    payments.attach(sandbox, pm, customer, now)
+    data = session.get("_subscription_data") or {}
+    subscription, invoice = billing.create_subscription(
+        sandbox,
+        customer_id=customer,
+        line_items=session["_line_items"],
+        pm=pm,
+        trial_days=data.get("trial_period_days"),
+        metadata=data.get("metadata") or {},
+        at=now,
+    )
+    session.update(subscription=subscription["id"], invoice=invoice["id"], customer=customer)
+    sandbox.store.put(session)
+    if authenticate and invoice["amount_due"] > 0:
+        pi = payments.create_payment_intent(
+            sandbox,
+            amount=invoice["amount_due"],
+            currency=invoice["currency"],
+            customer=customer,
+            created=now,
+            description="Subscription creation",
+            setup_future_usage="off_session",
+        )
+        invoice["_payment_intent"] = pi["id"]
+        billing._open_payment(invoice, pi["id"], now)
+        sandbox.store.put(invoice)
+        payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
+        session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
+        sandbox.store.put(session)
+        return PaymentOutcome("requires_action")
+    return _settle_subscription(sandbox, session, subscription, invoice, pm, pending, now, None)
+
+
+def _settle_subscription(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    subscription: dict[str, Any],
+    invoice: dict[str, Any],
+    pm: dict[str, Any],
+    pending: dict[str, Any],
+    now: int,
+    decline: Decline | None,
+) -> PaymentOutcome:
+    paid = billing.attempt_invoice(
+        sandbox, invoice, subscription, now, pm=pm, decline=decline, on_session=True
+    )
+    if not paid:
+        assert decline is not None
+        return _declined(decline)
+    billing.activate(sandbox, subscription, now)
+    _complete(sandbox, session, pending, now, paid=True)
+    return PaymentOutcome("succeeded", redirect_url=_success_url(session))
+
+
+def _return_url(sandbox: Sandbox, session: dict[str, Any]) -> str:
+    return f"{sandbox.settings.base_url}/checkout/{session['id']}/authenticate"
+
+
+def pay_checkout_session(
+    sandbox: Sandbox, session_id: str, details: PaymentDetails
+) -> PaymentOutcome:
+    """Pay an open session as a shopper would on the hosted page.
+
+    A decline leaves the session open for another try. Success completes it;
+    a bank debit completes it unpaid and settles later; a 3-D Secure card waits
+    for ``complete_authentication``.
+    """
+    with sandbox.store.transaction():
+        session = _open_session(sandbox, session_id)
+        now = sandbox.clock.for_customer(session.get("customer"))
+        email = details.email or session.get("customer_email") or ""
+        if not email and session.get("customer"):
+            email = (sandbox.store.get(session["customer"]) or {}).get("email") or ""
+        if not email:
+            raise invalid("Enter your email address.", param="email")
+        billing_info = payments.billing_details(
+            details.holder, email, (details.shipping or {}).get("address")
+        )
+        if details.payment_method_type == "bank_debit":
+            return _pay_by_bank(sandbox, session, details, email, billing_info, now)
+        card = details.card_details()
+        found = _card_behaviour(card, now)
+        pending: dict[str, Any] = {
+            "email": email,
+            "name": details.holder,
+            "shipping": details.shipping,
+        }
+        if session["mode"] == "subscription":
+            if found.now is not None:
+                return _declined(found.now)
+            pending["customer"] = _customer_for(sandbox, session, details, now)
+            pm = _make_card(sandbox, card, found, billing_info, now)
+            return _finish_subscription_mode(
+                sandbox, session, pm, pending, now, authenticate=found.authenticate
+            )
+        customer = (
+            _customer_for(sandbox, session, details, now)
+            if found.now is None
+            else session.get("customer")
+        )
+        pending["customer"] = customer
+        pi = _payment_intent_for(sandbox, session, customer, now, email)
+        pm = _make_card(sandbox, card, found, billing_info, now)
+        if found.now is not None:
+            payments.fail(sandbox, pi, pm, found.now, now)
+            return _declined(found.now)
+        if found.authenticate:
+            payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
+            session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
+            sandbox.store.put(session)
+            return PaymentOutcome("requires_action")
+        return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
+
+
+def _pay_by_bank(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    details: PaymentDetails,
+    email: str,
+    billing_info: dict[str, Any],
+    now: int,
+) -> PaymentOutcome:
+    account = "".join(
+        ch for ch in (details.bank_account_number or details.card_number) if ch.isalnum()
+    )
+    if len(account) < 4:
+        raise invalid("Enter the account number.", param="account_number")
+    if session["mode"] != "payment":
+        raise invalid(
+            "Bank debits are only offered for one-off payments in the sandbox.",
+            param="payment_method",
+        )
+    pending: dict[str, Any] = {"email": email, "name": details.holder, "shipping": details.shipping}
+    pending["customer"] = _customer_for(sandbox, session, details, now)
+    pi = _payment_intent_for(sandbox, session, pending["customer"], now, email)
+    pi["customer"] = pending["customer"]
+    pi["payment_method_types"] = [payments.bank_debit_type(str(session["currency"]))]
+    pm = payments.bank_payment_method(
+        sandbox,
+        account_number=account,
+        currency=str(session["currency"]),
+        details=billing_info,
+        created=now,
+    )
+    payments.start_processing(sandbox, pi, pm, now)
+    fails = account in FAILING_BANK_ACCOUNTS or "+fail" in email
+    session["_async"] = {
+        "settle_at": sandbox.clock.wall() + sandbox.settings.bank_debit_delay,
+        "fails": fails,
+    }
+    _complete(sandbox, session, pending, now, paid=False)
+    return PaymentOutcome("processing", redirect_url=_success_url(session))
+
+
+def settle_async_payment(
+    sandbox: Sandbox, session_id: str, succeeded: bool | None = None
+) -> dict[str, Any]:
+    """Settle a session's delayed bank debit now (``async_payment_succeeded``/``_failed``).
+
+    ``succeeded=None`` uses the outcome decided at payment (failing test accounts fail).
+    """
+    with sandbox.store.transaction():
+        session = load(sandbox, "checkout.session", session_id)
+        pending = session.get("_async")
+        if not pending:
+            raise invalid(
+                "This Checkout Session has no payment awaiting settlement.", param="session"
+            )
+        ok = (not pending["fails"]) if succeeded is None else succeeded
+        now = sandbox.clock.for_customer(session.get("customer"))
+        pi = load(sandbox, "payment_intent", str(session["payment_intent"]))
+        payments.settle_processing(sandbox, pi, ok, now)
+        session.pop("_async", None)
+        if ok:
+            session["payment_status"] = "paid"
+        sandbox.store.put(session)
+        kind = "succeeded" if ok else "failed"
+        emit(sandbox, f"checkout.session.async_payment_{kind}", session, created=now)
+        return session
+
+
+def complete_authentication(sandbox: Sandbox, session_id: str, approve: bool) -> PaymentOutcome:
+    """Finish a 3-D Secure challenge: approve charges (or declines 3178), reject fails."""
+    with sandbox.store.transaction():
+        session = _open_session(sandbox, session_id)
+        pending = session.get("_pending")
+        if not pending:
+            raise invalid(
+                "This Checkout Session is not waiting for authentication.", param="session"
+            )
+        now = sandbox.clock.for_customer(session.get("customer"))
+        pi = load(sandbox, "payment_intent", pending["payment_intent"])
+        pm = load(sandbox, "payment_method", pending["payment_method"])
+        session.pop("_pending", None)
+        sandbox.store.put(session)
+        decline = None if approve else AUTHENTICATION_FAILED
+        if approve and pm.get("_three_d_secure"):
+            # 4000008260003178 authenticates, then the issuer declines.
+            stored = pm.get("_after_authentication")
+            decline = Decline(*stored) if stored else None
+        if session["mode"] == "subscription":
+            subscription = load(sandbox, "subscription", str(session["subscription"]))
+            invoice = load(sandbox, "invoice", str(session["invoice"]))
+            if decline is AUTHENTICATION_FAILED:
+                payments.fail_authentication(sandbox, pi, decline, now)
+                return _declined(decline)
+            return _settle_subscription(
+                sandbox, session, subscription, invoice, pm, pending, now, decline
+            )
+        if decline is AUTHENTICATION_FAILED:
+            payments.fail_authentication(sandbox, pi, decline, now)
+            return _declined(decline)
+        if decline is not None:
+            payments.fail(sandbox, pi, pm, decline, now)
+            return _declined(decline)
+        return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
+
+
+# Billing portal ------------------------------------------------------------------
+
+
+def _portal_update(sandbox: Sandbox, subscription_id: str, **fields: Any) -> dict[str, Any]:
+    with sandbox.store.transaction():
+        before = load(sandbox, "subscription", subscription_id)
+        if before["status"] in ("canceled", "incomplete_expired"):
+            raise invalid("This subscription has ended.", param="subscription")
+        after = copy.deepcopy(before)
+        after.update(fields)
+        return save_updated(
+            sandbox,
+            before,
+            after,
+            "customer.subscription.updated",
+            created=sandbox.clock.for_customer(before["customer"]),
+        )
+
+
+def portal_cancel_at_period_end(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
+    """Cancel at the end of the current period (the subscription stays active until then)."""
+    subscription = load(sandbox, "subscription", subscription_id)
+    end = billing._current_period(subscription)[1]
+    return _portal_update(
+        sandbox,
+        subscription_id,
+        cancel_at_period_end=True,
+        cancel_at=end,
+        cancellation_details=dict(
+            subscription["cancellation_details"], reason="cancellation_requested"
+        ),
+    )
+
+
+def portal_resume(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
+    """Undo a pending cancellation."""
+    subscription = load(sandbox, "subscription", subscription_id)
+    return _portal_update(
+        sandbox,
+        subscription_id,
+        cancel_at_period_end=False,
+        cancel_at=None,
+        cancellation_details=dict(subscription["cancellation_details"], reason=None),
+    )
+
+
+def portal_switch_price(sandbox: Sandbox, subscription_id: str, price_id: str) -> dict[str, Any]:
+    """Move the subscription to another price, prorating the rest of the period."""
+    from .subscriptions import update_subscription
+
+    with sandbox.store.transaction():
+        subscription = load(sandbox, "subscription", subscription_id)
+        item = subscription["items"]["data"][0]
+        return update_subscription(
+            sandbox,
+            subscription_id,
+            {
+                "items": [{"id": item["id"], "price": price_id}],
+                "proration_behavior": "create_prorations",
+            },
+        )
+
+
+def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails) -> PaymentOutcome:
+    """Save a new card as the customer's default for invoices and subscriptions.
+
+    Decline cards cannot be attached: the outcome is ``declined`` with Stripe's message.
+    """
+    with sandbox.store.transaction():
+        customer = load(sandbox, "customer", customer_id)
+        now = sandbox.clock.for_customer(customer_id)
+        found = _card_behaviour(details, now)
+        if found.now is not None:
+            return _declined(found.now)
+        pm = _make_card(
+            sandbox,
+            details,
+            found,
+            payments.billing_details(details.name, customer.get("email")),
+            now,
+        )
+        payments.attach(sandbox, pm, customer_id, now)
+        after = copy.deepcopy(customer)
+        after["invoice_settings"] = dict(
+            customer.get("invoice_settings") or {}, default_payment_method=pm["id"]
+        )
+        save_updated(sandbox, customer, after, "customer.updated", created=now)
+        for subscription in sandbox.store.list("subscription", customer=customer_id):
+            if subscription["status"] in billing.LIVE_STATUSES:
+                updated = dict(subscription, default_payment_method=pm["id"])
+                save_updated(
+                    sandbox, subscription, updated, "customer.subscription.updated", created=now
+                )
+        return PaymentOutcome("succeeded")
+
+
+# Time ------------------------------------------------------------------------------
+
+
+def run_due(sandbox: Sandbox, clock_id: str | None, until: int) -> int:
+    """Run, in time order, everything due up to ``until`` for objects on ``clock_id``
+    (or on no clock); returns how many tasks ran."""
+    ran = 0
+    for _ in range(10_000):
+        tasks = billing.due_tasks(sandbox, clock_id)
+        for session in sandbox.store.list("checkout.session", status="open"):
+            if sandbox.clock.clock_of_customer(session.get("customer")) == clock_id:
+                tasks.append((int(session["expires_at"]), "expire_session", session["id"]))
+        due = [t for t in tasks if t[0] <= until]
+        if not due:
+            break
+        at, task, object_id = min(due)
+        if clock_id:
+            clock = load(sandbox, "test_helpers.test_clock", clock_id)
+            clock["frozen_time"] = max(int(clock["frozen_time"]), at)
+            sandbox.store.put(clock)
+        if task == "expire_session":
+            session = load(sandbox, "checkout.session", object_id)
+            expire_if_due(sandbox, session)
+        else:
+            subscription = load(sandbox, "subscription", object_id)
+            billing.run_task(sandbox, subscription, task, at)
+        ran += 1
+    return ran
+
+
+def settle_due_async_payments(sandbox: Sandbox) -> None:
+    """Settle delayed bank debits whose delay has passed."""
+    now = sandbox.clock.wall()
+    for session in sandbox.store.list("checkout.session", status="complete"):
+        pending = session.get("_async")
+        if pending and pending["settle_at"] <= now:
+            settle_async_payment(sandbox, session["id"])
+
 
 def run_due_work(sandbox: Sandbox) -> None:
-    """Run everything due by the wall clock."""
+    """Everything due by the wall clock: session expiry, settlements, renewals."""
+    with sandbox.store.transaction():
+        expire_due_sessions(sandbox, None)
+        settle_due_async_payments(sandbox)
+        run_due(sandbox, None, sandbox.clock.wall())
+
+
+__all__ = [
+    "CardDetails",
+    "PaymentDetails",
+    "PaymentOutcome",
+    "complete_authentication",
+    "pay_checkout_session",
+    "portal_cancel_at_period_end",
+    "portal_resume",
+    "portal_switch_price",
+    "portal_update_card",
+    "run_due",
+    "run_due_work",
+    "settle_async_payment",
+]

@@ -25,6 +25,7 @@ class SandboxSettings:
     db_path: str = DEFAULT_DB_PATH
     api_keys: tuple[str, ...] = (DEFAULT_API_KEY,)
     public_url: str | None = None
+    account_name: str | None = "Quire (sandbox)"
     shuffle_deliveries: bool = False
     duplicate_deliveries: bool = False
     retry_backoff: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)

@@ -1,6 +1,15 @@
 """The ``/v1`` API: importing this package registers every resource's routes."""
 
-from . import catalog, customers, webhooks
+from . import billing, catalog, checkout, customers, payments, test_helpers, webhooks
 from .base import bp
 
-__all__ = ["bp", "catalog", "customers", "webhooks"]
+__all__ = [
+    "billing",
+    "bp",
+    "catalog",
+    "checkout",
+    "customers",
+    "payments",
+    "test_helpers",
+    "webhooks",
+]

@@ -1,0 +1,172 @@
+"""``/v1/subscriptions``, ``/v1/invoices``, ``/v1/billing_portal/sessions`` and test clocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import billing, clocks, subscriptions
+from ..errors import invalid
+from ..ids import new_id
+from ..objects import load
+from ..params import get_str
+from ..shapes import blank
+from .base import Call, route
+
+
+@route("/subscriptions/<sub_id>", ["GET"])
+def retrieve_subscription(call: Call, sub_id: str) -> dict[str, Any]:
+    """Retrieve a subscription."""
+    return call.render(load(call.sandbox, "subscription", sub_id))
+
+
+@route("/subscriptions", ["GET"])
+def list_subscriptions(call: Call) -> dict[str, Any]:
+    """List subscriptions (canceled ones only with ``status=all``/``canceled``)."""
+    return call.page(
+        "/v1/subscriptions", subscriptions.filter_subscriptions(call.sandbox, call.params)
+    )
+
+
+@route("/subscriptions/<sub_id>", ["POST"])
+def update_subscription(call: Call, sub_id: str) -> dict[str, Any]:
+    """Update a subscription (cancel at period end, price switch, metadata …)."""
+    return call.render(subscriptions.update_subscription(call.sandbox, sub_id, call.params))
+
+
+@route("/subscriptions/<sub_id>", ["DELETE"])
+def cancel_subscription(call: Call, sub_id: str) -> dict[str, Any]:
+    """Cancel a subscription now."""
+    return call.render(billing.cancel_subscription(call.sandbox, sub_id))
+
+
+@route("/subscription_items", ["GET"])
+def list_subscription_items(call: Call) -> dict[str, Any]:
+    """A subscription's items."""
+    sub_id = get_str(call.params, "subscription", required=True) or ""
+    subscription = load(call.sandbox, "subscription", sub_id, param="subscription", status=400)
+    return call.page(
+        f"/v1/subscription_items?subscription={sub_id}", list(subscription["items"]["data"])
+    )
+
+
+@route("/invoices/<invoice_id>", ["GET"])
+def retrieve_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
+    """Retrieve an invoice."""
+    return call.render(load(call.sandbox, "invoice", invoice_id))
+
+
+@route("/invoices/<invoice_id>/lines", ["GET"])
+def list_invoice_lines(call: Call, invoice_id: str) -> dict[str, Any]:
+    """An invoice's line items."""
+    invoice = load(call.sandbox, "invoice", invoice_id)
+    return call.page(f"/v1/invoices/{invoice_id}/lines", list(invoice["lines"]["data"]))
+
+
+@route("/invoices/<invoice_id>/pay", ["POST"])
+def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
+    """Attempt an open subscription invoice now with the default payment method."""
+    invoice = load(call.sandbox, "invoice", invoice_id)
+    if invoice["status"] != "open":
+        raise invalid(
+            "Invoice is already paid"
+            if invoice["status"] == "paid"
+            else "This invoice cannot be paid."
+        )
+    sub_id = invoice["parent"]["subscription_details"]["subscription"]
+    subscription = load(call.sandbox, "subscription", sub_id)
+    at = call.sandbox.clock.for_customer(invoice["customer"])
+    billing._collect(call.sandbox, subscription, invoice, at)
+    return call.render(load(call.sandbox, "invoice", invoice_id))
+
+
+@route("/invoices", ["GET"])
+def list_invoices(call: Call) -> dict[str, Any]:
+    """List invoices, filtered by ``customer``, ``subscription`` and ``status``."""
+    found = call.store.list("invoice")
+    for key in ("customer", "status"):
+        value = get_str(call.params, key)
+        if value is not None:
+            found = [i for i in found if i.get(key) == value]
+    sub_id = get_str(call.params, "subscription")
+    if sub_id is not None:
+        found = [i for i in found if i["parent"]["subscription_details"]["subscription"] == sub_id]
+    return call.page("/v1/invoices", found)
+
+
+@route("/invoiceitems", ["GET"])
+def list_invoice_items(call: Call) -> dict[str, Any]:
+    """List invoice items (prorations), filtered by ``customer``."""
+    found = call.store.list("invoiceitem")
+    customer = get_str(call.params, "customer")
+    if customer is not None:
+        found = [i for i in found if i["customer"] == customer]
+    return call.page("/v1/invoiceitems", found)
+
+
+def _portal_configuration(call: Call) -> str:
+    existing = call.store.list("billing_portal.configuration")
+    if existing:
+        return str(existing[0]["id"])
+    config = {
+        "id": new_id("bpc_"),
+        "object": "billing_portal.configuration",
+        "active": True,
+        "is_default": True,
+        "created": call.sandbox.clock.wall(),
+        "livemode": False,
+    }
+    call.store.put(config)
+    return str(config["id"])
+
+
+@route("/billing_portal/sessions", ["POST"])
+def create_portal_session(call: Call) -> dict[str, Any]:
+    """A billing portal session for a customer; its ``url`` is the hosted portal."""
+    customer_id = get_str(call.params, "customer", required=True) or ""
+    load(call.sandbox, "customer", customer_id, param="customer", status=400)
+    session_id = new_id("bps_")
+    session = blank(
+        "billing_portal.session",
+        id=session_id,
+        configuration=get_str(call.params, "configuration") or _portal_configuration(call),
+        created=call.sandbox.clock.wall(),
+        customer=customer_id,
+        customer_account=None,
+        flow=None,
+        locale=get_str(call.params, "locale"),
+        on_behalf_of=None,
+        return_url=get_str(call.params, "return_url"),
+        url=f"{call.sandbox.settings.base_url}/portal/{session_id}",
+    )
+    call.store.put(session)
+    return call.render(session)
+
+
+@route("/test_helpers/test_clocks", ["POST"])
+def create_clock(call: Call) -> dict[str, Any]:
+    """Create a test clock."""
+    return call.render(clocks.create_clock(call.sandbox, call.params))
+
+
+@route("/test_helpers/test_clocks/<clock_id>", ["GET"])
+def retrieve_clock(call: Call, clock_id: str) -> dict[str, Any]:
+    """Retrieve a test clock."""
+    return call.render(load(call.sandbox, "test_helpers.test_clock", clock_id))
+
+
+@route("/test_helpers/test_clocks", ["GET"])
+def list_clocks(call: Call) -> dict[str, Any]:
+    """List test clocks."""
+    return call.page("/v1/test_helpers/test_clocks", call.store.list("test_helpers.test_clock"))
+
+
+@route("/test_helpers/test_clocks/<clock_id>", ["DELETE"])
+def delete_clock(call: Call, clock_id: str) -> dict[str, Any]:
+    """Delete a test clock and its customers."""
+    return clocks.delete_clock(call.sandbox, clock_id)
+
+
+@route("/test_helpers/test_clocks/<clock_id>/advance", ["POST"])
+def advance_clock(call: Call, clock_id: str) -> dict[str, Any]:
+    """Advance a test clock, running what falls due."""
+    return call.render(clocks.advance_clock(call.sandbox, clock_id, call.params))

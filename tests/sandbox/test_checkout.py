@@ -1,0 +1,317 @@
+"""Checkout Sessions: creation rules, paying on the hosted page, expiry, refunds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import stripe
+from stripe import StripeClient
+
+from shop.sandbox import engine
+from shop.sandbox.testing import RunningSandbox
+
+from .helpers import book_price, event_types, pay, payment_session
+
+
+def test_create_validates_like_stripe(client: StripeClient) -> None:
+    """Unknown price, customer with customer_email, and a too-close expires_at are 400s."""
+    price = book_price(client)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        payment_session(client, "price_missing")
+    assert caught.value.param == "line_items[0][price]"
+    assert caught.value.user_message == "No such price: 'price_missing'"
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    with pytest.raises(stripe.InvalidRequestError):
+        payment_session(client, price, customer=customer.id, customer_email="a@example.com")
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        payment_session(client, price, expires_at=int(time.time()) + 600)
+    assert caught.value.param == "expires_at"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.checkout.sessions.create(
+            params={"mode": "payment", "line_items": [{"price": price, "quantity": 1}]}
+        )
+    assert caught.value.param == "success_url"
+
+
+def test_recurring_price_needs_subscription_mode(client: StripeClient) -> None:
+    """A recurring price in payment mode is refused."""
+    price = client.v1.prices.create(
+        params={
+            "product_data": {"name": "M"},
+            "unit_amount": 5,
+            "currency": "gbp",
+            "recurring": {"interval": "month"},
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        payment_session(client, price.id)
+    assert caught.value.param == "line_items[0][price]"
+
+
+def test_open_session_shape_and_line_items_only_when_expanded(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """An open session has a hosted url; line_items appear only when expanded."""
+    price = book_price(client, 1200)
+    session = payment_session(client, price, client_reference_id="order-7", metadata={"order": "7"})
+    assert session.id.startswith("cs_test_")
+    assert session.url == f"{sandbox.base_url}/checkout/{session.id}"
+    assert (session.status, session.payment_status, session.amount_total, session.currency) == (
+        "open",
+        "unpaid",
+        1200,
+        "gbp",
+    )
+    assert "line_items" not in session
+    expanded = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
+    assert expanded.line_items is not None
+    item = expanded.line_items.data[0]
+    assert item.id.startswith("li_") and item.price is not None and item.price.id == price
+    items = client.v1.checkout.sessions.line_items.list(session.id)
+    assert [i.price.id for i in items.data if i.price] == [price]
+
+
+def test_card_payment_completes_session_with_events_in_order(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """4242 pays: session complete/paid, PI and charge succeeded, Stripe's event order."""
+    price = book_price(client, 1200)
+    session = payment_session(client, price, customer_creation="always")
+    outcome = pay(sandbox, session.id)
+    assert outcome.status == "succeeded"
+    assert outcome.redirect_url == f"https://shop.test/success?session_id={session.id}"
+    done = client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["payment_intent.latest_charge"]}
+    )
+    assert (done.status, done.payment_status, done.url) == ("complete", "paid", None)
+    assert done.customer is not None and done.customer_details is not None
+    assert done.customer_details.email == "reader@example.com"
+    pi = done.payment_intent
+    assert (
+        isinstance(pi, stripe.PaymentIntent)
+        and pi.status == "succeeded"
+        and pi.amount_received == 1200
+    )
+    assert isinstance(pi.latest_charge, stripe.Charge) and pi.latest_charge.paid is True
+    types = event_types(client)
+    paid = types[types.index("customer.created") :]
+    assert paid == [
+        "customer.created",
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+        "charge.updated",
+        "checkout.session.completed",
+    ]
+    listed = client.v1.checkout.sessions.list(params={"payment_intent": pi.id})
+    assert [s.id for s in listed.data] == [session.id]
+
+
+def test_guest_payment_creates_no_customer(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """customer_creation=if_required (the default) makes no Customer for a one-off payment."""
+    session = payment_session(client, book_price(client))
+    pay(sandbox, session.id)
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert done.customer is None
+    assert done.customer_details is not None and done.customer_details.email == "reader@example.com"
+    assert client.v1.customers.list().data == []
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ("4000000000000002", "Your card was declined."),
+        ("4000000000009995", "Your card has insufficient funds."),
+        ("4000000000000069", "Your card has expired."),
+        ("4242424242424241", "Your card number is incorrect."),
+    ],
+)
+def test_declines_leave_the_session_open(
+    sandbox: RunningSandbox, client: StripeClient, card: str, message: str
+) -> None:
+    """A declined card gives Stripe's message; the shopper can retry and pay."""
+    session = payment_session(client, book_price(client))
+    outcome = pay(sandbox, session.id, card=card)
+    assert (outcome.status, outcome.message) == ("declined", message)
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert pay(sandbox, session.id).status == "succeeded"
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
+
+
+def test_past_expiry_date_is_expired(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """A card whose expiry has passed is declined as expired."""
+    session = payment_session(client, book_price(client))
+    details = engine.PaymentDetails(
+        email="a@example.com", card_number="4242424242424242", exp_month=1, exp_year=2020, cvc="1"
+    )
+    outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+    assert (outcome.status, outcome.code) == ("declined", "expired_card")
+
+
+def test_three_d_secure_approve_and_reject(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """3155 needs authentication; rejecting declines, approving then pays."""
+    session = payment_session(client, book_price(client))
+    assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
+    pi = client.v1.payment_intents.retrieve(
+        str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    )
+    assert pi.status == "requires_action"
+    rejected = engine.complete_authentication(sandbox.sandbox, session.id, approve=False)
+    assert rejected.status == "declined"
+    assert rejected.message is not None and rejected.message.startswith(
+        "We are unable to authenticate your payment method"
+    )
+    assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
+    approved = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
+    assert approved.status == "succeeded"
+    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+
+
+def test_authenticated_then_insufficient_funds(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """3178 authenticates, then declines with insufficient funds."""
+    session = payment_session(client, book_price(client))
+    assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
+    outcome = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
+    assert (outcome.status, outcome.decline_code) == ("declined", "insufficient_funds")
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+
+def test_shipping_address_is_collected(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """A session that asks for shipping records it in collected_information and customer_details."""
+    session = payment_session(
+        client, book_price(client), shipping_address_collection={"allowed_countries": ["GB"]}
+    )
+    shipping = {
+        "name": "Reader",
+        "address": {
+            "line1": "1 High St",
+            "city": "Leeds",
+            "postal_code": "LS1 1AA",
+            "country": "GB",
+        },
+    }
+    pay(sandbox, session.id, shipping=shipping)
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (
+        done.collected_information is not None
+        and done.collected_information.shipping_details is not None
+    )
+    assert done.collected_information.shipping_details.address.city == "Leeds"
+    assert done.customer_details is not None and done.customer_details.address is not None
+    assert done.customer_details.address.postal_code == "LS1 1AA"
+
+
+def test_expire_endpoint_and_lazy_expiry(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """expire works once while open; a session past expires_at reads as expired."""
+    price = book_price(client)
+    session = payment_session(client, price)
+    expired = client.v1.checkout.sessions.expire(session.id)
+    assert (expired.status, expired.url) == ("expired", None)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.expire(session.id)
+    assert "checkout.session.expired" in event_types(client)
+    later = payment_session(client, price)
+    stored = sandbox.sandbox.store.get(later.id)
+    assert stored is not None
+    stored["expires_at"] = int(time.time()) - 1
+    sandbox.sandbox.store.put(stored)
+    assert client.v1.checkout.sessions.retrieve(later.id).status == "expired"
+
+
+def test_session_create_is_idempotent(client: StripeClient) -> None:
+    """The same idempotency key returns the same session."""
+    price = book_price(client)
+    params = {
+        "mode": "payment",
+        "line_items": [{"price": price, "quantity": 1}],
+        "success_url": "https://shop.test/ok",
+    }
+    first = client.v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": "order-1"}
+    )  # type: ignore[arg-type]
+    second = client.v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": "order-1"}
+    )  # type: ignore[arg-type]
+    assert first.id == second.id
+
+
+def test_partial_then_full_refund(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """Refunds by payment_intent update the charge and emit refund/charge events."""
+    session = payment_session(client, book_price(client, 1000))
+    pay(sandbox, session.id)
+    pi_id = str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    partial = client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 300})
+    assert (partial.amount, partial.status) == (300, "succeeded")
+    charge = client.v1.charges.retrieve(str(partial.charge))
+    assert (charge.amount_refunded, charge.refunded) == (300, False)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.refunds.create(params={"charge": charge.id, "amount": 800})
+    assert caught.value.param == "amount"
+    rest = client.v1.refunds.create(params={"charge": charge.id})
+    assert rest.amount == 700
+    charge = client.v1.charges.retrieve(charge.id)
+    assert (charge.amount_refunded, charge.refunded) == (1000, True)
+    assert [r.id for r in client.v1.refunds.list(params={"payment_intent": pi_id}).data] == [
+        rest.id,
+        partial.id,
+    ]
+    assert event_types(client).count("charge.refunded") == 2
+    assert event_types(client).count("refund.created") == 2
+
+
+def test_bank_debit_settles_later(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """A bank debit completes the session unpaid; settlement sends async_payment_succeeded."""
+    session = payment_session(client, book_price(client))
+    details = engine.PaymentDetails(
+        email="a@example.com", method="bank_debit", bank_account_number="00012344"
+    )
+    outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+    assert outcome.status == "processing"
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
+    assert (done.status, done.payment_status) == ("complete", "unpaid")
+    assert (
+        isinstance(done.payment_intent, stripe.PaymentIntent)
+        and done.payment_intent.status == "processing"
+    )
+    client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{session.id}/settle")
+    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+    assert "checkout.session.async_payment_succeeded" in event_types(client)
+
+
+def test_bank_debit_failing_account_settles_by_worker(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """The documented failing account fails when the delay passes (worker-driven)."""
+    session = payment_session(client, book_price(client))
+    details = engine.PaymentDetails(
+        email="a@example.com", method="bank_debit", bank_account_number="000111111116"
+    )
+    engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+    deadline = time.monotonic() + 5
+    while "checkout.session.async_payment_failed" not in event_types(client):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    pi = client.v1.payment_intents.retrieve(
+        str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    )
+    assert pi.status == "requires_payment_method"
+
+
+def test_pay_helper_endpoint(client: StripeClient) -> None:
+    """The test helper lets a test pay without the hosted page."""
+    session = payment_session(client, book_price(client))
+    response = client.raw_request(
+        "post",
+        f"/v1/test_helpers/checkout/sessions/{session.id}/pay",
+        email="a@example.com",
+        card_number="4000000000000002",
+    )
+    body = client.deserialize(response, api_mode="V1")
+    assert body["outcome"]["status"] == "declined"
+    client.raw_request(
+        "post", f"/v1/test_helpers/checkout/sessions/{session.id}/pay", email="a@example.com"
+    )
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
