@@ -18,6 +18,8 @@ from shop.extensions import db
 from shop.models import User
 from tests import stripe_fakes
 
+pytest_plugins = ["tests.browsing"]
+
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_test_current"
 OLD_WEBHOOK_SECRET = "whsec_test_previous"

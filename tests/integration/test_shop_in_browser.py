@@ -1,0 +1,168 @@
+"""A shopper in Chromium: the shop's pages, the sandbox's hosted Checkout and portal.
+
+Every step leaves a screenshot in test-artefacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from shop.extensions import db
+from shop.models import Customer, Order, Subscription, User
+from shop.sandbox.testing import running_sandbox
+from tests.browsing import Screenshots
+from tests.integration.conftest import LiveShop, serve_shop
+
+pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
+EXPIRY = f"12 / {(datetime.now(UTC).year + 3) % 100:02d}"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[LiveShop]:
+    """The shop with CSRF protection on, as shoppers meet it."""
+    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as stripe:
+        yield from serve_shop(tmp_path, stripe, WTF_CSRF_ENABLED=True)
+        stripe.close_clients()
+
+
+def register(page: Page, shop: LiveShop, shots: Screenshots, email: str = "ada@example.com") -> None:
+    page.goto(shop.url + "/register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    page.get_by_label("Repeat password").fill("correct horse battery")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Welcome to Quire.")).to_be_visible()
+    shots.take("registered")
+
+
+def pay_by_card(page: Page, number: str, shots: Screenshots, button: str, *, shipping: bool = False) -> None:
+    """Fill the sandbox's hosted Checkout form and press its button."""
+    expect(page.get_by_text("Stripe sandbox")).to_be_visible()
+    if shipping:
+        page.get_by_label("Name", exact=True).fill("Ada Reader")
+        page.get_by_label("Address line 1").fill("1 Quay Street")
+        page.get_by_label("City").fill("Bristol")
+        page.get_by_label("Postal code").fill("BS1 4DJ")
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiration").fill(EXPIRY)
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Cardholder name").fill("Ada Reader")
+    shots.take("card-filled")
+    page.get_by_role("button", name=button, exact=True).click()
+
+
+def put_customer_on_a_clock(shop: LiveShop) -> str:
+    """Give the signed-up shopper a Stripe customer on a test clock; returns the clock id."""
+    clock = shop.client.v1.test_helpers.test_clocks.create(
+        params={"frozen_time": int(datetime.now(UTC).timestamp()), "name": "browser"}
+    )
+
+    def link() -> None:
+        user = db.session.execute(db.select(User)).scalar_one()
+        customer = shop.client.v1.customers.create(
+            params={"email": user.email, "test_clock": clock.id, "metadata": {"user_id": str(user.id)}}
+        )
+        db.session.add(Customer(user_id=user.id, stripe_customer_id=customer.id))
+        db.session.commit()
+
+    shop.read(link)
+    return clock.id
+
+
+def test_buying_a_printed_book_with_4242(page: Page, shop: LiveShop, shots: Screenshots) -> None:
+    register(page, shop, shots)
+    page.goto(shop.url + "/")
+    shots.take("catalogue")
+    page.get_by_role("link", name="The Salt Road", exact=True).click()
+    page.get_by_label("Quantity").fill("2")
+    shots.take("book")
+    page.get_by_role("button", name="Buy").click()
+
+    expect(page.get_by_text("£25.98").first).to_be_visible()
+    shots.take("hosted-checkout")
+    pay_by_card(page, "4242 4242 4242 4242", shots, "Pay", shipping=True)
+
+    expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
+    expect(page.locator(".amount-charged")).to_have_text("£25.98")
+    expect(page.locator(".payment-status")).to_have_text("paid")
+    shots.take("confirmation")
+    assert shop.read(lambda: db.session.get(Order, 1).status) == "paid"
+
+    page.get_by_role("link", name="Go to your account").click()
+    expect(page.locator("table.orders")).to_contain_text("paid")
+    shots.take("account")
+
+
+def test_a_declined_card_then_a_good_one(page: Page, shop: LiveShop, shots: Screenshots) -> None:
+    register(page, shop, shots)
+    page.goto(shop.url + "/books/cartographers-daughter")
+    page.get_by_role("button", name="Buy").click()
+    pay_by_card(page, "4000 0000 0000 0002", shots, "Pay")
+    expect(page.get_by_role("alert")).to_contain_text("Your card was declined.")
+    shots.take("declined")
+    assert shop.read(lambda: db.session.get(Order, 1).status) == "pending"
+
+    pay_by_card(page, "4242 4242 4242 4242", shots, "Pay")
+    expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
+    expect(page.locator(".amount-charged")).to_have_text("£8.99")
+    shots.take("paid-after-retry")
+
+
+def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
+    page: Page, shop: LiveShop, shots: Screenshots
+) -> None:
+    register(page, shop, shots)
+    clock_id = put_customer_on_a_clock(shop)
+    page.goto(shop.url + "/memberships/reader")
+    shots.take("plan")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_text("14 days free").first).to_be_visible()
+    shots.take("hosted-checkout-trial")
+    pay_by_card(page, "4000 0000 0000 0341", shots, "Start trial")
+    expect(page.get_by_role("heading", name=re.compile("Thank you"))).to_be_visible()
+    shots.take("trial-started")
+
+    assert shop.wait_for(lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "trialing")
+    page.goto(shop.url + "/account")
+    expect(page.locator("table.memberships")).to_contain_text("trialing")
+    shots.take("account-trialing")
+
+    clock = shop.client.v1.test_helpers.test_clocks.retrieve(clock_id)
+    shop.client.v1.test_helpers.test_clocks.advance(
+        clock_id, params={"frozen_time": clock.frozen_time + int(timedelta(days=15).total_seconds())}
+    )
+    assert shop.wait_for(lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "past_due")
+    page.reload()
+    expect(page.locator("table.memberships")).to_contain_text("past due")
+    shots.take("account-past-due")
+
+
+def test_cancelling_in_the_billing_portal(page: Page, shop: LiveShop, shots: Screenshots) -> None:
+    register(page, shop, shots)
+    page.goto(shop.url + "/memberships/patron")
+    page.get_by_label(re.compile("a year")).check()
+    page.get_by_role("button", name="Subscribe").click()
+    pay_by_card(page, "4242 4242 4242 4242", shots, "Subscribe")
+    expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
+    assert shop.wait_for(lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "active")
+
+    page.goto(shop.url + "/account")
+    page.get_by_role("button", name="Manage billing").click()
+    expect(page.get_by_role("button", name="Cancel subscription")).to_be_visible()
+    shots.take("portal")
+    page.get_by_role("button", name="Cancel subscription").click()
+    expect(page.get_by_role("button", name="Resume subscription")).to_be_visible()
+    shots.take("portal-cancelled")
+
+    assert shop.wait_for(
+        lambda: db.session.execute(db.select(Subscription.cancel_at_period_end)).scalar_one_or_none() is True
+    )
+    page.get_by_role("link", name=re.compile("Return to")).first.click()
+    expect(page.locator("table.memberships")).to_contain_text("cancels at period end")
+    shots.take("account-cancelling")
