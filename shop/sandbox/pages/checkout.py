@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -10,6 +9,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .. import engine
 from ..api.base import current_sandbox
+from ..checkout import load_session
 from ..core import Sandbox
 from ..errors import StripeError
 from . import queries
@@ -18,8 +18,8 @@ from .forms import ShippingInput, check_post, form_token, read_card, read_email,
 
 Page = BaseResponse | tuple[str, int] | str
 
-#: Test bank accounts for the delayed debit (Stripe's US test account numbers).
-BANK_ACCOUNTS = {"succeeds": "000123456789", "fails": "000111111113"}
+#: Test bank accounts for the delayed debit: any account settles, except the engine's failing ones.
+BANK_ACCOUNTS = {"succeeds": "000123456789", "fails": engine.FAILING_BANK_ACCOUNTS[0]}
 
 
 def register(bp: Blueprint) -> None:
@@ -35,10 +35,12 @@ def register(bp: Blueprint) -> None:
 
 
 def _session(sandbox: Sandbox, session_id: str) -> dict[str, Any]:
-    session = sandbox.store.get_typed("checkout.session", session_id)
-    if session is None:
+    """The Checkout Session, expired first if its time is up; 404 when unknown."""
+    try:
+        with sandbox.store.transaction():
+            return load_session(sandbox, session_id)
+    except StripeError:
         abort(404)
-    return session
 
 
 def _subject(session_id: str) -> str:
@@ -91,7 +93,6 @@ def _form_page(
             session=session,
             shop_name=queries.shop_name(sandbox),
             lines=lines,
-            due_today=queries.due_today(session, lines),
             trial_terms=queries.trial_terms(session, lines),
             submit_label=queries.submit_label(session),
             countries=countries,
@@ -100,7 +101,7 @@ def _form_page(
             email=_prefilled_email(sandbox, session) if email is None else email,
             name=name,
             method=method,
-            bank_debit_allowed=session.get("mode") != "setup",
+            bank_debit_allowed="bank_debit" in (session.get("payment_method_types") or []),
             bank_accounts=BANK_ACCOUNTS,
             errors=errors or {},
             message=message,
@@ -116,15 +117,9 @@ def checkout_page(session_id: str) -> Page:
     session = _session(sandbox, session_id)
     if session.get("status") != "open":
         return _closed(sandbox, session)
-    if queries.awaiting_authentication(sandbox, session):
+    if queries.awaiting_authentication(session):
         return redirect(url_for("pages.checkout_authenticate", session_id=session_id), 303)
     return _form_page(sandbox, session)
-
-
-def _act(sandbox: Sandbox, action: Callable[[], engine.PaymentOutcome]) -> engine.PaymentOutcome:
-    """Run an engine action atomically (its events wake the delivery worker)."""
-    with sandbox.store.transaction():
-        return action()
 
 
 def checkout_pay(session_id: str) -> Page:
@@ -173,6 +168,7 @@ def checkout_pay(session_id: str) -> Page:
             details = engine.PaymentDetails(
                 email=email,
                 name=name,
+                method="bank_debit",
                 bank_account_number=account,
                 shipping=_shipping_address(shipping),
             )
@@ -189,7 +185,7 @@ def checkout_pay(session_id: str) -> Page:
             errors=errors,
         )
     try:
-        outcome = _act(sandbox, lambda: engine.pay_checkout_session(sandbox, session_id, details))
+        outcome = engine.pay_checkout_session(sandbox, session_id, details)
     except StripeError as exc:
         outcome = engine.PaymentOutcome(status="declined", message=exc.message)
     return _follow(
@@ -251,22 +247,18 @@ def checkout_authenticate(session_id: str) -> Page:
     session = _session(sandbox, session_id)
     if session.get("status") != "open":
         return _closed(sandbox, session)
-    if not queries.awaiting_authentication(sandbox, session):
+    if not queries.awaiting_authentication(session):
         return redirect(url_for("pages.checkout_page", session_id=session_id), 303)
     if request.method == "GET":
-        lines = queries.checkout_lines(sandbox, session)
         return render_template(
             "sandbox/authenticate.html",
             session=session,
             shop_name=queries.shop_name(sandbox),
-            amount=queries.due_today(session, lines),
             token=form_token(_subject(session_id)),
         )
     approve = request.form.get("decision") == "approve"
     try:
-        outcome = _act(
-            sandbox, lambda: engine.complete_authentication(sandbox, session_id, approve)
-        )
+        outcome = engine.complete_authentication(sandbox, session_id, approve)
     except StripeError as exc:
         outcome = engine.PaymentOutcome(status="declined", message=exc.message)
     details = session.get("customer_details") or {}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -53,51 +53,62 @@ def _subject(portal_id: str) -> str:
     return f"portal:{portal_id}"
 
 
-def portal_page(portal_id: str) -> Page:
-    """The customer's plans, invoices and card."""
-    sandbox = current_sandbox()
-    portal, customer = _portal(sandbox, portal_id)
+def _overview(
+    sandbox: Sandbox,
+    portal: dict[str, Any],
+    customer: dict[str, Any],
+    *,
+    notice: str | None = None,
+    problem: str | None = None,
+) -> str:
+    """The portal's page, with a confirmation or a problem to report."""
     return render_template(
         "sandbox/portal.html",
         portal=portal,
         customer=customer,
         shop_name=queries.shop_name(sandbox),
+        return_label=queries.shop_name(sandbox) or urlsplit(str(portal.get("return_url"))).netloc,
         plans=billing.plans(sandbox, str(customer["id"])),
         invoices=billing.invoices(sandbox, str(customer["id"])),
         card=billing.default_card(sandbox, customer),
-        notice=NOTICES.get(request.args.get("done", "")),
-        token=form_token(_subject(portal_id)),
+        notice=notice,
+        problem=problem,
+        token=form_token(_subject(str(portal["id"]))),
     )
 
 
-def _apply(sandbox: Sandbox, change: Callable[[], Any]) -> None:
-    """Make a change atomically (its events wake the delivery worker)."""
-    with sandbox.store.transaction():
-        change()
+def portal_page(portal_id: str) -> Page:
+    """The customer's plans, invoices and card."""
+    sandbox = current_sandbox()
+    portal, customer = _portal(sandbox, portal_id)
+    return _overview(sandbox, portal, customer, notice=NOTICES.get(request.args.get("done", "")))
 
 
 def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:
     """Cancel at period end, resume, or switch the interval of one of the customer's plans."""
     sandbox = current_sandbox()
     check_post(_subject(portal_id))
-    _, customer = _portal(sandbox, portal_id)
+    portal, customer = _portal(sandbox, portal_id)
     subscription = sandbox.store.get_typed("subscription", subscription_id)
     if subscription is None or subscription.get("customer") != customer["id"]:
         abort(404)
-    if action == "cancel":
-        _apply(sandbox, lambda: engine.portal_cancel_at_period_end(sandbox, subscription_id))
-        done = "canceled"
-    elif action == "resume":
-        _apply(sandbox, lambda: engine.portal_resume(sandbox, subscription_id))
-        done = "resumed"
-    elif action == "switch":
-        price_id = billing.plan(sandbox, subscription).switch_price_id
-        if price_id is None:
-            abort(409, "This plan has no other billing interval to switch to.")
-        _apply(sandbox, lambda: engine.portal_switch_price(sandbox, subscription_id, price_id))
-        done = "switched"
-    else:
-        abort(404)
+    try:
+        if action == "cancel":
+            engine.portal_cancel_at_period_end(sandbox, subscription_id)
+            done = "canceled"
+        elif action == "resume":
+            engine.portal_resume(sandbox, subscription_id)
+            done = "resumed"
+        elif action == "switch":
+            price_id = billing.plan(sandbox, subscription).switch_price_id
+            if price_id is None:
+                abort(409, "This plan has no other billing interval to switch to.")
+            engine.portal_switch_price(sandbox, subscription_id, price_id)
+            done = "switched"
+        else:
+            abort(404)
+    except StripeError as exc:
+        return _overview(sandbox, portal, customer, problem=exc.message), 400
     return redirect(url_for("pages.portal_page", portal_id=portal_id, done=done), 303)
 
 
@@ -120,15 +131,10 @@ def portal_card(portal_id: str) -> Page:
                 cvc=card.cvc,
                 name=card.name,
             )
-            try:
-                _apply(
-                    sandbox,
-                    lambda: engine.portal_update_card(sandbox, str(customer["id"]), details),
-                )
-            except StripeError as exc:
-                message = exc.message
-            else:
+            outcome = engine.portal_update_card(sandbox, str(customer["id"]), details)
+            if outcome.status != "declined":
                 return redirect(url_for("pages.portal_page", portal_id=portal_id, done="card"), 303)
+            message = outcome.message
     page = render_template(
         "sandbox/portal_card.html",
         portal=portal,

@@ -15,9 +15,8 @@ Obj = dict[str, Any]
 
 
 def shop_name(sandbox: Sandbox) -> str | None:
-    """The account's business name, shown at the top of Checkout, if the sandbox has one."""
-    name = getattr(sandbox.settings, "account_name", None)
-    return name if isinstance(name, str) and name else None
+    """The account's business name, shown on the hosted pages when the sandbox has one."""
+    return sandbox.settings.account_name or None
 
 
 def resolve(sandbox: Sandbox, value: Any) -> Obj | None:
@@ -63,8 +62,12 @@ def checkout_lines(sandbox: Sandbox, session: Obj) -> list[Line]:
 
 
 def trial_days(session: Obj) -> int:
-    """The free trial a subscription Checkout Session grants, in days (0 for none)."""
-    data = session.get("subscription_data") or {}
+    """The free trial a subscription Checkout Session grants, in days (0 for none).
+
+    Stripe does not return ``subscription_data`` on the session; the sandbox keeps it
+    under ``_subscription_data``.
+    """
+    data = session.get("_subscription_data") or {}
     return int(data.get("trial_period_days") or 0) if session.get("mode") == "subscription" else 0
 
 
@@ -79,14 +82,6 @@ def trial_terms(session: Obj, lines: list[Line]) -> str | None:
     then = money(per_period, recurring[0].currency)
     period = f"/{every}" if " " not in every else f" every {every}"
     return f"{days} day{'s' if days != 1 else ''} free, then {then}{period}"
-
-
-def due_today(session: Obj, lines: list[Line]) -> int:
-    """What the shopper pays now: nothing recurring during a trial."""
-    if trial_days(session):
-        return sum(line.total for line in lines if not line.recurring)
-    total = session.get("amount_total")
-    return int(total) if total is not None else sum(line.total for line in lines)
 
 
 def submit_label(session: Obj) -> str:
@@ -105,16 +100,9 @@ def allowed_countries(session: Obj) -> list[str]:
     return [str(code).upper() for code in collection.get("allowed_countries") or []]
 
 
-def awaiting_authentication(sandbox: Sandbox, session: Obj) -> bool:
-    """Whether the session's payment waits for the shopper to authenticate (3-D Secure)."""
-    for key in ("payment_intent", "setup_intent"):
-        intent = resolve(sandbox, session.get(key))
-        if intent and intent.get("status") == "requires_action":
-            return True
-    subscription = resolve(sandbox, session.get("subscription"))
-    invoice = resolve(sandbox, (subscription or {}).get("latest_invoice"))
-    for payment in ((invoice or {}).get("payments") or {}).get("data") or []:
-        intent = resolve(sandbox, (payment.get("payment") or {}).get("payment_intent"))
-        if intent and intent.get("status") == "requires_action":
-            return True
-    return False
+def awaiting_authentication(session: Obj) -> bool:
+    """Whether the session's payment waits for the shopper's 3-D Secure challenge.
+
+    The engine keeps the payment it will finish under the session's ``_pending``.
+    """
+    return bool(session.get("_pending"))

@@ -1,0 +1,195 @@
+"""A shopper in Debian's Chromium on the hosted Checkout page, driven by Playwright.
+
+Each step leaves a screenshot under ``test-artefacts/screenshots/``. Without Chromium
+the tests skip (``apt-get install chromium`` enables them), except on CI, where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from stripe import StripeClient
+
+from shop.sandbox.testing import RunningSandbox
+
+pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless; skipped when absent, failed when absent on CI."""
+    if not CHROMIUM.exists():
+        message = f"Chromium is not installed at {CHROMIUM}; run `apt-get install chromium` to enable the browser tests"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser tab."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+
+
+class Screenshots:
+    """Numbered screenshots of one test's steps."""
+
+    def __init__(self, page: Page, test_name: str) -> None:
+        self.page = page
+        self.prefix = test_name.removeprefix("test_")
+        self.count = 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(self, step: str) -> None:
+        """Save the whole page as ``<test>-<n>-<step>.png``."""
+        self.count += 1
+        self.page.screenshot(
+            path=SCREENSHOTS / f"{self.prefix}-{self.count}-{step}.png", full_page=True
+        )
+
+
+@pytest.fixture
+def shots(page: Page, request: pytest.FixtureRequest) -> Screenshots:
+    """Screenshots named after the running test."""
+    return Screenshots(page, request.node.name)
+
+
+@pytest.fixture
+def shop_site() -> Iterator[str]:
+    """A stand-in for the shop: any GET answers a small page naming the path it was asked for."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = (
+                f"<!doctype html><title>Quire</title><h1>Thank you</h1><p>{self.path}</p>".encode()
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def book_session(client: StripeClient, shop_site: str) -> Any:
+    """A payment-mode Checkout Session for two copies of one book."""
+    product = client.v1.products.create(params={"name": "Dune"})
+    price = client.v1.prices.create(
+        params={"product": product.id, "unit_amount": 1299, "currency": "gbp"}
+    )
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": price.id, "quantity": 2}],
+            "customer_email": "ada@example.com",
+            "success_url": f"{shop_site}/orders/thanks?session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{shop_site}/basket",
+        }
+    )
+
+
+def fill_card(page: Page, number: str) -> None:
+    """Type a card into the labelled inputs, as a shopper would."""
+    page.get_by_label("Card number", exact=True).fill(number)
+    page.get_by_label("Expiration", exact=True).fill("12 / 34")
+    page.get_by_label("CVC", exact=True).fill("123")
+    page.get_by_label("Cardholder name", exact=True).fill("Ada Lovelace")
+
+
+def test_paying_with_a_good_card_lands_on_the_success_page(
+    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+) -> None:
+    """4242 4242 4242 4242: Pay → the browser is on success_url with the session id filled in."""
+    session = book_session(client, shop_site)
+
+    page.goto(session.url)
+    expect(page.get_by_text("Stripe sandbox — test mode")).to_be_visible()
+    expect(page.get_by_test_id("total")).to_have_text("£25.98")
+    expect(page.get_by_label("Email", exact=True)).to_have_value("ada@example.com")
+    shots.take("checkout")
+    fill_card(page, "4242 4242 4242 4242")
+    shots.take("card-filled")
+    page.get_by_role("button", name="Pay", exact=True).click()
+
+    page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    shots.take("success")
+    paid = client.v1.checkout.sessions.retrieve(session.id)
+    assert (paid.status, paid.payment_status) == ("complete", "paid")
+
+
+def test_a_declined_card_can_be_retried(
+    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+) -> None:
+    """4000 0000 0000 0002 shows Stripe's decline and keeps the session open; 4242 then pays."""
+    session = book_session(client, shop_site)
+
+    page.goto(session.url)
+    fill_card(page, "4000 0000 0000 0002")
+    page.get_by_role("button", name="Pay", exact=True).click()
+
+    expect(page.get_by_role("alert")).to_have_text("Your card was declined.")
+    expect(page.get_by_label("Email", exact=True)).to_have_value("ada@example.com")
+    expect(page.get_by_label("Cardholder name", exact=True)).to_have_value("Ada Lovelace")
+    expect(page.get_by_label("Card number", exact=True)).to_have_value("")
+    shots.take("declined")
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+    fill_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
+    shots.take("success-after-retry")
+    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+
+
+def test_a_card_needing_authentication_goes_through_the_challenge(
+    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+) -> None:
+    """4000 0025 0000 3155 asks for 3-D Secure; completing it pays."""
+    session = book_session(client, shop_site)
+
+    page.goto(session.url)
+    fill_card(page, "4000 0025 0000 3155")
+    page.get_by_role("button", name="Pay", exact=True).click()
+
+    expect(page.get_by_role("heading", name="Authenticate your payment")).to_be_visible()
+    shots.take("challenge")
+    page.get_by_role("button", name="Complete authentication").click()
+    page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
+    shots.take("success")
+    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
