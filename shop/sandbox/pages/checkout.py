@@ -256,16 +256,17 @@ def checkout_authenticate(session_id: str) -> Page:
             shop_name=queries.shop_name(sandbox),
             token=form_token(_subject(session_id)),
         )
+    # What the shopper typed, kept by the engine until the challenge ends, refills the form.
+    typed = session.get("_pending") or {}
     approve = request.form.get("decision") == "approve"
     try:
         outcome = engine.complete_authentication(sandbox, session_id, approve)
     except StripeError as exc:
         outcome = engine.PaymentOutcome(status="declined", message=exc.message)
-    details = session.get("customer_details") or {}
     return _follow(
         sandbox,
         session_id,
         outcome,
-        email=str(details.get("email") or _prefilled_email(sandbox, session)),
-        name=str(details.get("name") or ""),
+        email=str(typed.get("email") or _prefilled_email(sandbox, session)),
+        name=str(typed.get("name") or ""),
     )
