@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .api import bp as api_bp
+from .pages import bp as pages_bp
 from .api.base import error_response
 from .core import Sandbox
 from .errors import StripeError
 from .settings import SandboxSettings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: SandboxSettings | None = None) -> Flask:
@@ -34,11 +31,6 @@ def create_app(settings: SandboxSettings | None = None) -> Flask:
 def register_blueprints(app: Flask) -> None:
     """The API and the hosted pages."""
     app.register_blueprint(api_bp)
-    try:
-        from .pages import bp as pages_bp
-    except ImportError:  # a broken pages package must not take the API down with it
-        log.exception("shop.sandbox.pages failed to import; hosted pages are unavailable")
-        return
     app.register_blueprint(pages_bp)
 
 
@@ -50,6 +42,4 @@ def register_errorhandlers(app: Flask) -> None:
         if not request.path.startswith("/v1"):
             return exc
         message = f"Unrecognized request URL ({request.method}: {request.path})."
-        if exc.code == 405:
-            message = f"Unrecognized request URL ({request.method}: {request.path})."
         return error_response(StripeError(message, status=404))

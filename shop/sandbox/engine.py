@@ -365,6 +365,8 @@ def pay_checkout_session(
             "name": details.holder,
             "shipping": details.shipping,
         }
+        if session["mode"] == "setup":
+            return _save_card(sandbox, session, details, card, found, pending, billing_info, now)
         if session["mode"] == "subscription":
             if found.now is not None:
                 return _declined(found.now)
@@ -390,6 +392,27 @@ def pay_checkout_session(
             sandbox.store.put(session)
             return PaymentOutcome("requires_action")
         return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
+
+
+def _save_card(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    details: PaymentDetails,
+    card: CardDetails,
+    found: CardBehaviour,
+    pending: dict[str, Any],
+    billing_info: dict[str, Any],
+    now: int,
+) -> PaymentOutcome:
+    """Setup mode: save the card for later (attached when there is a customer)."""
+    if found.now is not None:
+        return _declined(found.now)
+    pending["customer"] = _customer_for(sandbox, session, details, now)
+    pm = _make_card(sandbox, card, found, billing_info, now)
+    if pending["customer"]:
+        payments.attach(sandbox, pm, pending["customer"], now)
+    _complete(sandbox, session, pending, now, paid=False)
+    return PaymentOutcome("succeeded", redirect_url=_success_url(session))
 
 
 def _pay_by_bank(

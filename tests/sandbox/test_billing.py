@@ -325,3 +325,14 @@ def test_subscription_with_three_d_secure(sandbox: RunningSandbox, client: Strip
     done = client.v1.checkout.sessions.retrieve(session.id)
     assert done.status == "complete"
     assert client.v1.subscriptions.retrieve(str(done.subscription)).status == "active"
+
+
+def test_subscription_item_retrieve_and_list(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """Subscription items can be read on their own, with their period."""
+    sub = subscribe(sandbox, client, membership_price(client))
+    item = sub["items"].data[0]
+    fetched = client.v1.subscription_items.retrieve(item.id)
+    assert (fetched.subscription, fetched.current_period_end) == (sub.id, item.current_period_end)
+    assert [
+        i.id for i in client.v1.subscription_items.list(params={"subscription": sub.id}).data
+    ] == [item.id]

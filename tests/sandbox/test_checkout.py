@@ -315,3 +315,25 @@ def test_pay_helper_endpoint(client: StripeClient) -> None:
         "post", f"/v1/test_helpers/checkout/sessions/{session.id}/pay", email="a@example.com"
     )
     assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
+
+
+def test_setup_mode_saves_a_card_for_the_customer(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """A setup-mode session attaches the card to its customer without charging."""
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "customer": customer.id,
+            "currency": "gbp",
+            "success_url": "https://shop.test/",
+        }
+    )
+    assert pay(sandbox, session.id, email="a@example.com").status == "succeeded"
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    assert [
+        pm.customer for pm in client.v1.payment_methods.list(params={"customer": customer.id}).data
+    ] == [customer.id]
+    assert client.v1.payment_intents.list().data == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import billing, clocks, subscriptions
-from ..errors import invalid
+from ..errors import invalid, no_such
 from ..ids import new_id
 from ..objects import load
 from ..params import get_str
@@ -47,6 +47,16 @@ def list_subscription_items(call: Call) -> dict[str, Any]:
     return call.page(
         f"/v1/subscription_items?subscription={sub_id}", list(subscription["items"]["data"])
     )
+
+
+@route("/subscription_items/<item_id>", ["GET"])
+def retrieve_subscription_item(call: Call, item_id: str) -> dict[str, Any]:
+    """Retrieve a subscription item (found through its subscription)."""
+    for subscription in call.store.list("subscription"):
+        for item in subscription["items"]["data"]:
+            if item["id"] == item_id:
+                return call.render(item)
+    raise no_such("subscription_item", item_id)
 
 
 @route("/invoices/<invoice_id>", ["GET"])
