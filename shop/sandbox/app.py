@@ -6,10 +6,10 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .api import bp as api_bp
-from .pages import bp as pages_bp
 from .api.base import error_response
 from .core import Sandbox
 from .errors import StripeError
+from .pages import bp as pages_bp
 from .settings import SandboxSettings
 
 
