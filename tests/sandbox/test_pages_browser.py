@@ -20,6 +20,8 @@ from stripe import StripeClient
 
 from shop.sandbox.testing import RunningSandbox
 
+from .test_pages_support import recurring, subscribe
+
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -193,3 +195,77 @@ def test_a_card_needing_authentication_goes_through_the_challenge(
     page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
     shots.take("success")
     assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+
+
+def test_bank_debit_swaps_the_card_fields_for_an_account(
+    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+) -> None:
+    """Choosing "Pay by bank debit" hides the card inputs (no JavaScript); the shop gets an unpaid session."""
+    session = book_session(client, shop_site)
+
+    page.goto(session.url)
+    page.get_by_label("Pay by bank debit").check()
+    expect(page.get_by_label("Card number", exact=True)).to_be_hidden()
+    page.get_by_label("Account holder name").fill("Ada Lovelace")
+    page.get_by_label("Account number").fill("000123456789")
+    shots.take("bank-debit")
+    page.get_by_role("button", name="Pay", exact=True).click()
+
+    page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "unpaid")
+
+
+def test_portal_cancel_and_switch_in_the_browser(
+    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+) -> None:
+    """A member cancels, resumes and switches to yearly, then returns to the shop."""
+    product = client.v1.products.create(params={"name": "Patron"}).id
+    monthly = recurring(client, product, 500, "month")
+    yearly = recurring(client, product, 5000, "year")
+    customer, subscription = subscribe(sandbox, client, monthly)
+    portal = client.v1.billing_portal.sessions.create(
+        params={"customer": customer, "return_url": f"{shop_site}/account"}
+    )
+
+    page.goto(portal.url)
+    shots.take("portal")
+    page.get_by_role("button", name="Cancel subscription").click()
+    expect(page.get_by_role("status")).to_contain_text("canceled at the end of the billing period")
+    expect(page.get_by_text("Cancels on")).to_be_visible()
+    shots.take("cancelled")
+    page.get_by_role("button", name="Resume subscription").click()
+    expect(page.get_by_role("status")).to_have_text("Your subscription has been resumed.")
+    page.get_by_role("button", name="Switch to yearly").click()
+    expect(page.get_by_text("£50.00/year")).to_be_visible()
+    shots.take("switched")
+    sub = client.v1.subscriptions.retrieve(subscription)
+    assert sub.cancel_at_period_end is False
+    assert sub["items"].data[0].price.id == yearly
+
+    page.get_by_role("link", name="Return to Quire (sandbox)").last.click()
+    page.wait_for_url(f"{shop_site}/account")
+
+
+def test_dashboard_shows_the_payment_and_its_events(
+    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+) -> None:
+    """After a payment the dashboard lists the session as complete and opens its event."""
+    session = book_session(client, shop_site)
+    page.goto(session.url)
+    fill_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.wait_for_url(f"{shop_site}/**")
+
+    page.goto(f"{sandbox.base_url}/")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    row = page.locator(f'#checkout-session tr:has(a[title="{session.id}"])')
+    expect(row).to_contain_text("complete")
+    expect(row).to_contain_text("£25.98")
+    shots.take("dashboard")
+    page.locator("#event tr", has_text="checkout.session.completed").get_by_role(
+        "link"
+    ).first.click()
+    expect(page.get_by_role("heading", name="checkout.session.completed")).to_be_visible()
+    expect(page.locator("pre").last).to_contain_text(session.id)
+    shots.take("event")

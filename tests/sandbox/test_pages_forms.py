@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from shop.sandbox.pages.display import money, price_label, utc_time
+from shop.sandbox.pages.display import money, price_label, short_id, utc_time
 from shop.sandbox.pages.forms import parse_expiry, read_card
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -46,6 +46,13 @@ def test_price_label_names_the_interval() -> None:
     assert price_label(monthly) == "£9.00/month"
     assert price_label(quarterly) == "£25.00 every 3 months"
     assert price_label({"unit_amount": 1299, "currency": "gbp", "recurring": None}) == "£12.99"
+
+
+def test_long_ids_are_shortened_in_the_middle() -> None:
+    """Checkout Session ids (66 characters) fit a table cell; short ids are left alone."""
+    session_id = "cs_test_" + "a" * 52 + "Zz9Yy8"
+    assert short_id(session_id) == "cs_test_aaaaaaaaaa…Zz9Yy8"
+    assert short_id("prod_NEhGdBpRpnhiQS") == "prod_NEhGdBpRpnhiQS"
 
 
 def test_times_are_shown_in_utc() -> None:

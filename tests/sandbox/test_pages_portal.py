@@ -2,56 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from stripe import StripeClient
 
 from shop.sandbox.testing import RunningSandbox
 
-from .test_pages_support import BANNER, Visitor, labels_of, text_of
+from .test_pages_support import BANNER, Visitor, labels_of, recurring, subscribe, text_of
 
 pytestmark = pytest.mark.sandbox
-
-
-def recurring(client: StripeClient, product: str, amount: int, interval: str, **extra: Any) -> str:
-    """A GBP price of ``product`` billed every ``interval``."""
-    return client.v1.prices.create(
-        params={
-            "product": product,
-            "unit_amount": amount,
-            "currency": extra.pop("currency", "gbp"),
-            "recurring": {"interval": interval},
-            **extra,
-        }
-    ).id
-
-
-def subscribe(sandbox: RunningSandbox, client: StripeClient, price: str) -> tuple[str, str]:
-    """A member subscribes on hosted Checkout with 4242; returns (customer id, subscription id)."""
-    customer = client.v1.customers.create(params={"email": "member@example.com", "name": "Ada"})
-    cs = client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": price, "quantity": 1}],
-            "success_url": "https://shop.test/welcome",
-        }
-    )
-    paid = Visitor(sandbox).submit(
-        f"/checkout/{cs.id}",
-        {
-            "email": "member@example.com",
-            "card_number": "4242424242424242",
-            "card_expiry": "12/34",
-            "card_cvc": "123",
-            "cardholder_name": "Ada Lovelace",
-        },
-    )
-    assert paid.status_code == 303
-    subscription = client.v1.checkout.sessions.retrieve(cs.id).subscription
-    assert isinstance(subscription, str)
-    return customer.id, subscription
 
 
 @pytest.fixture

@@ -71,6 +71,13 @@ def utc_date(timestamp: float | int | None) -> str:
     return "—" if moment is None else moment.strftime("%d %b %Y")
 
 
+def short_id(object_id: str, keep: int = 24) -> str:
+    """A long Stripe id shortened in the middle for tables: ``cs_test_a1b2c3d4e5…x9y8z7``."""
+    if len(object_id) <= keep + 2:
+        return object_id
+    return f"{object_id[: keep - 6]}…{object_id[-6:]}"
+
+
 def pretty_json(value: Any) -> str:
     """An object as indented JSON, keys in the order Stripe writes them."""
     return json.dumps(value, indent=2, ensure_ascii=False)
@@ -85,6 +92,7 @@ def register_filters(bp: Blueprint) -> None:
         "utc_time": utc_time,
         "utc_date": utc_date,
         "pretty_json": pretty_json,
+        "short_id": short_id,
     }
     for name, function in filters.items():
         bp.add_app_template_filter(function, name)
