@@ -413,8 +413,9 @@ def attempt_invoice(
         payments.fail(sandbox, pi, pm, decline, at)
     retries = sandbox.settings.invoice_retry_days
     attempt = invoice["attempt_count"]
+    # Checkout's own attempts are not retried automatically: the shopper tries again.
     invoice["next_payment_attempt"] = (
-        at + retries[attempt - 1] * DAY if attempt - 1 < len(retries) else None
+        at + retries[attempt - 1] * DAY if not on_session and attempt - 1 < len(retries) else None
     )
     sandbox.store.put(invoice)
     emit(sandbox, "invoice.payment_failed", invoice, created=at)

@@ -279,31 +279,41 @@ def _finish_subscription_mode(
 ) -> PaymentOutcome:
     customer = str(pending["customer"])
     payments.attach(sandbox, pm, customer, now)
-    data = session.get("_subscription_data") or {}
-    subscription, invoice = billing.create_subscription(
-        sandbox,
-        customer_id=customer,
-        line_items=session["_line_items"],
-        pm=pm,
-        trial_days=data.get("trial_period_days"),
-        metadata=data.get("metadata") or {},
-        at=now,
-    )
-    session.update(subscription=subscription["id"], invoice=invoice["id"], customer=customer)
-    sandbox.store.put(session)
-    if authenticate and invoice["amount_due"] > 0:
-        pi = payments.create_payment_intent(
+    if session.get("subscription"):
+        # An earlier attempt was declined or not authenticated: pay the same first invoice.
+        subscription = load(sandbox, "subscription", str(session["subscription"]))
+        invoice = load(sandbox, "invoice", str(session["invoice"]))
+        subscription["default_payment_method"] = pm["id"]
+        sandbox.store.put(subscription)
+    else:
+        data = session.get("_subscription_data") or {}
+        subscription, invoice = billing.create_subscription(
             sandbox,
-            amount=invoice["amount_due"],
-            currency=invoice["currency"],
-            customer=customer,
-            created=now,
-            description="Subscription creation",
-            setup_future_usage="off_session",
+            customer_id=customer,
+            line_items=session["_line_items"],
+            pm=pm,
+            trial_days=data.get("trial_period_days"),
+            metadata=data.get("metadata") or {},
+            at=now,
         )
-        invoice["_payment_intent"] = pi["id"]
-        billing._open_payment(invoice, pi["id"], now)
-        sandbox.store.put(invoice)
+        session.update(subscription=subscription["id"], invoice=invoice["id"], customer=customer)
+        sandbox.store.put(session)
+    if authenticate and invoice["amount_due"] > 0:
+        pi_id = invoice.get("_payment_intent")
+        pi = sandbox.store.get(pi_id) if isinstance(pi_id, str) else None
+        if pi is None or pi["status"] in ("succeeded", "canceled"):
+            pi = payments.create_payment_intent(
+                sandbox,
+                amount=invoice["amount_due"],
+                currency=invoice["currency"],
+                customer=customer,
+                created=now,
+                description="Subscription creation",
+                setup_future_usage="off_session",
+            )
+            invoice["_payment_intent"] = pi["id"]
+            billing._open_payment(invoice, pi["id"], now)
+            sandbox.store.put(invoice)
         payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
         session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
         sandbox.store.put(session)

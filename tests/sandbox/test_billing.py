@@ -336,3 +336,26 @@ def test_subscription_item_retrieve_and_list(sandbox: RunningSandbox, client: St
     assert [
         i.id for i in client.v1.subscription_items.list(params={"subscription": sub.id}).data
     ] == [item.id]
+
+
+def test_failed_authentication_then_retry_keeps_one_subscription(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """After 3178 declines, paying again with a good card activates the same subscription."""
+    customer = client.v1.customers.create(params={"email": "m@example.com"})
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": membership_price(client), "quantity": 1}],
+            "success_url": "https://shop.test/",
+        }
+    )
+    assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
+    declined = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
+    assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
+    assert pay(sandbox, session.id).status == "succeeded"
+    subs = client.v1.subscriptions.list(params={"customer": customer.id, "status": "all"}).data
+    assert [s.status for s in subs] == ["active"]
+    invoice = client.v1.invoices.retrieve(str(subs[0].latest_invoice))
+    assert (invoice.status, invoice.attempt_count) == ("paid", 2)

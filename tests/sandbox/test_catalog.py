@@ -171,3 +171,17 @@ def test_catalog_events(client: StripeClient) -> None:
     assert [e.type for e in client.v1.events.list(params={"types": ["product.created"]}).data] == [
         "product.created"
     ]
+
+
+def test_customer_search_by_email_and_metadata(client: StripeClient) -> None:
+    """Customers can be searched by email or metadata, as the SDK's search() sends."""
+    ann = client.v1.customers.create(
+        params={"email": "ann@example.com", "metadata": {"user_id": "7"}}
+    )
+    client.v1.customers.create(params={"email": "bob@example.com"})
+    assert [
+        c.id for c in client.v1.customers.search(params={"query": "email:'ann@example.com'"}).data
+    ] == [ann.id]
+    assert [
+        c.id for c in client.v1.customers.search(params={"query": "metadata['user_id']:'7'"}).data
+    ] == [ann.id]

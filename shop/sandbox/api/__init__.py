@@ -1,6 +1,6 @@
 """The ``/v1`` API: importing this package registers every resource's routes."""
 
-from . import billing, catalog, checkout, customers, payments, test_helpers, webhooks
+from . import billing, catalog, checkout, customers, payments, search, test_helpers, webhooks
 from .base import bp
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "checkout",
     "customers",
     "payments",
+    "search",
     "test_helpers",
     "webhooks",
 ]

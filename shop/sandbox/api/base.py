@@ -87,6 +87,25 @@ class Call:
         data = [expand(self.store, item, paths) for item in chosen]
         return list_object(url, data, has_more)
 
+    def search(self, url: str, found: list[dict[str, Any]]) -> dict[str, Any]:
+        """A ``search_result`` page; ``page`` is an opaque offset token."""
+        limit = get_int(self.params, "limit") or 10
+        if not 1 <= limit <= 100:
+            raise invalid("Invalid integer: limit must be between 1 and 100.", param="limit")
+        page = get_str(self.params, "page")
+        offset = int(page) if page and page.isdigit() else 0
+        chosen = found[offset : offset + limit]
+        has_more = offset + limit < len(found)
+        paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
+        return {
+            "object": "search_result",
+            "url": url,
+            "has_more": has_more,
+            "next_page": str(offset + limit) if has_more else None,
+            "total_count": len(found),
+            "data": [expand(self.store, item, paths) for item in chosen],
+        }
+
 
 Handler = Callable[..., Any]
 

@@ -7,7 +7,6 @@ from typing import Any
 from .. import catalog
 from ..objects import load
 from ..params import get_bool, get_list, get_str
-from ..render import expand
 from .base import Call, route
 
 
@@ -56,22 +55,9 @@ def create_price(call: Call) -> dict[str, Any]:
 
 @route("/prices/search", ["GET"])
 def search_prices(call: Call) -> dict[str, Any]:
-    """Search prices; ``page`` is an opaque offset token."""
+    """Search prices (``lookup_key:'book:dune' AND active:'true'``)."""
     query = get_str(call.params, "query", required=True) or ""
-    found = catalog.search_prices(call.sandbox, query)
-    limit = int(get_str(call.params, "limit") or 10)
-    page = get_str(call.params, "page")
-    offset = int(page) if page and page.isdigit() else 0
-    chosen = found[offset : offset + limit]
-    has_more = offset + limit < len(found)
-    paths = [p[len("data.") :] for p in call.expand_paths if p.startswith("data.")]
-    return {
-        "object": "search_result",
-        "url": "/v1/prices/search",
-        "has_more": has_more,
-        "next_page": str(offset + limit) if has_more else None,
-        "data": [expand(call.store, p, paths) for p in chosen],
-    }
+    return call.search("/v1/prices/search", catalog.search_prices(call.sandbox, query))
 
 
 @route("/prices/<price_id>", ["GET"])
