@@ -185,3 +185,20 @@ def test_events_carry_the_request_and_idempotency_key(client: StripeClient) -> N
     assert event.request.id == request_id
     assert event.request.idempotency_key == "idem-abc"
     assert event.data.object["id"] == customer.id
+
+
+def test_concurrent_requests_with_one_idempotency_key_create_one_object(
+    client: StripeClient,
+) -> None:
+    """Racing retries of one request (same key) still create exactly one customer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(_: int) -> str:
+        return client.v1.customers.create(
+            params={"email": "race@example.com"}, options={"idempotency_key": "race-1"}
+        ).id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(create, range(16)))
+    assert len(ids) == 1
+    assert len(client.v1.customers.list(params={"email": "race@example.com"}).data) == 1
