@@ -14,14 +14,14 @@ def test_environment_settings() -> None:
     """SANDBOX_* variables set host, port, db, keys and the public URL."""
     settings = SandboxSettings.from_env(
         {
-            "SANDBOX_HOST": "0.0.0.0",
+            "SANDBOX_HOST": "127.0.0.2",
             "SANDBOX_PORT": "9999",
             "SANDBOX_DB": "x.sqlite3",
             "SANDBOX_API_KEY": "sk_test_a,sk_test_b",
             "SANDBOX_PUBLIC_URL": "https://pay.example/",
         }
     )
-    assert (settings.host, settings.port, settings.db_path) == ("0.0.0.0", 9999, "x.sqlite3")
+    assert (settings.host, settings.port, settings.db_path) == ("127.0.0.2", 9999, "x.sqlite3")
     assert settings.api_keys == ("sk_test_a", "sk_test_b")
     assert settings.base_url == "https://pay.example"
 
