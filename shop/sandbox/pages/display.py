@@ -42,15 +42,20 @@ def interval(recurring: dict[str, Any] | None) -> str:
     return unit if count == 1 else f"{count} {unit}s"
 
 
+def per_interval(amount: int | None, currency: str | None, recurring: dict[str, Any] | None) -> str:
+    """An amount and how often it is charged: ``£9.00/month``, ``£25.00 every 3 months``, ``£12.99``."""
+    shown = money(amount, currency)
+    every = interval(recurring)
+    if not every:
+        return shown
+    return f"{shown}/{every}" if " " not in every else f"{shown} every {every}"
+
+
 def price_label(price: dict[str, Any] | None) -> str:
-    """A price as a shopper reads it: ``£9.00/month``, ``£90.00 every 3 months`` or ``£12.99``."""
+    """A price as a shopper reads it (see ``per_interval``)."""
     if not price:
         return "—"
-    amount = money(price.get("unit_amount"), price.get("currency"))
-    every = interval(price.get("recurring"))
-    if not every:
-        return amount
-    return f"{amount}/{every}" if " " not in every else f"{amount} every {every}"
+    return per_interval(price.get("unit_amount"), price.get("currency"), price.get("recurring"))
 
 
 def _as_datetime(timestamp: float | int | None) -> datetime | None:

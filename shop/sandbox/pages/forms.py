@@ -1,10 +1,10 @@
 """The hosted pages' forms: reading card and shipping fields, and protecting the POSTs.
 
-The sandbox has no cookie session, so each form carries a token that is an HMAC of
-what it acts on (``checkout:cs_…``, ``portal:bps_…``) under a secret the process
-picks at start-up. A page from another origin cannot compute it, and the browser's
-``Origin``/``Sec-Fetch-Site`` headers are checked as well; the Stripe ids in the
-URLs are the bearer secrets, as on Stripe's own hosted pages.
+The sandbox has no cookie session, so each form carries a token: an HMAC of what it
+acts on (``checkout:cs_…``, ``portal:bps_…``) under the app's ``SECRET_KEY`` or,
+without one, a random secret this process keeps. A page from another origin cannot
+compute it, and the browser's ``Origin``/``Sec-Fetch-Site`` headers are checked as
+well; the Stripe ids in the URLs are the bearer secrets, as on Stripe's own pages.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from .. import engine
 from ..api.base import current_sandbox
 from ..core import Sandbox
 from ..errors import StripeError
-from . import billing, queries
+from . import account, queries
 from .forms import check_post, form_token, read_card
 
 Page = BaseResponse | tuple[str, int] | str
@@ -68,9 +68,9 @@ def _overview(
         customer=customer,
         shop_name=queries.shop_name(sandbox),
         return_label=queries.shop_name(sandbox) or urlsplit(str(portal.get("return_url"))).netloc,
-        plans=billing.plans(sandbox, str(customer["id"])),
-        invoices=billing.invoices(sandbox, str(customer["id"])),
-        card=billing.default_card(sandbox, customer),
+        plans=account.plans(sandbox, str(customer["id"])),
+        invoices=account.invoices(sandbox, str(customer["id"])),
+        card=account.default_card(sandbox, customer),
         notice=notice,
         problem=problem,
         token=form_token(_subject(str(portal["id"]))),
@@ -100,7 +100,7 @@ def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:
             engine.portal_resume(sandbox, subscription_id)
             done = "resumed"
         elif action == "switch":
-            price_id = billing.plan(sandbox, subscription).switch_price_id
+            price_id = account.plan(sandbox, subscription).switch_price_id
             if price_id is None:
                 abort(409, "This plan has no other billing interval to switch to.")
             engine.portal_switch_price(sandbox, subscription_id, price_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import Sandbox
-from .display import interval, money
+from .display import per_interval
 
 Obj = dict[str, Any]
 
@@ -77,11 +77,9 @@ def trial_terms(session: Obj, lines: list[Line]) -> str | None:
     recurring = [line for line in lines if line.recurring]
     if not days or not recurring:
         return None
-    every = interval(recurring[0].recurring)
     per_period = sum(line.total for line in recurring)
-    then = money(per_period, recurring[0].currency)
-    period = f"/{every}" if " " not in every else f" every {every}"
-    return f"{days} day{'s' if days != 1 else ''} free, then {then}{period}"
+    then = per_interval(per_period, recurring[0].currency, recurring[0].recurring)
+    return f"{days} day{'s' if days != 1 else ''} free, then {then}"
 
 
 def submit_label(session: Obj) -> str:

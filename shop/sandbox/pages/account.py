@@ -1,4 +1,4 @@
-"""What the billing portal shows: a customer's plans, invoices and card, from the store."""
+"""A customer's account as the billing portal shows it: plans, invoices and card."""
 
 from __future__ import annotations
 
