@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 RESPONSE_HEAD_CHARS = 500
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Stripe counts a 3xx answer as a failed delivery: never follow it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+#: Direct connections (no proxies from the environment), no redirects.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
 class DeliveryWorker:
     """A daemon thread that delivers webhooks and runs due work."""
 
@@ -107,9 +118,7 @@ class DeliveryWorker:
         error: str | None = None
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                request, timeout=self.sandbox.settings.delivery_timeout
-            ) as response:
+            with _OPENER.open(request, timeout=self.sandbox.settings.delivery_timeout) as response:
                 status = int(response.status)
                 head = response.read(RESPONSE_HEAD_CHARS * 4).decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:

@@ -93,3 +93,18 @@ def test_duplicate_and_shuffled_deliveries(tmp_path: object, receiver: Receiver)
         events = receiver.wait_for(lambda events: len(events) == 6)
         received = [e["data"]["object"]["id"] for e in events]
         assert sorted(received) == sorted(ids * 2)
+
+
+def test_redirects_count_as_failures(
+    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+) -> None:
+    """A 3xx answer is a failed delivery (Stripe does not follow redirects) and is retried."""
+    receiver.statuses = [302]
+    client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["customer.created"]}
+    )
+    client.v1.customers.create(params={"email": "a@example.com"})
+    receiver.wait_for(lambda events: len(events) == 2)
+    assert sandbox.wait_for_deliveries()
+    attempts = sandbox.sandbox.store.deliveries()
+    assert [(a["status_code"], a["succeeded"]) for a in attempts] == [(200, True), (302, False)]
