@@ -250,7 +250,8 @@ def _finish_payment_mode(
     now: int,
 ) -> PaymentOutcome:
     customer = pending.get("customer")
-    if customer and (pi.get("setup_future_usage") or session.get("customer")):
+    saving = (session.get("saved_payment_method_options") or {}).get("payment_method_save")
+    if customer and (pi.get("setup_future_usage") or saving == "enabled"):
         payments.attach(sandbox, pm, customer, now)
     pi["customer"] = customer
     charge = payments.succeed(sandbox, pi, pm, now)

@@ -337,3 +337,22 @@ def test_setup_mode_saves_a_card_for_the_customer(
         pm.customer for pm in client.v1.payment_methods.list(params={"customer": customer.id}).data
     ] == [customer.id]
     assert client.v1.payment_intents.list().data == []
+
+
+def test_card_is_saved_only_when_asked(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """With setup_future_usage the card is attached to the customer; without, it is not."""
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    price = book_price(client)
+    plain = payment_session(client, price, customer=customer.id)
+    pay(sandbox, plain.id, email="a@example.com")
+    assert client.v1.payment_methods.list(params={"customer": customer.id}).data == []
+    saving = payment_session(
+        client,
+        price,
+        customer=customer.id,
+        payment_intent_data={"setup_future_usage": "off_session"},
+    )
+    pay(sandbox, saving.id, email="a@example.com")
+    saved = client.v1.payment_methods.list(params={"customer": customer.id}).data
+    assert [pm.card.last4 for pm in saved if pm.card] == ["4242"]
+    assert "payment_method.attached" in event_types(client)
