@@ -139,7 +139,8 @@ def _line(
     )
 
 
-def _describe(sandbox: Sandbox, price: dict[str, Any], quantity: int) -> str:
+def describe(sandbox: Sandbox, price: dict[str, Any], quantity: int) -> str:
+    """A line description: ``1 × Membership``."""
     product = sandbox.store.get(price["product"]) or {}
     return f"{quantity} × {product.get('name') or price['id']}"
 
@@ -326,7 +327,8 @@ def _mark_paid(sandbox: Sandbox, invoice: dict[str, Any], at: int, pi_id: str | 
     emit(sandbox, "invoice.payment_succeeded", invoice, created=at)
 
 
-def _open_payment(invoice: dict[str, Any], pi_id: str, at: int) -> None:
+def open_payment(invoice: dict[str, Any], pi_id: str, at: int) -> None:
+    """Record the invoice's in-progress payment (its PaymentIntent)."""
     invoice["payments"]["data"] = [
         {
             "id": new_id("inpay_"),
@@ -401,7 +403,7 @@ def attempt_invoice(
             setup_future_usage="off_session",
         )
         invoice["_payment_intent"] = pi["id"]
-        _open_payment(invoice, pi["id"], at)
+        open_payment(invoice, pi["id"], at)
     invoice["attempt_count"] += 1
     invoice["attempted"] = True
     if pm is not None and decline is None:
@@ -528,7 +530,7 @@ def create_subscription(
     for item, line_item in zip(items, recurring, strict=True):
         price = item["price"]
         amount = 0 if trial_end else price["unit_amount"] * item["quantity"]
-        description = _describe(sandbox, price, item["quantity"])
+        description = describe(sandbox, price, item["quantity"])
         if trial_end:
             description = f"Trial period for {(sandbox.store.get(price['product']) or {}).get('name') or price['id']}"
         lines.append(
@@ -550,7 +552,7 @@ def create_subscription(
                 invoice_id_placeholder,
                 amount=one_time["amount_total"],
                 currency=one_time["currency"],
-                description=_describe(sandbox, one_time["price"], one_time["quantity"]),
+                description=describe(sandbox, one_time["price"], one_time["quantity"]),
                 period=(at, at),
                 price=one_time["price"],
                 quantity=one_time["quantity"],
@@ -605,7 +607,8 @@ def cancel_subscription(
     return subscription
 
 
-def _current_period(subscription: dict[str, Any]) -> tuple[int, int]:
+def current_period(subscription: dict[str, Any]) -> tuple[int, int]:
+    """``(start, end)`` of the subscription's current period (from its first item)."""
     item = subscription["items"]["data"][0]
     return int(item["current_period_start"]), int(item["current_period_end"])
 
@@ -619,9 +622,10 @@ def _pending_items(sandbox: Sandbox, subscription_id: str) -> list[dict[str, Any
     ][::-1]
 
 
-def _invoice_pending_items(
+def invoice_pending_items(
     sandbox: Sandbox, subscription: dict[str, Any], at: int
 ) -> list[dict[str, Any]]:
+    """Invoice lines for the subscription's pending invoice items (prorations)."""
     lines = []
     for ii in _pending_items(sandbox, subscription["id"]):
         lines.append(
@@ -641,7 +645,8 @@ def _invoice_pending_items(
     return lines
 
 
-def _attach_items_to(sandbox: Sandbox, invoice: dict[str, Any]) -> None:
+def attach_items_to(sandbox: Sandbox, invoice: dict[str, Any]) -> None:
+    """Mark the invoice items billed on ``invoice`` as invoiced."""
     for line in invoice["lines"]["data"]:
         details = (line.get("parent") or {}).get("invoice_item_details")
         if details:
@@ -658,7 +663,7 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
     start = at
     end = period_end(int(subscription["billing_cycle_anchor"]), interval, count, cycles)
     before = copy.deepcopy(subscription)
-    previous_period = _current_period(subscription)
+    previous_period = current_period(subscription)
     for item in subscription["items"]["data"]:
         item["current_period_start"], item["current_period_end"] = start, end
     subscription["_cycles"] = cycles
@@ -672,7 +677,7 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
         previous_attributes=changed(before, subscription),
         created=at,
     )
-    lines = _invoice_pending_items(sandbox, subscription, at)
+    lines = invoice_pending_items(sandbox, subscription, at)
     for item in subscription["items"]["data"]:
         price = item["price"]
         lines.append(
@@ -680,7 +685,7 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
                 "",
                 amount=price["unit_amount"] * item["quantity"],
                 currency=price["currency"],
-                description=_describe(sandbox, price, item["quantity"]),
+                description=describe(sandbox, price, item["quantity"]),
                 period=(start, end),
                 price=price,
                 quantity=item["quantity"],
@@ -696,16 +701,17 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
         lines=lines,
         period=previous_period,
     )
-    _attach_items_to(sandbox, invoice)
+    attach_items_to(sandbox, invoice)
     subscription["latest_invoice"] = invoice["id"]
     sandbox.store.put(subscription)
     finalize_invoice(sandbox, invoice, at)
-    _collect(sandbox, subscription, invoice, at)
+    collect(sandbox, subscription, invoice, at)
 
 
-def _collect(
+def collect(
     sandbox: Sandbox, subscription: dict[str, Any], invoice: dict[str, Any], at: int
 ) -> None:
+    """Collect an open invoice off-session; paid → active, failed → past_due or canceled."""
     if attempt_invoice(sandbox, invoice, subscription, at):
         subscription.pop("_retry_invoice", None)
         if subscription["status"] in ("past_due", "incomplete"):
@@ -731,14 +737,14 @@ def retry(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
         subscription.pop("_retry_invoice", None)
         sandbox.store.put(subscription)
         return
-    _collect(sandbox, subscription, invoice, at)
+    collect(sandbox, subscription, invoice, at)
 
 
 def _next_task(sandbox: Sandbox, subscription: dict[str, Any]) -> tuple[int, str] | None:
     status = subscription["status"]
     if status not in LIVE_STATUSES:
         return None
-    end = _current_period(subscription)[1]
+    end = current_period(subscription)[1]
     tasks: list[tuple[int, str]] = []
     if status == "incomplete":
         tasks.append((int(subscription["created"]) + INCOMPLETE_EXPIRY, "expire"))

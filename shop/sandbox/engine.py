@@ -313,7 +313,7 @@ def _finish_subscription_mode(
                 setup_future_usage="off_session",
             )
             invoice["_payment_intent"] = pi["id"]
-            billing._open_payment(invoice, pi["id"], now)
+            billing.open_payment(invoice, pi["id"], now)
             sandbox.store.put(invoice)
         payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
         session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
@@ -552,7 +552,7 @@ def _portal_update(sandbox: Sandbox, subscription_id: str, **fields: Any) -> dic
 def portal_cancel_at_period_end(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
     """Cancel at the end of the current period (the subscription stays active until then)."""
     subscription = load(sandbox, "subscription", subscription_id)
-    end = billing._current_period(subscription)[1]
+    end = billing.current_period(subscription)[1]
     return _portal_update(
         sandbox,
         subscription_id,

@@ -90,8 +90,8 @@ def _change_items(
         start, end = int(item["current_period_start"]), int(item["current_period_end"])
         if behaviour != "none" and subscription["status"] != "trialing" and end > at:
             fraction = (end - at) / max(end - start, 1)
-            old_name = billing._describe(sandbox, old_price, old_quantity)
-            new_name = billing._describe(sandbox, new_price, quantity)
+            old_name = billing.describe(sandbox, old_price, old_quantity)
+            new_name = billing.describe(sandbox, new_price, quantity)
             prorations.append(
                 _proration_item(
                     sandbox,
@@ -140,7 +140,7 @@ def update_subscription(
     if "cancel_at_period_end" in params:
         flag = bool(get_bool(params, "cancel_at_period_end"))
         after["cancel_at_period_end"] = flag
-        after["cancel_at"] = billing._current_period(after)[1] if flag else None
+        after["cancel_at"] = billing.current_period(after)[1] if flag else None
         after["cancellation_details"] = dict(
             after["cancellation_details"], reason="cancellation_requested" if flag else None
         )
@@ -166,7 +166,7 @@ def update_subscription(
 
 
 def _invoice_now(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
-    lines = billing._invoice_pending_items(sandbox, subscription, at)
+    lines = billing.invoice_pending_items(sandbox, subscription, at)
     invoice = billing.create_invoice(
         sandbox,
         subscription,
@@ -175,11 +175,11 @@ def _invoice_now(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> Non
         lines=lines,
         period=(at, at),
     )
-    billing._attach_items_to(sandbox, invoice)
+    billing.attach_items_to(sandbox, invoice)
     subscription["latest_invoice"] = invoice["id"]
     sandbox.store.put(subscription)
     billing.finalize_invoice(sandbox, invoice, at)
-    billing._collect(sandbox, subscription, invoice, at)
+    billing.collect(sandbox, subscription, invoice, at)
 
 
 def filter_subscriptions(sandbox: Sandbox, params: dict[str, Any]) -> list[dict[str, Any]]:

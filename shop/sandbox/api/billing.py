@@ -85,7 +85,7 @@ def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     sub_id = invoice["parent"]["subscription_details"]["subscription"]
     subscription = load(call.sandbox, "subscription", sub_id)
     at = call.sandbox.clock.for_customer(invoice["customer"])
-    billing._collect(call.sandbox, subscription, invoice, at)
+    billing.collect(call.sandbox, subscription, invoice, at)
     return call.render(load(call.sandbox, "invoice", invoice_id))
 
 
