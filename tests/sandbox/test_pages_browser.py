@@ -200,7 +200,7 @@ def test_a_card_needing_authentication_goes_through_the_challenge(
 def test_bank_debit_swaps_the_card_fields_for_an_account(
     sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
 ) -> None:
-    """Choosing "Pay by bank debit" hides the card inputs (no JavaScript); the shop gets an unpaid session."""
+    """Choosing "Pay by bank debit" hides the card inputs (no JavaScript) and pays by debit."""
     session = book_session(client, shop_site)
 
     page.goto(session.url)
@@ -213,7 +213,9 @@ def test_bank_debit_swaps_the_card_fields_for_an_account(
 
     page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
     done = client.v1.checkout.sessions.retrieve(session.id)
-    assert (done.status, done.payment_status) == ("complete", "unpaid")
+    assert done.status == "complete" and isinstance(done.payment_intent, str)
+    debit = client.v1.payment_intents.retrieve(done.payment_intent)
+    assert debit.payment_method_types == ["bacs_debit"]  # the GBP bank debit, not a card
 
 
 def test_portal_cancel_and_switch_in_the_browser(
