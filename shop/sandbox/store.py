@@ -124,6 +124,7 @@ class Store:
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Insert or replace ``obj`` (keeps its place in the order on update)."""
+        obj.pop("_seq", None)
         created = obj.get("created")
         with self._lock:
             self._conn.execute(
@@ -159,17 +160,29 @@ class Store:
             self._conn.execute("DELETE FROM objects WHERE id = ?", (object_id,))
 
     def list(self, object_type: str, **filters: Any) -> Rows:
-        """Objects of ``object_type`` whose top-level keys equal ``filters``, newest first."""
+        """Objects of ``object_type`` whose top-level keys equal ``filters``, newest first.
+
+        Each carries its creation position as ``_seq`` (internal, never rendered).
+        """
         with self._lock:
             rows = self._conn.execute(
-                "SELECT data FROM objects WHERE type = ? ORDER BY seq DESC", (object_type,)
+                "SELECT seq, data FROM objects WHERE type = ? ORDER BY seq DESC", (object_type,)
             ).fetchall()
         found = []
         for row in rows:
             obj = json.loads(row["data"])
             if all(obj.get(key) == value for key, value in filters.items()):
+                obj["_seq"] = row["seq"]
                 found.append(obj)
         return found
+
+    def seq_of(self, object_id: str) -> int | None:
+        """The position of an object in creation order (None if unknown)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq FROM objects WHERE id = ?", (object_id,)
+            ).fetchone()
+        return None if row is None else int(row["seq"])
 
     def count(self, object_type: str) -> int:
         """Number of stored objects of ``object_type``."""

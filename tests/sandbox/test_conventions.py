@@ -202,3 +202,28 @@ def test_concurrent_requests_with_one_idempotency_key_create_one_object(
         ids = set(pool.map(create, range(16)))
     assert len(ids) == 1
     assert len(client.v1.customers.list(params={"email": "race@example.com"}).data) == 1
+
+
+def test_cursor_keeps_its_place_when_it_no_longer_matches_the_filter(client: StripeClient) -> None:
+    """Paging by status stays correct when the cursor object changed status meanwhile."""
+    product = client.v1.products.create(params={"name": "p"})
+    prices = [
+        client.v1.prices.create(
+            params={"product": product.id, "unit_amount": i + 1, "currency": "gbp"}
+        ).id
+        for i in range(5)
+    ]
+    first = client.v1.prices.list(params={"active": True, "limit": 2})
+    assert [p.id for p in first.data] == [prices[4], prices[3]]
+    client.v1.prices.update(prices[3], params={"active": False})
+    rest = client.v1.prices.list(params={"active": True, "limit": 2, "starting_after": prices[3]})
+    assert [p.id for p in rest.data] == [prices[2], prices[1]]
+
+
+def test_created_filter_on_lists(client: StripeClient) -> None:
+    """`created[gte]`/`created[lt]` filter any list."""
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    assert [
+        c.id for c in client.v1.customers.list(params={"created": {"gte": customer.created}}).data
+    ] == [customer.id]
+    assert client.v1.customers.list(params={"created": {"lt": customer.created}}).data == []

@@ -70,22 +70,32 @@ class Call:
                 "You may only specify one of these parameters: ending_before, starting_after.",
                 param="starting_after",
             )
-        ids = [item["id"] for item in items]
+        items = _created_within(items, self.params.get("created"))
         if after:
-            if after not in ids:
-                raise invalid(f"No such object: '{after}'", param="starting_after")
-            rest = items[ids.index(after) + 1 :]
+            rest = items[self._cursor(items, after, "starting_after") :]
             chosen, has_more = rest[:limit], len(rest) > limit
         elif before:
-            if before not in ids:
-                raise invalid(f"No such object: '{before}'", param="ending_before")
-            rest = items[: ids.index(before)]
+            rest = items[: self._cursor(items, before, "ending_before") - 1]
             chosen, has_more = rest[-limit:], len(rest) > limit
         else:
             chosen, has_more = items[:limit], len(items) > limit
         paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
         data = [expand(self.store, item, paths) for item in chosen]
         return list_object(url, data, has_more)
+
+    def _cursor(self, items: list[dict[str, Any]], cursor: str, param: str) -> int:
+        """Index just past ``cursor`` in ``items``; a cursor that no longer matches the
+        filters still marks its place in creation order."""
+        ids = [item["id"] for item in items]
+        if cursor in ids:
+            return ids.index(cursor) + 1
+        seq = self.store.seq_of(cursor)
+        if seq is None or not all("_seq" in item for item in items):
+            raise invalid(f"No such object: '{cursor}'", param=param)
+        # items are newest first: the cursor sits after every newer item.
+        return sum(1 for item in items if item["_seq"] > seq) + (
+            1 if param == "ending_before" else 0
+        )
 
     def search(self, url: str, found: list[dict[str, Any]]) -> dict[str, Any]:
         """A ``search_result`` page; ``page`` is an opaque offset token."""
@@ -108,6 +118,34 @@ class Call:
 
 
 Handler = Callable[..., Any]
+
+
+def _created_within(items: list[dict[str, Any]], created: Any) -> list[dict[str, Any]]:
+    """Apply a list's ``created`` filter: an exact time or ``created[gt|gte|lt|lte]``."""
+    if created is None or created == "":
+        return items
+    if not isinstance(created, dict):
+        created = {"eq": created}
+    bounds: dict[str, int] = {}
+    for key, value in created.items():
+        if key not in ("eq", "gt", "gte", "lt", "lte"):
+            raise invalid(f"Received unknown parameter: created[{key}]", param=f"created[{key}]")
+        try:
+            bounds[key] = int(value)
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid integer: {value}", param=f"created[{key}]") from None
+    tests = {
+        "eq": lambda v, b: v == b,
+        "gt": lambda v, b: v > b,
+        "gte": lambda v, b: v >= b,
+        "lt": lambda v, b: v < b,
+        "lte": lambda v, b: v <= b,
+    }
+    return [
+        item
+        for item in items
+        if all(tests[key](int(item.get("created") or 0), bound) for key, bound in bounds.items())
+    ]
 
 
 def current_sandbox() -> Sandbox:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import webhooks
 from ..objects import load
-from ..params import get_int, get_list, get_str
+from ..params import get_list, get_str
 from .base import Call, route
 
 
@@ -60,21 +60,4 @@ def list_events(call: Call) -> dict[str, Any]:
     types = [str(t) for t in get_list(call.params, "types")]
     if types:
         events = [e for e in events if e["type"] in types]
-    created = call.params.get("created")
-    if isinstance(created, dict):
-        bounds = {k: get_int(created, k, param=f"created[{k}]") for k in ("gt", "gte", "lt", "lte")}
-        events = [e for e in events if _within(e["created"], bounds)]
-    elif created:
-        exact = get_int(call.params, "created")
-        events = [e for e in events if e["created"] == exact]
     return call.page("/v1/events", events)
-
-
-def _within(value: int, bounds: dict[str, int | None]) -> bool:
-    checks = {
-        "gt": lambda b: value > b,
-        "gte": lambda b: value >= b,
-        "lt": lambda b: value < b,
-        "lte": lambda b: value <= b,
-    }
-    return all(checks[k](b) for k, b in bounds.items() if b is not None)
