@@ -1,85 +1,27 @@
-"""A shopper in Debian's Chromium on the hosted Checkout page, driven by Playwright.
+"""A shopper in Debian's Chromium on the sandbox's hosted pages, driven by Playwright.
 
-Each step leaves a screenshot under ``test-artefacts/screenshots/``. Without Chromium
-the tests skip (``apt-get install chromium`` enables them), except on CI, where a
-missing browser is a failure.
+The browser, tab and screenshot fixtures come from ``tests.browsing``: each step
+leaves a screenshot under ``test-artefacts/screenshots/``; without Chromium the tests
+skip (``apt-get install chromium`` enables them), except on CI, where they fail.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from stripe import StripeClient
 
 from shop.sandbox.testing import RunningSandbox
+from tests.browsing import Screenshots
 
 from .test_pages_support import recurring, subscribe
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless; skipped when absent, failed when absent on CI."""
-    if not CHROMIUM.exists():
-        message = f"Chromium is not installed at {CHROMIUM}; run `apt-get install chromium` to enable the browser tests"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser tab."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
-
-
-class Screenshots:
-    """Numbered screenshots of one test's steps."""
-
-    def __init__(self, page: Page, test_name: str) -> None:
-        self.page = page
-        self.prefix = test_name.removeprefix("test_")
-        self.count = 0
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-
-    def take(self, step: str) -> None:
-        """Save the whole page as ``<test>-<n>-<step>.png``."""
-        self.count += 1
-        self.page.screenshot(
-            path=SCREENSHOTS / f"{self.prefix}-{self.count}-{step}.png", full_page=True
-        )
-
-
-@pytest.fixture
-def shots(page: Page, request: pytest.FixtureRequest) -> Screenshots:
-    """Screenshots named after the running test."""
-    return Screenshots(page, request.node.name)
 
 
 @pytest.fixture
