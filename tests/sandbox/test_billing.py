@@ -359,3 +359,13 @@ def test_failed_authentication_then_retry_keeps_one_subscription(
     assert [s.status for s in subs] == ["active"]
     invoice = client.v1.invoices.retrieve(str(subs[0].latest_invoice))
     assert (invoice.status, invoice.attempt_count) == ("paid", 2)
+
+
+def test_invoice_payments_list(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """invoice.payments names the PaymentIntent that paid it and can be listed."""
+    sub = subscribe(sandbox, client, membership_price(client))
+    invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    payments = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data
+    assert [p.status for p in payments] == ["paid"]
+    pi = client.v1.payment_intents.retrieve(str(payments[0].payment.payment_intent))
+    assert (pi.status, pi.amount) == ("succeeded", invoice.amount_paid)

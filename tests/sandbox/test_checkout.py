@@ -356,3 +356,16 @@ def test_card_is_saved_only_when_asked(sandbox: RunningSandbox, client: StripeCl
     saved = client.v1.payment_methods.list(params={"customer": customer.id}).data
     assert [pm.card.last4 for pm in saved if pm.card] == ["4242"]
     assert "payment_method.attached" in event_types(client)
+
+
+def test_embedded_list_urls_can_be_paged(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """charge.refunds has a url the SDK can list from."""
+    session = payment_session(client, book_price(client, 1000))
+    pay(sandbox, session.id)
+    pi = client.v1.payment_intents.retrieve(
+        str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    )
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
+    charge = client.v1.charges.retrieve(str(pi.latest_charge))
+    assert charge.refunds is not None
+    assert [r.id for r in charge.refunds.auto_paging_iter()] == [refund.id]

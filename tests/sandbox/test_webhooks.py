@@ -108,3 +108,22 @@ def test_redirects_count_as_failures(
     assert sandbox.wait_for_deliveries()
     attempts = sandbox.sandbox.store.deliveries()
     assert [(a["status_code"], a["succeeded"]) for a in attempts] == [(200, True), (302, False)]
+
+
+def test_pending_webhooks_counts_endpoints_not_yet_reached(
+    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+) -> None:
+    """An endpoint that never answers 2xx keeps the event's pending_webhooks at 1."""
+    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    client.v1.webhook_endpoints.create(
+        params={"url": "http://127.0.0.1:9/unreachable", "enabled_events": ["*"]}
+    )
+    client.v1.customers.create(params={"email": "a@example.com"})
+    assert sandbox.wait_for_deliveries(timeout=5)
+    event = client.v1.events.list().data[0]
+    assert event.pending_webhooks == 1
+    failures = [
+        a for a in sandbox.sandbox.store.deliveries(event_id=event.id) if not a["succeeded"]
+    ]
+    assert len(failures) == 3  # the first try and the two fast retries
+    assert all(a["status_code"] is None and a["error"] for a in failures)

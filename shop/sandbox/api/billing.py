@@ -72,6 +72,16 @@ def list_invoice_lines(call: Call, invoice_id: str) -> dict[str, Any]:
     return call.page(f"/v1/invoices/{invoice_id}/lines", list(invoice["lines"]["data"]))
 
 
+@route("/invoice_payments", ["GET"])
+def list_invoice_payments(call: Call) -> dict[str, Any]:
+    """An invoice's payments (the ``url`` of ``invoice.payments``)."""
+    invoice_id = get_str(call.params, "invoice", required=True) or ""
+    invoice = load(call.sandbox, "invoice", invoice_id, param="invoice", status=400)
+    return call.page(
+        f"/v1/invoice_payments?invoice={invoice_id}", list(invoice["payments"]["data"])
+    )
+
+
 @route("/invoices/<invoice_id>/pay", ["POST"])
 def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     """Attempt an open subscription invoice now with the default payment method."""

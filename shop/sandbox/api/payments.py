@@ -46,6 +46,15 @@ def list_charges(call: Call) -> dict[str, Any]:
     return call.page("/v1/charges", _filtered(call, "charge", ("customer", "payment_intent")))
 
 
+@route("/charges/<charge_id>/refunds", ["GET"])
+def list_charge_refunds(call: Call, charge_id: str) -> dict[str, Any]:
+    """A charge's refunds (the ``url`` of ``charge.refunds``)."""
+    load(call.sandbox, "charge", charge_id)
+    return call.page(
+        f"/v1/charges/{charge_id}/refunds", call.store.list("refund", charge=charge_id)
+    )
+
+
 @route("/refunds", ["POST"])
 def create_refund(call: Call) -> dict[str, Any]:
     """Refund a charge or payment intent, fully or partly."""
