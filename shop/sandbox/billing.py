@@ -656,6 +656,27 @@ def attach_items_to(sandbox: Sandbox, invoice: dict[str, Any]) -> None:
                 sandbox.store.put(ii)
 
 
+def period_lines(sandbox: Sandbox, subscription: dict[str, Any]) -> list[dict[str, Any]]:
+    """Invoice lines charging each item for its current period."""
+    lines = []
+    for item in subscription["items"]["data"]:
+        price = item["price"]
+        lines.append(
+            _line(
+                "",
+                amount=price["unit_amount"] * item["quantity"],
+                currency=price["currency"],
+                description=describe(sandbox, price, item["quantity"]),
+                period=(int(item["current_period_start"]), int(item["current_period_end"])),
+                price=price,
+                quantity=item["quantity"],
+                subscription=subscription["id"],
+                subscription_item=item["id"],
+            )
+        )
+    return lines
+
+
 def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
     """Start the next period (or end the trial) and bill it."""
     interval, count = subscription["_interval"]
@@ -678,21 +699,7 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
         created=at,
     )
     lines = invoice_pending_items(sandbox, subscription, at)
-    for item in subscription["items"]["data"]:
-        price = item["price"]
-        lines.append(
-            _line(
-                "",
-                amount=price["unit_amount"] * item["quantity"],
-                currency=price["currency"],
-                description=describe(sandbox, price, item["quantity"]),
-                period=(start, end),
-                price=price,
-                quantity=item["quantity"],
-                subscription=subscription["id"],
-                subscription_item=item["id"],
-            )
-        )
+    lines.extend(period_lines(sandbox, subscription))
     invoice = create_invoice(
         sandbox,
         subscription,

@@ -13,6 +13,7 @@ from .events import emit
 from .ids import new_id
 from .objects import load, save_updated
 from .params import get_bool, get_int, get_list, get_str, merge_metadata
+from .periods import period_end
 from .shapes import blank
 
 if TYPE_CHECKING:
@@ -60,9 +61,14 @@ def _proration_item(
 
 def _change_items(
     sandbox: Sandbox, subscription: dict[str, Any], params: dict[str, Any], at: int, behaviour: str
-) -> list[dict[str, Any]]:
-    """Apply ``items[i][id|price|quantity]``; returns the proration invoice items made."""
+) -> tuple[list[dict[str, Any]], bool]:
+    """Apply ``items[i][id|price|quantity]``.
+
+    Returns the proration invoice items made, and whether the billing interval changed
+    (which, as on Stripe, restarts the billing cycle now).
+    """
     prorations = []
+    interval_changed = False
     for index, change in enumerate(get_list(params, "items")):
         prefix = f"items[{index}]"
         if not isinstance(change, dict):
@@ -88,6 +94,11 @@ def _change_items(
         if new_price["id"] == old_price["id"] and quantity == old_quantity:
             continue
         start, end = int(item["current_period_start"]), int(item["current_period_end"])
+        recurring = new_price["recurring"]
+        new_interval = [recurring["interval"], recurring["interval_count"]]
+        if new_interval != list(subscription["_interval"]):
+            interval_changed = True
+            subscription["_interval"] = new_interval
         if behaviour != "none" and subscription["status"] != "trialing" and end > at:
             fraction = (end - at) / max(end - start, 1)
             old_name = billing.describe(sandbox, old_price, old_quantity)
@@ -102,20 +113,30 @@ def _change_items(
                     at,
                 )
             )
-            prorations.append(
-                _proration_item(
-                    sandbox,
-                    subscription,
-                    round(new_price["unit_amount"] * quantity * fraction),
-                    f"Remaining time on {new_name}",
-                    (at, end),
-                    at,
+            if not interval_changed:
+                prorations.append(
+                    _proration_item(
+                        sandbox,
+                        subscription,
+                        round(new_price["unit_amount"] * quantity * fraction),
+                        f"Remaining time on {new_name}",
+                        (at, end),
+                        at,
+                    )
                 )
-            )
         item.update(
             price=copy.deepcopy(new_price), plan=billing.plan_of(new_price), quantity=quantity
         )
-    return prorations
+    return prorations, interval_changed
+
+
+def _restart_cycle(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
+    """A new billing interval: the period restarts now and is invoiced at once."""
+    interval, count = subscription["_interval"]
+    end = period_end(at, interval, count, 1)
+    subscription.update(billing_cycle_anchor=at, _cycles=1)
+    for item in subscription["items"]["data"]:
+        item["current_period_start"], item["current_period_end"] = at, end
 
 
 def update_subscription(
@@ -158,15 +179,28 @@ def update_subscription(
                     param="default_payment_method",
                 )
         after["default_payment_method"] = pm_id
-    prorations = _change_items(sandbox, after, params, at, behaviour) if "items" in params else []
+    prorations: list[dict[str, Any]] = []
+    restart = False
+    if "items" in params:
+        prorations, interval_changed = _change_items(sandbox, after, params, at, behaviour)
+        restart = interval_changed and after["status"] != "trialing"
+        if restart:
+            _restart_cycle(sandbox, after, at)
     save_updated(sandbox, before, after, "customer.subscription.updated", created=at)
-    if prorations and behaviour == "always_invoice":
+    if restart:
+        _invoice_now(sandbox, after, at, with_items=True)
+    elif prorations and behaviour == "always_invoice":
         _invoice_now(sandbox, after, at)
     return sandbox.store.get(subscription_id) or after
 
 
-def _invoice_now(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
+def _invoice_now(
+    sandbox: Sandbox, subscription: dict[str, Any], at: int, *, with_items: bool = False
+) -> None:
+    """Invoice pending prorations now (and, on a new cycle, the new period) and collect."""
     lines = billing.invoice_pending_items(sandbox, subscription, at)
+    if with_items:
+        lines.extend(billing.period_lines(sandbox, subscription))
     invoice = billing.create_invoice(
         sandbox,
         subscription,

@@ -369,3 +369,21 @@ def test_invoice_payments_list(sandbox: RunningSandbox, client: StripeClient) ->
     assert [p.status for p in payments] == ["paid"]
     pi = client.v1.payment_intents.retrieve(str(payments[0].payment.payment_intent))
     assert (pi.status, pi.amount) == ("succeeded", invoice.amount_paid)
+
+
+def test_switching_to_a_yearly_price_restarts_the_cycle(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """A monthly→yearly switch starts a yearly period now and invoices it, less unused time."""
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(sandbox, client, membership_price(client, 1000), clock=clock.id)
+    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 10 * DAY})
+    yearly = membership_price(client, 10000, interval="year")
+    engine.portal_switch_price(sandbox.sandbox, sub.id, yearly)
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    item = sub["items"].data[0]
+    assert item.current_period_start == START + 10 * DAY
+    assert item.current_period_end - item.current_period_start in (365 * DAY, 366 * DAY)
+    invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")
+    assert 10000 - 1000 < invoice.amount_paid < 10000
