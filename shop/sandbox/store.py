@@ -82,6 +82,7 @@ class Store:
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -164,10 +165,15 @@ class Store:
 
         Each carries its creation position as ``_seq`` (internal, never rendered).
         """
+        query = "SELECT seq, data FROM objects WHERE type = ?"
+        args: list[Any] = [object_type]
+        for key, value in filters.items():
+            # Text filters narrow the scan in SQL; every filter is re-checked below.
+            if isinstance(value, str) and key.isidentifier():
+                query += f" AND json_extract(data, '$.{key}') = ?"
+                args.append(value)
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, data FROM objects WHERE type = ? ORDER BY seq DESC", (object_type,)
-            ).fetchall()
+            rows = self._conn.execute(query + " ORDER BY seq DESC", args).fetchall()
         found = []
         for row in rows:
             obj = json.loads(row["data"])

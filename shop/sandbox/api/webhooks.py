@@ -50,13 +50,13 @@ def retrieve_event(call: Call, event_id: str) -> dict[str, Any]:
 def list_events(call: Call) -> dict[str, Any]:
     """List events, newest first, filtered by ``type`` (``*`` wildcards), ``types[]``
     and ``created[gte|gt|lte|lt]``."""
-    events = call.store.list("event")
     wanted = get_str(call.params, "type")
-    if wanted is not None:
-        if wanted.endswith("*"):
+    if wanted is not None and not wanted.endswith("*"):
+        events = call.store.list("event", type=wanted)
+    else:
+        events = call.store.list("event")
+        if wanted is not None:
             events = [e for e in events if e["type"].startswith(wanted[:-1])]
-        else:
-            events = [e for e in events if e["type"] == wanted]
     types = [str(t) for t in get_list(call.params, "types")]
     if types:
         events = [e for e in events if e["type"] in types]
