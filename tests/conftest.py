@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,19 @@ pytest_plugins = ["tests.browsing"]
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_test_current"
 OLD_WEBHOOK_SECRET = "whsec_test_previous"
+
+
+def run_flask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app wsgi ARGS` as an admin would run it, with `env` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env={**os.environ, "QUIRE_ENV": "development", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def database_url(tmp_path: Path) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shop.catalogue import CatalogueError, load_catalogue, parse_catalogue
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_flask
 
 GOOD_BOOK = """
   - key: dune
@@ -101,16 +99,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def _flask(*args: str, catalogue: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CATALOGUE_PATH": str(catalogue), "QUIRE_ENV": "development"}
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_flask(*args, CATALOGUE_PATH=str(catalogue))
 
 
 def test_catalog_check_command_passes_on_the_shipped_catalogue() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from sqlalchemy import text
 
 from config import ConfigError, Settings, database_url
 from shop.extensions import db
-from tests.conftest import ROOT, make_app
+from tests.conftest import make_app, run_flask
 
 PRODUCTION = {
     "QUIRE_ENV": "production",
@@ -97,7 +95,6 @@ def test_a_broken_catalogue_closes_the_shop_with_503(tmp_path: Path) -> None:
 def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None:
     """`flask db upgrade` on an empty database, then Alembic finds nothing left to migrate."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-    env = {**os.environ, "DATABASE_URL": url, "QUIRE_ENV": "development", "SECRET_KEY": "x"}
     if os.environ.get("TEST_DATABASE_URL"):
         app = make_app(tmp_path)
         with app.app_context():
@@ -105,15 +102,7 @@ def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None
             db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
             db.session.commit()
     for command in (["db", "upgrade"], ["db", "check"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "wsgi", *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run_flask(*command, DATABASE_URL=url, SECRET_KEY="x")
         assert result.returncode == 0, result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 

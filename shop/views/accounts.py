@@ -93,7 +93,7 @@ def account() -> str:
 @bp.get("/orders/<int:order_id>")
 @login_required
 def order(order_id: int) -> str:
-    return render_template("accounts/order.html", order=own_order(order_id), form=ActionForm())
+    return render_template("accounts/order.html", order=own_order(order_id))
 
 
 @bp.post("/account/billing")

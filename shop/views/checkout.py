@@ -103,7 +103,7 @@ def confirmation(order_id: int) -> str:
 def cancelled(order_id: int) -> str:
     """The shopper left Stripe's page: nothing was charged and they can carry on."""
     order = own_order(order_id)
-    return render_template("checkout/cancelled.html", order=order, form=ActionForm())
+    return render_template("checkout/cancelled.html", order=order)
 
 
 @bp.post("/orders/<int:order_id>/resume")

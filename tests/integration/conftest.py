@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
+from shop.models import Customer, User
 from shop.sandbox.testing import RunningSandbox, running_sandbox
 from tests.conftest import make_app
 
@@ -42,6 +43,34 @@ class LiveShop:
                 return value
             self.stripe.sandbox.wake_worker()
             time.sleep(0.05)
+
+    def customer_on_a_clock(self) -> str:
+        """Give the (only) shopper a Stripe customer on a new test clock; returns the clock."""
+        clock = self.client.v1.test_helpers.test_clocks.create(
+            params={"frozen_time": int(time.time()), "name": "membership"}
+        )
+
+        def link() -> None:
+            user = db.session.execute(db.select(User)).scalar_one()
+            customer = self.client.v1.customers.create(
+                params={
+                    "email": user.email,
+                    "test_clock": clock.id,
+                    "metadata": {"user_id": str(user.id)},
+                }
+            )
+            db.session.add(Customer(user_id=user.id, stripe_customer_id=customer.id))
+            db.session.commit()
+
+        self.read(link)
+        return clock.id
+
+    def advance_clock(self, clock_id: str, days: int) -> None:
+        """Move a test clock `days` forward; the sandbox runs what falls due meanwhile."""
+        clock = self.client.v1.test_helpers.test_clocks.retrieve(clock_id)
+        self.client.v1.test_helpers.test_clocks.advance(
+            clock_id, params={"frozen_time": clock.frozen_time + days * 86_400}
+        )
 
     def read(self, query: Callable[[], T]) -> T:
         with self.app.app_context():

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from shop.extensions import db
-from shop.models import Customer, Order, Subscription, User
+from shop.models import Order, Subscription
 from shop.sandbox.testing import running_sandbox
 from tests.browsing import Screenshots
 from tests.integration.conftest import LiveShop, serve_shop
@@ -31,7 +31,9 @@ def shop(tmp_path: Path) -> Iterator[LiveShop]:
         stripe.close_clients()
 
 
-def register(page: Page, shop: LiveShop, shots: Screenshots, email: str = "ada@example.com") -> None:
+def register(
+    page: Page, shop: LiveShop, shots: Screenshots, email: str = "ada@example.com"
+) -> None:
     page.goto(shop.url + "/register")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill("correct horse battery")
@@ -41,7 +43,9 @@ def register(page: Page, shop: LiveShop, shots: Screenshots, email: str = "ada@e
     shots.take("registered")
 
 
-def pay_by_card(page: Page, number: str, shots: Screenshots, button: str, *, shipping: bool = False) -> None:
+def pay_by_card(
+    page: Page, number: str, shots: Screenshots, button: str, *, shipping: bool = False
+) -> None:
     """Fill the sandbox's hosted Checkout form and press its button."""
     expect(page.get_by_text("Stripe sandbox")).to_be_visible()
     if shipping:
@@ -55,24 +59,6 @@ def pay_by_card(page: Page, number: str, shots: Screenshots, button: str, *, shi
     page.get_by_label("Cardholder name").fill("Ada Reader")
     shots.take("card-filled")
     page.get_by_role("button", name=button, exact=True).click()
-
-
-def put_customer_on_a_clock(shop: LiveShop) -> str:
-    """Give the signed-up shopper a Stripe customer on a test clock; returns the clock id."""
-    clock = shop.client.v1.test_helpers.test_clocks.create(
-        params={"frozen_time": int(datetime.now(UTC).timestamp()), "name": "browser"}
-    )
-
-    def link() -> None:
-        user = db.session.execute(db.select(User)).scalar_one()
-        customer = shop.client.v1.customers.create(
-            params={"email": user.email, "test_clock": clock.id, "metadata": {"user_id": str(user.id)}}
-        )
-        db.session.add(Customer(user_id=user.id, stripe_customer_id=customer.id))
-        db.session.commit()
-
-    shop.read(link)
-    return clock.id
 
 
 def test_buying_a_printed_book_with_4242(page: Page, shop: LiveShop, shots: Screenshots) -> None:
@@ -118,7 +104,7 @@ def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
     page: Page, shop: LiveShop, shots: Screenshots
 ) -> None:
     register(page, shop, shots)
-    clock_id = put_customer_on_a_clock(shop)
+    clock_id = shop.customer_on_a_clock()
     page.goto(shop.url + "/memberships/reader")
     shots.take("plan")
     page.get_by_role("button", name="Subscribe").click()
@@ -128,16 +114,21 @@ def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
     expect(page.get_by_role("heading", name=re.compile("Thank you"))).to_be_visible()
     shots.take("trial-started")
 
-    assert shop.wait_for(lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "trialing")
+    assert shop.wait_for(
+        lambda: (
+            db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "trialing"
+        )
+    )
     page.goto(shop.url + "/account")
     expect(page.locator("table.memberships")).to_contain_text("trialing")
     shots.take("account-trialing")
 
-    clock = shop.client.v1.test_helpers.test_clocks.retrieve(clock_id)
-    shop.client.v1.test_helpers.test_clocks.advance(
-        clock_id, params={"frozen_time": clock.frozen_time + int(timedelta(days=15).total_seconds())}
+    shop.advance_clock(clock_id, days=15)
+    assert shop.wait_for(
+        lambda: (
+            db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "past_due"
+        )
     )
-    assert shop.wait_for(lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "past_due")
     page.reload()
     expect(page.locator("table.memberships")).to_contain_text("past due")
     shots.take("account-past-due")
@@ -150,7 +141,9 @@ def test_cancelling_in_the_billing_portal(page: Page, shop: LiveShop, shots: Scr
     page.get_by_role("button", name="Subscribe").click()
     pay_by_card(page, "4242 4242 4242 4242", shots, "Subscribe")
     expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
-    assert shop.wait_for(lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "active")
+    assert shop.wait_for(
+        lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "active"
+    )
 
     page.goto(shop.url + "/account")
     page.get_by_role("button", name="Manage billing").click()
@@ -161,7 +154,10 @@ def test_cancelling_in_the_billing_portal(page: Page, shop: LiveShop, shots: Scr
     shots.take("portal-cancelled")
 
     assert shop.wait_for(
-        lambda: db.session.execute(db.select(Subscription.cancel_at_period_end)).scalar_one_or_none() is True
+        lambda: (
+            db.session.execute(db.select(Subscription.cancel_at_period_end)).scalar_one_or_none()
+            is True
+        )
     )
     page.get_by_role("link", name=re.compile("Return to")).first.click()
     expect(page.locator("table.memberships")).to_contain_text("cancels at period end")

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from shop.extensions import db
-from shop.models import Customer, Order, ProcessedEvent, Subscription, User
+from shop.models import Order, ProcessedEvent, Subscription
 from shop.sandbox import engine
 from shop.sandbox.testing import running_sandbox
 from tests.conftest import add_user, sign_in
@@ -161,20 +161,7 @@ def test_an_order_s_idempotency_key_gives_back_the_same_session(live_shop: LiveS
 def _member_on_a_clock(shop: LiveShop) -> tuple[FlaskClient, str]:
     """A signed-in shopper whose Stripe customer lives on a test clock."""
     client = shopper(shop)
-    clock = shop.client.v1.test_helpers.test_clocks.create(
-        params={"frozen_time": int(datetime.now(UTC).timestamp()), "name": "membership"}
-    )
-    customer = shop.client.v1.customers.create(
-        params={"email": "reader@example.com", "test_clock": clock.id, "metadata": {"user_id": "1"}}
-    )
-
-    def link() -> None:
-        user = db.session.execute(db.select(User)).scalar_one()
-        db.session.add(Customer(user_id=user.id, stripe_customer_id=customer.id))
-        db.session.commit()
-
-    shop.read(link)
-    return client, clock.id
+    return client, shop.customer_on_a_clock()
 
 
 def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveShop) -> None:
