@@ -369,3 +369,12 @@ def test_embedded_list_urls_can_be_paged(sandbox: RunningSandbox, client: Stripe
     charge = client.v1.charges.retrieve(str(pi.latest_charge))
     assert charge.refunds is not None
     assert [r.id for r in charge.refunds.auto_paging_iter()] == [refund.id]
+
+
+def test_unknown_parameter_is_refused(client: StripeClient) -> None:
+    """A misspelt parameter is a 400 naming it, as on Stripe."""
+    price = book_price(client)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        payment_session(client, price, customer_emial="a@example.com")
+    assert (caught.value.param, caught.value.code) == ("customer_emial", "parameter_unknown")
+    assert caught.value.user_message == "Received unknown parameter: customer_emial"

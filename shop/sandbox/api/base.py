@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, request
 
+from ..allowed import ALLOWED
 from ..core import Sandbox
 from ..errors import StripeError, invalid
 from ..events import current_request
@@ -202,7 +203,20 @@ def _should_store(status: int, body: dict[str, Any]) -> bool:
     return bool(body.get("error", {}).get("type") == "card_error")
 
 
-def dispatch(handler: Handler, kwargs: dict[str, Any]) -> Response:
+def check_known(params: dict[str, Any], allowed: frozenset[str] | None) -> None:
+    """Refuse top-level parameters Stripe does not accept on this request."""
+    if allowed is None:
+        return
+    for key in params:
+        if key not in allowed:
+            raise StripeError(
+                f"Received unknown parameter: {key}", param=key, code="parameter_unknown"
+            )
+
+
+def dispatch(
+    handler: Handler, kwargs: dict[str, Any], allowed: frozenset[str] | None = None
+) -> Response:
     """Run ``handler`` under Stripe's conventions."""
     sandbox = current_sandbox()
     request_id: str = g.request_id
@@ -210,6 +224,7 @@ def dispatch(handler: Handler, kwargs: dict[str, Any]) -> Response:
         api_key = authenticate(sandbox)
         pairs = _raw_pairs()
         params = parse_pairs(pairs)
+        check_known(params, allowed)
     except StripeError as exc:
         return error_response(exc)
     idem_key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
@@ -264,12 +279,18 @@ def dispatch(handler: Handler, kwargs: dict[str, Any]) -> Response:
     return response
 
 
-def route(rule: str, methods: list[str]) -> Callable[[Handler], Handler]:
-    """Register ``handler(call, **url_args)`` for ``rule`` under ``/v1``."""
+def route(
+    rule: str, methods: list[str], *, strict: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Register ``handler(call, **url_args)`` for ``rule`` under ``/v1``.
+
+    ``strict`` names an entry of ``allowed.ALLOWED``: other top-level params get 400.
+    """
+    allowed = ALLOWED[strict] if strict else None
 
     def register(handler: Handler) -> Handler:
         def view(**kwargs: Any) -> Response:
-            return dispatch(handler, kwargs)
+            return dispatch(handler, kwargs, allowed)
 
         endpoint = f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}"
         bp.add_url_rule(rule, endpoint, view, methods=methods)

@@ -27,7 +27,7 @@ def list_subscriptions(call: Call) -> dict[str, Any]:
     )
 
 
-@route("/subscriptions/<sub_id>", ["POST"])
+@route("/subscriptions/<sub_id>", ["POST"], strict="subscription.update")
 def update_subscription(call: Call, sub_id: str) -> dict[str, Any]:
     """Update a subscription (cancel at period end, price switch, metadata …)."""
     return call.render(subscriptions.update_subscription(call.sandbox, sub_id, call.params))
@@ -139,7 +139,7 @@ def _portal_configuration(call: Call) -> str:
     return str(config["id"])
 
 
-@route("/billing_portal/sessions", ["POST"])
+@route("/billing_portal/sessions", ["POST"], strict="billing_portal.session.create")
 def create_portal_session(call: Call) -> dict[str, Any]:
     """A billing portal session for a customer; its ``url`` is the hosted portal."""
     customer_id = get_str(call.params, "customer", required=True) or ""
@@ -162,7 +162,7 @@ def create_portal_session(call: Call) -> dict[str, Any]:
     return call.render(session)
 
 
-@route("/test_helpers/test_clocks", ["POST"])
+@route("/test_helpers/test_clocks", ["POST"], strict="test_clock.create")
 def create_clock(call: Call) -> dict[str, Any]:
     """Create a test clock."""
     return call.render(clocks.create_clock(call.sandbox, call.params))
@@ -186,7 +186,7 @@ def delete_clock(call: Call, clock_id: str) -> dict[str, Any]:
     return clocks.delete_clock(call.sandbox, clock_id)
 
 
-@route("/test_helpers/test_clocks/<clock_id>/advance", ["POST"])
+@route("/test_helpers/test_clocks/<clock_id>/advance", ["POST"], strict="test_clock.advance")
 def advance_clock(call: Call, clock_id: str) -> dict[str, Any]:
     """Advance a test clock, running what falls due."""
     return call.render(clocks.advance_clock(call.sandbox, clock_id, call.params))

@@ -10,7 +10,7 @@ from ..params import get_bool, get_list, get_str
 from .base import Call, route
 
 
-@route("/products", ["POST"])
+@route("/products", ["POST"], strict="product.create")
 def create_product(call: Call) -> dict[str, Any]:
     """Create a product."""
     return call.render(catalog.create_product(call.sandbox, call.params))
@@ -22,7 +22,7 @@ def retrieve_product(call: Call, product_id: str) -> dict[str, Any]:
     return call.render(load(call.sandbox, "product", product_id))
 
 
-@route("/products/<product_id>", ["POST"])
+@route("/products/<product_id>", ["POST"], strict="product.update")
 def update_product(call: Call, product_id: str) -> dict[str, Any]:
     """Update a product."""
     return call.render(catalog.update_product(call.sandbox, product_id, call.params))
@@ -47,7 +47,7 @@ def list_products(call: Call) -> dict[str, Any]:
     return call.page("/v1/products", products)
 
 
-@route("/prices", ["POST"])
+@route("/prices", ["POST"], strict="price.create")
 def create_price(call: Call) -> dict[str, Any]:
     """Create a price."""
     return call.render(catalog.create_price(call.sandbox, call.params))
@@ -66,7 +66,7 @@ def retrieve_price(call: Call, price_id: str) -> dict[str, Any]:
     return call.render(load(call.sandbox, "price", price_id))
 
 
-@route("/prices/<price_id>", ["POST"])
+@route("/prices/<price_id>", ["POST"], strict="price.update")
 def update_price(call: Call, price_id: str) -> dict[str, Any]:
     """Update a price's mutable fields."""
     return call.render(catalog.update_price(call.sandbox, price_id, call.params))

@@ -10,7 +10,7 @@ from ..render import checkout_line_items
 from .base import Call, route
 
 
-@route("/checkout/sessions", ["POST"])
+@route("/checkout/sessions", ["POST"], strict="checkout.session.create")
 def create_session(call: Call) -> dict[str, Any]:
     """Create a Checkout Session."""
     return call.render(checkout.create_session(call.sandbox, call.params))

@@ -10,7 +10,7 @@ from ..params import get_str
 from .base import Call, route
 
 
-@route("/customers", ["POST"])
+@route("/customers", ["POST"], strict="customer.create")
 def create_customer(call: Call) -> dict[str, Any]:
     """Create a customer."""
     return call.render(customers.create_customer(call.sandbox, call.params))
@@ -25,7 +25,7 @@ def retrieve_customer(call: Call, customer_id: str) -> dict[str, Any]:
     return call.render(load(call.sandbox, "customer", customer_id))
 
 
-@route("/customers/<customer_id>", ["POST"])
+@route("/customers/<customer_id>", ["POST"], strict="customer.update")
 def update_customer(call: Call, customer_id: str) -> dict[str, Any]:
     """Update a customer."""
     return call.render(customers.update_customer(call.sandbox, customer_id, call.params))

@@ -55,7 +55,7 @@ def list_charge_refunds(call: Call, charge_id: str) -> dict[str, Any]:
     )
 
 
-@route("/refunds", ["POST"])
+@route("/refunds", ["POST"], strict="refund.create")
 def create_refund(call: Call) -> dict[str, Any]:
     """Refund a charge or payment intent, fully or partly."""
     return call.render(payments.create_refund(call.sandbox, call.params))

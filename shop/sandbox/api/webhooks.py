@@ -10,7 +10,7 @@ from ..params import get_list, get_str
 from .base import Call, route
 
 
-@route("/webhook_endpoints", ["POST"])
+@route("/webhook_endpoints", ["POST"], strict="webhook_endpoint.create")
 def create_endpoint(call: Call) -> dict[str, Any]:
     """Create an endpoint (the answer includes its ``secret``)."""
     return call.render(webhooks.create_endpoint(call.sandbox, call.params))
@@ -22,7 +22,7 @@ def retrieve_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
     return call.render(load(call.sandbox, "webhook_endpoint", endpoint_id))
 
 
-@route("/webhook_endpoints/<endpoint_id>", ["POST"])
+@route("/webhook_endpoints/<endpoint_id>", ["POST"], strict="webhook_endpoint.update")
 def update_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
     """Update an endpoint."""
     return call.render(webhooks.update_endpoint(call.sandbox, endpoint_id, call.params))
