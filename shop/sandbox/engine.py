@@ -149,9 +149,7 @@ def _open_session(sandbox: Sandbox, session_id: str) -> dict[str, Any]:
     return session
 
 
-def _customer_for(
-    sandbox: Sandbox, session: dict[str, Any], details: PaymentDetails, now: int
-) -> str | None:
+def _customer_for(sandbox: Sandbox, session: dict[str, Any], details: PaymentDetails) -> str | None:
     """The session's customer, creating one when Stripe would."""
     if session.get("customer"):
         return str(session["customer"])
@@ -161,17 +159,14 @@ def _customer_for(
     )
     if not wants:
         return None
-    shipping = details.shipping
     customer = create_customer(
         sandbox,
         {
-            "email": details.email,
+            "email": details.email or session.get("customer_email"),
             "name": details.holder,
-            "address": (shipping or {}).get("address"),
+            "address": (details.shipping or {}).get("address"),
         },
     )
-    customer["created"] = now
-    sandbox.store.put(customer)
     return str(customer["id"])
 
 
@@ -381,13 +376,13 @@ def pay_checkout_session(
         if session["mode"] == "subscription":
             if found.now is not None:
                 return _declined(found.now)
-            pending["customer"] = _customer_for(sandbox, session, details, now)
+            pending["customer"] = _customer_for(sandbox, session, details)
             pm = _make_card(sandbox, card, found, billing_info, now)
             return _finish_subscription_mode(
                 sandbox, session, pm, pending, now, authenticate=found.authenticate
             )
         customer = (
-            _customer_for(sandbox, session, details, now)
+            _customer_for(sandbox, session, details)
             if found.now is None
             else session.get("customer")
         )
@@ -418,7 +413,7 @@ def _save_card(
     """Setup mode: save the card for later (attached when there is a customer)."""
     if found.now is not None:
         return _declined(found.now)
-    pending["customer"] = _customer_for(sandbox, session, details, now)
+    pending["customer"] = _customer_for(sandbox, session, details)
     pm = _make_card(sandbox, card, found, billing_info, now)
     if pending["customer"]:
         payments.attach(sandbox, pm, pending["customer"], now)
@@ -445,7 +440,7 @@ def _pay_by_bank(
             param="payment_method",
         )
     pending: dict[str, Any] = {"email": email, "name": details.holder, "shipping": details.shipping}
-    pending["customer"] = _customer_for(sandbox, session, details, now)
+    pending["customer"] = _customer_for(sandbox, session, details)
     pi = _payment_intent_for(sandbox, session, pending["customer"], now, email)
     pi["customer"] = pending["customer"]
     pi["payment_method_types"] = [payments.bank_debit_type(str(session["currency"]))]

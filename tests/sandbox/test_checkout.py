@@ -378,3 +378,20 @@ def test_unknown_parameter_is_refused(client: StripeClient) -> None:
         payment_session(client, price, customer_emial="a@example.com")
     assert (caught.value.param, caught.value.code) == ("customer_emial", "parameter_unknown")
     assert caught.value.user_message == "Received unknown parameter: customer_emial"
+
+
+def test_customer_email_prefill_names_the_new_customer(
+    sandbox: RunningSandbox, client: StripeClient
+) -> None:
+    """With customer_email set by the shop, the customer Checkout creates has that email."""
+    session = payment_session(
+        client, book_price(client), customer_email="known@example.com", customer_creation="always"
+    )
+    engine.pay_checkout_session(
+        sandbox.sandbox,
+        session.id,
+        engine.PaymentDetails(email="", card_number="4242424242424242", exp_month=1, exp_year=2040),
+    )
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["customer"]})
+    assert isinstance(done.customer, stripe.Customer) and done.customer.email == "known@example.com"
+    assert done.customer_details is not None and done.customer_details.email == "known@example.com"
