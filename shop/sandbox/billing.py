@@ -710,7 +710,26 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
     )
     attach_items_to(sandbox, invoice)
     subscription["latest_invoice"] = invoice["id"]
+    delay = sandbox.settings.invoice_finalize_delay
+    if delay > 0:
+        # Stripe leaves renewal invoices in draft for about an hour before charging.
+        invoice["automatically_finalizes_at"] = at + delay
+        sandbox.store.put(invoice)
+        subscription["_draft_invoice"] = invoice["id"]
+        sandbox.store.put(subscription)
+        return
     sandbox.store.put(subscription)
+    finalize_invoice(sandbox, invoice, at)
+    collect(sandbox, subscription, invoice, at)
+
+
+def finalize_draft(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
+    """Finalize and charge the renewal invoice left in draft."""
+    invoice = load(sandbox, "invoice", subscription.pop("_draft_invoice"))
+    sandbox.store.put(subscription)
+    if invoice["status"] != "draft":
+        return
+    invoice["automatically_finalizes_at"] = None
     finalize_invoice(sandbox, invoice, at)
     collect(sandbox, subscription, invoice, at)
 
@@ -766,12 +785,16 @@ def _next_task(sandbox: Sandbox, subscription: dict[str, Any]) -> tuple[int, str
     if subscription.get("cancel_at"):
         tasks.append((int(subscription["cancel_at"]), "cancel"))
     tasks.append((end, "renew"))
+    draft_id = subscription.get("_draft_invoice")
+    if draft_id:
+        draft = sandbox.store.get(draft_id) or {}
+        tasks.append((int(draft.get("automatically_finalizes_at") or 0), "finalize"))
     retry_id = subscription.get("_retry_invoice")
     if retry_id:
         invoice = sandbox.store.get(retry_id) or {}
         if invoice.get("next_payment_attempt"):
             tasks.append((int(invoice["next_payment_attempt"]), "retry"))
-    order = {"trial_notice": 0, "retry": 1, "cancel": 2, "renew": 3, "expire": 4}
+    order = {"trial_notice": 0, "finalize": 1, "retry": 2, "cancel": 3, "renew": 4, "expire": 5}
     return min(tasks, key=lambda t: (t[0], order[t[1]]))
 
 
@@ -787,6 +810,8 @@ def run_task(sandbox: Sandbox, subscription: dict[str, Any], task: str, at: int)
         renew(sandbox, subscription, at)
     elif task == "retry":
         retry(sandbox, subscription, at)
+    elif task == "finalize":
+        finalize_draft(sandbox, subscription, at)
     elif task == "expire":
         _set_status(sandbox, subscription, "incomplete_expired", at, ended_at=at)
 

@@ -17,7 +17,8 @@ class SandboxSettings:
 
     ``retry_backoff`` lists the waits (seconds) before each webhook retry; its length
     is the number of retries. ``invoice_retry_days`` lists the days between failed
-    renewal attempts before the subscription is canceled.
+    renewal attempts before the subscription is canceled. ``invoice_finalize_delay``
+    (seconds; Stripe's is about 3600) keeps renewal invoices in draft before charging.
     """
 
     host: str = "127.0.0.1"
@@ -33,6 +34,7 @@ class SandboxSettings:
     worker_interval: float = 0.2
     bank_debit_delay: float = 5.0
     invoice_retry_days: tuple[int, ...] = (3, 5, 7)
+    invoice_finalize_delay: int = 0
 
     @property
     def base_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import stripe
 from stripe import StripeClient
 
 from shop.sandbox import engine
-from shop.sandbox.testing import RunningSandbox
+from shop.sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import event_types, membership_price, pay
 
@@ -387,3 +388,20 @@ def test_switching_to_a_yearly_price_restarts_the_cycle(
     invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
     assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")
     assert 10000 - 1000 < invoice.amount_paid < 10000
+
+
+def test_renewal_invoice_can_wait_in_draft(tmp_path: Path) -> None:
+    """With invoice_finalize_delay the renewal invoice is a draft for that long, then charged."""
+    with running_sandbox(tmp_path / "draft.sqlite3", invoice_finalize_delay=3600) as running:
+        client = running.client()
+        clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+        sub = subscribe(running, client, membership_price(client), clock=clock.id)
+        end = sub["items"].data[0].current_period_end
+        client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": end + 60})
+        draft = client.v1.invoices.retrieve(
+            str(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+        )
+        assert (draft.status, draft.automatically_finalizes_at) == ("draft", end + 3600)
+        client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": end + 7200})
+        paid = client.v1.invoices.retrieve(draft.id)
+        assert (paid.status, paid.status_transitions.finalized_at) == ("paid", end + 3600)
