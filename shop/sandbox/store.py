@@ -2,8 +2,9 @@
 
 Every object lives in ``objects`` keyed by its Stripe id, with its type, its
 ``created`` time and a monotonically increasing ``seq`` that gives newest-first
-order even when two objects share a second. Idempotency records, webhook deliveries
-and delivery attempts have their own tables. One re-entrant lock serialises all
+order even when two objects share a second; events are objects of type ``event``
+there too (indexed by type). Idempotency records, queued webhook deliveries and
+delivery attempts have their own tables. One re-entrant lock serialises all
 access, and ``transaction()`` makes a group of writes atomic.
 """
 
