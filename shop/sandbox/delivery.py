@@ -9,6 +9,7 @@ after ``settings.retry_backoff``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -124,7 +125,7 @@ class DeliveryWorker:
         except urllib.error.HTTPError as exc:
             status = exc.code
             head = exc.read(RESPONSE_HEAD_CHARS * 4).decode("utf-8", "replace")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = (time.monotonic() - started) * 1000
         succeeded = status is not None and 200 <= status < 300
