@@ -90,7 +90,17 @@ class DeliveryWorker:
             for delivery in due:
                 if self._stop.is_set():
                     break
-                self._deliver(delivery)
+                try:
+                    self._deliver(delivery)
+                except Exception:
+                    # Never spin on one broken delivery: give up on it and go on.
+                    log.exception("webhook delivery %s failed unexpectedly", delivery["id"])
+                    self.sandbox.store.update_delivery(
+                        delivery["id"],
+                        state="failed",
+                        attempts=delivery["attempts"] + 1,
+                        due_at=time.time(),
+                    )
             return len(due)
 
     def _deliver(self, delivery: dict[str, Any]) -> None:
