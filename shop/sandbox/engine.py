@@ -210,8 +210,9 @@ def _complete(
 
 
 def _payment_intent_for(
-    sandbox: Sandbox, session: dict[str, Any], customer: str | None, now: int, email: str
+    sandbox: Sandbox, session: dict[str, Any], customer: str | None, now: int
 ) -> dict[str, Any]:
+    """The session's PaymentIntent, created on the first payment attempt."""
     pi_id = session.get("payment_intent")
     if isinstance(pi_id, str):
         pi = load(sandbox, "payment_intent", pi_id)
@@ -249,10 +250,16 @@ def _finish_payment_mode(
     if customer and (pi.get("setup_future_usage") or saving == "enabled"):
         payments.attach(sandbox, pm, customer, now)
     pi["customer"] = customer
+    shipping = pending.get("shipping")
+    if shipping:
+        pi["shipping"] = {
+            "address": address(shipping.get("address")),
+            "carrier": None,
+            "name": shipping.get("name"),
+            "phone": None,
+            "tracking_number": None,
+        }
     charge = payments.succeed(sandbox, pi, pm, now)
-    if pending.get("shipping"):
-        charge["shipping"] = pending["shipping"]
-        sandbox.store.put(charge)
     emit(
         sandbox,
         "charge.updated",
@@ -387,7 +394,7 @@ def pay_checkout_session(
             else session.get("customer")
         )
         pending["customer"] = customer
-        pi = _payment_intent_for(sandbox, session, customer, now, email)
+        pi = _payment_intent_for(sandbox, session, customer, now)
         pm = _make_card(sandbox, card, found, billing_info, now)
         if found.now is not None:
             payments.fail(sandbox, pi, pm, found.now, now)
@@ -441,7 +448,7 @@ def _pay_by_bank(
         )
     pending: dict[str, Any] = {"email": email, "name": details.holder, "shipping": details.shipping}
     pending["customer"] = _customer_for(sandbox, session, details)
-    pi = _payment_intent_for(sandbox, session, pending["customer"], now, email)
+    pi = _payment_intent_for(sandbox, session, pending["customer"], now)
     pi["customer"] = pending["customer"]
     pi["payment_method_types"] = [payments.bank_debit_type(str(session["currency"]))]
     pm = payments.bank_payment_method(

@@ -202,6 +202,8 @@ def test_shipping_address_is_collected(sandbox: RunningSandbox, client: StripeCl
     assert done.collected_information.shipping_details.address.city == "Leeds"
     assert done.customer_details is not None and done.customer_details.address is not None
     assert done.customer_details.address.postal_code == "LS1 1AA"
+    charge = client.v1.charges.list(params={"payment_intent": str(done.payment_intent)}).data[0]
+    assert charge.shipping is not None and charge.shipping.name == "Reader"
 
 
 def test_expire_endpoint_and_lazy_expiry(sandbox: RunningSandbox, client: StripeClient) -> None:
