@@ -84,7 +84,13 @@ def run(command: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"`{' '.join(command[2:])}` failed (exit {result.returncode})")
 
 
+def stop_on_sigterm(_signum: int, _frame: object) -> None:
+    """`kill` (SIGTERM) stops both processes just like Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         settings = Settings.from_env()
@@ -109,8 +115,11 @@ def main() -> int:
             run(flask("db", "upgrade"), env)
             run(flask("catalog", "sync"), env)
             endpoint = flask(
-                "stripe", "webhook-endpoint", f"http://{SHOP_HOST}:{SHOP_PORT}/webhooks/stripe",
-                "--secret-file", str(SANDBOX_WEBHOOK_SECRET_FILE),
+                "stripe",
+                "webhook-endpoint",
+                f"http://{SHOP_HOST}:{SHOP_PORT}/webhooks/stripe",
+                "--secret-file",
+                str(SANDBOX_WEBHOOK_SECRET_FILE),
             )
             if not SANDBOX_WEBHOOK_SECRET_FILE.exists():
                 endpoint.append("--replace")
@@ -148,9 +157,10 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        print("Stopping the shop and the sandbox…")
         for child in children:
             if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+                child.terminate()
         for child in children:
             try:
                 child.wait(timeout=10)

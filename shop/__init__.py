@@ -46,6 +46,8 @@ def configure(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         level=app.config.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The SDK logs every request at INFO; Quire logs what matters (with request ids) itself.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
