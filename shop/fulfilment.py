@@ -12,6 +12,8 @@ import logging
 from typing import Any, TypeVar
 
 import stripe
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop.extensions import db
 from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, User, from_timestamp
@@ -96,16 +98,25 @@ def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None
     return user_id
 
 
-def _upsert(model: type[Row], **key: str) -> Row:
-    """The row with this Stripe id, added if missing.
+def _upsert(model: type[Row], key: dict[str, str], values: dict[str, Any]) -> Row:
+    """The row with this Stripe id, inserted or updated to `values`.
 
-    Two deliveries racing to insert the same id both reach the unique constraint; the
-    loser's transaction rolls back and answers 5xx, and Stripe's retry finds the row.
+    The insert is `INSERT … ON CONFLICT DO NOTHING`, so when a webhook and the success
+    page record the same object at the same moment, the loser simply finds the winner's
+    row instead of failing on the unique constraint (a prior SELECT could not prevent
+    that race).
     """
-    row = db.session.execute(db.select(model).filter_by(**key)).scalar_one_or_none()
-    if row is None:
-        row = model(**key)
-        db.session.add(row)
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(model).values(**key, **values).on_conflict_do_nothing(index_elements=list(key))
+    )
+    db.session.execute(statement)
+    row: Row = db.session.execute(
+        db.select(model).filter_by(**key).execution_options(populate_existing=True)
+    ).scalar_one()
+    for name, value in values.items():
+        setattr(row, name, value)
     return row
 
 
@@ -114,27 +125,29 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
     customer_id = _id(sub.customer) or ""
     metadata = metadata_of(sub)
     owner = user_id or _user_for_customer(customer_id, metadata)
-    row = _upsert(Subscription, stripe_subscription_id=sub.id)
-    row.stripe_customer_id = customer_id
-    row.user_id = row.user_id or owner
-    row.status = sub.status
-    row.cancel_at_period_end = bool(sub.cancel_at_period_end)
-    row.trial_end = from_timestamp(sub.trial_end)
-    row.canceled_at = from_timestamp(sub.canceled_at)
+    values: dict[str, Any] = {
+        "stripe_customer_id": customer_id,
+        "status": sub.status,
+        "cancel_at_period_end": bool(sub.cancel_at_period_end),
+        "trial_end": from_timestamp(sub.trial_end),
+        "canceled_at": from_timestamp(sub.canceled_at),
+        "plan_key": metadata.get("plan"),
+        "interval": None,
+    }
     items = sub.items.data if field_of(sub, "items") else []
+    # Since API 2025-03-31 periods live on items; older versions had them on the subscription.
+    period_end = field_of(sub, "current_period_end")
     if items:
         item = items[0]
         price = item.price
-        row.interval = price.recurring.interval if price.recurring else None
+        values["interval"] = price.recurring.interval if price.recurring else None
         lookup_key = price.lookup_key or metadata_of(price).get("quire_key", "")
         if lookup_key.startswith("plan:"):
-            row.plan_key = lookup_key.split(":")[1]
-        # Since API 2025-03-31 periods live on items; older versions had them on the subscription.
-        period_end = field_of(item, "current_period_end") or field_of(sub, "current_period_end")
-    else:
-        period_end = field_of(sub, "current_period_end")
-    row.plan_key = row.plan_key or metadata.get("plan")
-    row.current_period_end = from_timestamp(period_end)
+            values["plan_key"] = lookup_key.split(":")[1]
+        period_end = field_of(item, "current_period_end") or period_end
+    values["current_period_end"] = from_timestamp(period_end)
+    row = _upsert(Subscription, {"stripe_subscription_id": sub.id}, values)
+    row.user_id = row.user_id or owner
     return row
 
 
@@ -147,18 +160,19 @@ def invoice_subscription_id(invoice: stripe.Invoice) -> str | None:
 
 def record_invoice(invoice: stripe.Invoice) -> Invoice:
     """Make the local invoice say what the Stripe invoice says now."""
-    row = _upsert(Invoice, stripe_invoice_id=invoice.id or "")
-    row.stripe_subscription_id = invoice_subscription_id(invoice)
-    row.stripe_customer_id = _id(invoice.customer)
-    row.status = invoice.status
-    row.billing_reason = invoice.billing_reason
-    row.currency = invoice.currency
-    row.amount_due = invoice.amount_due
-    row.amount_paid = invoice.amount_paid
-    row.attempt_count = invoice.attempt_count or 0
-    row.hosted_invoice_url = invoice.hosted_invoice_url
-    row.created_at = from_timestamp(invoice.created)
-    return row
+    values: dict[str, Any] = {
+        "stripe_subscription_id": invoice_subscription_id(invoice),
+        "stripe_customer_id": _id(invoice.customer),
+        "status": invoice.status,
+        "billing_reason": invoice.billing_reason,
+        "currency": invoice.currency,
+        "amount_due": invoice.amount_due,
+        "amount_paid": invoice.amount_paid,
+        "attempt_count": invoice.attempt_count or 0,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "created_at": from_timestamp(invoice.created),
+    }
+    return _upsert(Invoice, {"stripe_invoice_id": invoice.id or ""}, values)
 
 
 def record_charge(charge: stripe.Charge) -> Order | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import responses
+import stripe
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
@@ -330,3 +331,45 @@ def test_subscription_periods_are_read_from_the_item(
     assert int(membership.current_period_end.timestamp()) == 1_900_000_000
     assert membership.current_period_end.utcoffset() is not None  # aware UTC
     assert (membership.interval, membership.cancel_at_period_end) == ("year", True)
+
+
+def test_the_webhook_and_the_success_page_recording_one_subscription_at_once_both_succeed(
+    app: Flask,
+) -> None:
+    """The second writer waits for the first and then finds its row, instead of failing."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = stripe.Subscription.construct_from(builders.subscription(status="active"), None)
+    first_flushed, finish_first = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first_writer() -> None:
+        with app.app_context():
+            try:
+                fulfilment.record_subscription(sub)
+                db.session.flush()  # the row is written but not committed...
+                first_flushed.set()
+                finish_first.wait(5)  # ...while the second writer arrives
+                db.session.commit()
+            except BaseException as error:
+                errors.append(error)
+                first_flushed.set()
+
+    def second_writer() -> None:
+        with app.app_context():
+            try:
+                fulfilment.record_subscription(sub)
+                db.session.commit()
+            except BaseException as error:
+                errors.append(error)
+
+    first = threading.Thread(target=first_writer)
+    first.start()
+    assert first_flushed.wait(5)
+    second = threading.Thread(target=second_writer)
+    second.start()
+    time.sleep(0.3)
+    finish_first.set()
+    first.join(10)
+    second.join(10)
+    assert errors == []
+    assert [s.status for s in rows(app, Subscription)] == ["active"]
