@@ -12,6 +12,7 @@ import logging
 from typing import Any, TypeVar
 
 import stripe
+from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,17 +34,29 @@ def _id(value: Any) -> str | None:
     return str(value["id"])
 
 
+def _locked_orders() -> Select[tuple[Order]]:
+    """Orders read fresh and locked (`SELECT … FOR UPDATE` where the database has it).
+
+    The webhook and the success page may update one order at once; the lock makes the
+    second wait and then see the first one's status, so `Order.advance` never works
+    from a stale read and an order cannot slip back down its ladder.
+    """
+    return db.select(Order).with_for_update().execution_options(populate_existing=True)
+
+
 def order_for_session(session: stripe.checkout.Session) -> Order | None:
     """The order a session was made for, or None when it is not one of Quire's."""
     order: Order | None = db.session.execute(
-        db.select(Order).filter_by(checkout_session_id=session.id)
+        _locked_orders().filter_by(checkout_session_id=session.id)
     ).scalar_one_or_none()
     if order is not None:
         return order
     # The session id may not be stored yet if the redirect beat our own commit.
     reference = session.client_reference_id or ""
     if reference.startswith("order-") and reference[6:].isdigit():
-        order = db.session.get(Order, int(reference[6:]))
+        order = db.session.execute(
+            _locked_orders().filter_by(id=int(reference[6:]))
+        ).scalar_one_or_none()
         if order is not None and order.checkout_session_id in (None, session.id):
             order.checkout_session_id = session.id
             return order
@@ -181,7 +194,7 @@ def record_charge(charge: stripe.Charge) -> Order | None:
     if intent_id is None:
         return None
     order: Order | None = db.session.execute(
-        db.select(Order).filter_by(payment_intent_id=intent_id)
+        _locked_orders().filter_by(payment_intent_id=intent_id)
     ).scalar_one_or_none()
     if order is None:
         log.warning("charge %s matches no Quire order; ignored", charge.id)
@@ -199,7 +212,7 @@ def record_dispute(dispute: stripe.Dispute) -> Order | None:
     intent_id = _id(dispute.payment_intent)
     order: Order | None = (
         db.session.execute(
-            db.select(Order).filter_by(payment_intent_id=intent_id)
+            _locked_orders().filter_by(payment_intent_id=intent_id)
         ).scalar_one_or_none()
         if intent_id
         else None
