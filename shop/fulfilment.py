@@ -12,7 +12,7 @@ import logging
 from typing import Any, TypeVar
 
 import stripe
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -34,14 +34,14 @@ def _id(value: Any) -> str | None:
     return str(value["id"])
 
 
-def _locked_orders() -> Select[tuple[Order]]:
+def _locked_orders() -> Select[Order]:
     """Orders read fresh and locked (`SELECT … FOR UPDATE` where the database has it).
 
     The webhook and the success page may update one order at once; the lock makes the
     second wait and then see the first one's status, so `Order.advance` never works
     from a stale read and an order cannot slip back down its ladder.
     """
-    return db.select(Order).with_for_update().execution_options(populate_existing=True)
+    return select(Order).with_for_update().execution_options(populate_existing=True)
 
 
 def order_for_session(session: stripe.checkout.Session) -> Order | None:
