@@ -14,20 +14,25 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import stripe
 from sqlalchemy.exc import IntegrityError
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
+from shop import fulfilment
 from shop.catalogue import Book, Catalogue, Plan, SellingPrice
 from shop.extensions import db
-from shop.models import Customer, Order, OrderItem, OrderStatus, Subscription, User
+from shop.models import Customer, Order, OrderItem, OrderStatus, Subscription, User, utcnow
 from shop.stripe_client import describe_error
 
 log = logging.getLogger(__name__)
 
 MAX_QUANTITY = 10
+#: How long a pending order holds copies of a stock-limited book. Its Checkout Session
+#: expires by then (Stripe's shortest expiry is 30 minutes), so it cannot be paid later.
+STOCK_HOLD = timedelta(minutes=31)
 #: Countries a printed book can be posted to.
 SHIPPING_COUNTRIES: list[Any] = [
     "GB",
@@ -119,14 +124,14 @@ def _key(*parts: object) -> str:
     return f"quire-{digest}"
 
 
-def ensure_customer(client: stripe.StripeClient, user: User) -> str:
-    """The user's Stripe customer id, creating the customer once.
+def ensure_customer(client: stripe.StripeClient, user: User, known: str | None) -> str:
+    """The user's Stripe customer id (`known`, when they have one), creating it once.
 
     The idempotency key is derived from the user, so two simultaneous first purchases
     get the same Stripe customer; the unique constraint keeps one local row.
     """
-    if user.customer is not None:
-        return user.customer.stripe_customer_id
+    if known is not None:
+        return known
     customer = client.v1.customers.create(
         params={"email": user.email, "metadata": {"user_id": str(user.id)}},
         options={
@@ -138,31 +143,41 @@ def ensure_customer(client: stripe.StripeClient, user: User) -> str:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-    db.session.refresh(user)
-    return user.customer.stripe_customer_id if user.customer else customer.id
+        existing = db.session.execute(
+            db.select(Customer.stripe_customer_id).filter_by(user_id=user.id)
+        ).scalar_one()
+        db.session.commit()
+        return str(existing)
+    return customer.id
 
 
 @dataclass(frozen=True)
 class CheckoutStart:
-    """Where to send the shopper: Stripe's page for this order."""
+    """Where to send the shopper next: Stripe's page, or the order's confirmation."""
 
     order: Order
     url: str
 
 
+def _selling_price(order: Order) -> SellingPrice:
+    """The catalogue price the order was made at (lookup key, amount, interval)."""
+    item = order.items[0]
+    interval = item.lookup_key.split(":")[2] if order.kind == "membership" else None
+    return SellingPrice(item.lookup_key, item.unit_amount, order.currency, interval)  # type: ignore[arg-type]
+
+
 def _session_params(
-    client: stripe.StripeClient, prices: PriceDirectory, order: Order, site_url: str
+    order: Order, price_id: str, customer_id: str, site_url: str
 ) -> SessionCreateParams:
     """Checkout Session parameters for an order, every amount from its catalogue lines.
 
     Typed with the SDK's own `SessionCreateParams`, so mypy checks every field we send.
     """
     item = order.items[0]
-    interval = item.lookup_key.split(":")[2] if order.kind == "membership" else None
-    selling = SellingPrice(item.lookup_key, item.unit_amount, order.currency, interval)  # type: ignore[arg-type]
     metadata = {"order_id": str(order.id), "user_id": str(order.user_id)}
     params: SessionCreateParams = {
-        "line_items": [{"price": prices.resolve(client, selling), "quantity": item.quantity}],
+        "customer": customer_id,
+        "line_items": [{"price": price_id, "quantity": item.quantity}],
         "success_url": f"{site_url}/orders/{order.id}/confirmation?session_id={{CHECKOUT_SESSION_ID}}",
         "cancel_url": f"{site_url}/orders/{order.id}/cancelled",
         "client_reference_id": order.reference,
@@ -179,41 +194,51 @@ def _session_params(
         params["subscription_data"] = subscription_data
     else:
         params["mode"] = "payment"
-        params["payment_intent_data"] = {"metadata": {"order_id": str(order.id)}}
+        params["payment_intent_data"] = {"metadata": metadata}
         if order.ships:
             params["shipping_address_collection"] = {"allowed_countries": SHIPPING_COUNTRIES}
+        if order.holds_stock:
+            # The session must not outlive the copies it holds (see STOCK_HOLD).
+            params["expires_at"] = int((order.created_at + STOCK_HOLD).timestamp()) + 60
     return params
+
+
+def _unavailable(order: Order, error: Exception) -> PaymentsUnavailable:
+    """Log a Stripe failure with its request id, note it on the order, keep the order."""
+    detail = describe_error(error) if isinstance(error, stripe.StripeError) else str(error)
+    log.error("checkout for %s failed: %s", order.reference, detail)
+    order.last_error = detail
+    db.session.commit()
+    return PaymentsUnavailable(order, error)
 
 
 def open_checkout(
     client: stripe.StripeClient, prices: PriceDirectory, order: Order, site_url: str
 ) -> CheckoutStart:
-    """Create the Checkout Session for a committed order; on failure keep the order.
+    """Create a Checkout Session for a committed order; on failure keep the order.
 
     Each attempt has its own idempotency key: Stripe replays a stored failure for a
     reused key, so a retry after an outage must not reuse the failed attempt's key.
+    Everything needed from the database is read first and the transaction ended, so no
+    transaction stays open while Stripe is called.
     """
     order.checkout_attempts += 1
+    selling = _selling_price(order)
+    user = order.user
+    known_customer = user.customer.stripe_customer_id if user.customer else None
+    key = _key("checkout", order.id, order.created_at.isoformat(), order.checkout_attempts)
     db.session.commit()
     try:
-        params = _session_params(client, prices, order, site_url)
-        params["customer"] = ensure_customer(client, order.user)
+        price_id = prices.resolve(client, selling)
+        customer_id = ensure_customer(client, user, known_customer)
         session = client.v1.checkout.sessions.create(
-            params=params,
-            options={
-                "idempotency_key": _key(
-                    "checkout", order.id, order.created_at.isoformat(), order.checkout_attempts
-                )
-            },
+            params=_session_params(order, price_id, customer_id, site_url),
+            options={"idempotency_key": key},
         )
     except (stripe.StripeError, CatalogueNotSynced) as error:
-        detail = describe_error(error) if isinstance(error, stripe.StripeError) else str(error)
-        log.error("checkout for %s failed: %s", order.reference, detail)
-        order.last_error = detail
-        db.session.commit()
-        raise PaymentsUnavailable(order, error) from error
+        raise _unavailable(order, error) from error
     order.checkout_session_id = session.id
-    order.stripe_customer_id = params["customer"]
+    order.stripe_customer_id = customer_id
     order.last_error = None
     db.session.commit()
     if not session.url:
@@ -221,17 +246,63 @@ def open_checkout(
     return CheckoutStart(order=order, url=session.url)
 
 
+def confirmation_url(order: Order, site_url: str) -> str:
+    return f"{site_url}/orders/{order.id}/confirmation?session_id={order.checkout_session_id}"
+
+
+def continue_checkout(
+    client: stripe.StripeClient, prices: PriceDirectory, order: Order, site_url: str
+) -> CheckoutStart:
+    """Send the shopper on with an order without ever opening a second payment for it.
+
+    An open session is reused. A completed one was paid while its webhook is still on
+    the way: it is recorded now and the shopper sees the confirmation. Only an expired
+    session (or none, after an outage) is replaced by a new one.
+    """
+    if order.status != OrderStatus.PENDING:
+        return CheckoutStart(order, confirmation_url(order, site_url))
+    if order.checkout_session_id is None:
+        return open_checkout(client, prices, order, site_url)
+    session_id = order.checkout_session_id
+    db.session.commit()  # no transaction open across the Stripe call
+    try:
+        session = client.v1.checkout.sessions.retrieve(
+            session_id, params={"expand": fulfilment.SESSION_EXPAND}
+        )
+    except stripe.StripeError as error:
+        raise _unavailable(order, error) from error
+    if session.status == "open" and session.url:
+        return CheckoutStart(order, session.url)
+    if session.status == "complete":
+        fulfilment.fulfil_checkout_session(session)
+        db.session.commit()
+        return CheckoutStart(order, confirmation_url(order, site_url))
+    return open_checkout(client, prices, order, site_url)
+
+
 def available_stock(book: Book) -> int | None:
-    """Copies left of a printed book: catalogue stock less copies already paid for."""
+    """Copies of a printed book still for sale: stock less copies sold or held.
+
+    Paid (even partly refunded or disputed) and clearing orders keep their copies;
+    a pending order holds them for `STOCK_HOLD`, the life of its Checkout Session.
+    Fully refunded, expired and failed orders give them back.
+    """
     if book.stock is None:
         return None
-    sold = db.session.execute(
+    kept = [
+        OrderStatus.PAID,
+        OrderStatus.AWAITING_PAYMENT,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.DISPUTED,
+    ]
+    holding = db.and_(Order.status == OrderStatus.PENDING, Order.created_at > utcnow() - STOCK_HOLD)
+    taken = db.session.execute(
         db.select(db.func.coalesce(db.func.sum(OrderItem.quantity), 0))
         .join(Order)
         .where(OrderItem.item_key == book.key, Order.kind == "book")
-        .where(Order.status.in_([OrderStatus.PAID, OrderStatus.AWAITING_PAYMENT]))
+        .where(db.or_(Order.status.in_(kept), holding))
     ).scalar_one()
-    return max(book.stock - int(sold), 0)
+    return max(book.stock - int(taken), 0)
 
 
 def order_book(catalogue: Catalogue, user: User, book_key: str, quantity: int) -> Order:
@@ -252,6 +323,7 @@ def order_book(catalogue: Catalogue, user: User, book_key: str, quantity: int) -
         currency=book.currency,
         amount_total=book.price * quantity,
         ships=book.format == "print",
+        holds_stock=book.stock is not None,
     )
     order.items.append(
         OrderItem(
@@ -278,7 +350,10 @@ def live_membership(user: User, plan: Plan) -> Subscription | None:
 
 
 def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: str) -> Order:
-    """A committed pending order for a membership billed every `interval`."""
+    """The pending order for a membership billed every `interval`: the shopper's earlier
+    one for this plan when there is one (so a second tab cannot start a second
+    subscription), else a new committed one.
+    """
     plan = catalogue.plan(plan_key)
     if plan is None:
         raise CheckoutRefused("That membership is not offered.")
@@ -287,6 +362,21 @@ def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: 
         raise CheckoutRefused(f"{plan.name} is not sold by the {interval}.")
     if live_membership(user, plan) is not None:
         raise CheckoutRefused(f"You are already a {plan.name} member.")
+    lookup_key = plan.lookup_key(interval)  # type: ignore[arg-type]
+    pending: Order | None = db.session.execute(
+        db.select(Order)
+        .join(OrderItem)
+        .where(Order.user_id == user.id, Order.kind == "membership")
+        .where(Order.status == OrderStatus.PENDING, OrderItem.item_key == plan.key)
+        .order_by(Order.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if pending is not None and pending.items[0].lookup_key == lookup_key:
+        return pending
+    if pending is not None and pending.checkout_session_id is not None:
+        raise CheckoutRefused(
+            f"You have a {plan.name} sign-up waiting for payment: finish or cancel it first."
+        )
     order = Order(
         user=user,
         kind="membership",
@@ -297,7 +387,7 @@ def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: 
     order.items.append(
         OrderItem(
             item_key=plan.key,
-            lookup_key=plan.lookup_key(interval),  # type: ignore[arg-type]
+            lookup_key=lookup_key,
             description=f"{plan.name} membership, billed every {interval}",
             unit_amount=amount,
             quantity=1,
@@ -306,11 +396,3 @@ def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: 
     db.session.add(order)
     db.session.commit()
     return order
-
-
-def resume_checkout(client: stripe.StripeClient, order: Order) -> str | None:
-    """The URL of the order's Checkout page while it is still open, else None."""
-    if order.checkout_session_id is None or order.status != OrderStatus.PENDING:
-        return None
-    session = client.v1.checkout.sessions.retrieve(order.checkout_session_id)
-    return session.url if session.status == "open" else None

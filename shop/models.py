@@ -126,6 +126,7 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
     payment_status: Mapped[str | None] = mapped_column(String(32))
     ships: Mapped[bool] = mapped_column(default=False)  # a printed book: collect an address
+    holds_stock: Mapped[bool] = mapped_column(default=False)  # its copies are counted
     trial_days: Mapped[int | None]
     checkout_attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,6 +74,7 @@ def stripe_ready(fake_stripe: responses.RequestsMock) -> responses.RequestsMock:
         fake_stripe,
         price("book:the-salt-road", 1299),
         price("book:salt-road-ebook", 699),
+        price("book:letters-from-the-lighthouse", 2200),
         price("plan:reader:month", 900, "month"),
         price("plan:reader:year", 9000, "year"),
     )
@@ -302,3 +304,68 @@ def test_forms_without_a_csrf_token_are_refused(
     # ...while the webhook stays reachable without one (it is signed instead).
     assert client.post("/webhooks/stripe", data=b"{}").status_code == 400
     sign_in  # noqa: B018 - imported for the other tests' use
+
+
+def test_returning_to_an_order_already_paid_never_opens_a_second_payment(
+    app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
+) -> None:
+    """The tab was closed after paying and the webhook is late: Quire records the payment."""
+    client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"})
+    paid = example(
+        "checkout.session", id="cs_test_a1", client_reference_id="order-1", status="complete",
+        payment_status="paid", amount_total=699, currency="gbp", url=None, subscription=None,
+        payment_intent={"id": "pi_1", "object": "payment_intent", "status": "succeeded"},
+    )  # fmt: skip
+    stripe_ready.add(
+        "GET", re.compile(API + r"/v1/checkout/sessions/cs_test_a1(\?.*)?$"), json=paid
+    )
+    again = client.post("/orders/1/resume")
+    assert again.status_code == 303
+    assert again.location == "http://shop.test/orders/1/confirmation?session_id=cs_test_a1"
+    assert len(sent(stripe_ready, "/v1/checkout/sessions")) == 1  # no second session
+    with app.app_context():
+        assert db.session.get(Order, 1).status == "paid"
+
+
+def test_a_second_tab_for_the_same_membership_reuses_the_open_payment(
+    app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
+) -> None:
+    first = client.post("/checkout/memberships/reader", data={"interval": "month"})
+    open_session = example("checkout.session", id="cs_test_a1", status="open", url=SESSION_URL)
+    stripe_ready.add(
+        "GET", re.compile(API + r"/v1/checkout/sessions/cs_test_a1(\?.*)?$"), json=open_session
+    )
+    second = client.post("/checkout/memberships/reader", data={"interval": "month"})
+    assert first.location == second.location == SESSION_URL
+    assert len(sent(stripe_ready, "/v1/checkout/sessions")) == 1
+    other_interval = client.post("/checkout/memberships/reader", data={"interval": "year"})
+    assert "waiting for payment" in client.get(other_interval.location).text
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 1
+
+
+def test_copies_are_held_while_their_order_can_still_be_paid(
+    app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
+) -> None:
+    """Letters from the Lighthouse has 5 copies: held by pending orders, kept by paid ones."""
+    assert (
+        client.post(
+            "/checkout/books/letters-from-the-lighthouse", data={"quantity": "3"}
+        ).status_code
+        == 303
+    )
+    params = form_of(sent(stripe_ready, "/v1/checkout/sessions")[0])
+    assert int(params["expires_at"]) - time.time() < 40 * 60  # the session ends with the hold
+    refused = client.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "3"})
+    assert "Only 2 copies are left" in client.get(refused.location).text
+
+    with app.app_context():
+        order = db.session.get(Order, 1)
+        order.status = "partially_refunded"  # a partial refund keeps the copies sold
+        db.session.commit()
+    assert "2 in stock" in client.get("/books/letters-from-the-lighthouse").text
+    with app.app_context():
+        order = db.session.get(Order, 1)
+        order.status = "expired"  # an abandoned checkout gives them back
+        db.session.commit()
+    assert "5 in stock" in client.get("/books/letters-from-the-lighthouse").text

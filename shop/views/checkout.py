@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def _go_to_stripe(order: Order) -> Response | tuple[str, int]:
     """303 to Stripe's page for the order, or the friendly page if Stripe failed."""
     try:
-        started = checkout.open_checkout(
+        started = checkout.continue_checkout(
             stripe_client(), price_directory(), order, current_app.config["SITE_URL"]
         )
     except checkout.PaymentsUnavailable as failure:
@@ -109,20 +109,11 @@ def cancelled(order_id: int) -> str:
 @bp.post("/orders/<int:order_id>/resume")
 @login_required
 def resume(order_id: int) -> Response | tuple[str, int]:
-    """Back to Stripe for a pending order: its open page, or a fresh one."""
+    """Back to payment for a pending order: its open Stripe page, or a fresh one."""
     order = own_order(order_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     if order.status != OrderStatus.PENDING:
         flash("That order is no longer waiting for payment.", "info")
         return redirect(url_for("accounts.order", order_id=order.id))
-    if order.checkout_session_id is not None:
-        try:
-            url = checkout.resume_checkout(stripe_client(), order)
-        except stripe.StripeError as error:
-            log.error("resume %s: %s", order.reference, describe_error(error))
-            return render_template("checkout/unavailable.html", order=order), 503
-        if url:
-            return redirect(url, code=303)
-        order.checkout_session_id = None
     return _go_to_stripe(order)
