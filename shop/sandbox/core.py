@@ -20,6 +20,8 @@ class Sandbox:
         self.store = Store(settings.db_path)
         self.clock = Clock(self.store)
         self.worker = DeliveryWorker(self)
+        #: Wall-clock tasks that failed: key -> (failures so far, unix time of next try).
+        self.task_failures: dict[str, tuple[int, float]] = {}
 
     def wake_worker(self) -> None:
         """Tell the worker new deliveries are queued."""
@@ -43,4 +45,5 @@ class Sandbox:
     def reset(self) -> None:
         """Forget every object, event and delivery."""
         self.store.reset()
+        self.task_failures.clear()
         log.info("sandbox state reset (%s)", self.settings.db_path)

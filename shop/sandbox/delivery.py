@@ -83,7 +83,11 @@ class DeliveryWorker:
     def run_once(self) -> int:
         """Run due work and every due delivery once; returns the number of attempts."""
         with self._run_lock:
-            self.sandbox.run_due_work()
+            try:
+                self.sandbox.run_due_work()
+            except Exception:
+                # Due work must never hold up webhook delivery.
+                log.exception("sandbox due work failed")
             due = self.sandbox.store.due_deliveries(time.time())
             if self.sandbox.settings.shuffle_deliveries:
                 random.shuffle(due)

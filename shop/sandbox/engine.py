@@ -8,12 +8,15 @@ says what happened, with Stripe's message.
 from __future__ import annotations
 
 import copy
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import billing, payments
 from .cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
-from .checkout import expire_due_sessions, expire_if_due, load_session
+from .checkout import expire_if_due, load_session
 from .customers import address, create_customer
 from .errors import StripeError, invalid
 from .events import emit
@@ -22,6 +25,8 @@ from .periods import year_month
 
 if TYPE_CHECKING:
     from .core import Sandbox
+
+log = logging.getLogger(__name__)
 
 #: A bank debit with this account number (or an email containing ``+fail``) fails
 #: when it settles, like Stripe's failing test accounts.
@@ -631,9 +636,58 @@ def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails)
 # Time ------------------------------------------------------------------------------
 
 
+#: Waits (seconds) before a failing wall-clock task is tried again; the last repeats.
+TASK_BACKOFF = (10.0, 60.0, 300.0, 600.0)
+
+
+def _backing_off(sandbox: Sandbox, key: str) -> bool:
+    failure = sandbox.task_failures.get(key)
+    return failure is not None and failure[1] > time.time()
+
+
+def _guarded(sandbox: Sandbox, key: str, action: Callable[[], object]) -> bool:
+    """Run one wall-clock task in its own transaction.
+
+    A task that raises is rolled back, logged and not tried again until its backoff
+    has passed, so one broken object never stops the rest of the due work or the
+    webhook deliveries. Returns whether the task ran.
+    """
+    if _backing_off(sandbox, key):
+        return False
+    try:
+        with sandbox.store.transaction():
+            action()
+    except Exception:
+        failures = sandbox.task_failures.get(key, (0, 0.0))[0] + 1
+        wait = TASK_BACKOFF[min(failures, len(TASK_BACKOFF)) - 1]
+        sandbox.task_failures[key] = (failures, time.time() + wait)
+        log.exception("sandbox task %s failed (%d times); next try in %ss", key, failures, wait)
+        return False
+    sandbox.task_failures.pop(key, None)
+    return True
+
+
+def _run_task(sandbox: Sandbox, clock_id: str | None, at: int, task: str, object_id: str) -> None:
+    if clock_id:
+        clock = load(sandbox, "test_helpers.test_clock", clock_id)
+        clock["frozen_time"] = max(int(clock["frozen_time"]), at)
+        sandbox.store.put(clock)
+    if task == "expire_session":
+        session = load(sandbox, "checkout.session", object_id)
+        expire_if_due(sandbox, session)
+    else:
+        subscription = load(sandbox, "subscription", object_id)
+        billing.run_task(sandbox, subscription, task, at)
+
+
 def run_due(sandbox: Sandbox, clock_id: str | None, until: int) -> int:
     """Run, in time order, everything due up to ``until`` for objects on ``clock_id``
-    (or on no clock); returns how many tasks ran."""
+    (or on no clock); returns how many tasks ran.
+
+    On a test clock a failing task raises (the advance request fails). By the wall
+    clock (``clock_id`` None) each task is its own transaction and a failing one is
+    logged and skipped for a while (``TASK_BACKOFF``).
+    """
     ran = 0
     for _ in range(10_000):
         tasks = billing.due_tasks(sandbox, clock_id)
@@ -641,38 +695,44 @@ def run_due(sandbox: Sandbox, clock_id: str | None, until: int) -> int:
             if sandbox.clock.clock_of_customer(session.get("customer")) == clock_id:
                 tasks.append((int(session["expires_at"]), "expire_session", session["id"]))
         due = [t for t in tasks if t[0] <= until]
+        if clock_id is None:
+            due = [t for t in due if not _backing_off(sandbox, f"{t[1]}:{t[2]}")]
         if not due:
             break
         at, task, object_id = min(due)
         if clock_id:
-            clock = load(sandbox, "test_helpers.test_clock", clock_id)
-            clock["frozen_time"] = max(int(clock["frozen_time"]), at)
-            sandbox.store.put(clock)
-        if task == "expire_session":
-            session = load(sandbox, "checkout.session", object_id)
-            expire_if_due(sandbox, session)
-        else:
-            subscription = load(sandbox, "subscription", object_id)
-            billing.run_task(sandbox, subscription, task, at)
+            _run_task(sandbox, clock_id, at, task, object_id)
+        elif not _guarded(
+            sandbox,
+            f"{task}:{object_id}",
+            lambda: _run_task(sandbox, None, at, task, object_id),  # noqa: B023 - called now
+        ):
+            continue
         ran += 1
     return ran
 
 
 def settle_due_async_payments(sandbox: Sandbox) -> None:
-    """Settle delayed bank debits whose delay has passed."""
+    """Settle delayed bank debits whose delay has passed (each in its own transaction)."""
     now = sandbox.clock.wall()
     for session in sandbox.store.list("checkout.session", status="complete"):
         pending = session.get("_async")
         if pending and pending["settle_at"] <= now:
-            settle_async_payment(sandbox, session["id"])
+            session_id = session["id"]
+            _guarded(
+                sandbox,
+                f"settle:{session_id}",
+                lambda: settle_async_payment(sandbox, session_id),  # noqa: B023 - called now
+            )
 
 
 def run_due_work(sandbox: Sandbox) -> None:
-    """Everything due by the wall clock: session expiry, settlements, renewals."""
-    with sandbox.store.transaction():
-        expire_due_sessions(sandbox, None)
-        settle_due_async_payments(sandbox)
-        run_due(sandbox, None, sandbox.clock.wall())
+    """Everything due by the wall clock: session expiry, settlements, renewals.
+
+    Each task runs in its own transaction; one that fails is logged and skipped.
+    """
+    settle_due_async_payments(sandbox)
+    run_due(sandbox, None, sandbox.clock.wall())
 
 
 __all__ = [

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import pytest
 import stripe
 from stripe import StripeClient
 
 from shop.sandbox.testing import RunningSandbox, running_sandbox
 
 from .conftest import Receiver
+from .helpers import book_price, payment_session
 
 
 def test_endpoint_secret_only_on_create(client: StripeClient, receiver: Receiver) -> None:
@@ -127,3 +132,44 @@ def test_pending_webhooks_counts_endpoints_not_yet_reached(
     ]
     assert len(failures) == 3  # the first try and the two fast retries
     assert all(a["status_code"] is None and a["error"] for a in failures)
+
+
+def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
+    sandbox: RunningSandbox,
+    client: StripeClient,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One broken due task is skipped (and backed off): others run, webhooks still go out."""
+    from shop.sandbox import checkout
+
+    price = book_price(client)
+    broken, fine = payment_session(client, price), payment_session(client, price)
+    calls: list[str] = []
+    real_expire = checkout.expire_session
+
+    def expire(sb: Any, session: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        calls.append(session["id"])
+        if session["id"] == broken.id:
+            raise RuntimeError("broken task")
+        return real_expire(sb, session, **kwargs)
+
+    monkeypatch.setattr(checkout, "expire_session", expire)
+    store = sandbox.sandbox.store
+    for session_id in (broken.id, fine.id):
+        stored = store.get(session_id)
+        assert stored is not None
+        stored["expires_at"] = int(time.time()) - 60
+        store.put(stored)
+    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    for _ in range(3):
+        sandbox.run_worker_once()
+    events = receiver.wait_for(lambda events: len(events) >= 2)
+    assert {(e["type"], e["data"]["object"]["id"]) for e in events} >= {
+        ("customer.created", customer.id),
+        ("checkout.session.expired", fine.id),
+    }
+    assert client.v1.checkout.sessions.retrieve(fine.id).status == "expired"
+    assert store.get(broken.id)["status"] == "open"  # type: ignore[index]
+    assert calls.count(broken.id) == 1  # backed off, not retried every tick
