@@ -7,6 +7,9 @@ Stripe has it now, and writes that. Whatever order the events arrive in, the las
 processed leaves the records equal to Stripe's current state. (Order statuses also
 only move forward, see `models.RANK`.)
 
+Handlers call Stripe first and write afterwards, so the database is locked only for
+the writes, never across a network call.
+
 Why one transaction: the processed-event row is committed together with the event's
 effects. If a handler fails, both roll back and the webhook answers 500, so Stripe's
 retry redoes the work instead of finding it wrongly marked done. A duplicate — even one
@@ -91,10 +94,11 @@ def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
     https://docs.stripe.com/api/events/types#event_types-invoice.payment_failed
     """
     invoice = client.v1.invoices.retrieve(obj["id"])
-    fulfilment.record_invoice(invoice)
     subscription_id = fulfilment.invoice_subscription_id(invoice)
-    if subscription_id:
-        fulfilment.record_subscription(client.v1.subscriptions.retrieve(subscription_id))
+    subscription = client.v1.subscriptions.retrieve(subscription_id) if subscription_id else None
+    fulfilment.record_invoice(invoice)  # every read first, then the writes
+    if subscription is not None:
+        fulfilment.record_subscription(subscription)
 
 
 def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -102,7 +106,8 @@ def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.refunded
     """
-    fulfilment.record_charge(client.v1.charges.retrieve(obj["id"]))
+    charge = client.v1.charges.retrieve(obj["id"], params={"expand": fulfilment.PAYMENT_EXPAND})
+    fulfilment.record_charge(charge)
 
 
 def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -110,7 +115,8 @@ def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.dispute.created
     """
-    fulfilment.record_dispute(stripe.Dispute.construct_from(obj, None))
+    dispute = client.v1.disputes.retrieve(obj["id"], params={"expand": fulfilment.PAYMENT_EXPAND})
+    fulfilment.record_dispute(dispute)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -137,6 +143,7 @@ def process_event(client: stripe.StripeClient, event: dict[str, Any], raw: str) 
     event_id = str(event["id"])
     if _already_processed(event_id):
         return "duplicate"
+    db.session.commit()  # end the read, so no transaction is open while Stripe is called
     handler = HANDLERS.get(event["type"])
     outcome: Outcome = "processed" if handler else "ignored"
     try:

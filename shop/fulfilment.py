@@ -188,14 +188,35 @@ def record_invoice(invoice: stripe.Invoice) -> Invoice:
     return _upsert(Invoice, {"stripe_invoice_id": invoice.id or ""}, values)
 
 
-def record_charge(charge: stripe.Charge) -> Order | None:
-    """Record refunds of a charge on the order it paid for."""
-    intent_id = _id(charge.payment_intent)
+#: What a charge or dispute retrieve should carry: the payment's own metadata names the order.
+PAYMENT_EXPAND = ["payment_intent"]
+
+
+def order_for_payment(intent: Any) -> Order | None:
+    """The order a PaymentIntent paid for: by its id, or by the `order_id` Quire put in
+    its metadata at checkout — so a refund or dispute that arrives before
+    `checkout.session.completed` still finds its order.
+    """
+    intent_id = _id(intent)
     if intent_id is None:
         return None
-    order: Order | None = db.session.execute(
+    order = db.session.execute(
         _locked_orders().filter_by(payment_intent_id=intent_id)
     ).scalar_one_or_none()
+    if order is None and not isinstance(intent, str):
+        order_id = metadata_of(intent).get("order_id", "")
+        if order_id.isdigit():
+            order = db.session.execute(
+                _locked_orders().filter_by(id=int(order_id), payment_intent_id=None)
+            ).scalar_one_or_none()
+            if order is not None:
+                order.payment_intent_id = intent_id
+    return order
+
+
+def record_charge(charge: stripe.Charge) -> Order | None:
+    """Record refunds of a charge on the order it paid for."""
+    order = order_for_payment(charge.payment_intent)
     if order is None:
         log.warning("charge %s matches no Quire order; ignored", charge.id)
         return None
@@ -209,14 +230,7 @@ def record_charge(charge: stripe.Charge) -> Order | None:
 
 def record_dispute(dispute: stripe.Dispute) -> Order | None:
     """Mark the order whose payment is disputed; a dispute is a fact that never reverts."""
-    intent_id = _id(dispute.payment_intent)
-    order: Order | None = (
-        db.session.execute(
-            _locked_orders().filter_by(payment_intent_id=intent_id)
-        ).scalar_one_or_none()
-        if intent_id
-        else None
-    )
+    order = order_for_payment(dispute.payment_intent)
     if order is None:
         log.warning("dispute %s matches no Quire order; ignored", dispute.id)
         return None

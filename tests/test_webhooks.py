@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
-from shop import fulfilment
+from shop import events, fulfilment
 from shop.extensions import db
 from shop.models import Invoice, Order, ProcessedEvent, Subscription
 from tests import builders
@@ -135,6 +135,25 @@ def test_two_copies_arriving_at_once_apply_once(
     assert sorted(answers) == [200, 200]
     assert len(rows(app, ProcessedEvent)) == 1
     assert order_of(app, 1).status == "paid"
+
+
+def test_a_duplicate_that_slips_past_the_early_check_is_stopped_by_the_event_key(
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two deliveries racing both pass the cheap SELECT; the primary key stops the second."""
+    body = event("checkout.session.completed", paid_session, id="evt_slipped")
+    assert post_event(client, body).json["outcome"] == "processed"
+    with app.app_context():
+        order = db.session.get(Order, 1)
+        order.amount_paid = 1  # any second application would overwrite this
+        db.session.commit()
+    checks = iter([False])  # the racing copy's early check saw nothing yet
+    monkeypatch.setattr(events, "_already_processed", lambda _id: next(checks, True))
+    second = post_event(client, body)
+    assert second.status_code == 200
+    assert second.json["outcome"] == "duplicate"
+    assert order_of(app, 1).amount_paid == 1  # its effects were rolled back
+    assert len(rows(app, ProcessedEvent)) == 1
 
 
 def test_a_failing_handler_rolls_back_and_asks_stripe_to_retry(
@@ -276,12 +295,35 @@ def test_refunds_are_recorded_on_the_order(
 
 
 def test_a_dispute_marks_the_order_disputed(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any]
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
 ) -> None:
     post_event(client, event("checkout.session.completed", paid_session))
     dispute = builders.example("dispute", id="dp_1", payment_intent="pi_1", charge="ch_1")
+    builders.stripe_serves(fake_stripe, "/v1/disputes/dp_1", dispute)
     post_event(client, event("charge.dispute.created", dispute))
     assert order_of(app, 1).status == "disputed"
+
+
+def test_a_refund_that_arrives_before_the_payment_is_confirmed_is_not_lost(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """The charge's PaymentIntent carries the order id Quire gave it, so the refund finds it."""
+    refunded = builders.charge(
+        amount_refunded=1299,
+        refunded=True,
+        payment_intent=builders.example("payment_intent", id="pi_1", metadata={"order_id": "1"}),
+    )
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", refunded)
+    post_event(client, event("charge.refunded", refunded))
+    post_event(client, event("checkout.session.completed", paid_session))  # arrives late
+    order = order_of(app, 1)
+    assert (order.status, order.amount_refunded, order.amount_paid) == ("refunded", 1299, 1299)
 
 
 def test_invoice_events_record_the_invoice_and_the_subscription_status(
