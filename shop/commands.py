@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -14,11 +15,13 @@ from shop import sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
-from shop.models import User
+from shop.models import User, utcnow
+from shop.reconcile import reconcile
 from shop.stripe_client import describe_error, stripe_client
 
 catalog = AppGroup("catalog", help="Check the catalogue and make Stripe match it.")
 users = AppGroup("users", help="Manage shop accounts.")
+orders = AppGroup("orders", help="Keep orders and memberships in step with Stripe.")
 stripe_group = AppGroup("stripe", help="Set up Quire's side of the Stripe account.")
 sandbox = AppGroup("sandbox", help="Run the embedded Stripe sandbox (no account needed).")
 
@@ -68,6 +71,19 @@ def catalog_sync(dry_run: bool) -> None:
         sys.exit(2)
     current_app.extensions["quire.prices"].forget()
     click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
+
+
+@orders.command("reconcile")
+@click.option("--days", default=30, show_default=True, help="How far back to look.")
+def orders_reconcile(days: int) -> None:
+    """Re-list recent sessions, memberships and refunds and record what webhooks missed."""
+    since = utcnow() - timedelta(days=days)
+    try:
+        report = reconcile(stripe_client(), since)
+    except stripe.StripeError as error:
+        click.echo(f"Stripe refused: {describe_error(error)}", err=True)
+        sys.exit(2)
+    click.echo(str(report))
 
 
 @users.command("create-admin")
@@ -136,5 +152,5 @@ def sandbox_reset(context: click.Context) -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's `flask` CLI."""
-    for group in (catalog, users, stripe_group, sandbox):
+    for group in (catalog, orders, users, stripe_group, sandbox):
         app.cli.add_command(group)

@@ -242,3 +242,39 @@ def test_shuffled_and_duplicated_deliveries_end_in_stripe_s_state(tmp_path: Path
             assert local == truth.status == "active"
             assert shop.read(lambda: db.session.get(Order, 1).status) == "paid"
         stripe.close_clients()
+
+
+def test_reconcile_records_what_missed_webhooks_would_have(live_shop: LiveShop) -> None:
+    """With the endpoint switched off, `orders reconcile` still brings the records up to date."""
+    for endpoint in live_shop.client.v1.webhook_endpoints.list().data:
+        live_shop.client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
+    client = shopper(live_shop)
+    book = session_id_of(
+        client.post("/checkout/books/quiet-machines", data={"quantity": "1"}).location
+    )
+    engine.pay_checkout_session(live_shop.stripe.sandbox, book, card(VISA))
+    membership = session_id_of(
+        client.post("/checkout/memberships/patron", data={"interval": "month"}).location
+    )
+    engine.pay_checkout_session(live_shop.stripe.sandbox, membership, card(VISA))
+    intent = live_shop.client.v1.checkout.sessions.retrieve(book).payment_intent
+    assert isinstance(intent, str)
+    live_shop.client.v1.refunds.create(params={"payment_intent": intent, "amount": 650})
+    assert order(live_shop, 1).status == "pending"  # nothing arrived
+
+    result = live_shop.app.test_cli_runner().invoke(args=["orders", "reconcile", "--days", "1"])
+    assert result.exit_code == 0, result.output
+    assert "order #1: pending → paid" in result.output
+    assert "order #1: paid → partially_refunded" in result.output
+    assert (order(live_shop, 1).status, order(live_shop, 1).amount_refunded) == (
+        "partially_refunded",
+        650,
+    )
+    assert order(live_shop, 2).status == "paid"
+    assert (
+        live_shop.read(lambda: db.session.execute(db.select(Subscription.status)).scalar_one())
+        == "active"
+    )
+
+    again = live_shop.app.test_cli_runner().invoke(args=["orders", "reconcile", "--days", "1"])
+    assert "0 record(s) changed" in again.output
