@@ -86,7 +86,12 @@ def register_catalogue(app: Flask) -> None:
     except CatalogueError as error:
         app.extensions["quire.catalogue"] = None
         app.extensions["quire.catalogue_error"] = error
-        app.logger.error("%s", error)
+        app.logger.error(
+            "%s has %d problem(s); the shop answers 503 until they are fixed "
+            "(see `flask --app wsgi catalog check`)",
+            error.path.name,
+            len(error.problems),
+        )
 
 
 def register_blueprints(app: Flask) -> None:
@@ -119,7 +124,7 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """`flask --app wsgi catalog|orders|events|users|sandbox …`."""
+    """`flask --app wsgi catalog|orders|users|stripe|sandbox …`."""
     from shop.commands import register
 
     register(app)

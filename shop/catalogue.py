@@ -231,6 +231,7 @@ def _entries(raw: Any, section: str, reader: _Reader) -> list[tuple[str, Mapping
         elif not KEY_PATTERN.match(key):
             reader.problem(label, "key", "must be lower-case letters, digits and dashes")
         elif key in seen:
+            label = f"{section}[{key}] (entry {index + 1})"
             reader.problem(label, "key", f"duplicate key {key!r}")
         else:
             seen.add(key)

@@ -70,8 +70,8 @@ def test_a_bad_book_field_is_named(field: str, value: str, expected: str) -> Non
 def test_missing_title_and_duplicate_key_are_each_reported() -> None:
     text = "books:" + GOOD_BOOK + GOOD_BOOK.replace("    title: Dune\n", "")
     found = problems_of(text)
-    assert "books[dune]: title: is missing" in found
-    assert "books[dune]: key: duplicate key 'dune'" in found
+    assert "books[dune] (entry 2): title: is missing" in found
+    assert "books[dune] (entry 2): key: duplicate key 'dune'" in found
 
 
 def test_bad_plan_interval_is_named() -> None:
@@ -117,3 +117,4 @@ def test_catalog_check_command_fails_naming_key_and_field(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "books[the-salt-road]: price: must be a whole number of minor units" in result.stderr
     assert "products.yaml: currency: unknown currency 'quid'" in result.stderr
+    assert result.stderr.count("unknown currency 'quid'") == 1  # each problem said once

@@ -119,3 +119,30 @@ def test_an_admin_page_needs_an_admin(app: Flask, client: FlaskClient) -> None:
     page = client.get("/admin/")
     assert page.status_code == 200
     assert "Shop overview" in page.text
+    assert "No sales yet." in page.text
+
+
+def test_revenue_counts_orders_less_refunds_and_renewals(app: Flask, client: FlaskClient) -> None:
+    from shop.models import Invoice, Order
+    from tests.builders import add_order
+    from tests.conftest import add_user, sign_in
+
+    add_order(app)  # £12.99, refunded £2.99 below
+    with app.app_context():
+        order = db.session.get(Order, 1)
+        order.amount_paid, order.amount_refunded, order.status = 1299, 299, "partially_refunded"
+        for reason, paid in (("subscription_create", 900), ("subscription_cycle", 900)):
+            db.session.add(
+                Invoice(
+                    stripe_invoice_id=f"in_{reason}",
+                    currency="gbp",
+                    amount_due=paid,
+                    amount_paid=paid,
+                    billing_reason=reason,
+                    status="paid",
+                )
+            )
+        db.session.commit()
+    add_user(app, "owner@example.com", admin=True)
+    sign_in(client, "owner@example.com")
+    assert "£19.00" in client.get("/admin/").text  # 12.99 − 2.99 + one renewal of 9.00
