@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 
 from .clock import Clock
 from .delivery import DeliveryWorker
@@ -20,6 +21,8 @@ class Sandbox:
         self.store = Store(settings.db_path)
         self.clock = Clock(self.store)
         self.worker = DeliveryWorker(self)
+        #: Randomness of shuffled deliveries (seeded by ``settings.random_seed``).
+        self.random = random.Random(settings.random_seed)  # noqa: S311 - not for security
         #: Wall-clock tasks that failed: key -> (failures so far, unix time of next try).
         self.task_failures: dict[str, tuple[int, float]] = {}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import random
 import threading
 import time
 import urllib.error
@@ -80,17 +79,16 @@ class DeliveryWorker:
             self._wake.wait(self.sandbox.settings.worker_interval)
             self._wake.clear()
 
-    def run_once(self) -> int:
-        """Run due work and every due delivery once; returns the number of attempts."""
+    def run_once(self, now: float | None = None) -> int:
+        """Run due work and every delivery due by ``now`` (default: the current
+        time) once; returns the number of attempts."""
         with self._run_lock:
             try:
                 self.sandbox.run_due_work()
             except Exception:
                 # Due work must never hold up webhook delivery.
                 log.exception("sandbox due work failed")
-            due = self.sandbox.store.due_deliveries(time.time())
-            if self.sandbox.settings.shuffle_deliveries:
-                random.shuffle(due)
+            due = self.sandbox.store.due_deliveries(time.time() if now is None else now)
             for delivery in due:
                 if self._stop.is_set():
                     break

@@ -1,7 +1,8 @@
 """Creating events and queueing their webhook deliveries.
 
 ``emit`` snapshots an object into an ``event``, stores it and queues one delivery
-(two with ``duplicate_deliveries``) to each enabled endpoint subscribed to its type.
+(two with ``duplicate_deliveries``) to each enabled endpoint subscribed to its type;
+with ``shuffle_deliveries`` each delivery is held a random time first.
 The request that caused it is read from ``current_request`` (set by the API layer);
 automatic actions have ``request.id`` null.
 """
@@ -9,6 +10,7 @@ automatic actions have ``request.id`` null.
 from __future__ import annotations
 
 import contextvars
+import time
 from typing import TYPE_CHECKING, Any
 
 from .ids import new_id
@@ -59,11 +61,17 @@ def emit(
         type=event_type,
     )
     store.put(event)
-    now = sandbox.clock.wall()
-    copies = 2 if sandbox.settings.duplicate_deliveries else 1
+    settings = sandbox.settings
+    now = time.time()
+    copies = 2 if settings.duplicate_deliveries else 1
     for endpoint in reversed(endpoints):
         for _ in range(copies):
-            store.enqueue_delivery(event["id"], endpoint["id"], float(now))
+            hold = (
+                sandbox.random.uniform(0, settings.shuffle_window)
+                if settings.shuffle_deliveries
+                else 0.0
+            )
+            store.enqueue_delivery(event["id"], endpoint["id"], now + hold)
     if endpoints:
         sandbox.wake_worker()
     return event

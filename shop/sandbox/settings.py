@@ -19,6 +19,9 @@ class SandboxSettings:
     is the number of retries. ``invoice_retry_days`` lists the days between failed
     renewal attempts before the subscription is canceled. ``invoice_finalize_delay``
     (seconds; Stripe's is about 3600) keeps renewal invoices in draft before charging.
+    With ``shuffle_deliveries`` each delivery is held a random 0–``shuffle_window``
+    seconds, so events reach an endpoint out of order; ``random_seed`` makes that
+    order reproducible.
     """
 
     host: str = "127.0.0.1"
@@ -28,6 +31,8 @@ class SandboxSettings:
     public_url: str | None = None
     account_name: str | None = "Quire (sandbox)"
     shuffle_deliveries: bool = False
+    shuffle_window: float = 2.0
+    random_seed: int | None = None
     duplicate_deliveries: bool = False
     retry_backoff: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)
     delivery_timeout: float = 10.0

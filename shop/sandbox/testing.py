@@ -57,9 +57,13 @@ class RunningSandbox:
             http_client.close()  # type: ignore[no-untyped-call]
         self._http_clients.clear()
 
-    def run_worker_once(self) -> int:
-        """Deliver due webhooks and run due work now; returns the attempts made."""
-        return self.sandbox.worker.run_once()
+    def run_worker_once(self, until: float | None = None) -> int:
+        """Run due work and deliver due webhooks now; returns the attempts made.
+
+        ``until`` (a unix time) also delivers what is held or waiting for a retry
+        until then, without waiting for it.
+        """
+        return self.sandbox.worker.run_once(until)
 
     def wait_for_deliveries(self, timeout: float = 5.0) -> bool:
         """Wait until no webhook delivery is pending; False on timeout."""
