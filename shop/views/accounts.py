@@ -106,10 +106,12 @@ def billing() -> Response | tuple[str, int]:
     if customer is None:
         flash("You have nothing to manage yet.", "info")
         return redirect(url_for("accounts.account"))
+    customer_id = customer.stripe_customer_id
+    db.session.commit()  # no transaction open across the Stripe call
     try:
         portal = stripe_client().v1.billing_portal.sessions.create(
             params={
-                "customer": customer.stripe_customer_id,
+                "customer": customer_id,
                 "return_url": current_app.config["SITE_URL"] + url_for("accounts.account"),
             }
         )

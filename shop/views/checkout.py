@@ -86,6 +86,7 @@ def confirmation(order_id: int) -> str:
     if not session_id or session_id != order.checkout_session_id:
         abort(404)
     session = None
+    db.session.commit()  # no transaction open across the Stripe call
     try:
         session = stripe_client().v1.checkout.sessions.retrieve(
             session_id, params={"expand": fulfilment.SESSION_EXPAND}
