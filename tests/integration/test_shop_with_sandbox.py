@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -180,11 +180,7 @@ def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveSh
     # No payment was due (the trial is free), and the order is complete all the same.
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
 
-    clock = live_shop.client.v1.test_helpers.test_clocks.retrieve(clock_id)
-    live_shop.client.v1.test_helpers.test_clocks.advance(
-        clock_id,
-        params={"frozen_time": clock.frozen_time + int(timedelta(days=15).total_seconds())},
-    )
+    live_shop.advance_clock(clock_id, days=15)
     past_due = live_shop.wait_for(
         lambda: db.session.execute(
             db.select(Subscription).filter_by(status="past_due")
@@ -204,11 +200,7 @@ def test_a_renewal_is_paid_and_moves_the_period_on(live_shop: LiveShop) -> None:
         ).scalar_one_or_none()
     )
     assert first is not None and first.current_period_end is not None
-    clock = live_shop.client.v1.test_helpers.test_clocks.retrieve(clock_id)
-    live_shop.client.v1.test_helpers.test_clocks.advance(
-        clock_id,
-        params={"frozen_time": clock.frozen_time + int(timedelta(days=32).total_seconds())},
-    )
+    live_shop.advance_clock(clock_id, days=32)
     renewed = live_shop.wait_for(
         lambda: db.session.execute(
             db.select(Subscription).where(
