@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The stamp changes whenever a requirements file does, so the venv follows them.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck sandbox clean
+.PHONY: install run test lint typecheck bench sandbox clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python scripts/benchmark.py
 
 sandbox: $(STAMP)
 	$(BIN)/python -m shop.sandbox run

@@ -1,0 +1,168 @@
+"""Measure Quire's hot paths and print figures: `make bench`.
+
+Runs in one process against a fresh SQLite file, with Stripe answered at the HTTP
+layer by `responses` (so the real SDK builds and parses every call), and reports:
+- webhook events per second for a new paid order, a duplicate and an ignored type,
+  each as a ratio to `GET /healthz` measured in the same run;
+- Stripe API calls per webhook event and per purchase (first and later purchases).
+Figures, not pass/fail: compare runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import responses
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shop import create_app  # noqa: E402
+from shop.extensions import db  # noqa: E402
+from tests.builders import add_order, session  # noqa: E402
+from tests.conftest import WEBHOOK_SECRET  # noqa: E402
+from tests.stripe_fakes import API, event, example, listing, signature  # noqa: E402
+
+EVENTS = 400
+
+
+def timed(label: str, count: int, run: Callable[[int], None]) -> float:
+    """Run `run(i)` for i in range(count); print and return the per-call time in ms."""
+    samples = []
+    for i in range(count):
+        start = time.perf_counter()
+        run(i)
+        samples.append(time.perf_counter() - start)
+    per_call = statistics.median(samples) * 1000
+    print(f"  {label:<44} {per_call:7.3f} ms median   {1000 / per_call:8.0f} /s")
+    return per_call
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="quire-bench-"))
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
+            "SECRET_KEY": "bench",
+            "STRIPE_SECRET_KEY": "sk_test_bench",
+            "STRIPE_API_BASE": None,
+            "STRIPE_MAX_NETWORK_RETRIES": 0,
+            "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET,),
+            "WTF_CSRF_ENABLED": False,
+            "LOG_LEVEL": "WARNING",
+            "SITE_URL": "http://shop.test",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    order_ids = [add_order(app, session_id=f"cs_bench_{i}") for i in range(EVENTS)]
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as stripe_http:
+
+        def session_for(request: Any) -> tuple[int, dict[str, str], str]:
+            number = int(re.search(r"cs_bench_(\d+)", request.url).group(1))  # type: ignore[union-attr]
+            body = session(session_id=f"cs_bench_{number}", order_id=order_ids[number])
+            return 200, {}, json.dumps(body)
+
+        stripe_http.add_callback(
+            "GET", re.compile(API + r"/v1/checkout/sessions/cs_bench_\d+.*"), session_for
+        )
+
+        def deliver(body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode()
+            answer = client.post(
+                "/webhooks/stripe",
+                data=payload,
+                headers={"Stripe-Signature": signature(payload, WEBHOOK_SECRET)},
+            )
+            assert answer.status_code == 200, answer.text
+
+        paid = [
+            event("checkout.session.completed", session(session_id=f"cs_bench_{i}"))
+            for i in range(EVENTS)
+        ]
+        ignored = [
+            event("customer.tax_id.created", {"id": f"txi_{i}", "object": "tax_id"})
+            for i in range(EVENTS)
+        ]
+
+        print(
+            f"Quire benchmark: {EVENTS} events each, SQLite, Stripe answered over HTTP by `responses`"
+        )
+        trivial = timed("GET /healthz (trivial endpoint)", EVENTS, lambda i: client.get("/healthz"))
+        calls_before = len(stripe_http.calls)
+        new = timed("webhook: checkout.session.completed (new)", EVENTS, lambda i: deliver(paid[i]))
+        per_event = (len(stripe_http.calls) - calls_before) / EVENTS
+        calls_before = len(stripe_http.calls)
+        duplicate = timed(
+            "webhook: the same events again (duplicates)", EVENTS, lambda i: deliver(paid[i])
+        )
+        per_duplicate = (len(stripe_http.calls) - calls_before) / EVENTS
+        ignored_ms = timed("webhook: unknown type (ignored)", EVENTS, lambda i: deliver(ignored[i]))
+        print(
+            f"  ratios to /healthz: new {new / trivial:.1f}×, duplicate {duplicate / trivial:.1f}×, "
+            f"ignored {ignored_ms / trivial:.1f}×"
+        )
+        print(
+            f"  Stripe API calls per new event: {per_event:.2f}; per duplicate: {per_duplicate:.2f}"
+        )
+
+        # Purchases: the first needs the price and a customer; later ones reuse both.
+        price = example(
+            "price",
+            id="price_bench",
+            lookup_key="book:salt-road-ebook",
+            unit_amount=699,
+            currency="gbp",
+            active=True,
+            recurring=None,
+        )
+        stripe_http.add(
+            "GET", re.compile(API + r"/v1/prices\?.*"), json=listing("/v1/prices", [price])
+        )
+        stripe_http.add("POST", API + "/v1/customers", json=example("customer", id="cus_bench"))
+        made = iter(range(10**6))
+        stripe_http.add_callback(
+            "POST",
+            API + "/v1/checkout/sessions",
+            lambda r: (
+                200,
+                {},
+                json.dumps(
+                    example(
+                        "checkout.session",
+                        id=f"cs_buy_{next(made)}",
+                        url="https://checkout.test/x",
+                        status="open",
+                    )
+                ),
+            ),
+        )
+        client.post(
+            "/register",
+            data={"email": "bench@example.com", "password": "benchmark1", "confirm": "benchmark1"},
+        )
+        counts = []
+        for _ in range(3):
+            before = len(stripe_http.calls)
+            assert (
+                client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"}).status_code
+                == 303
+            )
+            counts.append(len(stripe_http.calls) - before)
+        print(
+            f"  Stripe API calls per purchase: first {counts[0]}, then {counts[1]} and {counts[2]}"
+        )
+
+
+if __name__ == "__main__":
+    main()
