@@ -1,21 +1,30 @@
 """The background worker: webhook deliveries, retries and time-driven work.
 
 Each tick it runs what is due by the wall clock (session expiry, delayed bank debit
-settlements, renewals of subscriptions not on a test clock), then POSTs every due
-delivery, signed like Stripe, outside the store's lock so a webhook handler may call
-the API back. Every attempt is recorded; non-2xx answers and timeouts are retried
-after ``settings.retry_backoff``.
+settlements, renewals of subscriptions not on a test clock), then hands every due
+delivery to a small thread pool: one job per endpoint, which POSTs that endpoint's
+due deliveries in queue order, signed like Stripe, outside the store's lock so a
+webhook handler may call the API back. Endpoints are served concurrently, so a slow
+or hanging one holds up neither the others nor the due work. Every attempt is
+recorded; non-2xx answers and timeouts are retried after ``settings.retry_backoff``.
+
+``stop`` aborts requests still in flight (their deliveries stay pending, to be
+sent on the next start) and waits for every delivery thread before it returns, so
+the store can then be closed safely.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .render import public
@@ -28,20 +37,16 @@ log = logging.getLogger(__name__)
 
 RESPONSE_HEAD_CHARS = 500
 
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Stripe counts a 3xx answer as a failed delivery: never follow it."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+#: Endpoints delivered to at the same time.
+MAX_PARALLEL_ENDPOINTS = 8
 
 
-#: Direct connections (no proxies from the environment), no redirects.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+class _Aborted(Exception):
+    """The worker is stopping: the request in flight was cut off."""
 
 
 class DeliveryWorker:
-    """A daemon thread that delivers webhooks and runs due work."""
+    """A daemon thread that runs due work and dispatches webhook deliveries."""
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -49,6 +54,10 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._run_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: dict[str, Future[None]] = {}
+        self._inflight_lock = threading.Lock()
+        self._connections: set[http.client.HTTPConnection] = set()
 
     def start(self) -> None:
         """Start the thread (idempotent)."""
@@ -58,13 +67,25 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self._loop, name="sandbox-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish and wait for it."""
+    def stop(self) -> None:
+        """Stop: abort requests in flight and wait for every delivery thread.
+
+        Aborted deliveries are not counted as attempts; they stay pending.
+        """
         self._stop.set()
         self._wake.set()
+        with self._inflight_lock:
+            for connection in self._connections:
+                if connection.sock is not None:
+                    with contextlib.suppress(OSError):
+                        connection.sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join()
             self._thread = None
+        with self._inflight_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def wake(self) -> None:
         """Have the thread look for work now."""
@@ -73,7 +94,9 @@ class DeliveryWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run_once()
+                with self._run_lock:
+                    self._run_due_work()
+                    self._dispatch(time.time())
             except Exception:
                 log.exception("sandbox worker tick failed")
             self._wake.wait(self.sandbox.settings.worker_interval)
@@ -81,19 +104,62 @@ class DeliveryWorker:
 
     def run_once(self, now: float | None = None) -> int:
         """Run due work and every delivery due by ``now`` (default: the current
-        time) once; returns the number of attempts."""
+        time), waiting for them; returns the number of deliveries attempted."""
         with self._run_lock:
-            try:
-                self.sandbox.run_due_work()
-            except Exception:
-                # Due work must never hold up webhook delivery.
-                log.exception("sandbox due work failed")
-            due = self.sandbox.store.due_deliveries(time.time() if now is None else now)
-            for delivery in due:
+            self._wait(self._pending_jobs())
+            self._run_due_work()
+            jobs, count = self._dispatch(time.time() if now is None else now)
+            self._wait(jobs)
+            return count
+
+    def _run_due_work(self) -> None:
+        try:
+            self.sandbox.run_due_work()
+        except Exception:
+            # Due work must never hold up webhook delivery.
+            log.exception("sandbox due work failed")
+
+    def _pending_jobs(self) -> list[Future[None]]:
+        with self._inflight_lock:
+            return list(self._inflight.values())
+
+    @staticmethod
+    def _wait(jobs: Iterable[Future[None]]) -> None:
+        for job in jobs:
+            job.exception()
+
+    def _dispatch(self, now: float) -> tuple[list[Future[None]], int]:
+        """Start one job per endpoint with due deliveries and none already in flight."""
+        by_endpoint: dict[str, list[dict[str, Any]]] = {}
+        for delivery in self.sandbox.store.due_deliveries(now):
+            by_endpoint.setdefault(delivery["endpoint_id"], []).append(delivery)
+        jobs: list[Future[None]] = []
+        count = 0
+        with self._inflight_lock:
+            if self._stop.is_set():
+                return jobs, count
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    MAX_PARALLEL_ENDPOINTS, thread_name_prefix="sandbox-webhook"
+                )
+            for endpoint_id, batch in by_endpoint.items():
+                if endpoint_id in self._inflight:
+                    continue
+                job = self._pool.submit(self._deliver_batch, endpoint_id, batch)
+                self._inflight[endpoint_id] = job
+                jobs.append(job)
+                count += len(batch)
+        return jobs, count
+
+    def _deliver_batch(self, endpoint_id: str, batch: list[dict[str, Any]]) -> None:
+        try:
+            for delivery in batch:
                 if self._stop.is_set():
                     break
                 try:
                     self._deliver(delivery)
+                except _Aborted:
+                    break
                 except Exception:
                     # Never spin on one broken delivery: give up on it and go on.
                     log.exception("webhook delivery %s failed unexpectedly", delivery["id"])
@@ -103,7 +169,45 @@ class DeliveryWorker:
                         attempts=delivery["attempts"] + 1,
                         due_at=time.time(),
                     )
-            return len(due)
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(endpoint_id, None)
+            self._wake.set()
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST without following redirects or using proxies; aborted by ``stop``."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"unsupported URL {url!r}")
+        timeout = self.sandbox.settings.delivery_timeout
+        connection: http.client.HTTPConnection = (
+            http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout)
+            if parts.scheme == "https"
+            else http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        )
+        with self._inflight_lock:
+            self._connections.add(connection)
+        try:
+            connection.connect()
+            with self._inflight_lock:
+                if self._stop.is_set():
+                    raise _Aborted
+            path = parts.path or "/"
+            if parts.query:
+                path += "?" + parts.query
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                head = response.read(RESPONSE_HEAD_CHARS * 4).decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException):
+                if self._stop.is_set():
+                    raise _Aborted from None
+                raise
+            return int(response.status), head
+        finally:
+            with self._inflight_lock:
+                self._connections.discard(connection)
+            connection.close()
 
     def _deliver(self, delivery: dict[str, Any]) -> None:
         store = self.sandbox.store
@@ -116,27 +220,17 @@ class DeliveryWorker:
             return
         payload = json.dumps(public(event), indent=2)
         timestamp = int(time.time())
-        request = urllib.request.Request(  # noqa: S310 - endpoint URLs are set by the operator
-            endpoint["url"],
-            data=payload.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-                "Stripe-Signature": signature_header(endpoint["_secret"], payload, timestamp),
-            },
-        )
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": signature_header(endpoint["_secret"], payload, timestamp),
+        }
         status: int | None = None
         head: str | None = None
         error: str | None = None
         started = time.monotonic()
         try:
-            with _OPENER.open(request, timeout=self.sandbox.settings.delivery_timeout) as response:
-                status = int(response.status)
-                head = response.read(RESPONSE_HEAD_CHARS * 4).decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            head = exc.read(RESPONSE_HEAD_CHARS * 4).decode("utf-8", "replace")
+            status, head = self._post(endpoint["url"], payload.encode(), headers)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = (time.monotonic() - started) * 1000

@@ -84,3 +84,44 @@ def receiver() -> Iterator[Receiver]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class HangingEndpoint:
+    """A webhook endpoint that accepts requests and answers none until released."""
+
+    url: str = ""
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def hanging() -> Iterator[HangingEndpoint]:
+    """A local HTTP server that hangs on every request until the test ends."""
+    state = HangingEndpoint()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            state.arrived.set()
+            state.released.wait(60)
+            try:
+                self.send_response(200)
+                self.end_headers()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/stripe"
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield state
+    state.released.set()
+    server.shutdown()
+    server.server_close()

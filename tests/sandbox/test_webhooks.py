@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -9,9 +10,10 @@ import pytest
 import stripe
 from stripe import StripeClient
 
+from shop.sandbox.store import Store
 from shop.sandbox.testing import RunningSandbox, running_sandbox
 
-from .conftest import Receiver
+from .conftest import HangingEndpoint, Receiver
 from .helpers import book_price, payment_session
 
 
@@ -191,3 +193,54 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
     assert client.v1.checkout.sessions.retrieve(fine.id).status == "expired"
     assert store.get(broken.id)["status"] == "open"  # type: ignore[index]
     assert calls.count(broken.id) == 1  # backed off, not retried every tick
+
+
+def test_a_hanging_endpoint_holds_up_neither_other_endpoints_nor_due_work(
+    tmp_path: object, receiver: Receiver, hanging: HangingEndpoint
+) -> None:
+    """While one endpoint never answers, another still gets its events and sessions
+    still expire."""
+    with running_sandbox(f"{tmp_path}/hang.sqlite3", delivery_timeout=60) as sb:
+        client = sb.client()
+        client.v1.webhook_endpoints.create(params={"url": hanging.url, "enabled_events": ["*"]})
+        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+        customer = client.v1.customers.create(params={"email": "a@example.com"})
+        assert hanging.arrived.wait(10)
+        receiver.wait_for(lambda events: len(events) == 1, timeout=10)
+        session = payment_session(client, book_price(client))
+        stored = sb.sandbox.store.get(session.id)
+        assert stored is not None
+        stored["expires_at"] = int(time.time()) - 60
+        sb.sandbox.store.put(stored)
+        events = receiver.wait_for(
+            lambda events: any(e["type"] == "checkout.session.expired" for e in events),
+            timeout=10,
+        )
+        assert events[0]["data"]["object"]["id"] == customer.id
+        hanging.released.set()
+
+
+def test_stopping_aborts_a_delivery_in_flight_and_keeps_it_pending(
+    tmp_path: object, hanging: HangingEndpoint
+) -> None:
+    """Leaving running_sandbox cuts off a request to a hanging endpoint: no delivery
+    thread outlives the store, and the delivery is still queued for the next start."""
+    db_path = f"{tmp_path}/stop.sqlite3"
+    with running_sandbox(db_path, delivery_timeout=60) as sb:
+        client = sb.client()
+        client.v1.webhook_endpoints.create(params={"url": hanging.url, "enabled_events": ["*"]})
+        client.v1.customers.create(params={"email": "a@example.com"})
+        assert hanging.arrived.wait(10)
+    assert not hanging.released.is_set()
+    workers = [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith(("sandbox-delivery", "sandbox-webhook"))
+    ]
+    assert workers == []
+    store = Store(db_path)
+    try:
+        assert store.pending_delivery_count() == 1
+        assert store.deliveries() == []
+    finally:
+        store.close()
