@@ -296,22 +296,21 @@ def finalize_invoice(sandbox: Sandbox, invoice: dict[str, Any], at: int) -> dict
 
 
 def _mark_paid(sandbox: Sandbox, invoice: dict[str, Any], at: int, pi_id: str | None) -> None:
-    payment = {
-        "id": new_id("inpay_"),
-        "object": "invoice_payment",
-        "amount_paid": invoice["amount_due"],
-        "amount_requested": invoice["amount_due"],
-        "created": at,
-        "currency": invoice["currency"],
-        "invoice": invoice["id"],
-        "is_default": True,
-        "livemode": False,
-        "payment": {"type": "payment_intent", "payment_intent": pi_id}
+    payment = blank(
+        "invoice_payment",
+        id=new_id("inpay_"),
+        amount_paid=invoice["amount_due"],
+        amount_requested=invoice["amount_due"],
+        created=at,
+        currency=invoice["currency"],
+        invoice=invoice["id"],
+        is_default=True,
+        payment={"type": "payment_intent", "payment_intent": pi_id}
         if pi_id
         else {"type": "out_of_band_payment"},
-        "status": "paid",
-        "status_transitions": {"canceled_at": None, "paid_at": at},
-    }
+        status="paid",
+        status_transitions={"canceled_at": None, "paid_at": at},
+    )
     existing = [p for p in invoice["payments"]["data"] if p["status"] != "open"]
     invoice.update(
         status="paid",
@@ -330,20 +329,19 @@ def _mark_paid(sandbox: Sandbox, invoice: dict[str, Any], at: int, pi_id: str | 
 def open_payment(invoice: dict[str, Any], pi_id: str, at: int) -> None:
     """Record the invoice's in-progress payment (its PaymentIntent)."""
     invoice["payments"]["data"] = [
-        {
-            "id": new_id("inpay_"),
-            "object": "invoice_payment",
-            "amount_paid": None,
-            "amount_requested": invoice["amount_due"],
-            "created": at,
-            "currency": invoice["currency"],
-            "invoice": invoice["id"],
-            "is_default": True,
-            "livemode": False,
-            "payment": {"type": "payment_intent", "payment_intent": pi_id},
-            "status": "open",
-            "status_transitions": {"canceled_at": None, "paid_at": None},
-        }
+        blank(
+            "invoice_payment",
+            id=new_id("inpay_"),
+            amount_paid=None,
+            amount_requested=invoice["amount_due"],
+            created=at,
+            currency=invoice["currency"],
+            invoice=invoice["id"],
+            is_default=True,
+            payment={"type": "payment_intent", "payment_intent": pi_id},
+            status="open",
+            status_transitions={"canceled_at": None, "paid_at": None},
+        )
     ]
 
 

@@ -127,16 +127,61 @@ def _portal_configuration(call: Call) -> str:
     existing = call.store.list("billing_portal.configuration")
     if existing:
         return str(existing[0]["id"])
-    config = {
-        "id": new_id("bpc_"),
-        "object": "billing_portal.configuration",
-        "active": True,
-        "is_default": True,
-        "created": call.sandbox.clock.wall(),
-        "livemode": False,
-    }
+    now = call.sandbox.clock.wall()
+    config = blank(
+        "billing_portal.configuration",
+        id=new_id("bpc_"),
+        active=True,
+        application=None,
+        business_profile={
+            "headline": call.sandbox.settings.account_name,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        created=now,
+        default_return_url=None,
+        # What the hosted portal offers.
+        features={
+            "customer_update": {"allowed_updates": [], "enabled": False},
+            "invoice_history": {"enabled": True},
+            "payment_method_update": {"enabled": True, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "options": []},
+                "enabled": True,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": ["price"],
+                "enabled": True,
+                "products": [],
+                "proration_behavior": "create_prorations",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+            },
+        },
+        is_default=True,
+        login_page={"enabled": False, "url": None},
+        name=None,
+        updated=now,
+    )
     call.store.put(config)
     return str(config["id"])
+
+
+@route("/billing_portal/configurations/<config_id>", ["GET"])
+def retrieve_portal_configuration(call: Call, config_id: str) -> dict[str, Any]:
+    """Retrieve the portal configuration (the sandbox has one, made with the first session)."""
+    return call.render(load(call.sandbox, "billing_portal.configuration", config_id))
+
+
+@route("/billing_portal/configurations", ["GET"])
+def list_portal_configurations(call: Call) -> dict[str, Any]:
+    """List portal configurations."""
+    return call.page(
+        "/v1/billing_portal/configurations", call.store.list("billing_portal.configuration")
+    )
 
 
 @route("/billing_portal/sessions", ["POST"], strict="billing_portal.session.create")
