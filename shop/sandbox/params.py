@@ -1,7 +1,11 @@
 """Decoding Stripe's form-encoded nested parameters and reading typed values from them.
 
-``a[b][c]=v`` becomes ``{"a": {"b": {"c": "v"}}}``; indexed ``x[0][y]=v`` and
-bracket ``x[]=v`` keys become lists. Every leaf value stays a string, as sent.
+``a[b][c]=v`` becomes ``{"a": {"b": {"c": "v"}}}``. As on Stripe, an indexed key
+``x[0][y]=v`` is a hash key until the param is read as an array (``get_list`` orders
+the indexes), so a hash such as ``metadata[42]=v`` keeps its digit keys. Bracket keys
+``x[]=v`` append to a list, and ``x[][a]=1&x[][b]=2&x[][a]=3`` makes a list of hashes
+(a new hash starts when its key repeats), as some clients send. Every leaf value stays
+a string, as sent.
 """
 
 from __future__ import annotations
@@ -22,17 +26,6 @@ def _split_key(key: str) -> list[str]:
     return [head, *_KEY_PART.findall("[" + rest)]
 
 
-def _normalise(node: Any) -> Any:
-    if isinstance(node, dict):
-        items = {k: _normalise(v) for k, v in node.items()}
-        if items and all(k.isdigit() for k in items):
-            return [items[k] for k in sorted(items, key=int)]
-        return items
-    if isinstance(node, list):
-        return [_normalise(v) for v in node]
-    return node
-
-
 def parse_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Build nested params from decoded ``(key, value)`` pairs."""
     root: dict[str, Any] = {}
@@ -42,10 +35,17 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             if part == "":
-                # ``x[]`` appends; only meaningful as the last part.
-                if isinstance(node, list):
+                if not isinstance(node, list):
+                    break
+                if last:
                     node.append(value)
-                break
+                    break
+                # ``x[][k]``: the list's last hash, or a new one when it already has ``k``.
+                inner = parts[index + 1]
+                if not node or not isinstance(node[-1], dict) or inner in node[-1]:
+                    node.append({})
+                node = node[-1]
+                continue
             if isinstance(node, list):
                 break
             following = parts[index + 1] if not last else None
@@ -61,9 +61,7 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                     existing = {}
                     node[part] = existing
                 node = existing
-    result = _normalise(root)
-    assert isinstance(result, dict)
-    return result
+    return root
 
 
 def get_str(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -104,14 +102,17 @@ def get_bool(params: dict[str, Any], key: str) -> bool | None:
 
 
 def get_list(params: dict[str, Any], key: str) -> list[Any]:
-    """A list param (``x[0]=…`` or ``x[]=…``); a lone scalar becomes a one-item list."""
+    """An array param (``x[0]=…`` in index order, or ``x[]=…``); a lone scalar becomes
+    a one-item list; a hash with other than integer keys is Stripe's "Invalid array"."""
     value = params.get(key)
     if value is None or value == "":
         return []
     if isinstance(value, list):
         return value
     if isinstance(value, dict):
-        return list(value.values())
+        if not all(k.isdigit() for k in value):
+            raise invalid("Invalid array", param=key)
+        return [value[k] for k in sorted(value, key=int)]
     return [value]
 
 

@@ -14,6 +14,8 @@ from stripe import StripeClient
 
 from shop.sandbox.testing import RunningSandbox
 
+from .helpers import book_price
+
 
 def raw(
     sandbox: RunningSandbox, method: str, path: str, body: str | None = None, key: str | None = None
@@ -111,6 +113,43 @@ def test_nested_form_body_with_bracket_arrays(sandbox: RunningSandbox) -> None:
     assert status == 200
     assert body["metadata"] == {"isbn": "123"}
     assert body["images"] == ["a.png", "b.png"]
+
+
+def test_metadata_with_digit_keys_stays_a_hash(client: StripeClient) -> None:
+    """metadata[42]=x is a hash key, not an array index, as on Stripe."""
+    customer = client.v1.customers.create(params={"metadata": {"42": "x", "7": "y"}})
+    assert customer.to_dict()["metadata"] == {"42": "x", "7": "y"}
+    updated = client.v1.customers.update(customer.id, params={"metadata": {"0": "zero"}})
+    assert updated.to_dict()["metadata"] == {"42": "x", "7": "y", "0": "zero"}
+
+
+def test_indexed_arrays_follow_their_indexes(sandbox: RunningSandbox) -> None:
+    """x[1]/x[0] are read in index order; an array param with other keys is refused."""
+    status, _, body = raw(
+        sandbox, "POST", "/v1/products", "name=Book&images[1]=b.png&images[0]=a.png"
+    )
+    assert (status, body["images"]) == (200, ["a.png", "b.png"])
+    status, _, body = raw(sandbox, "POST", "/v1/products", "name=Book&images[x]=a.png")
+    assert (status, body["error"]["param"]) == (400, "images")
+
+
+def test_non_indexed_arrays_of_hashes(sandbox: RunningSandbox, client: StripeClient) -> None:
+    """line_items[][price]=…&line_items[][quantity]=… (as some clients send) is a list of
+    hashes, a new one each time a key repeats."""
+    first, second = book_price(client, 1200), book_price(client, 800, name="Emma")
+    status, _, body = raw(
+        sandbox,
+        "POST",
+        "/v1/checkout/sessions",
+        f"mode=payment&success_url=https://shop.test/&line_items[][price]={first}"
+        f"&line_items[][quantity]=1&line_items[][price]={second}&line_items[][quantity]=3",
+    )
+    assert status == 200, body
+    assert body["amount_total"] == 1200 + 3 * 800
+    items = client.v1.checkout.sessions.line_items.list(body["id"]).data
+    assert sorted((i.price.id if i.price else None, i.quantity) for i in items) == sorted(
+        [(first, 1), (second, 3)]
+    )
 
 
 def test_idempotent_replay_returns_the_same_object(
