@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import stripe
 from stripe import StripeClient
 
 from shop.sandbox import engine
-from shop.sandbox.testing import RunningSandbox
+from shop.sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import book_price, event_types, pay, payment_session
 
@@ -264,42 +265,54 @@ def test_partial_then_full_refund(sandbox: RunningSandbox, client: StripeClient)
     assert event_types(client).count("refund.created") == 2
 
 
-def test_bank_debit_settles_later(sandbox: RunningSandbox, client: StripeClient) -> None:
-    """A bank debit completes the session unpaid; settlement sends async_payment_succeeded."""
-    session = payment_session(client, book_price(client))
-    details = engine.PaymentDetails(
-        email="a@example.com", method="bank_debit", bank_account_number="00012344"
-    )
-    outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
-    assert outcome.status == "processing"
-    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["payment_intent"]})
-    assert (done.status, done.payment_status) == ("complete", "unpaid")
-    assert (
-        isinstance(done.payment_intent, stripe.PaymentIntent)
-        and done.payment_intent.status == "processing"
-    )
-    client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{session.id}/settle")
-    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
-    assert "checkout.session.async_payment_succeeded" in event_types(client)
+def test_bank_debit_settles_later(tmp_path: Path) -> None:
+    """A bank debit completes the session unpaid and stays processing until it settles;
+    settlement sends async_payment_succeeded."""
+    with running_sandbox(tmp_path / "bank.sqlite3", bank_debit_delay=3600) as sandbox:
+        client = sandbox.client()
+        session = payment_session(client, book_price(client))
+        details = engine.PaymentDetails(
+            email="a@example.com", method="bank_debit", bank_account_number="00012344"
+        )
+        outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+        assert outcome.status == "processing"
+        sandbox.run_worker_once()
+        done = client.v1.checkout.sessions.retrieve(
+            session.id, params={"expand": ["payment_intent"]}
+        )
+        assert (done.status, done.payment_status) == ("complete", "unpaid")
+        assert (
+            isinstance(done.payment_intent, stripe.PaymentIntent)
+            and done.payment_intent.status == "processing"
+        )
+        client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{session.id}/settle")
+        assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+        assert "checkout.session.async_payment_succeeded" in event_types(client)
 
 
-def test_bank_debit_failing_account_settles_by_worker(
-    sandbox: RunningSandbox, client: StripeClient
-) -> None:
-    """The documented failing account fails when the delay passes (worker-driven)."""
-    session = payment_session(client, book_price(client))
-    details = engine.PaymentDetails(
-        email="a@example.com", method="bank_debit", bank_account_number="000111111116"
-    )
-    engine.pay_checkout_session(sandbox.sandbox, session.id, details)
-    deadline = time.monotonic() + 5
-    while "checkout.session.async_payment_failed" not in event_types(client):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    pi = client.v1.payment_intents.retrieve(
-        str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
-    )
-    assert pi.status == "requires_payment_method"
+def test_bank_debit_failing_account_settles_by_worker(tmp_path: Path) -> None:
+    """The documented failing account fails when the worker finds the delay has passed."""
+    with running_sandbox(tmp_path / "bank.sqlite3", bank_debit_delay=3600) as sandbox:
+        client = sandbox.client()
+        session = payment_session(client, book_price(client))
+        details = engine.PaymentDetails(
+            email="a@example.com", method="bank_debit", bank_account_number="000111111116"
+        )
+        engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+        sandbox.run_worker_once()
+        assert "checkout.session.async_payment_failed" not in event_types(client)
+        store = sandbox.sandbox.store
+        with store.transaction():
+            stored = store.get(session.id)
+            assert stored is not None
+            stored["_async"]["settle_at"] = int(time.time()) - 1  # the delay has passed
+            store.put(stored)
+        sandbox.run_worker_once()
+        assert "checkout.session.async_payment_failed" in event_types(client)
+        pi = client.v1.payment_intents.retrieve(
+            str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+        )
+        assert pi.status == "requires_payment_method"
 
 
 def test_pay_helper_endpoint(client: StripeClient) -> None:
