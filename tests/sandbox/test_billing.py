@@ -243,6 +243,9 @@ def test_portal_session_and_portal_actions(sandbox: RunningSandbox, client: Stri
         params={"customer": customer, "return_url": "https://shop.test/account"}
     )
     assert portal.id.startswith("bps_") and portal.url == f"{sandbox.base_url}/portal/{portal.id}"
+    created = client.v1.events.list(params={"type": "billing_portal.session.created"}).data
+    assert [e.data.object["id"] for e in created] == [portal.id]
+    assert created[0].data.object["url"] == portal.url
     engine.portal_cancel_at_period_end(sandbox.sandbox, sub.id)
     assert client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is True
     engine.portal_resume(sandbox.sandbox, sub.id)

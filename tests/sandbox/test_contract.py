@@ -133,6 +133,8 @@ EMITTED_HERE = {
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoiceitem.created",
+    "billing_portal.configuration.created",
+    "billing_portal.session.created",
     "test_helpers.test_clock.created",
     "test_helpers.test_clock.advancing",
     "test_helpers.test_clock.ready",

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import billing, clocks, subscriptions
 from ..errors import invalid, no_such
+from ..events import emit
 from ..ids import new_id
 from ..objects import load
 from ..params import get_str
@@ -167,6 +168,7 @@ def _portal_configuration(call: Call) -> str:
         updated=now,
     )
     call.store.put(config)
+    emit(call.sandbox, "billing_portal.configuration.created", config)
     return str(config["id"])
 
 
@@ -204,6 +206,7 @@ def create_portal_session(call: Call) -> dict[str, Any]:
         url=f"{call.sandbox.settings.base_url}/portal/{session_id}",
     )
     call.store.put(session)
+    emit(call.sandbox, "billing_portal.session.created", session)
     return call.render(session)
 
 
