@@ -47,6 +47,10 @@ def test_deliveries_are_signed_like_stripe(
     stripe.WebhookSignature.verify_header(
         request["body"], request["headers"]["Stripe-Signature"], endpoint.secret
     )
+    header = request["headers"]["Stripe-Signature"]
+    parts = dict(part.split("=", 1) for part in header.split(","))
+    assert list(parts) == ["t", "v1", "v0"]  # test mode adds v0, as on Stripe
+    assert len(parts["v0"]) == 64 and parts["v0"] != parts["v1"]
     event = client.construct_event(
         request["body"], request["headers"]["Stripe-Signature"], endpoint.secret
     )
