@@ -5,7 +5,7 @@ import hmac
 
 #: Stripe's test mode adds a ``v0`` signature made with a secret nobody holds, so a
 #: verifier that accepts any scheme is caught out; the SDK checks ``v1`` only.
-TEST_MODE_V0_SECRET = "whsec_test_mode_v0_is_not_your_secret"
+TEST_MODE_V0_SECRET = "whsec_test_mode_v0_is_not_your_secret"  # noqa: S105 - public, fake
 
 
 def signature(secret: str, payload: str, timestamp: int) -> str:
