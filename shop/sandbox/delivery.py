@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .events import refresh_pending_webhooks
 from .render import public
 from .signing import signature_header
 
@@ -214,9 +215,14 @@ class DeliveryWorker:
         event = store.get(delivery["event_id"])
         endpoint = store.get(delivery["endpoint_id"])
         if event is None or endpoint is None or endpoint.get("status") != "enabled":
-            store.update_delivery(
-                delivery["id"], state="canceled", attempts=delivery["attempts"], due_at=time.time()
-            )
+            with store.transaction():
+                store.update_delivery(
+                    delivery["id"],
+                    state="canceled",
+                    attempts=delivery["attempts"],
+                    due_at=time.time(),
+                )
+                refresh_pending_webhooks(self.sandbox, delivery["event_id"])
             return
         payload = json.dumps(public(event), indent=2)
         timestamp = int(time.time())
@@ -260,8 +266,5 @@ class DeliveryWorker:
                 }
             )
             store.update_delivery(delivery["id"], state=state, attempts=attempts, due_at=due_at)
-            current = store.get(event["id"])
-            if current is not None:
-                current["pending_webhooks"] = store.endpoints_pending(event["id"])
-                store.put(current)
+            refresh_pending_webhooks(self.sandbox, event["id"])
         log.info("webhook %s %s -> %s (%s)", event["type"], event["id"], status or error, state)

@@ -35,6 +35,22 @@ def endpoint_wants(endpoint: dict[str, Any], event_type: str) -> bool:
     return "*" in enabled or event_type in enabled
 
 
+def refresh_pending_webhooks(sandbox: Sandbox, event_id: str) -> None:
+    """Recount an event's ``pending_webhooks`` from its deliveries."""
+    event = sandbox.store.get(event_id)
+    if event is not None:
+        event["pending_webhooks"] = sandbox.store.endpoints_pending(event_id)
+        sandbox.store.put(event)
+
+
+def cancel_endpoint_deliveries(sandbox: Sandbox, endpoint_id: str) -> None:
+    """Drop an endpoint's queued deliveries (it was disabled or deleted): its events
+    no longer count it in ``pending_webhooks``."""
+    with sandbox.store.transaction():
+        for event_id in sandbox.store.cancel_deliveries(endpoint_id):
+            refresh_pending_webhooks(sandbox, event_id)
+
+
 def emit(
     sandbox: Sandbox,
     event_type: str,

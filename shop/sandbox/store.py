@@ -10,6 +10,7 @@ access, and ``transaction()`` makes a group of writes atomic.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -260,12 +261,28 @@ class Store:
                 (state, attempts, due_at, delivery_id),
             )
 
+    def cancel_deliveries(self, endpoint_id: str) -> builtins.list[str]:
+        """Cancel an endpoint's pending deliveries; returns the ids of their events."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT event_id FROM deliveries WHERE endpoint_id = ? "
+                "AND state = 'pending'",
+                (endpoint_id,),
+            ).fetchall()
+            self._conn.execute(
+                "UPDATE deliveries SET state = 'canceled' WHERE endpoint_id = ? "
+                "AND state = 'pending'",
+                (endpoint_id,),
+            )
+        return [str(row["event_id"]) for row in rows]
+
     def endpoints_pending(self, event_id: str) -> int:
-        """Endpoints still waiting for a successful delivery of ``event_id``."""
+        """Endpoints still waiting for a successful delivery of ``event_id`` (those
+        whose deliveries were canceled, being disabled or deleted, are not)."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT COUNT(DISTINCT endpoint_id) FROM deliveries d WHERE event_id = ? "
-                "AND NOT EXISTS (SELECT 1 FROM deliveries s WHERE s.event_id = d.event_id "
+                "AND state != 'canceled' AND NOT EXISTS (SELECT 1 FROM deliveries s WHERE s.event_id = d.event_id "
                 "AND s.endpoint_id = d.endpoint_id AND s.state = 'succeeded')",
                 (event_id,),
             ).fetchone()

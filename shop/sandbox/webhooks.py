@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import invalid
-from .events import API_VERSION
+from .events import API_VERSION, cancel_endpoint_deliveries
 from .ids import new_id, random_token
 from .objects import load
 from .params import get_bool, get_dict, get_list, get_str, merge_metadata
@@ -65,6 +65,8 @@ def update_endpoint(sandbox: Sandbox, endpoint_id: str, params: dict[str, Any]) 
     if disabled is not None:
         endpoint["status"] = "disabled" if disabled else "enabled"
     sandbox.store.put(endpoint)
+    if disabled:
+        cancel_endpoint_deliveries(sandbox, endpoint_id)
     return endpoint
 
 
@@ -72,4 +74,5 @@ def delete_endpoint(sandbox: Sandbox, endpoint_id: str) -> dict[str, Any]:
     """Delete an endpoint; its queued deliveries are dropped."""
     load(sandbox, "webhook_endpoint", endpoint_id)
     sandbox.store.delete(endpoint_id)
+    cancel_endpoint_deliveries(sandbox, endpoint_id)
     return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}

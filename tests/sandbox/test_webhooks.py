@@ -248,3 +248,30 @@ def test_stopping_aborts_a_delivery_in_flight_and_keeps_it_pending(
         assert store.deliveries() == []
     finally:
         store.close()
+
+
+def test_disabling_or_deleting_an_endpoint_stops_counting_it(
+    tmp_path: object, receiver: Receiver
+) -> None:
+    """An event waiting on an endpoint that is then disabled or deleted no longer counts
+    it in pending_webhooks."""
+    with running_sandbox(f"{tmp_path}/cancel.sqlite3", retry_backoff=(3600,)) as sb:
+        client = sb.client()
+        failing = [
+            client.v1.webhook_endpoints.create(
+                params={"url": "http://127.0.0.1:9/unreachable", "enabled_events": ["*"]}
+            )
+            for _ in range(2)
+        ]
+        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+        customer = client.v1.customers.create(params={"email": "a@example.com"})
+        receiver.wait_for(lambda events: len(events) == 1)
+        sb.run_worker_once()
+        event = client.v1.events.list().data[0]
+        assert event.data.object["id"] == customer.id
+        assert client.v1.events.retrieve(event.id).pending_webhooks == 2
+        client.v1.webhook_endpoints.update(failing[0].id, params={"disabled": True})
+        assert client.v1.events.retrieve(event.id).pending_webhooks == 1
+        client.v1.webhook_endpoints.delete(failing[1].id)
+        assert client.v1.events.retrieve(event.id).pending_webhooks == 0
+        assert sb.sandbox.store.pending_delivery_count() == 0
