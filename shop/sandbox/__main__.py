@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
-from .app import create_app
+from .app import create_app, listening_on
 from .core import Sandbox
 from .settings import SandboxSettings
 
@@ -52,11 +52,20 @@ def settings_from(args: argparse.Namespace) -> SandboxSettings:
     )
 
 
+def make_sandbox_server(settings: SandboxSettings) -> BaseWSGIServer:
+    """A threaded server for a new sandbox, bound (``port`` 0 picks a free port, which
+    is then put back into the sandbox's settings); not yet serving or started."""
+    app = create_app(settings)
+    server = make_server(settings.host, settings.port, app, threaded=True)
+    listening_on(app, server.port)
+    return server
+
+
 def serve(settings: SandboxSettings) -> None:
     """Serve threaded until interrupted, with the delivery worker running."""
-    app = create_app(settings)
-    sandbox: Sandbox = app.extensions["sandbox"]
-    server = make_server(settings.host, settings.port, app, threaded=True)
+    server = make_sandbox_server(settings)
+    sandbox: Sandbox = server.app.extensions["sandbox"]  # type: ignore[attr-defined]
+    settings = sandbox.settings
     sandbox.start()
     log.info("Stripe sandbox on http://%s:%s (db %s)", settings.host, server.port, settings.db_path)
     try:

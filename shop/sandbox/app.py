@@ -28,6 +28,16 @@ def create_app(settings: SandboxSettings | None = None) -> Flask:
     return app
 
 
+def listening_on(app: Flask, port: int) -> SandboxSettings:
+    """Record the port the server really listens on (after ``--port 0``) in the
+    settings, so hosted-page URLs point at it; returns the new settings."""
+    sandbox: Sandbox = app.extensions["sandbox"]
+    settings = sandbox.settings.with_overrides(port=port)
+    sandbox.settings = settings
+    app.config["SANDBOX_SETTINGS"] = settings
+    return settings
+
+
 def register_blueprints(app: Flask) -> None:
     """The API and the hosted pages."""
     app.register_blueprint(api_bp)

@@ -21,7 +21,7 @@ from typing import Any
 from stripe import HTTPClient, StripeClient, new_default_http_client
 from werkzeug.serving import make_server
 
-from .app import create_app
+from .app import create_app, listening_on
 from .core import Sandbox
 from .settings import DEFAULT_API_KEY, SandboxSettings
 
@@ -89,13 +89,11 @@ def running_sandbox(db_path: str | os.PathLike[str], **settings: Any) -> Iterato
     if isinstance(values["api_keys"], str):
         values["api_keys"] = (values["api_keys"],)
     base = SandboxSettings(host="127.0.0.1", port=0, db_path=os.fspath(db_path), **values)
-    server = make_server("127.0.0.1", 0, create_app(base), threaded=True)
+    app = create_app(base)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     port = server.port
-    settings_now = base.with_overrides(port=port)
-    app = server.app
-    sandbox: Sandbox = app.extensions["sandbox"]  # type: ignore[attr-defined]
-    sandbox.settings = settings_now
-    app.config["SANDBOX_SETTINGS"] = settings_now  # type: ignore[attr-defined]
+    listening_on(app, port)
+    sandbox: Sandbox = app.extensions["sandbox"]
     sandbox.reset()
     thread = threading.Thread(
         target=server.serve_forever,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shop.sandbox import SandboxSettings
-from shop.sandbox.__main__ import main, parse_args, settings_from
+from shop.sandbox.__main__ import main, make_sandbox_server, parse_args, settings_from
 from shop.sandbox.store import Store
 from shop.sandbox.testing import running_sandbox
 
@@ -79,3 +79,34 @@ def test_alternative_api_keys_and_public_url(tmp_path: Path) -> None:
             }
         )
         assert session.url == f"https://pay.quire.test/checkout/{session.id}"
+
+
+def test_run_on_port_zero_puts_the_real_port_in_hosted_urls(tmp_path: Path) -> None:
+    """`run --port 0` listens on a free port, and hosted-page URLs use that port."""
+    settings = settings_from(
+        parse_args(["run", "--port", "0", "--db", str(tmp_path / "s.sqlite3")])
+    )
+    server = make_sandbox_server(settings)
+    try:
+        assert server.port != 0
+        client = server.app.test_client()  # type: ignore[attr-defined]
+        auth = {"Authorization": f"Bearer {settings.api_keys[0]}"}
+        price = client.post(
+            "/v1/prices",
+            headers=auth,
+            data={"product_data[name]": "Dune", "unit_amount": "1200", "currency": "gbp"},
+        ).get_json()
+        session = client.post(
+            "/v1/checkout/sessions",
+            headers=auth,
+            data={
+                "mode": "payment",
+                "line_items[0][price]": price["id"],
+                "line_items[0][quantity]": "1",
+                "success_url": "https://shop.test/",
+            },
+        ).get_json()
+        assert session["url"] == f"http://{settings.host}:{server.port}/checkout/{session['id']}"
+    finally:
+        server.server_close()
+        server.app.extensions["sandbox"].close()  # type: ignore[attr-defined]
