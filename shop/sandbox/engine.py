@@ -540,13 +540,17 @@ def complete_authentication(sandbox: Sandbox, session_id: str, approve: bool) ->
 # Billing portal ------------------------------------------------------------------
 
 
-def _portal_update(sandbox: Sandbox, subscription_id: str, **fields: Any) -> dict[str, Any]:
+def _portal_update(
+    sandbox: Sandbox, subscription_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """Apply ``change(subscription)`` (the fields to set), reading and writing in one
+    transaction so a concurrent change is never overwritten from a stale read."""
     with sandbox.store.transaction():
         before = load(sandbox, "subscription", subscription_id)
         if before["status"] in ("canceled", "incomplete_expired"):
             raise invalid("This subscription has ended.", param="subscription")
         after = copy.deepcopy(before)
-        after.update(fields)
+        after.update(change(before))
         return save_updated(
             sandbox,
             before,
@@ -558,28 +562,29 @@ def _portal_update(sandbox: Sandbox, subscription_id: str, **fields: Any) -> dic
 
 def portal_cancel_at_period_end(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
     """Cancel at the end of the current period (the subscription stays active until then)."""
-    subscription = load(sandbox, "subscription", subscription_id)
-    end = billing.current_period(subscription)[1]
     return _portal_update(
         sandbox,
         subscription_id,
-        cancel_at_period_end=True,
-        cancel_at=end,
-        cancellation_details=dict(
-            subscription["cancellation_details"], reason="cancellation_requested"
-        ),
+        lambda subscription: {
+            "cancel_at_period_end": True,
+            "cancel_at": billing.current_period(subscription)[1],
+            "cancellation_details": dict(
+                subscription["cancellation_details"], reason="cancellation_requested"
+            ),
+        },
     )
 
 
 def portal_resume(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
     """Undo a pending cancellation."""
-    subscription = load(sandbox, "subscription", subscription_id)
     return _portal_update(
         sandbox,
         subscription_id,
-        cancel_at_period_end=False,
-        cancel_at=None,
-        cancellation_details=dict(subscription["cancellation_details"], reason=None),
+        lambda subscription: {
+            "cancel_at_period_end": False,
+            "cancel_at": None,
+            "cancellation_details": dict(subscription["cancellation_details"], reason=None),
+        },
     )
 
 

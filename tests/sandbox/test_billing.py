@@ -269,6 +269,30 @@ def test_portal_session_and_portal_actions(sandbox: RunningSandbox, client: Stri
     assert "payment_method.attached" in types and "customer.updated" in types
 
 
+def test_portal_cancel_and_resume_read_the_subscription_in_their_transaction(
+    sandbox: RunningSandbox, client: StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Portal cancel/resume read the subscription inside the transaction that writes it,
+    so a change committed between a read and the write is never overwritten."""
+    sub = subscribe(sandbox, client, membership_price(client))
+    store = sandbox.sandbox.store
+    reads: list[int] = []
+    real_get = store.get
+
+    def get(object_id: str) -> dict[str, Any] | None:
+        if object_id == sub.id:
+            reads.append(store._depth)
+        return real_get(object_id)
+
+    monkeypatch.setattr(store, "get", get)
+    canceled = engine.portal_cancel_at_period_end(sandbox.sandbox, sub.id)
+    resumed = engine.portal_resume(sandbox.sandbox, sub.id)
+    monkeypatch.undo()
+    assert canceled["cancel_at"] == sub["items"].data[0].current_period_end
+    assert resumed["cancel_at_period_end"] is False
+    assert reads and all(depth > 0 for depth in reads), reads
+
+
 def test_subscription_list_filters(sandbox: RunningSandbox, client: StripeClient) -> None:
     """Subscriptions filter by customer, price and status."""
     price = membership_price(client)
