@@ -1,9 +1,8 @@
 """Subscriptions and invoices: creation from Checkout, renewals, retries, changes.
 
 Every action takes the time it happens at (``at``): the wall clock, or a test
-clock's time while it is advanced. ``run_due`` performs, in time order, everything
-that falls due up to a moment: trial-ending notices, trial ends, renewals, payment
-retries, cancellations at period end and expiry of incomplete subscriptions.
+clock's time while it is advanced. ``scheduler`` decides what falls due when and
+calls the actions here (renewals, retries, cancellations, expiry).
 """
 
 from __future__ import annotations
@@ -762,65 +761,3 @@ def retry(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
         sandbox.store.put(subscription)
         return
     collect(sandbox, subscription, invoice, at)
-
-
-def _next_task(sandbox: Sandbox, subscription: dict[str, Any]) -> tuple[int, str] | None:
-    status = subscription["status"]
-    if status not in LIVE_STATUSES:
-        return None
-    end = current_period(subscription)[1]
-    tasks: list[tuple[int, str]] = []
-    if status == "incomplete":
-        tasks.append((int(subscription["created"]) + INCOMPLETE_EXPIRY, "expire"))
-        return min(tasks)
-    if status == "trialing" and not subscription.get("_trial_notice_sent"):
-        tasks.append(
-            (
-                max(int(subscription["trial_end"]) - TRIAL_NOTICE, int(subscription["created"])),
-                "trial_notice",
-            )
-        )
-    if subscription.get("cancel_at"):
-        tasks.append((int(subscription["cancel_at"]), "cancel"))
-    tasks.append((end, "renew"))
-    draft_id = subscription.get("_draft_invoice")
-    if draft_id:
-        draft = sandbox.store.get(draft_id) or {}
-        tasks.append((int(draft.get("automatically_finalizes_at") or 0), "finalize"))
-    retry_id = subscription.get("_retry_invoice")
-    if retry_id:
-        invoice = sandbox.store.get(retry_id) or {}
-        if invoice.get("next_payment_attempt"):
-            tasks.append((int(invoice["next_payment_attempt"]), "retry"))
-    order = {"trial_notice": 0, "finalize": 1, "retry": 2, "cancel": 3, "renew": 4, "expire": 5}
-    return min(tasks, key=lambda t: (t[0], order[t[1]]))
-
-
-def run_task(sandbox: Sandbox, subscription: dict[str, Any], task: str, at: int) -> None:
-    """Perform one due task of a subscription at time ``at``."""
-    if task == "trial_notice":
-        subscription["_trial_notice_sent"] = True
-        sandbox.store.put(subscription)
-        emit(sandbox, "customer.subscription.trial_will_end", subscription, created=at)
-    elif task == "cancel":
-        cancel_subscription(sandbox, subscription["id"], at=at)
-    elif task == "renew":
-        renew(sandbox, subscription, at)
-    elif task == "retry":
-        retry(sandbox, subscription, at)
-    elif task == "finalize":
-        finalize_draft(sandbox, subscription, at)
-    elif task == "expire":
-        _set_status(sandbox, subscription, "incomplete_expired", at, ended_at=at)
-
-
-def due_tasks(sandbox: Sandbox, clock_id: str | None) -> list[tuple[int, str, str]]:
-    """``(at, task, subscription id)`` of the next task of every live subscription on a clock."""
-    found = []
-    for subscription in sandbox.store.list("subscription"):
-        if subscription.get("test_clock") != clock_id:
-            continue
-        task = _next_task(sandbox, subscription)
-        if task is not None:
-            found.append((task[0], task[1], subscription["id"]))
-    return found

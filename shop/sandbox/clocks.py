@@ -42,7 +42,7 @@ def advance_clock(sandbox: Sandbox, clock_id: str, params: dict[str, Any]) -> di
     The work runs before the response; the clock is ``ready`` again when it returns
     (both ``advancing`` and ``ready`` events are emitted).
     """
-    from .engine import run_due
+    from .scheduler import run_due
 
     clock = load(sandbox, "test_helpers.test_clock", clock_id)
     target = get_int(params, "frozen_time", required=True)

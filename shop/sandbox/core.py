@@ -32,7 +32,7 @@ class Sandbox:
 
     def run_due_work(self) -> None:
         """Run everything due by the wall clock (expiries, settlements, renewals)."""
-        from .engine import run_due_work
+        from .scheduler import run_due_work
 
         run_due_work(self)
 

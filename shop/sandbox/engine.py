@@ -1,32 +1,36 @@
-"""What a person does on a hosted page, and the time-driven work of the sandbox.
+"""What a shopper does on a hosted Checkout page: pay, authenticate, settle.
 
 The hosted pages call these functions; each runs in one store transaction and
 emits the events Stripe would. They never raise for a declined card: the outcome
-says what happened, with Stripe's message.
+says what happened, with Stripe's message. The portal actions (``portal``) and the
+time-driven work (``scheduler``) live in their own modules and are re-exported here,
+so ``engine`` stays the pages' one entry point.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
-import time
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import billing, payments
 from .cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
-from .checkout import expire_if_due, load_session
+from .checkout import load_session
 from .customers import address, create_customer
 from .errors import StripeError, invalid
 from .events import emit
-from .objects import load, save_updated
+from .objects import load
 from .periods import year_month
 
 if TYPE_CHECKING:
     from .core import Sandbox
-
-log = logging.getLogger(__name__)
+    from .portal import (
+        portal_cancel_at_period_end,
+        portal_resume,
+        portal_switch_price,
+        portal_update_card,
+    )
+    from .scheduler import run_due, run_due_work, settle_due_async_payments
 
 #: A bank debit with this account number (or an email containing ``+fail``) fails
 #: when it settles, like Stripe's failing test accounts.
@@ -537,207 +541,24 @@ def complete_authentication(sandbox: Sandbox, session_id: str, approve: bool) ->
         return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
 
 
-# Billing portal ------------------------------------------------------------------
+#: Names re-exported from ``portal`` and ``scheduler`` (imported on first use: both
+#: modules import this one).
+_REEXPORTED = {
+    "portal_cancel_at_period_end": "portal",
+    "portal_resume": "portal",
+    "portal_switch_price": "portal",
+    "portal_update_card": "portal",
+    "run_due": "scheduler",
+    "run_due_work": "scheduler",
+    "settle_due_async_payments": "scheduler",
+}
 
 
-def _portal_update(
-    sandbox: Sandbox, subscription_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
-) -> dict[str, Any]:
-    """Apply ``change(subscription)`` (the fields to set), reading and writing in one
-    transaction so a concurrent change is never overwritten from a stale read."""
-    with sandbox.store.transaction():
-        before = load(sandbox, "subscription", subscription_id)
-        if before["status"] in ("canceled", "incomplete_expired"):
-            raise invalid("This subscription has ended.", param="subscription")
-        after = copy.deepcopy(before)
-        after.update(change(before))
-        return save_updated(
-            sandbox,
-            before,
-            after,
-            "customer.subscription.updated",
-            created=sandbox.clock.for_customer(before["customer"]),
-        )
-
-
-def portal_cancel_at_period_end(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
-    """Cancel at the end of the current period (the subscription stays active until then)."""
-    return _portal_update(
-        sandbox,
-        subscription_id,
-        lambda subscription: {
-            "cancel_at_period_end": True,
-            "cancel_at": billing.current_period(subscription)[1],
-            "cancellation_details": dict(
-                subscription["cancellation_details"], reason="cancellation_requested"
-            ),
-        },
-    )
-
-
-def portal_resume(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
-    """Undo a pending cancellation."""
-    return _portal_update(
-        sandbox,
-        subscription_id,
-        lambda subscription: {
-            "cancel_at_period_end": False,
-            "cancel_at": None,
-            "cancellation_details": dict(subscription["cancellation_details"], reason=None),
-        },
-    )
-
-
-def portal_switch_price(sandbox: Sandbox, subscription_id: str, price_id: str) -> dict[str, Any]:
-    """Move the subscription to another price, prorating the rest of the period."""
-    from .subscriptions import update_subscription
-
-    with sandbox.store.transaction():
-        subscription = load(sandbox, "subscription", subscription_id)
-        item = subscription["items"]["data"][0]
-        return update_subscription(
-            sandbox,
-            subscription_id,
-            {
-                "items": [{"id": item["id"], "price": price_id}],
-                "proration_behavior": "create_prorations",
-            },
-        )
-
-
-def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails) -> PaymentOutcome:
-    """Save a new card as the customer's default for invoices and subscriptions.
-
-    Decline cards cannot be attached: the outcome is ``declined`` with Stripe's message.
-    """
-    with sandbox.store.transaction():
-        customer = load(sandbox, "customer", customer_id)
-        now = sandbox.clock.for_customer(customer_id)
-        found = _card_behaviour(details, now)
-        if found.now is not None:
-            return _declined(found.now)
-        pm = _make_card(
-            sandbox,
-            details,
-            found,
-            payments.billing_details(details.name, customer.get("email")),
-            now,
-        )
-        payments.attach(sandbox, pm, customer_id, now)
-        after = copy.deepcopy(customer)
-        after["invoice_settings"] = dict(
-            customer.get("invoice_settings") or {}, default_payment_method=pm["id"]
-        )
-        save_updated(sandbox, customer, after, "customer.updated", created=now)
-        for subscription in sandbox.store.list("subscription", customer=customer_id):
-            if subscription["status"] in billing.LIVE_STATUSES:
-                updated = dict(subscription, default_payment_method=pm["id"])
-                save_updated(
-                    sandbox, subscription, updated, "customer.subscription.updated", created=now
-                )
-        return PaymentOutcome("succeeded")
-
-
-# Time ------------------------------------------------------------------------------
-
-
-#: Waits (seconds) before a failing wall-clock task is tried again; the last repeats.
-TASK_BACKOFF = (10.0, 60.0, 300.0, 600.0)
-
-
-def _backing_off(sandbox: Sandbox, key: str) -> bool:
-    failure = sandbox.task_failures.get(key)
-    return failure is not None and failure[1] > time.time()
-
-
-def _guarded(sandbox: Sandbox, key: str, action: Callable[[], object]) -> bool:
-    """Run one wall-clock task in its own transaction.
-
-    A task that raises is rolled back, logged and not tried again until its backoff
-    has passed, so one broken object never stops the rest of the due work or the
-    webhook deliveries. Returns whether the task ran.
-    """
-    if _backing_off(sandbox, key):
-        return False
-    try:
-        with sandbox.store.transaction():
-            action()
-    except Exception:
-        failures = sandbox.task_failures.get(key, (0, 0.0))[0] + 1
-        wait = TASK_BACKOFF[min(failures, len(TASK_BACKOFF)) - 1]
-        sandbox.task_failures[key] = (failures, time.time() + wait)
-        log.exception("sandbox task %s failed (%d times); next try in %ss", key, failures, wait)
-        return False
-    sandbox.task_failures.pop(key, None)
-    return True
-
-
-def _run_task(sandbox: Sandbox, clock_id: str | None, at: int, task: str, object_id: str) -> None:
-    if clock_id:
-        clock = load(sandbox, "test_helpers.test_clock", clock_id)
-        clock["frozen_time"] = max(int(clock["frozen_time"]), at)
-        sandbox.store.put(clock)
-    if task == "expire_session":
-        session = load(sandbox, "checkout.session", object_id)
-        expire_if_due(sandbox, session)
-    else:
-        subscription = load(sandbox, "subscription", object_id)
-        billing.run_task(sandbox, subscription, task, at)
-
-
-def run_due(sandbox: Sandbox, clock_id: str | None, until: int) -> int:
-    """Run, in time order, everything due up to ``until`` for objects on ``clock_id``
-    (or on no clock); returns how many tasks ran.
-
-    On a test clock a failing task raises (the advance request fails). By the wall
-    clock (``clock_id`` None) each task is its own transaction and a failing one is
-    logged and skipped for a while (``TASK_BACKOFF``).
-    """
-    ran = 0
-    for _ in range(10_000):
-        tasks = billing.due_tasks(sandbox, clock_id)
-        for session in sandbox.store.list("checkout.session", status="open"):
-            if sandbox.clock.clock_of_customer(session.get("customer")) == clock_id:
-                tasks.append((int(session["expires_at"]), "expire_session", session["id"]))
-        due = [t for t in tasks if t[0] <= until]
-        if clock_id is None:
-            due = [t for t in due if not _backing_off(sandbox, f"{t[1]}:{t[2]}")]
-        if not due:
-            break
-        at, task, object_id = min(due)
-        if clock_id:
-            _run_task(sandbox, clock_id, at, task, object_id)
-        elif not _guarded(
-            sandbox,
-            f"{task}:{object_id}",
-            lambda: _run_task(sandbox, None, at, task, object_id),  # noqa: B023 - called now
-        ):
-            continue
-        ran += 1
-    return ran
-
-
-def settle_due_async_payments(sandbox: Sandbox) -> None:
-    """Settle delayed bank debits whose delay has passed (each in its own transaction)."""
-    now = sandbox.clock.wall()
-    for session in sandbox.store.list("checkout.session", status="complete"):
-        pending = session.get("_async")
-        if pending and pending["settle_at"] <= now:
-            session_id = session["id"]
-            _guarded(
-                sandbox,
-                f"settle:{session_id}",
-                lambda: settle_async_payment(sandbox, session_id),  # noqa: B023 - called now
-            )
-
-
-def run_due_work(sandbox: Sandbox) -> None:
-    """Everything due by the wall clock: session expiry, settlements, renewals.
-
-    Each task runs in its own transaction; one that fails is logged and skipped.
-    """
-    settle_due_async_payments(sandbox)
-    run_due(sandbox, None, sandbox.clock.wall())
+def __getattr__(name: str) -> Any:
+    module = _REEXPORTED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 __all__ = [
@@ -753,4 +574,5 @@ __all__ = [
     "run_due",
     "run_due_work",
     "settle_async_payment",
+    "settle_due_async_payments",
 ]

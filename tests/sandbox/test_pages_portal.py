@@ -157,3 +157,21 @@ def test_another_customers_subscription_cannot_be_changed(
 
     assert response.status_code == 404
     assert client.v1.subscriptions.retrieve(member["subscription"]).cancel_at_period_end is False
+
+
+def test_engine_keeps_the_contract_names_of_the_split_modules() -> None:
+    """The portal actions and the scheduler have their own modules; ``engine`` still
+    offers every name of the README contract (the pages use only ``engine``)."""
+    from shop.sandbox import engine, portal, scheduler
+
+    for name in (
+        "portal_cancel_at_period_end",
+        "portal_resume",
+        "portal_switch_price",
+        "portal_update_card",
+    ):
+        assert getattr(engine, name) is getattr(portal, name)
+    for name in ("run_due", "run_due_work", "settle_due_async_payments"):
+        assert getattr(engine, name) is getattr(scheduler, name)
+    for name in engine.__all__:
+        assert callable(getattr(engine, name))

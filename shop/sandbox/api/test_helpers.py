@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .. import engine
+from .. import engine, scheduler
 from ..checkout import load_session
 from ..params import get_bool, get_dict, get_str
 from .base import Call, route
@@ -67,5 +67,5 @@ def settle(call: Call, session_id: str) -> dict[str, Any]:
 @route("/test_helpers/sandbox/run_due", ["POST"])
 def run_due(call: Call) -> dict[str, Any]:
     """Run everything due by the wall clock now (expiries, settlements, renewals)."""
-    engine.run_due_work(call.sandbox)
+    scheduler.run_due_work(call.sandbox)
     return {"object": "test_helpers.sandbox_run", "ok": True}
