@@ -3,14 +3,15 @@
 Every object lives in ``objects`` keyed by its Stripe id, with its type, its
 ``created`` time and a monotonically increasing ``seq`` that gives newest-first
 order even when two objects share a second; events are objects of type ``event``
-there too (indexed by type). Idempotency records, queued webhook deliveries and
-delivery attempts have their own tables. One re-entrant lock serialises all
+there too (indexed by type). Idempotency records (under a hash of the API key), queued
+webhook deliveries and delivery attempts have their own tables. One re-entrant lock serialises all
 access, and ``transaction()`` makes a group of writes atomic.
 """
 
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import os
 import sqlite3
@@ -86,6 +87,8 @@ class Store:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.executescript(_SCHEMA)
+            # Files from before API keys were hashed: forget their raw keys.
+            self._conn.execute("DELETE FROM idempotency WHERE api_key NOT LIKE 'sha256:%'")
 
     def close(self) -> None:
         """Close the connection."""
@@ -201,13 +204,20 @@ class Store:
         return int(row[0])
 
     # Idempotency ---------------------------------------------------------------
+    # Records are kept per API key, but only a hash of the key is stored. The stored
+    # body is the whole first response, so that of a webhook endpoint's creation holds
+    # its ``whsec_`` secret (a replay must return it, as on Stripe).
+
+    @staticmethod
+    def _key_hash(api_key: str) -> str:
+        return "sha256:" + hashlib.sha256(api_key.encode()).hexdigest()
 
     def idempotency_record(self, api_key: str, key: str) -> tuple[str, int, str] | None:
         """Return ``(fingerprint, status, body)`` stored for an idempotency key."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT fingerprint, status, body FROM idempotency WHERE api_key = ? AND key = ?",
-                (api_key, key),
+                (self._key_hash(api_key), key),
             ).fetchone()
         if row is None:
             return None
@@ -220,7 +230,7 @@ class Store:
         with self._lock:
             self._conn.execute(
                 "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
-                (api_key, key, fingerprint, status, body, time.time()),
+                (self._key_hash(api_key), key, fingerprint, status, body, time.time()),
             )
 
     # Webhook deliveries --------------------------------------------------------

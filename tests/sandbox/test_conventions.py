@@ -5,14 +5,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import urllib.error
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
 from stripe import StripeClient
 
-from shop.sandbox.testing import RunningSandbox
+from shop.sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import book_price
 
@@ -162,6 +165,28 @@ def test_idempotent_replay_returns_the_same_object(
     assert first.id == second.id
     assert second.last_response.headers.get("Idempotent-Replayed") == "true"
     assert len(client.v1.customers.list().data) == 1
+
+
+def test_idempotency_records_keep_no_raw_api_key(tmp_path: Path) -> None:
+    """The database never holds an API key; replays still work per key, and a webhook
+    endpoint's replay returns its secret as the first answer did."""
+    keys = ("sk_test_first_secret_key", "sk_test_second_secret_key")
+    db_path = tmp_path / "idem.sqlite3"
+    with running_sandbox(db_path, api_keys=keys) as sb:
+        options: stripe.RequestOptions = {"idempotency_key": "same-key"}
+        params: dict[str, Any] = {"url": "https://shop.test/hook", "enabled_events": ["*"]}
+        first = sb.client().v1.webhook_endpoints.create(params=params, options=options)  # type: ignore[arg-type]
+        again = sb.client().v1.webhook_endpoints.create(params=params, options=options)  # type: ignore[arg-type]
+        other = sb.client(keys[1]).v1.webhook_endpoints.create(params=params, options=options)  # type: ignore[arg-type]
+        assert again.id == first.id and again.secret == first.secret
+        assert other.id != first.id
+    connection = sqlite3.connect(db_path)
+    try:
+        stored = [row[0] for row in connection.execute("SELECT api_key FROM idempotency")]
+    finally:
+        connection.close()
+    assert len(stored) == 2
+    assert not any(key in value for value in stored for key in keys)
 
 
 def test_idempotency_key_with_other_params_is_refused(client: StripeClient) -> None:
