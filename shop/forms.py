@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, PasswordField, RadioField, SelectChoice
+from wtforms import (
+    EmailField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    StringField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 
 from shop.checkout import MAX_QUANTITY
@@ -34,6 +41,10 @@ class SubscribeForm(FlaskForm):
         choices=[SelectChoice("month", "Monthly"), SelectChoice("year", "Yearly")],
         default="month",
     )
+
+
+class RefundForm(FlaskForm):
+    amount = StringField("Amount to refund (blank: everything left)")
 
 
 class ActionForm(FlaskForm):

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, render_template
+import stripe
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
 
+from shop import refunds
 from shop.extensions import db
+from shop.forms import RefundForm
 from shop.models import Invoice, Order, OrderStatus, Subscription
+from shop.money import format_money
+from shop.stripe_client import describe_error, stripe_client
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 View = TypeVar("View", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 def admin_required(view: View) -> View:
@@ -76,3 +84,34 @@ def dashboard() -> str:
         failed_invoices=list(failed_invoices),
         members=members,
     )
+
+
+@bp.get("/orders/<int:order_id>")
+@admin_required
+def order(order_id: int) -> str:
+    """One order with its Stripe ids and a refund form."""
+    found = db.session.get(Order, order_id) or abort(404)
+    return render_template(
+        "admin/order.html", order=found, left=refunds.refundable(found), form=RefundForm()
+    )
+
+
+@bp.post("/orders/<int:order_id>/refund")
+@admin_required
+def refund(order_id: int) -> Response:
+    """Refund all or part of a paid order through Stripe."""
+    found = db.session.get(Order, order_id) or abort(404)
+    form = RefundForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        amount = refunds.parse_amount(form.amount.data or "", found.currency)
+        done = refunds.refund_order(stripe_client(), found, amount)
+    except refunds.RefundRefused as refusal:
+        flash(str(refusal), "error")
+    except stripe.StripeError as error:
+        log.error("refund of order #%s: %s", order_id, describe_error(error))
+        flash(f"Stripe refused the refund: {error.user_message or 'try again later'}.", "error")
+    else:
+        flash(f"Refunded {format_money(done, found.currency)}.", "success")
+    return redirect(url_for("admin.order", order_id=order_id))
