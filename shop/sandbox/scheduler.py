@@ -101,7 +101,7 @@ def due_subscription_tasks(sandbox: Sandbox, clock_id: str | None) -> list[tuple
 
 
 #: Waits (seconds) before a failing wall-clock task is tried again; the last repeats.
-TASK_BACKOFF = (10.0, 60.0, 300.0, 600.0)
+TASK_BACKOFF = (30.0, 120.0, 600.0)
 
 
 def _backing_off(sandbox: Sandbox, key: str) -> bool:

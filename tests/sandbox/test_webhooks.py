@@ -230,6 +230,7 @@ def test_stopping_aborts_a_delivery_in_flight_and_keeps_it_pending(
     """Leaving running_sandbox cuts off a request to a hanging endpoint: no delivery
     thread outlives the store, and the delivery is still queued for the next start."""
     db_path = f"{tmp_path}/stop.sqlite3"
+    before = set(threading.enumerate())
     with running_sandbox(db_path, delivery_timeout=60) as sb:
         client = sb.client()
         client.v1.webhook_endpoints.create(params={"url": hanging.url, "enabled_events": ["*"]})
@@ -239,7 +240,7 @@ def test_stopping_aborts_a_delivery_in_flight_and_keeps_it_pending(
     workers = [
         t
         for t in threading.enumerate()
-        if t.name.startswith(("sandbox-delivery", "sandbox-webhook"))
+        if t not in before and t.name.startswith(("sandbox-delivery", "sandbox-webhook"))
     ]
     assert workers == []
     store = Store(db_path)
