@@ -17,6 +17,7 @@ from .events import emit
 from .ids import new_id, random_token
 from .objects import changed, load
 from .periods import DAY, period_end
+from .render import list_object
 from .shapes import blank
 
 if TYPE_CHECKING:
@@ -217,12 +218,7 @@ def create_invoice(
         issuer={"type": "self"},
         last_finalization_error=None,
         latest_revision=None,
-        lines={
-            "object": "list",
-            "data": lines,
-            "has_more": False,
-            "url": f"/v1/invoices/{invoice_id}/lines",
-        },
+        lines=list_object(f"/v1/invoices/{invoice_id}/lines", lines),
         next_payment_attempt=None,
         number=None,
         on_behalf_of=None,
@@ -239,12 +235,7 @@ def create_invoice(
             "payment_method_options": None,
             "payment_method_types": None,
         },
-        payments={
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "url": f"/v1/invoice_payments?invoice={invoice_id}",
-        },
+        payments=list_object(f"/v1/invoice_payments?invoice={invoice_id}", []),
         period_end=period[1],
         period_start=period[0],
         post_payment_credit_notes_amount=0,
@@ -492,12 +483,7 @@ def create_subscription(
         discounts=[],
         ended_at=None,
         invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
-        items={
-            "object": "list",
-            "data": items,
-            "has_more": False,
-            "url": f"/v1/subscription_items?subscription={sub_id}",
-        },
+        items=list_object(f"/v1/subscription_items?subscription={sub_id}", items),
         latest_invoice=None,
         metadata=metadata,
         next_pending_invoice_item_invoice=None,

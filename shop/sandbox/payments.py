@@ -16,6 +16,7 @@ from .events import emit
 from .ids import new_id, random_token
 from .objects import load, require_not_both
 from .params import get_dict, get_int, get_str
+from .render import list_object
 from .shapes import blank
 
 if TYPE_CHECKING:
@@ -272,12 +273,7 @@ def _charge(
         receipt_email=pi.get("receipt_email"),
         receipt_url=f"{sandbox.settings.base_url}/receipts/{charge_id}",
         refunded=False,
-        refunds={
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "url": f"/v1/charges/{charge_id}/refunds",
-        },
+        refunds=list_object(f"/v1/charges/{charge_id}/refunds", []),
         shipping=pi.get("shipping"),
         status=status,
     )
