@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -65,7 +65,6 @@ class Settings:
     site_url: str
     catalogue_path: Path
     uses_sandbox: bool
-    extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -125,5 +124,4 @@ class Settings:
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",
             "REMEMBER_COOKIE_SECURE": self.environment == "production",
-            **self.extra,
         }

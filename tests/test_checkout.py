@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from shop.extensions import db
 from shop.models import Customer, Order
-from tests.conftest import add_user, make_app, sign_in
+from tests.conftest import add_user, make_app
 from tests.stripe_fakes import API, example, listing
 
 SESSION_URL = "https://checkout.stripe.com/c/pay/cs_test_a1"
@@ -303,7 +303,6 @@ def test_forms_without_a_csrf_token_are_refused(
     assert len(fake_stripe.calls) == 0
     # ...while the webhook stays reachable without one (it is signed instead).
     assert client.post("/webhooks/stripe", data=b"{}").status_code == 400
-    sign_in  # noqa: B018 - imported for the other tests' use
 
 
 def test_returning_to_an_order_already_paid_never_opens_a_second_payment(
