@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The stamp changes whenever a requirements file does, so the venv follows them.
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# The stamp changes whenever a requirements file (or the sandbox's own project file) does,
+# so the venv follows them. The sandbox is installed editable, for development and tests only.
+DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
+STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 
 .PHONY: install run test lint typecheck bench sandbox clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -36,7 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py
 
 sandbox: $(STAMP)
-	$(BIN)/python -m shop.sandbox run
+	$(BIN)/python -m stripe_sandbox run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artefacts

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
+
+if TYPE_CHECKING:
+    from stripe_sandbox.settings import SandboxSettings
 
 ROOT = Path(__file__).resolve().parent
 INSTANCE = ROOT / "instance"
 
-#: Where the embedded Stripe sandbox listens when no Stripe key is configured.
-SANDBOX_API_BASE = "http://127.0.0.1:12111"
-#: The key the sandbox accepts; it is not a secret (it unlocks nothing but the sandbox).
-SANDBOX_API_KEY = "sk_test_sandbox"
 #: Where `make run` leaves the signing secret of the webhook endpoint it registered.
 SANDBOX_WEBHOOK_SECRET_FILE = INSTANCE / "sandbox-webhook-secret"
+#: Where `make run` keeps the embedded sandbox's state.
+SANDBOX_DB = INSTANCE / "stripe-sandbox.sqlite3"
 
 
 class ConfigError(RuntimeError):
@@ -46,6 +49,23 @@ def _development_secret_key() -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def sandbox_settings(env: Mapping[str, str]) -> SandboxSettings:
+    """The embedded Stripe sandbox's own settings (its address and key live there alone).
+
+    The sandbox is a development and test dependency: a production install has a
+    Stripe key and never gets here.
+    """
+    try:
+        from stripe_sandbox.settings import SandboxSettings
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ConfigError(
+            "No STRIPE_SECRET_KEY, and the embedded Stripe sandbox is not installed: "
+            "set STRIPE_SECRET_KEY, or install it with `pip install -e stripe_sandbox` "
+            "(`make run` does)"
+        ) from error
+    return SandboxSettings.from_env(env)
 
 
 def _split(raw: str | None) -> tuple[str, ...]:
@@ -92,16 +112,20 @@ class Settings:
         stripe_key = env.get("STRIPE_SECRET_KEY", "")
         uses_sandbox = not stripe_key
         webhook_secrets = _split(env.get("STRIPE_WEBHOOK_SECRET"))
-        if uses_sandbox and not webhook_secrets and SANDBOX_WEBHOOK_SECRET_FILE.exists():
-            webhook_secrets = (SANDBOX_WEBHOOK_SECRET_FILE.read_text().strip(),)
+        api_base = env.get("STRIPE_API_BASE")
+        if uses_sandbox:
+            sandbox = sandbox_settings(env)
+            stripe_key = sandbox.api_keys[0]
+            api_base = api_base or sandbox.base_url
+            if not webhook_secrets and SANDBOX_WEBHOOK_SECRET_FILE.exists():
+                webhook_secrets = (SANDBOX_WEBHOOK_SECRET_FILE.read_text().strip(),)
         return cls(
             environment=environment,
             secret_key=env.get("SECRET_KEY") or _development_secret_key(),
             database_url=database_url(env.get("DATABASE_URL")),
-            stripe_secret_key=stripe_key or SANDBOX_API_KEY,
+            stripe_secret_key=stripe_key,
             stripe_webhook_secrets=webhook_secrets,
-            stripe_api_base=env.get("STRIPE_API_BASE")
-            or (SANDBOX_API_BASE if uses_sandbox else None),
+            stripe_api_base=api_base,
             site_url=(env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             catalogue_path=Path(env.get("CATALOGUE_PATH") or ROOT / "products.yaml"),
             uses_sandbox=uses_sandbox,

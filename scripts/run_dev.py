@@ -22,17 +22,17 @@ sys.path.insert(0, str(ROOT))
 
 from config import (  # noqa: E402
     INSTANCE,
-    SANDBOX_API_BASE,
+    SANDBOX_DB,
     SANDBOX_WEBHOOK_SECRET_FILE,
     ConfigError,
     Settings,
+    sandbox_settings,
 )
 
 SHOP_HOST, SHOP_PORT = "127.0.0.1", 5000
-SANDBOX_DB = INSTANCE / "stripe-sandbox.sqlite3"
-BANNER = f"""
-  Quire is running: http://{SHOP_HOST}:{SHOP_PORT}
-  Stripe sandbox:   {SANDBOX_API_BASE}/dashboard   (test mode, no account, no network)
+BANNER = """
+  Quire is running: http://{shop_host}:{shop_port}
+  Stripe sandbox:   {sandbox_url}/dashboard   (test mode, no account, no network)
 
   Test cards (any future expiry, any CVC):
     4242 4242 4242 4242   succeeds
@@ -106,12 +106,13 @@ def main() -> int:
             print("No STRIPE_SECRET_KEY: using the embedded Stripe sandbox.")
             INSTANCE.mkdir(exist_ok=True)
             sandbox = start(
-                [sys.executable, "-m", "shop.sandbox", "run", "--db", str(SANDBOX_DB)],
+                [sys.executable, "-m", "stripe_sandbox", "run", "--db", str(SANDBOX_DB)],
                 "[sandbox]",
                 env,
             )
             children.append(sandbox)
-            wait_for_port("127.0.0.1", 12111, sandbox)
+            sandbox_address = sandbox_settings(env)
+            wait_for_port(sandbox_address.host, sandbox_address.port, sandbox)
             run(flask("db", "upgrade"), env)
             run(flask("catalog", "sync"), env)
             endpoint = flask(
@@ -147,7 +148,9 @@ def main() -> int:
         children.append(shop)
         wait_for_port(SHOP_HOST, SHOP_PORT, shop)
         print(
-            BANNER
+            BANNER.format(
+                shop_host=SHOP_HOST, shop_port=SHOP_PORT, sandbox_url=settings.stripe_api_base
+            )
             if settings.uses_sandbox
             else f"\n  Quire is running: http://{SHOP_HOST}:{SHOP_PORT}\n"
         )

@@ -133,8 +133,8 @@ def webhook_endpoint(url: str, replace: bool, secret_file: Path | None) -> None:
 @sandbox.command("run", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def sandbox_run(context: click.Context) -> None:
-    """Serve the sandbox (options as for `python -m shop.sandbox run`)."""
-    from shop.sandbox.__main__ import main
+    """Serve the sandbox (options as for `python -m stripe_sandbox run`)."""
+    from stripe_sandbox.__main__ import main
 
     sys.exit(main(["run", *context.args]))
 
@@ -145,7 +145,7 @@ def sandbox_run(context: click.Context) -> None:
 @click.pass_context
 def sandbox_reset(context: click.Context) -> None:
     """Wipe the sandbox's objects, events and deliveries."""
-    from shop.sandbox.__main__ import main
+    from stripe_sandbox.__main__ import main
 
     sys.exit(main(["reset", *context.args]))
 

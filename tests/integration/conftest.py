@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 import pytest
 from flask import Flask
 from stripe import StripeClient
+from stripe_sandbox.testing import RunningSandbox, running_sandbox
 from werkzeug.serving import make_server
 
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
 from shop.models import Customer, User
-from shop.sandbox.testing import RunningSandbox, running_sandbox
 from tests.conftest import make_app
 
 T = TypeVar("T")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
 from shop.models import Order, Subscription
-from shop.sandbox.testing import running_sandbox
 from tests.browsing import Screenshots
 from tests.integration.conftest import LiveShop, serve_shop
 

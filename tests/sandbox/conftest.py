@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from stripe import StripeClient
-
-from shop.sandbox.testing import RunningSandbox, running_sandbox
+from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 
 @pytest.fixture

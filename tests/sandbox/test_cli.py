@@ -1,13 +1,14 @@
-"""`python -m shop.sandbox` and its settings from the environment."""
+"""`python -m stripe_sandbox` and its settings from the environment."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shop.sandbox import SandboxSettings
-from shop.sandbox.__main__ import main, make_sandbox_server, parse_args, settings_from
-from shop.sandbox.store import Store
-from shop.sandbox.testing import running_sandbox
+from stripe_sandbox.__main__ import main, make_sandbox_server, parse_args, settings_from
+from stripe_sandbox.store import Store
+from stripe_sandbox.testing import running_sandbox
+
+from stripe_sandbox import SandboxSettings
 
 
 def test_environment_settings() -> None:

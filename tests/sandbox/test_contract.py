@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stripe import StripeClient
-
-from shop.sandbox.testing import RunningSandbox
+from stripe_sandbox.testing import RunningSandbox
 
 from .helpers import book_price, membership_price, pay, payment_session
 

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import stripe
 from stripe import StripeClient
-
-from shop.sandbox.testing import RunningSandbox, running_sandbox
+from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import book_price
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 from stripe import StripeClient
+from stripe_sandbox.testing import RunningSandbox
 
-from shop.sandbox.testing import RunningSandbox
 from tests.browsing import Screenshots
 
 from .test_pages_support import recurring, subscribe

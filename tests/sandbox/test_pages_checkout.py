@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from stripe import StripeClient
+from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
-from shop.sandbox import engine
-from shop.sandbox.testing import RunningSandbox, running_sandbox
+from stripe_sandbox import engine
 
 from .test_pages_support import BANNER, Visitor, labels_of, text_of
 

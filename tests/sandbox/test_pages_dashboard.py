@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from stripe import StripeClient
-
-from shop.sandbox.testing import RunningSandbox
+from stripe_sandbox.testing import RunningSandbox
 
 from .conftest import Receiver
 from .test_pages_support import BANNER, Visitor, text_of

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from stripe_sandbox.pages.display import money, price_label, short_id, utc_time
+from stripe_sandbox.pages.forms import parse_expiry, read_card
 from werkzeug.datastructures import MultiDict
-
-from shop.sandbox.pages.display import money, price_label, short_id, utc_time
-from shop.sandbox.pages.forms import parse_expiry, read_card
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

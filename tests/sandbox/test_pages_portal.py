@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from stripe import StripeClient
-
-from shop.sandbox.testing import RunningSandbox
+from stripe_sandbox.testing import RunningSandbox
 
 from .test_pages_support import BANNER, Visitor, labels_of, recurring, subscribe, text_of
 
@@ -162,7 +161,7 @@ def test_another_customers_subscription_cannot_be_changed(
 def test_engine_keeps_the_contract_names_of_the_split_modules() -> None:
     """The portal actions and the scheduler have their own modules; ``engine`` still
     offers every name of the README contract (the pages use only ``engine``)."""
-    from shop.sandbox import engine, portal, scheduler
+    from stripe_sandbox import engine, portal, scheduler
 
     for name in (
         "portal_cancel_at_period_end",

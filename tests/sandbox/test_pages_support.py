@@ -13,8 +13,7 @@ from typing import Any
 
 import requests
 from stripe import StripeClient
-
-from shop.sandbox.testing import RunningSandbox
+from stripe_sandbox.testing import RunningSandbox
 
 TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 BANNER = "Stripe sandbox — test mode"

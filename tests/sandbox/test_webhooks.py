@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import stripe
 from stripe import StripeClient
-
-from shop.sandbox.store import Store
-from shop.sandbox.testing import RunningSandbox, running_sandbox
+from stripe_sandbox.store import Store
+from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from .conftest import HangingEndpoint, Receiver
 from .helpers import book_price, payment_session
@@ -165,7 +164,7 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One broken due task is skipped (and backed off): others run, webhooks still go out."""
-    from shop.sandbox import checkout
+    from stripe_sandbox import checkout
 
     price = book_price(client)
     broken, fine = payment_session(client, price), payment_session(client, price)

@@ -1,4 +1,4 @@
-"""``python -m shop.sandbox run|reset``: serve the sandbox, or wipe its state."""
+"""``python -m stripe_sandbox run|reset``: serve the sandbox, or wipe its state."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from .app import create_app, listening_on
 from .core import Sandbox
 from .settings import SandboxSettings
 
-log = logging.getLogger("shop.sandbox")
+log = logging.getLogger("stripe_sandbox")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command line: a command and overrides of the environment's settings."""
-    parser = argparse.ArgumentParser(prog="python -m shop.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stripe_sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve the API, hosted pages and webhooks")
     run.add_argument("--host")

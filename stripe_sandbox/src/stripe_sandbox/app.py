@@ -16,7 +16,7 @@ from .settings import SandboxSettings
 def create_app(settings: SandboxSettings | None = None) -> Flask:
     """Build the sandbox server: state, the ``/v1`` API, hosted pages, error handlers.
 
-    Background work does not start here; ``python -m shop.sandbox run`` and
+    Background work does not start here; ``python -m stripe_sandbox run`` and
     ``running_sandbox`` call ``sandbox.start()``.
     """
     settings = settings or SandboxSettings.from_env()
