@@ -24,7 +24,7 @@ def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
 
 
 @pytest.fixture
-def client(sandbox: RunningSandbox) -> StripeClient:
+def stripe_client(sandbox: RunningSandbox) -> StripeClient:
     """The real SDK aimed at the sandbox."""
     return sandbox.client()
 

@@ -13,17 +13,19 @@ from stripe_sandbox import engine
 OK_CARD = "4242424242424242"
 
 
-def book_price(client: StripeClient, amount: int = 1200, name: str = "Dune") -> str:
+def book_price(stripe_client: StripeClient, amount: int = 1200, name: str = "Dune") -> str:
     """A one-off GBP price; returns its id."""
-    price = client.v1.prices.create(
+    price = stripe_client.v1.prices.create(
         params={"product_data": {"name": name}, "unit_amount": amount, "currency": "gbp"}
     )
     return price.id
 
 
-def membership_price(client: StripeClient, amount: int = 500, interval: str = "month") -> str:
+def membership_price(
+    stripe_client: StripeClient, amount: int = 500, interval: str = "month"
+) -> str:
     """A recurring GBP price; returns its id."""
-    price = client.v1.prices.create(
+    price = stripe_client.v1.prices.create(
         params={
             "product_data": {"name": "Membership"},
             "unit_amount": amount,
@@ -34,7 +36,7 @@ def membership_price(client: StripeClient, amount: int = 500, interval: str = "m
     return price.id
 
 
-def payment_session(client: StripeClient, price: str, **extra: Any) -> Session:
+def payment_session(stripe_client: StripeClient, price: str, **extra: Any) -> Session:
     """An open payment-mode session for one price."""
     params: dict[str, Any] = {
         "mode": "payment",
@@ -43,7 +45,7 @@ def payment_session(client: StripeClient, price: str, **extra: Any) -> Session:
         "cancel_url": "https://shop.test/basket",
         **extra,
     }
-    return client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+    return stripe_client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
 
 
 def pay(
@@ -66,9 +68,11 @@ def pay(
     return engine.pay_checkout_session(sandbox.sandbox, session_id, details)
 
 
-def event_types(client: StripeClient) -> list[str]:
+def event_types(stripe_client: StripeClient) -> list[str]:
     """Every event type so far, oldest first."""
     return [
         e.type
-        for e in reversed(list(client.v1.events.list(params={"limit": 100}).auto_paging_iter()))
+        for e in reversed(
+            list(stripe_client.v1.events.list(params={"limit": 100}).auto_paging_iter())
+        )
     ]

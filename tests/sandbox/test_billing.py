@@ -20,7 +20,7 @@ START = 1_780_000_000  # a fixed moment for test clocks (2026-05-28)
 
 def subscribe(
     sandbox: RunningSandbox,
-    client: StripeClient,
+    stripe_client: StripeClient,
     price: str,
     *,
     card: str = "4242424242424242",
@@ -28,7 +28,7 @@ def subscribe(
     clock: str | None = None,
 ) -> stripe.Subscription:
     """A customer (on ``clock``) subscribes through Checkout; returns the subscription."""
-    customer = client.v1.customers.create(
+    customer = stripe_client.v1.customers.create(
         params={"email": "member@example.com", **({"test_clock": clock} if clock else {})}
     )
     params: dict[str, Any] = {
@@ -39,26 +39,26 @@ def subscribe(
     }
     if trial_days:
         params["subscription_data"] = {"trial_period_days": trial_days}
-    session = client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+    session = stripe_client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
     outcome = pay(sandbox, session.id, card=card, email="member@example.com")
     assert outcome.status == "succeeded"
-    done = client.v1.checkout.sessions.retrieve(session.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.subscription is not None
-    return client.v1.subscriptions.retrieve(str(done.subscription))
+    return stripe_client.v1.subscriptions.retrieve(str(done.subscription))
 
 
 def test_subscription_checkout_activates_after_first_invoice(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """Card payment: subscription active, first invoice paid, events like Stripe's."""
-    price = membership_price(client, 500)
-    sub = subscribe(sandbox, client, price)
+    price = membership_price(stripe_client, 500)
+    sub = subscribe(sandbox, stripe_client, price)
     assert sub.status == "active"
     item = sub["items"].data[0]
     assert item.id.startswith("si_") and item.price.id == price
     assert item.current_period_end - item.current_period_start in range(28 * DAY, 32 * DAY)
     assert sub.default_payment_method is not None
-    invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == (
         "paid",
         500,
@@ -70,7 +70,7 @@ def test_subscription_checkout_activates_after_first_invoice(
     assert (
         invoice.payments is not None and invoice.payments.data[0].payment.payment_intent is not None
     )
-    types = event_types(client)
+    types = event_types(stripe_client)
     for earlier, later in [
         ("invoice.created", "customer.subscription.created"),
         ("customer.subscription.created", "invoice.finalized"),
@@ -79,9 +79,9 @@ def test_subscription_checkout_activates_after_first_invoice(
         ("invoice.payment_succeeded", "checkout.session.completed"),
     ]:
         assert types.index(earlier) < types.index(later)
-    created = client.v1.events.list(params={"type": "customer.subscription.created"}).data[0]
+    created = stripe_client.v1.events.list(params={"type": "customer.subscription.created"}).data[0]
     assert created.data.object["status"] == "incomplete"
-    updated = client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
+    updated = stripe_client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
     assert updated.data.object["status"] == "active"
     assert (
         updated.data.previous_attributes is not None
@@ -90,133 +90,152 @@ def test_subscription_checkout_activates_after_first_invoice(
 
 
 def test_trial_signup_then_trial_end_on_a_test_clock(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A trial starts trialing with a paid 0 invoice; the clock runs trial_will_end and the first charge."""
-    clock = client.v1.test_helpers.test_clocks.create(
+    clock = stripe_client.v1.test_helpers.test_clocks.create(
         params={"frozen_time": START, "name": "trial"}
     )
     assert (clock.status, clock.frozen_time) == ("ready", START)
-    sub = subscribe(sandbox, client, membership_price(client, 900), trial_days=7, clock=clock.id)
+    sub = subscribe(
+        sandbox, stripe_client, membership_price(stripe_client, 900), trial_days=7, clock=clock.id
+    )
     assert (sub.status, sub.trial_end) == ("trialing", START + 7 * DAY)
     assert sub.created == START and sub.test_clock == clock.id
-    first = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    first = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
     assert (first.amount_due, first.status) == (0, "paid")
-    session = client.v1.checkout.sessions.list(params={"subscription": sub.id}).data[0]
+    session = stripe_client.v1.checkout.sessions.list(params={"subscription": sub.id}).data[0]
     assert session.payment_status == "no_payment_required"
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 5 * DAY})
-    assert "customer.subscription.trial_will_end" in event_types(client)
-    assert client.v1.subscriptions.retrieve(sub.id).status == "trialing"
-    advanced = client.v1.test_helpers.test_clocks.advance(
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 5 * DAY}
+    )
+    assert "customer.subscription.trial_will_end" in event_types(stripe_client)
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "trialing"
+    advanced = stripe_client.v1.test_helpers.test_clocks.advance(
         clock.id, params={"frozen_time": START + 8 * DAY}
     )
     assert (advanced.status, advanced.frozen_time) == ("ready", START + 8 * DAY)
-    sub = client.v1.subscriptions.retrieve(sub.id)
+    sub = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert sub.status == "active"
     assert sub["items"].data[0].current_period_start == START + 7 * DAY
-    renewal = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    renewal = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
     assert (renewal.status, renewal.amount_paid, renewal.billing_reason) == (
         "paid",
         900,
         "subscription_cycle",
     )
     assert renewal.created == START + 7 * DAY
-    types = event_types(client)
+    types = event_types(stripe_client)
     assert types.index("test_helpers.test_clock.advancing") < types.index(
         "test_helpers.test_clock.ready"
     )
 
 
-def test_renewals_follow_the_clock(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_renewals_follow_the_clock(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """Advancing two months renews twice, each invoice paid."""
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    sub = subscribe(sandbox, client, membership_price(client), clock=clock.id)
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 62 * DAY})
-    invoices = client.v1.invoices.list(params={"subscription": sub.id}).data
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client), clock=clock.id)
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 62 * DAY}
+    )
+    invoices = stripe_client.v1.invoices.list(params={"subscription": sub.id}).data
     assert [i.billing_reason for i in invoices] == [
         "subscription_cycle",
         "subscription_cycle",
         "subscription_create",
     ]
     assert all(i.status == "paid" for i in invoices)
-    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
 def test_failing_card_goes_past_due_then_canceled(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """0341 pays at signup; renewals fail: past_due, retries, then canceled."""
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
     sub = subscribe(
-        sandbox, client, membership_price(client), card="4000000000000341", clock=clock.id
+        sandbox,
+        stripe_client,
+        membership_price(stripe_client),
+        card="4000000000000341",
+        clock=clock.id,
     )
     assert sub.status == "active"
     renewal_at = sub["items"].data[0].current_period_end
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": renewal_at + 60})
-    assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
-    failed = client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).data[0]
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": renewal_at + 60}
+    )
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    failed = stripe_client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).data[
+        0
+    ]
     assert failed.attempt_count == 1 and failed.next_payment_attempt == renewal_at + 3 * DAY
-    assert "invoice.payment_failed" in event_types(client)
-    client.v1.test_helpers.test_clocks.advance(
+    assert "invoice.payment_failed" in event_types(stripe_client)
+    stripe_client.v1.test_helpers.test_clocks.advance(
         clock.id, params={"frozen_time": renewal_at + 16 * DAY}
     )
-    ended = client.v1.subscriptions.retrieve(sub.id)
+    ended = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert ended.status == "canceled"
     assert (
         ended.cancellation_details is not None
         and ended.cancellation_details.reason == "payment_failed"
     )
-    assert event_types(client).count("invoice.payment_failed") == 4
-    assert "customer.subscription.deleted" in event_types(client)
+    assert event_types(stripe_client).count("invoice.payment_failed") == 4
+    assert "customer.subscription.deleted" in event_types(stripe_client)
     assert sub.id not in [
-        s.id for s in client.v1.subscriptions.list(params={"customer": str(sub.customer)}).data
+        s.id
+        for s in stripe_client.v1.subscriptions.list(params={"customer": str(sub.customer)}).data
     ]
-    assert sub.id in [s.id for s in client.v1.subscriptions.list(params={"status": "all"}).data]
+    assert sub.id in [
+        s.id for s in stripe_client.v1.subscriptions.list(params={"status": "all"}).data
+    ]
 
 
 def test_cancel_at_period_end_ends_at_the_period_end(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """cancel_at_period_end keeps the subscription until the period ends, then deletes it."""
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    sub = subscribe(sandbox, client, membership_price(client), clock=clock.id)
-    updated = client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client), clock=clock.id)
+    updated = stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
     assert (updated.status, updated.cancel_at_period_end) == ("active", True)
-    event = client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
+    event = stripe_client.v1.events.list(params={"type": "customer.subscription.updated"}).data[0]
     assert event.data.previous_attributes is not None
     assert event.data.previous_attributes["cancel_at_period_end"] is False
     end = sub["items"].data[0].current_period_end
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": end + 10})
-    ended = client.v1.subscriptions.retrieve(sub.id)
+    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": end + 10})
+    ended = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert (ended.status, ended.ended_at) == ("canceled", end)
-    assert len(client.v1.invoices.list(params={"subscription": sub.id}).data) == 1
+    assert len(stripe_client.v1.invoices.list(params={"subscription": sub.id}).data) == 1
 
 
-def test_cancel_now_with_delete(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_cancel_now_with_delete(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """DELETE cancels immediately and emits customer.subscription.deleted."""
-    sub = subscribe(sandbox, client, membership_price(client))
-    canceled = client.v1.subscriptions.cancel(sub.id)
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
+    canceled = stripe_client.v1.subscriptions.cancel(sub.id)
     assert canceled.status == "canceled"
     assert (
-        client.v1.events.list(params={"type": "customer.subscription.deleted"})
+        stripe_client.v1.events.list(params={"type": "customer.subscription.deleted"})
         .data[0]
         .data.object["id"]
         == sub.id
     )
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+        stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
 
 
 def test_price_switch_prorates_on_next_invoice(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """Switching price mid-period creates proration items billed at renewal."""
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    sub = subscribe(sandbox, client, membership_price(client, 500), clock=clock.id)
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 15 * DAY})
-    premium = membership_price(client, 1500)
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client, 500), clock=clock.id)
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 15 * DAY}
+    )
+    premium = membership_price(stripe_client, 1500)
     item_id = sub["items"].data[0].id
-    updated = client.v1.subscriptions.update(
+    updated = stripe_client.v1.subscriptions.update(
         sub.id,
         params={
             "items": [{"id": item_id, "price": premium}],
@@ -224,57 +243,63 @@ def test_price_switch_prorates_on_next_invoice(
         },
     )
     assert updated["items"].data[0].price.id == premium
-    prorations = client.v1.invoice_items.list(params={"customer": str(sub.customer)}).data
+    prorations = stripe_client.v1.invoice_items.list(params={"customer": str(sub.customer)}).data
     assert sorted(p.amount < 0 for p in prorations) == [False, True]
     net = sum(p.amount for p in prorations)
     assert 0 < net < 1000
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 32 * DAY})
-    renewal = client.v1.invoices.retrieve(
-        str(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 32 * DAY}
+    )
+    renewal = stripe_client.v1.invoices.retrieve(
+        str(stripe_client.v1.subscriptions.retrieve(sub.id).latest_invoice)
     )
     assert renewal.amount_paid == 1500 + net
 
 
-def test_portal_session_and_portal_actions(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_portal_session_and_portal_actions(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """A portal session points at the hosted portal; portal actions emit Stripe's events."""
-    sub = subscribe(sandbox, client, membership_price(client))
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
     customer = str(sub.customer)
-    portal = client.v1.billing_portal.sessions.create(
+    portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": "https://shop.test/account"}
     )
     assert portal.id.startswith("bps_") and portal.url == f"{sandbox.base_url}/portal/{portal.id}"
-    created = client.v1.events.list(params={"type": "billing_portal.session.created"}).data
+    created = stripe_client.v1.events.list(params={"type": "billing_portal.session.created"}).data
     assert [e.data.object["id"] for e in created] == [portal.id]
     assert created[0].data.object["url"] == portal.url
     engine.portal_cancel_at_period_end(sandbox.sandbox, sub.id)
-    assert client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is True
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is True
     engine.portal_resume(sandbox.sandbox, sub.id)
-    assert client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is False
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is False
     outcome = engine.portal_update_card(
         sandbox.sandbox, customer, engine.CardDetails("5555555555554444", 1, 2033, "123")
     )
     assert outcome.status == "succeeded"
-    refreshed = client.v1.customers.retrieve(customer)
+    refreshed = stripe_client.v1.customers.retrieve(customer)
     assert (
         refreshed.invoice_settings is not None
         and refreshed.invoice_settings.default_payment_method is not None
     )
-    pm = client.v1.payment_methods.retrieve(str(refreshed.invoice_settings.default_payment_method))
+    pm = stripe_client.v1.payment_methods.retrieve(
+        str(refreshed.invoice_settings.default_payment_method)
+    )
     assert pm.card is not None and pm.card.last4 == "4444" and pm.customer == customer
     declined = engine.portal_update_card(
         sandbox.sandbox, customer, engine.CardDetails("4000000000000002", 1, 2033, "123")
     )
     assert (declined.status, declined.message) == ("declined", "Your card was declined.")
-    types = event_types(client)
+    types = event_types(stripe_client)
     assert "payment_method.attached" in types and "customer.updated" in types
 
 
 def test_portal_cancel_and_resume_read_the_subscription_in_their_transaction(
-    sandbox: RunningSandbox, client: StripeClient, monkeypatch: pytest.MonkeyPatch
+    sandbox: RunningSandbox, stripe_client: StripeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Portal cancel/resume read the subscription inside the transaction that writes it,
     so a change committed between a read and the write is never overwritten."""
-    sub = subscribe(sandbox, client, membership_price(client))
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
     store = sandbox.sandbox.store
     reads: list[int] = []
     real_get = store.get
@@ -293,89 +318,100 @@ def test_portal_cancel_and_resume_read_the_subscription_in_their_transaction(
     assert reads and all(depth > 0 for depth in reads), reads
 
 
-def test_subscription_list_filters(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_subscription_list_filters(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """Subscriptions filter by customer, price and status."""
-    price = membership_price(client)
-    sub = subscribe(sandbox, client, price)
-    assert [s.id for s in client.v1.subscriptions.list(params={"price": price}).data] == [sub.id]
-    assert [s.id for s in client.v1.subscriptions.list(params={"status": "active"}).data] == [
+    price = membership_price(stripe_client)
+    sub = subscribe(sandbox, stripe_client, price)
+    assert [s.id for s in stripe_client.v1.subscriptions.list(params={"price": price}).data] == [
         sub.id
     ]
-    assert client.v1.subscriptions.list(params={"status": "past_due"}).data == []
+    assert [
+        s.id for s in stripe_client.v1.subscriptions.list(params={"status": "active"}).data
+    ] == [sub.id]
+    assert stripe_client.v1.subscriptions.list(params={"status": "past_due"}).data == []
 
 
-def test_open_sessions_of_clock_customers_expire_on_advance(client: StripeClient) -> None:
+def test_open_sessions_of_clock_customers_expire_on_advance(stripe_client: StripeClient) -> None:
     """Advancing a clock past a session's expires_at expires it."""
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    customer = client.v1.customers.create(params={"test_clock": clock.id})
-    session = client.v1.checkout.sessions.create(
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    customer = stripe_client.v1.customers.create(params={"test_clock": clock.id})
+    session = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "customer": customer.id,
-            "line_items": [{"price": membership_price(client), "quantity": 1}],
+            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
             "success_url": "https://shop.test/",
         }
     )
     assert session.expires_at == START + DAY
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 2 * DAY})
-    assert client.v1.checkout.sessions.retrieve(session.id).status == "expired"
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 2 * DAY}
+    )
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "expired"
 
 
-def test_clock_list_and_delete(client: StripeClient) -> None:
+def test_clock_list_and_delete(stripe_client: StripeClient) -> None:
     """Clocks list newest first and can be deleted."""
-    first = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    second = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    assert [c.id for c in client.v1.test_helpers.test_clocks.list().data] == [second.id, first.id]
-    assert client.v1.test_helpers.test_clocks.delete(first.id).deleted is True
+    first = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    second = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    assert [c.id for c in stripe_client.v1.test_helpers.test_clocks.list().data] == [
+        second.id,
+        first.id,
+    ]
+    assert stripe_client.v1.test_helpers.test_clocks.delete(first.id).deleted is True
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.test_helpers.test_clocks.retrieve(first.id)
+        stripe_client.v1.test_helpers.test_clocks.retrieve(first.id)
 
 
-def test_subscription_with_three_d_secure(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_subscription_with_three_d_secure(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """3155 in subscription mode waits on the first invoice's payment, then activates."""
-    customer = client.v1.customers.create(params={"email": "m@example.com"})
-    session = client.v1.checkout.sessions.create(
+    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"})
+    session = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "customer": customer.id,
-            "line_items": [{"price": membership_price(client), "quantity": 1}],
+            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
             "success_url": "https://shop.test/",
         }
     )
     assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
-    pending = client.v1.checkout.sessions.retrieve(session.id)
+    pending = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert pending.status == "open"
-    assert client.v1.subscriptions.retrieve(str(pending.subscription)).status == "incomplete"
+    assert stripe_client.v1.subscriptions.retrieve(str(pending.subscription)).status == "incomplete"
     assert (
         engine.complete_authentication(sandbox.sandbox, session.id, approve=True).status
         == "succeeded"
     )
-    done = client.v1.checkout.sessions.retrieve(session.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.status == "complete"
-    assert client.v1.subscriptions.retrieve(str(done.subscription)).status == "active"
+    assert stripe_client.v1.subscriptions.retrieve(str(done.subscription)).status == "active"
 
 
-def test_subscription_item_retrieve_and_list(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_subscription_item_retrieve_and_list(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """Subscription items can be read on their own, with their period."""
-    sub = subscribe(sandbox, client, membership_price(client))
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
     item = sub["items"].data[0]
-    fetched = client.v1.subscription_items.retrieve(item.id)
+    fetched = stripe_client.v1.subscription_items.retrieve(item.id)
     assert (fetched.subscription, fetched.current_period_end) == (sub.id, item.current_period_end)
     assert [
-        i.id for i in client.v1.subscription_items.list(params={"subscription": sub.id}).data
+        i.id for i in stripe_client.v1.subscription_items.list(params={"subscription": sub.id}).data
     ] == [item.id]
 
 
 def test_failed_authentication_then_retry_keeps_one_subscription(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """After 3178 declines, paying again with a good card activates the same subscription."""
-    customer = client.v1.customers.create(params={"email": "m@example.com"})
-    session = client.v1.checkout.sessions.create(
+    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"})
+    session = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "customer": customer.id,
-            "line_items": [{"price": membership_price(client), "quantity": 1}],
+            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
             "success_url": "https://shop.test/",
         }
     )
@@ -383,36 +419,40 @@ def test_failed_authentication_then_retry_keeps_one_subscription(
     declined = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
     assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
     assert pay(sandbox, session.id).status == "succeeded"
-    subs = client.v1.subscriptions.list(params={"customer": customer.id, "status": "all"}).data
+    subs = stripe_client.v1.subscriptions.list(
+        params={"customer": customer.id, "status": "all"}
+    ).data
     assert [s.status for s in subs] == ["active"]
-    invoice = client.v1.invoices.retrieve(str(subs[0].latest_invoice))
+    invoice = stripe_client.v1.invoices.retrieve(str(subs[0].latest_invoice))
     assert (invoice.status, invoice.attempt_count) == ("paid", 2)
 
 
-def test_invoice_payments_list(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_invoice_payments_list(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """invoice.payments names the PaymentIntent that paid it and can be listed."""
-    sub = subscribe(sandbox, client, membership_price(client))
-    invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
-    payments = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
+    invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
+    payments = stripe_client.v1.invoice_payments.list(params={"invoice": invoice.id}).data
     assert [p.status for p in payments] == ["paid"]
-    pi = client.v1.payment_intents.retrieve(str(payments[0].payment.payment_intent))
+    pi = stripe_client.v1.payment_intents.retrieve(str(payments[0].payment.payment_intent))
     assert (pi.status, pi.amount) == ("succeeded", invoice.amount_paid)
 
 
 def test_switching_to_a_yearly_price_restarts_the_cycle(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A monthly→yearly switch starts a yearly period now and invoices it, less unused time."""
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-    sub = subscribe(sandbox, client, membership_price(client, 1000), clock=clock.id)
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": START + 10 * DAY})
-    yearly = membership_price(client, 10000, interval="year")
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(sandbox, stripe_client, membership_price(stripe_client, 1000), clock=clock.id)
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": START + 10 * DAY}
+    )
+    yearly = membership_price(stripe_client, 10000, interval="year")
     engine.portal_switch_price(sandbox.sandbox, sub.id, yearly)
-    sub = client.v1.subscriptions.retrieve(sub.id)
+    sub = stripe_client.v1.subscriptions.retrieve(sub.id)
     item = sub["items"].data[0]
     assert item.current_period_start == START + 10 * DAY
     assert item.current_period_end - item.current_period_start in (365 * DAY, 366 * DAY)
-    invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
     assert (invoice.billing_reason, invoice.status) == ("subscription_update", "paid")
     assert 10000 - 1000 < invoice.amount_paid < 10000
 
@@ -420,15 +460,19 @@ def test_switching_to_a_yearly_price_restarts_the_cycle(
 def test_renewal_invoice_can_wait_in_draft(tmp_path: Path) -> None:
     """With invoice_finalize_delay the renewal invoice is a draft for that long, then charged."""
     with running_sandbox(tmp_path / "draft.sqlite3", invoice_finalize_delay=3600) as running:
-        client = running.client()
-        clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
-        sub = subscribe(running, client, membership_price(client), clock=clock.id)
+        stripe_client = running.client()
+        clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+        sub = subscribe(running, stripe_client, membership_price(stripe_client), clock=clock.id)
         end = sub["items"].data[0].current_period_end
-        client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": end + 60})
-        draft = client.v1.invoices.retrieve(
-            str(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+        stripe_client.v1.test_helpers.test_clocks.advance(
+            clock.id, params={"frozen_time": end + 60}
+        )
+        draft = stripe_client.v1.invoices.retrieve(
+            str(stripe_client.v1.subscriptions.retrieve(sub.id).latest_invoice)
         )
         assert (draft.status, draft.automatically_finalizes_at) == ("draft", end + 3600)
-        client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": end + 7200})
-        paid = client.v1.invoices.retrieve(draft.id)
+        stripe_client.v1.test_helpers.test_clocks.advance(
+            clock.id, params={"frozen_time": end + 7200}
+        )
+        paid = stripe_client.v1.invoices.retrieve(draft.id)
         assert (paid.status, paid.status_transitions.finalized_at) == ("paid", end + 3600)

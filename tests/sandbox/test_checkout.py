@@ -15,29 +15,29 @@ from stripe_sandbox import engine
 from .helpers import book_price, event_types, pay, payment_session
 
 
-def test_create_validates_like_stripe(client: StripeClient) -> None:
+def test_create_validates_like_stripe(stripe_client: StripeClient) -> None:
     """Unknown price, customer with customer_email, and a too-close expires_at are 400s."""
-    price = book_price(client)
+    price = book_price(stripe_client)
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        payment_session(client, "price_missing")
+        payment_session(stripe_client, "price_missing")
     assert caught.value.param == "line_items[0][price]"
     assert caught.value.user_message == "No such price: 'price_missing'"
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
     with pytest.raises(stripe.InvalidRequestError):
-        payment_session(client, price, customer=customer.id, customer_email="a@example.com")
+        payment_session(stripe_client, price, customer=customer.id, customer_email="a@example.com")
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        payment_session(client, price, expires_at=int(time.time()) + 600)
+        payment_session(stripe_client, price, expires_at=int(time.time()) + 600)
     assert caught.value.param == "expires_at"
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.checkout.sessions.create(
+        stripe_client.v1.checkout.sessions.create(
             params={"mode": "payment", "line_items": [{"price": price, "quantity": 1}]}
         )
     assert caught.value.param == "success_url"
 
 
-def test_recurring_price_needs_subscription_mode(client: StripeClient) -> None:
+def test_recurring_price_needs_subscription_mode(stripe_client: StripeClient) -> None:
     """A recurring price in payment mode is refused."""
-    price = client.v1.prices.create(
+    price = stripe_client.v1.prices.create(
         params={
             "product_data": {"name": "M"},
             "unit_amount": 5,
@@ -46,16 +46,18 @@ def test_recurring_price_needs_subscription_mode(client: StripeClient) -> None:
         }
     )
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        payment_session(client, price.id)
+        payment_session(stripe_client, price.id)
     assert caught.value.param == "line_items[0][price]"
 
 
 def test_open_session_shape_and_line_items_only_when_expanded(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """An open session has a hosted url; line_items appear only when expanded."""
-    price = book_price(client, 1200)
-    session = payment_session(client, price, client_reference_id="order-7", metadata={"order": "7"})
+    price = book_price(stripe_client, 1200)
+    session = payment_session(
+        stripe_client, price, client_reference_id="order-7", metadata={"order": "7"}
+    )
     assert session.id.startswith("cs_test_")
     assert session.url == f"{sandbox.base_url}/checkout/{session.id}"
     assert (session.status, session.payment_status, session.amount_total, session.currency) == (
@@ -65,24 +67,26 @@ def test_open_session_shape_and_line_items_only_when_expanded(
         "gbp",
     )
     assert "line_items" not in session
-    expanded = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
+    expanded = stripe_client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["line_items"]}
+    )
     assert expanded.line_items is not None
     item = expanded.line_items.data[0]
     assert item.id.startswith("li_") and item.price is not None and item.price.id == price
-    items = client.v1.checkout.sessions.line_items.list(session.id)
+    items = stripe_client.v1.checkout.sessions.line_items.list(session.id)
     assert [i.price.id for i in items.data if i.price] == [price]
 
 
 def test_card_payment_completes_session_with_events_in_order(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """4242 pays: session complete/paid, PI and charge succeeded, Stripe's event order."""
-    price = book_price(client, 1200)
-    session = payment_session(client, price, customer_creation="always")
+    price = book_price(stripe_client, 1200)
+    session = payment_session(stripe_client, price, customer_creation="always")
     outcome = pay(sandbox, session.id)
     assert outcome.status == "succeeded"
     assert outcome.redirect_url == f"https://shop.test/success?session_id={session.id}"
-    done = client.v1.checkout.sessions.retrieve(
+    done = stripe_client.v1.checkout.sessions.retrieve(
         session.id, params={"expand": ["payment_intent.latest_charge"]}
     )
     assert (done.status, done.payment_status, done.url) == ("complete", "paid", None)
@@ -95,7 +99,7 @@ def test_card_payment_completes_session_with_events_in_order(
         and pi.amount_received == 1200
     )
     assert isinstance(pi.latest_charge, stripe.Charge) and pi.latest_charge.paid is True
-    types = event_types(client)
+    types = event_types(stripe_client)
     paid = types[types.index("customer.created") :]
     assert paid == [
         "customer.created",
@@ -105,18 +109,20 @@ def test_card_payment_completes_session_with_events_in_order(
         "charge.updated",
         "checkout.session.completed",
     ]
-    listed = client.v1.checkout.sessions.list(params={"payment_intent": pi.id})
+    listed = stripe_client.v1.checkout.sessions.list(params={"payment_intent": pi.id})
     assert [s.id for s in listed.data] == [session.id]
 
 
-def test_guest_payment_creates_no_customer(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_guest_payment_creates_no_customer(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """customer_creation=if_required (the default) makes no Customer for a one-off payment."""
-    session = payment_session(client, book_price(client))
+    session = payment_session(stripe_client, book_price(stripe_client))
     pay(sandbox, session.id)
-    done = client.v1.checkout.sessions.retrieve(session.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.customer is None
     assert done.customer_details is not None and done.customer_details.email == "reader@example.com"
-    assert client.v1.customers.list().data == []
+    assert stripe_client.v1.customers.list().data == []
 
 
 @pytest.mark.parametrize(
@@ -129,20 +135,20 @@ def test_guest_payment_creates_no_customer(sandbox: RunningSandbox, client: Stri
     ],
 )
 def test_declines_leave_the_session_open(
-    sandbox: RunningSandbox, client: StripeClient, card: str, message: str
+    sandbox: RunningSandbox, stripe_client: StripeClient, card: str, message: str
 ) -> None:
     """A declined card gives Stripe's message; the shopper can retry and pay."""
-    session = payment_session(client, book_price(client))
+    session = payment_session(stripe_client, book_price(stripe_client))
     outcome = pay(sandbox, session.id, card=card)
     assert (outcome.status, outcome.message) == ("declined", message)
-    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
     assert pay(sandbox, session.id).status == "succeeded"
-    assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "complete"
 
 
-def test_past_expiry_date_is_expired(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_past_expiry_date_is_expired(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """A card whose expiry has passed is declined as expired."""
-    session = payment_session(client, book_price(client))
+    session = payment_session(stripe_client, book_price(stripe_client))
     details = engine.PaymentDetails(
         email="a@example.com", card_number="4242424242424242", exp_month=1, exp_year=2020, cvc="1"
     )
@@ -150,12 +156,14 @@ def test_past_expiry_date_is_expired(sandbox: RunningSandbox, client: StripeClie
     assert (outcome.status, outcome.code) == ("declined", "expired_card")
 
 
-def test_three_d_secure_approve_and_reject(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_three_d_secure_approve_and_reject(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """3155 needs authentication; rejecting declines, approving then pays."""
-    session = payment_session(client, book_price(client))
+    session = payment_session(stripe_client, book_price(stripe_client))
     assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
-    pi = client.v1.payment_intents.retrieve(
-        str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    pi = stripe_client.v1.payment_intents.retrieve(
+        str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
     )
     assert pi.status == "requires_action"
     rejected = engine.complete_authentication(sandbox.sandbox, session.id, approve=False)
@@ -166,24 +174,28 @@ def test_three_d_secure_approve_and_reject(sandbox: RunningSandbox, client: Stri
     assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
     approved = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
     assert approved.status == "succeeded"
-    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
 
 
 def test_authenticated_then_insufficient_funds(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """3178 authenticates, then declines with insufficient funds."""
-    session = payment_session(client, book_price(client))
+    session = payment_session(stripe_client, book_price(stripe_client))
     assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
     outcome = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
     assert (outcome.status, outcome.decline_code) == ("declined", "insufficient_funds")
-    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
 
 
-def test_shipping_address_is_collected(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_shipping_address_is_collected(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """A session that asks for shipping records it in collected_information and customer_details."""
     session = payment_session(
-        client, book_price(client), shipping_address_collection={"allowed_countries": ["GB"]}
+        stripe_client,
+        book_price(stripe_client),
+        shipping_address_collection={"allowed_countries": ["GB"]},
     )
     shipping = {
         "name": "Reader",
@@ -195,7 +207,7 @@ def test_shipping_address_is_collected(sandbox: RunningSandbox, client: StripeCl
         },
     }
     pay(sandbox, session.id, shipping=shipping)
-    done = client.v1.checkout.sessions.retrieve(session.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert (
         done.collected_information is not None
         and done.collected_information.shipping_details is not None
@@ -203,81 +215,85 @@ def test_shipping_address_is_collected(sandbox: RunningSandbox, client: StripeCl
     assert done.collected_information.shipping_details.address.city == "Leeds"
     assert done.customer_details is not None and done.customer_details.address is not None
     assert done.customer_details.address.postal_code == "LS1 1AA"
-    charge = client.v1.charges.list(params={"payment_intent": str(done.payment_intent)}).data[0]
+    charge = stripe_client.v1.charges.list(
+        params={"payment_intent": str(done.payment_intent)}
+    ).data[0]
     assert charge.shipping is not None and charge.shipping.name == "Reader"
 
 
-def test_expire_endpoint_and_lazy_expiry(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_expire_endpoint_and_lazy_expiry(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """expire works once while open; a session past expires_at reads as expired."""
-    price = book_price(client)
-    session = payment_session(client, price)
-    expired = client.v1.checkout.sessions.expire(session.id)
+    price = book_price(stripe_client)
+    session = payment_session(stripe_client, price)
+    expired = stripe_client.v1.checkout.sessions.expire(session.id)
     assert (expired.status, expired.url) == ("expired", None)
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.checkout.sessions.expire(session.id)
-    assert "checkout.session.expired" in event_types(client)
-    later = payment_session(client, price)
+        stripe_client.v1.checkout.sessions.expire(session.id)
+    assert "checkout.session.expired" in event_types(stripe_client)
+    later = payment_session(stripe_client, price)
     stored = sandbox.sandbox.store.get(later.id)
     assert stored is not None
     stored["expires_at"] = int(time.time()) - 1
     sandbox.sandbox.store.put(stored)
-    assert client.v1.checkout.sessions.retrieve(later.id).status == "expired"
+    assert stripe_client.v1.checkout.sessions.retrieve(later.id).status == "expired"
 
 
-def test_session_create_is_idempotent(client: StripeClient) -> None:
+def test_session_create_is_idempotent(stripe_client: StripeClient) -> None:
     """The same idempotency key returns the same session."""
-    price = book_price(client)
+    price = book_price(stripe_client)
     params = {
         "mode": "payment",
         "line_items": [{"price": price, "quantity": 1}],
         "success_url": "https://shop.test/ok",
     }
-    first = client.v1.checkout.sessions.create(
+    first = stripe_client.v1.checkout.sessions.create(
         params=params, options={"idempotency_key": "order-1"}
     )  # type: ignore[arg-type]
-    second = client.v1.checkout.sessions.create(
+    second = stripe_client.v1.checkout.sessions.create(
         params=params, options={"idempotency_key": "order-1"}
     )  # type: ignore[arg-type]
     assert first.id == second.id
 
 
-def test_partial_then_full_refund(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_partial_then_full_refund(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """Refunds by payment_intent update the charge and emit refund/charge events."""
-    session = payment_session(client, book_price(client, 1000))
+    session = payment_session(stripe_client, book_price(stripe_client, 1000))
     pay(sandbox, session.id)
-    pi_id = str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
-    partial = client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 300})
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    partial = stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 300})
     assert (partial.amount, partial.status) == (300, "succeeded")
-    charge = client.v1.charges.retrieve(str(partial.charge))
+    charge = stripe_client.v1.charges.retrieve(str(partial.charge))
     assert (charge.amount_refunded, charge.refunded) == (300, False)
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.refunds.create(params={"charge": charge.id, "amount": 800})
+        stripe_client.v1.refunds.create(params={"charge": charge.id, "amount": 800})
     assert caught.value.param == "amount"
-    rest = client.v1.refunds.create(params={"charge": charge.id})
+    rest = stripe_client.v1.refunds.create(params={"charge": charge.id})
     assert rest.amount == 700
-    charge = client.v1.charges.retrieve(charge.id)
+    charge = stripe_client.v1.charges.retrieve(charge.id)
     assert (charge.amount_refunded, charge.refunded) == (1000, True)
-    assert [r.id for r in client.v1.refunds.list(params={"payment_intent": pi_id}).data] == [
+    assert [r.id for r in stripe_client.v1.refunds.list(params={"payment_intent": pi_id}).data] == [
         rest.id,
         partial.id,
     ]
-    assert event_types(client).count("charge.refunded") == 2
-    assert event_types(client).count("refund.created") == 2
+    assert event_types(stripe_client).count("charge.refunded") == 2
+    assert event_types(stripe_client).count("refund.created") == 2
 
 
 def test_bank_debit_settles_later(tmp_path: Path) -> None:
     """A bank debit completes the session unpaid and stays processing until it settles;
     settlement sends async_payment_succeeded."""
     with running_sandbox(tmp_path / "bank.sqlite3", bank_debit_delay=3600) as sandbox:
-        client = sandbox.client()
-        session = payment_session(client, book_price(client))
+        stripe_client = sandbox.client()
+        session = payment_session(stripe_client, book_price(stripe_client))
         details = engine.PaymentDetails(
             email="a@example.com", method="bank_debit", bank_account_number="00012344"
         )
         outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
         assert outcome.status == "processing"
         sandbox.run_worker_once()
-        done = client.v1.checkout.sessions.retrieve(
+        done = stripe_client.v1.checkout.sessions.retrieve(
             session.id, params={"expand": ["payment_intent"]}
         )
         assert (done.status, done.payment_status) == ("complete", "unpaid")
@@ -285,22 +301,22 @@ def test_bank_debit_settles_later(tmp_path: Path) -> None:
             isinstance(done.payment_intent, stripe.PaymentIntent)
             and done.payment_intent.status == "processing"
         )
-        client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{session.id}/settle")
-        assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
-        assert "checkout.session.async_payment_succeeded" in event_types(client)
+        stripe_client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{session.id}/settle")
+        assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+        assert "checkout.session.async_payment_succeeded" in event_types(stripe_client)
 
 
 def test_bank_debit_failing_account_settles_by_worker(tmp_path: Path) -> None:
     """The documented failing account fails when the worker finds the delay has passed."""
     with running_sandbox(tmp_path / "bank.sqlite3", bank_debit_delay=3600) as sandbox:
-        client = sandbox.client()
-        session = payment_session(client, book_price(client))
+        stripe_client = sandbox.client()
+        session = payment_session(stripe_client, book_price(stripe_client))
         details = engine.PaymentDetails(
             email="a@example.com", method="bank_debit", bank_account_number="000111111116"
         )
         engine.pay_checkout_session(sandbox.sandbox, session.id, details)
         sandbox.run_worker_once()
-        assert "checkout.session.async_payment_failed" not in event_types(client)
+        assert "checkout.session.async_payment_failed" not in event_types(stripe_client)
         store = sandbox.sandbox.store
         with store.transaction():
             stored = store.get(session.id)
@@ -308,36 +324,36 @@ def test_bank_debit_failing_account_settles_by_worker(tmp_path: Path) -> None:
             stored["_async"]["settle_at"] = int(time.time()) - 1  # the delay has passed
             store.put(stored)
         sandbox.run_worker_once()
-        assert "checkout.session.async_payment_failed" in event_types(client)
-        pi = client.v1.payment_intents.retrieve(
-            str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+        assert "checkout.session.async_payment_failed" in event_types(stripe_client)
+        pi = stripe_client.v1.payment_intents.retrieve(
+            str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
         )
         assert pi.status == "requires_payment_method"
 
 
-def test_pay_helper_endpoint(client: StripeClient) -> None:
+def test_pay_helper_endpoint(stripe_client: StripeClient) -> None:
     """The test helper lets a test pay without the hosted page."""
-    session = payment_session(client, book_price(client))
-    response = client.raw_request(
+    session = payment_session(stripe_client, book_price(stripe_client))
+    response = stripe_client.raw_request(
         "post",
         f"/v1/test_helpers/checkout/sessions/{session.id}/pay",
         email="a@example.com",
         card_number="4000000000000002",
     )
-    body = client.deserialize(response, api_mode="V1")
+    body = stripe_client.deserialize(response, api_mode="V1")
     assert body["outcome"]["status"] == "declined"
-    client.raw_request(
+    stripe_client.raw_request(
         "post", f"/v1/test_helpers/checkout/sessions/{session.id}/pay", email="a@example.com"
     )
-    assert client.v1.checkout.sessions.retrieve(session.id).status == "complete"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "complete"
 
 
 def test_setup_mode_saves_a_card_for_the_customer(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A setup-mode session attaches the card to its customer without charging."""
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
-    session = client.v1.checkout.sessions.create(
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
+    session = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "setup",
             "customer": customer.id,
@@ -346,67 +362,75 @@ def test_setup_mode_saves_a_card_for_the_customer(
         }
     )
     assert pay(sandbox, session.id, email="a@example.com").status == "succeeded"
-    done = client.v1.checkout.sessions.retrieve(session.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert (done.status, done.payment_status) == ("complete", "no_payment_required")
     assert [
-        pm.customer for pm in client.v1.payment_methods.list(params={"customer": customer.id}).data
+        pm.customer
+        for pm in stripe_client.v1.payment_methods.list(params={"customer": customer.id}).data
     ] == [customer.id]
-    assert client.v1.payment_intents.list().data == []
+    assert stripe_client.v1.payment_intents.list().data == []
 
 
-def test_card_is_saved_only_when_asked(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_card_is_saved_only_when_asked(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """With setup_future_usage the card is attached to the customer; without, it is not."""
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
-    price = book_price(client)
-    plain = payment_session(client, price, customer=customer.id)
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
+    price = book_price(stripe_client)
+    plain = payment_session(stripe_client, price, customer=customer.id)
     pay(sandbox, plain.id, email="a@example.com")
-    assert client.v1.payment_methods.list(params={"customer": customer.id}).data == []
+    assert stripe_client.v1.payment_methods.list(params={"customer": customer.id}).data == []
     saving = payment_session(
-        client,
+        stripe_client,
         price,
         customer=customer.id,
         payment_intent_data={"setup_future_usage": "off_session"},
     )
     pay(sandbox, saving.id, email="a@example.com")
-    saved = client.v1.payment_methods.list(params={"customer": customer.id}).data
+    saved = stripe_client.v1.payment_methods.list(params={"customer": customer.id}).data
     assert [pm.card.last4 for pm in saved if pm.card] == ["4242"]
-    assert "payment_method.attached" in event_types(client)
+    assert "payment_method.attached" in event_types(stripe_client)
 
 
-def test_embedded_list_urls_can_be_paged(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_embedded_list_urls_can_be_paged(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """charge.refunds has a url the SDK can list from."""
-    session = payment_session(client, book_price(client, 1000))
+    session = payment_session(stripe_client, book_price(stripe_client, 1000))
     pay(sandbox, session.id)
-    pi = client.v1.payment_intents.retrieve(
-        str(client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    pi = stripe_client.v1.payment_intents.retrieve(
+        str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
     )
-    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
-    charge = client.v1.charges.retrieve(str(pi.latest_charge))
+    refund = stripe_client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
+    charge = stripe_client.v1.charges.retrieve(str(pi.latest_charge))
     assert charge.refunds is not None
     assert [r.id for r in charge.refunds.auto_paging_iter()] == [refund.id]
 
 
-def test_unknown_parameter_is_refused(client: StripeClient) -> None:
+def test_unknown_parameter_is_refused(stripe_client: StripeClient) -> None:
     """A misspelt parameter is a 400 naming it, as on Stripe."""
-    price = book_price(client)
+    price = book_price(stripe_client)
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        payment_session(client, price, customer_emial="a@example.com")
+        payment_session(stripe_client, price, customer_emial="a@example.com")
     assert (caught.value.param, caught.value.code) == ("customer_emial", "parameter_unknown")
     assert caught.value.user_message == "Received unknown parameter: customer_emial"
 
 
 def test_customer_email_prefill_names_the_new_customer(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """With customer_email set by the shop, the customer Checkout creates has that email."""
     session = payment_session(
-        client, book_price(client), customer_email="known@example.com", customer_creation="always"
+        stripe_client,
+        book_price(stripe_client),
+        customer_email="known@example.com",
+        customer_creation="always",
     )
     engine.pay_checkout_session(
         sandbox.sandbox,
         session.id,
         engine.PaymentDetails(email="", card_number="4242424242424242", exp_month=1, exp_year=2040),
     )
-    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["customer"]})
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["customer"]})
     assert isinstance(done.customer, stripe.Customer) and done.customer.email == "known@example.com"
     assert done.customer_details is not None and done.customer_details.email == "known@example.com"

@@ -68,11 +68,11 @@ def test_alternative_api_keys_and_public_url(tmp_path: Path) -> None:
     with running_sandbox(
         tmp_path / "s.sqlite3", api_keys=("sk_test_quire",), public_url="https://pay.quire.test"
     ) as sandbox:
-        client = sandbox.client()
-        price = client.v1.prices.create(
+        stripe_client = sandbox.client()
+        price = stripe_client.v1.prices.create(
             params={"product_data": {"name": "Dune"}, "unit_amount": 900, "currency": "gbp"}
         )
-        session = client.v1.checkout.sessions.create(
+        session = stripe_client.v1.checkout.sessions.create(
             params={
                 "mode": "payment",
                 "line_items": [{"price": price.id, "quantity": 1}],
@@ -90,14 +90,14 @@ def test_run_on_port_zero_puts_the_real_port_in_hosted_urls(tmp_path: Path) -> N
     server = make_sandbox_server(settings)
     try:
         assert server.port != 0
-        client = server.app.test_client()  # type: ignore[attr-defined]
+        http = server.app.test_client()  # type: ignore[attr-defined]
         auth = {"Authorization": f"Bearer {settings.api_keys[0]}"}
-        price = client.post(
+        price = http.post(
             "/v1/prices",
             headers=auth,
             data={"product_data[name]": "Dune", "unit_amount": "1200", "currency": "gbp"},
         ).get_json()
-        session = client.post(
+        session = http.post(
             "/v1/checkout/sessions",
             headers=auth,
             data={

@@ -21,55 +21,64 @@ def missing_keys(resource: str, obj: Any) -> set[str]:
     return set(example) - set(obj.to_dict() if hasattr(obj, "to_dict") else obj)
 
 
-def test_every_resource_has_the_example_keys(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_every_resource_has_the_example_keys(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """product, price, customer, checkout.session, item, payment_intent, charge, refund,
     payment_method, subscription, subscription_item, invoice, line_item, event,
     webhook_endpoint, billing_portal.session, billing_portal.configuration, invoiceitem,
     invoice_payment and test_helpers.test_clock; and the ``data.object`` of every event
     emitted on the way."""
-    endpoint = client.v1.webhook_endpoints.create(
+    endpoint = stripe_client.v1.webhook_endpoints.create(
         params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["customer.created"]}
     )
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": 1_780_000_000})
-    price_id = book_price(client)
-    session = payment_session(client, price_id, customer_creation="always")
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": 1_780_000_000})
+    price_id = book_price(stripe_client)
+    session = payment_session(stripe_client, price_id, customer_creation="always")
     pay(sandbox, session.id)
-    session = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
-    pi = client.v1.payment_intents.retrieve(str(session.payment_intent))
-    charge = client.v1.charges.retrieve(str(pi.latest_charge))
-    refund = client.v1.refunds.create(params={"charge": charge.id, "amount": 100})
-    customer = client.v1.customers.create(params={"email": "m@example.com", "test_clock": clock.id})
-    sub_session = client.v1.checkout.sessions.create(
+    session = stripe_client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["line_items"]}
+    )
+    pi = stripe_client.v1.payment_intents.retrieve(str(session.payment_intent))
+    charge = stripe_client.v1.charges.retrieve(str(pi.latest_charge))
+    refund = stripe_client.v1.refunds.create(params={"charge": charge.id, "amount": 100})
+    customer = stripe_client.v1.customers.create(
+        params={"email": "m@example.com", "test_clock": clock.id}
+    )
+    sub_session = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "customer": customer.id,
-            "line_items": [{"price": membership_price(client), "quantity": 1}],
+            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
             "success_url": "https://shop.test/",
         }
     )
     pay(sandbox, sub_session.id)
-    sub = client.v1.subscriptions.retrieve(
-        str(client.v1.checkout.sessions.retrieve(sub_session.id).subscription)
+    sub = stripe_client.v1.subscriptions.retrieve(
+        str(stripe_client.v1.checkout.sessions.retrieve(sub_session.id).subscription)
     )
-    invoice = client.v1.invoices.retrieve(str(sub.latest_invoice))
-    portal = client.v1.billing_portal.sessions.create(params={"customer": customer.id})
-    price = client.v1.prices.retrieve(price_id)
-    client.v1.subscriptions.update(
+    invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer.id})
+    price = stripe_client.v1.prices.retrieve(price_id)
+    stripe_client.v1.subscriptions.update(
         sub.id,
         params={
             "items": [
-                {"id": sub["items"].data[0].id, "price": membership_price(client, amount=900)}
+                {
+                    "id": sub["items"].data[0].id,
+                    "price": membership_price(stripe_client, amount=900),
+                }
             ]
         },
     )
-    client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
-    client.v1.test_helpers.test_clocks.advance(
+    stripe_client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    stripe_client.v1.test_helpers.test_clocks.advance(
         clock.id, params={"frozen_time": 1_780_000_000 + 40 * 86_400}
     )
-    client.v1.customers.update(customer.id, params={"name": "M"})
-    client.v1.products.delete(client.v1.products.create(params={"name": "Gone"}).id)
+    stripe_client.v1.customers.update(customer.id, params={"name": "M"})
+    stripe_client.v1.products.delete(stripe_client.v1.products.create(params={"name": "Gone"}).id)
     objects: dict[str, Any] = {
-        "product": client.v1.products.retrieve(str(price.product)),
+        "product": stripe_client.v1.products.retrieve(str(price.product)),
         "price": price,
         "customer": customer,
         "checkout.session": session,
@@ -77,27 +86,31 @@ def test_every_resource_has_the_example_keys(sandbox: RunningSandbox, client: St
         "payment_intent": pi,
         "charge": charge,
         "refund": refund,
-        "payment_method": client.v1.payment_methods.retrieve(str(pi.payment_method)),
+        "payment_method": stripe_client.v1.payment_methods.retrieve(str(pi.payment_method)),
         "subscription": sub,
         "subscription_item": sub["items"].data[0],
         "invoice": invoice,
         "line_item": invoice.lines.data[0],
-        "event": client.v1.events.list().data[0],
-        "webhook_endpoint": client.v1.webhook_endpoints.retrieve(endpoint.id),
+        "event": stripe_client.v1.events.list().data[0],
+        "webhook_endpoint": stripe_client.v1.webhook_endpoints.retrieve(endpoint.id),
         "billing_portal.session": portal,
-        "billing_portal.configuration": client.v1.billing_portal.configurations.retrieve(
+        "billing_portal.configuration": stripe_client.v1.billing_portal.configurations.retrieve(
             str(portal.configuration)
         ),
-        "invoiceitem": client.v1.invoice_items.list(params={"customer": customer.id}).data[0],
-        "invoice_payment": client.v1.invoice_payments.list(params={"invoice": invoice.id}).data[0],
-        "test_helpers.test_clock": client.v1.test_helpers.test_clocks.retrieve(clock.id),
+        "invoiceitem": stripe_client.v1.invoice_items.list(params={"customer": customer.id}).data[
+            0
+        ],
+        "invoice_payment": stripe_client.v1.invoice_payments.list(
+            params={"invoice": invoice.id}
+        ).data[0],
+        "test_helpers.test_clock": stripe_client.v1.test_helpers.test_clocks.retrieve(clock.id),
     }
     gaps = {resource: missing_keys(resource, obj) for resource, obj in objects.items()}
     assert {resource: keys for resource, keys in gaps.items() if keys} == {}
     for resource, obj in objects.items():
         assert obj["object"] == resource
 
-    events = list(client.v1.events.list(params={"limit": 100}).auto_paging_iter())
+    events = list(stripe_client.v1.events.list(params={"limit": 100}).auto_paging_iter())
     event_gaps: dict[str, set[str]] = {}
     for event in events:
         data = event.data.object.to_dict()
@@ -141,49 +154,57 @@ EMITTED_HERE = {
 
 
 def test_every_event_type_carries_the_example_keys(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """The rest of the event types the sandbox emits (declines, bank debits, 3-D Secure,
     expiry, detaching, deletions, trials, failed renewals): each ``data.object`` has
     the keys of Stripe's example of its resource."""
-    price_id = book_price(client)
-    declined = payment_session(client, price_id)
+    price_id = book_price(stripe_client)
+    declined = payment_session(stripe_client, price_id)
     assert pay(sandbox, declined.id, card="4000000000000002").status == "declined"
     pay(sandbox, declined.id)
-    client.v1.checkout.sessions.expire(payment_session(client, price_id).id)
-    secure = payment_session(client, price_id)
+    stripe_client.v1.checkout.sessions.expire(payment_session(stripe_client, price_id).id)
+    secure = payment_session(stripe_client, price_id)
     assert pay(sandbox, secure.id, card="4000002500003155").status == "requires_action"
-    client.v1.checkout.sessions.expire(secure.id)
-    bank = payment_session(client, price_id)
+    stripe_client.v1.checkout.sessions.expire(secure.id)
+    bank = payment_session(stripe_client, price_id)
     assert pay(sandbox, bank.id, method="bank_debit").status == "processing"
-    client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{bank.id}/settle")
-    failing_bank = payment_session(client, price_id)
+    stripe_client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{bank.id}/settle")
+    failing_bank = payment_session(stripe_client, price_id)
     pay(sandbox, failing_bank.id, method="bank_debit", bank_account_number="000111111116")
-    client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{failing_bank.id}/settle")
-    client.v1.prices.update(price_id, params={"nickname": "n"})
-    product = client.v1.products.create(params={"name": "P"})
-    client.v1.products.update(product.id, params={"name": "Q"})
+    stripe_client.raw_request(
+        "post", f"/v1/test_helpers/checkout/sessions/{failing_bank.id}/settle"
+    )
+    stripe_client.v1.prices.update(price_id, params={"nickname": "n"})
+    product = stripe_client.v1.products.create(params={"name": "P"})
+    stripe_client.v1.products.update(product.id, params={"name": "Q"})
 
     start = 1_780_000_000
-    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": start})
-    customer = client.v1.customers.create(params={"email": "t@example.com", "test_clock": clock.id})
-    trial = client.v1.checkout.sessions.create(
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": start})
+    customer = stripe_client.v1.customers.create(
+        params={"email": "t@example.com", "test_clock": clock.id}
+    )
+    trial = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "customer": customer.id,
-            "line_items": [{"price": membership_price(client), "quantity": 1}],
+            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
             "subscription_data": {"trial_period_days": 7},
             "success_url": "https://shop.test/",
         }
     )
     pay(sandbox, trial.id, card="4000000000000341")
-    client.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": start + 8 * 86_400})
-    pm = client.v1.payment_methods.list(params={"customer": customer.id}).data[0]
-    client.v1.payment_methods.detach(pm.id)
-    client.v1.test_helpers.test_clocks.delete(clock.id)
-    client.v1.customers.delete(client.v1.customers.create(params={"email": "x@example.com"}).id)
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": start + 8 * 86_400}
+    )
+    pm = stripe_client.v1.payment_methods.list(params={"customer": customer.id}).data[0]
+    stripe_client.v1.payment_methods.detach(pm.id)
+    stripe_client.v1.test_helpers.test_clocks.delete(clock.id)
+    stripe_client.v1.customers.delete(
+        stripe_client.v1.customers.create(params={"email": "x@example.com"}).id
+    )
 
-    events = list(client.v1.events.list(params={"limit": 100}).auto_paging_iter())
+    events = list(stripe_client.v1.events.list(params={"limit": 100}).auto_paging_iter())
     gaps: dict[str, set[str]] = {}
     for event in events:
         data = event.data.object.to_dict()

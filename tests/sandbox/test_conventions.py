@@ -58,10 +58,10 @@ def test_missing_authorization_is_401(sandbox: RunningSandbox) -> None:
         assert error.code == 401
 
 
-def test_missing_object_is_404_resource_missing(client: StripeClient) -> None:
+def test_missing_object_is_404_resource_missing(stripe_client: StripeClient) -> None:
     """Retrieving an unknown id gives Stripe's exact message and code."""
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.prices.retrieve("price_x")
+        stripe_client.v1.prices.retrieve("price_x")
     assert caught.value.http_status == 404
     assert caught.value.code == "resource_missing"
     assert caught.value.user_message == "No such price: 'price_x'"
@@ -76,11 +76,11 @@ def test_unknown_url_is_404_stripe_json(sandbox: RunningSandbox) -> None:
 
 
 def test_bracket_arrays_and_expand_in_raw_query(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """`expand[]=` and `lookup_keys[]=` (non-indexed arrays) work like the indexed form."""
-    product = client.v1.products.create(params={"name": "Dune"})
-    client.v1.prices.create(
+    product = stripe_client.v1.products.create(params={"name": "Dune"})
+    stripe_client.v1.prices.create(
         params={
             "product": product.id,
             "unit_amount": 900,
@@ -88,7 +88,7 @@ def test_bracket_arrays_and_expand_in_raw_query(
             "lookup_key": "book:dune",
         }
     )
-    client.v1.prices.create(
+    stripe_client.v1.prices.create(
         params={
             "product": product.id,
             "unit_amount": 500,
@@ -117,11 +117,11 @@ def test_nested_form_body_with_bracket_arrays(sandbox: RunningSandbox) -> None:
     assert body["images"] == ["a.png", "b.png"]
 
 
-def test_metadata_with_digit_keys_stays_a_hash(client: StripeClient) -> None:
+def test_metadata_with_digit_keys_stays_a_hash(stripe_client: StripeClient) -> None:
     """metadata[42]=x is a hash key, not an array index, as on Stripe."""
-    customer = client.v1.customers.create(params={"metadata": {"42": "x", "7": "y"}})
+    customer = stripe_client.v1.customers.create(params={"metadata": {"42": "x", "7": "y"}})
     assert customer.to_dict()["metadata"] == {"42": "x", "7": "y"}
-    updated = client.v1.customers.update(customer.id, params={"metadata": {"0": "zero"}})
+    updated = stripe_client.v1.customers.update(customer.id, params={"metadata": {"0": "zero"}})
     assert updated.to_dict()["metadata"] == {"42": "x", "7": "y", "0": "zero"}
 
 
@@ -135,10 +135,10 @@ def test_indexed_arrays_follow_their_indexes(sandbox: RunningSandbox) -> None:
     assert (status, body["error"]["param"]) == (400, "images")
 
 
-def test_non_indexed_arrays_of_hashes(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_non_indexed_arrays_of_hashes(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """line_items[][price]=…&line_items[][quantity]=… (as some clients send) is a list of
     hashes, a new one each time a key repeats."""
-    first, second = book_price(client, 1200), book_price(client, 800, name="Emma")
+    first, second = book_price(stripe_client, 1200), book_price(stripe_client, 800, name="Emma")
     status, _, body = raw(
         sandbox,
         "POST",
@@ -148,22 +148,22 @@ def test_non_indexed_arrays_of_hashes(sandbox: RunningSandbox, client: StripeCli
     )
     assert status == 200, body
     assert body["amount_total"] == 1200 + 3 * 800
-    items = client.v1.checkout.sessions.line_items.list(body["id"]).data
+    items = stripe_client.v1.checkout.sessions.line_items.list(body["id"]).data
     assert sorted((i.price.id if i.price else None, i.quantity) for i in items) == sorted(
         [(first, 1), (second, 3)]
     )
 
 
 def test_idempotent_replay_returns_the_same_object(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """The same key and params replay the first response; nothing new is created."""
     options: stripe.RequestOptions = {"idempotency_key": "user-42-customer"}
-    first = client.v1.customers.create(params={"email": "a@example.com"}, options=options)
-    second = client.v1.customers.create(params={"email": "a@example.com"}, options=options)
+    first = stripe_client.v1.customers.create(params={"email": "a@example.com"}, options=options)
+    second = stripe_client.v1.customers.create(params={"email": "a@example.com"}, options=options)
     assert first.id == second.id
     assert second.last_response.headers.get("Idempotent-Replayed") == "true"
-    assert len(client.v1.customers.list().data) == 1
+    assert len(stripe_client.v1.customers.list().data) == 1
 
 
 def test_idempotency_records_keep_no_raw_api_key(tmp_path: Path) -> None:
@@ -188,62 +188,63 @@ def test_idempotency_records_keep_no_raw_api_key(tmp_path: Path) -> None:
     assert not any(key in value for value in stored for key in keys)
 
 
-def test_idempotency_key_with_other_params_is_refused(client: StripeClient) -> None:
+def test_idempotency_key_with_other_params_is_refused(stripe_client: StripeClient) -> None:
     """Reusing a key with different params raises IdempotencyError."""
     options: stripe.RequestOptions = {"idempotency_key": "k-1"}
-    client.v1.customers.create(params={"email": "a@example.com"}, options=options)
+    stripe_client.v1.customers.create(params={"email": "a@example.com"}, options=options)
     with pytest.raises(stripe.IdempotencyError):
-        client.v1.customers.create(params={"email": "b@example.com"}, options=options)
+        stripe_client.v1.customers.create(params={"email": "b@example.com"}, options=options)
 
 
-def test_validation_errors_are_not_stored_for_replay(client: StripeClient) -> None:
+def test_validation_errors_are_not_stored_for_replay(stripe_client: StripeClient) -> None:
     """A request that failed validation can be fixed and retried with the same key."""
     options: stripe.RequestOptions = {"idempotency_key": "k-2"}
     with pytest.raises(stripe.InvalidRequestError):
-        client.v1.prices.create(
+        stripe_client.v1.prices.create(
             params={"currency": "gbp", "unit_amount": 100, "product": "prod_missing"},
             options=options,
         )
-    product = client.v1.products.create(params={"name": "x"})
-    price = client.v1.prices.create(
+    product = stripe_client.v1.products.create(params={"name": "x"})
+    price = stripe_client.v1.prices.create(
         params={"currency": "gbp", "unit_amount": 100, "product": product.id}, options=options
     )
     assert price.product == product.id
 
 
-def test_list_pagination_newest_first(client: StripeClient) -> None:
+def test_list_pagination_newest_first(stripe_client: StripeClient) -> None:
     """Lists page newest first with starting_after/ending_before and auto-paging sees all."""
     created = [
-        client.v1.customers.create(params={"email": f"c{i}@example.com"}).id for i in range(7)
+        stripe_client.v1.customers.create(params={"email": f"c{i}@example.com"}).id
+        for i in range(7)
     ]
     newest_first = list(reversed(created))
-    page = client.v1.customers.list(params={"limit": 3})
+    page = stripe_client.v1.customers.list(params={"limit": 3})
     assert [c.id for c in page.data] == newest_first[:3]
     assert page.has_more is True
     assert page.url == "/v1/customers"
-    after = client.v1.customers.list(params={"limit": 3, "starting_after": page.data[-1].id})
+    after = stripe_client.v1.customers.list(params={"limit": 3, "starting_after": page.data[-1].id})
     assert [c.id for c in after.data] == newest_first[3:6]
-    before = client.v1.customers.list(params={"limit": 2, "ending_before": newest_first[3]})
+    before = stripe_client.v1.customers.list(params={"limit": 2, "ending_before": newest_first[3]})
     assert [c.id for c in before.data] == newest_first[1:3]
     assert [
-        c.id for c in client.v1.customers.list(params={"limit": 2}).auto_paging_iter()
+        c.id for c in stripe_client.v1.customers.list(params={"limit": 2}).auto_paging_iter()
     ] == newest_first
 
 
-def test_limit_out_of_range_is_400(client: StripeClient) -> None:
+def test_limit_out_of_range_is_400(stripe_client: StripeClient) -> None:
     """`limit` must be 1–100."""
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.customers.list(params={"limit": 101})
+        stripe_client.v1.customers.list(params={"limit": 101})
     assert caught.value.param == "limit"
 
 
-def test_events_carry_the_request_and_idempotency_key(client: StripeClient) -> None:
+def test_events_carry_the_request_and_idempotency_key(stripe_client: StripeClient) -> None:
     """An event caused by an API call names that request and its idempotency key."""
-    customer = client.v1.customers.create(
+    customer = stripe_client.v1.customers.create(
         params={"email": "a@example.com"}, options={"idempotency_key": "idem-abc"}
     )
     request_id = customer.last_response.request_id
-    event = client.v1.events.list(params={"type": "customer.created"}).data[0]
+    event = stripe_client.v1.events.list(params={"type": "customer.created"}).data[0]
     assert event.request is not None
     assert event.request.id == request_id
     assert event.request.idempotency_key == "idem-abc"
@@ -251,42 +252,47 @@ def test_events_carry_the_request_and_idempotency_key(client: StripeClient) -> N
 
 
 def test_concurrent_requests_with_one_idempotency_key_create_one_object(
-    client: StripeClient,
+    stripe_client: StripeClient,
 ) -> None:
     """Racing retries of one request (same key) still create exactly one customer."""
     from concurrent.futures import ThreadPoolExecutor
 
     def create(_: int) -> str:
-        return client.v1.customers.create(
+        return stripe_client.v1.customers.create(
             params={"email": "race@example.com"}, options={"idempotency_key": "race-1"}
         ).id
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         ids = set(pool.map(create, range(16)))
     assert len(ids) == 1
-    assert len(client.v1.customers.list(params={"email": "race@example.com"}).data) == 1
+    assert len(stripe_client.v1.customers.list(params={"email": "race@example.com"}).data) == 1
 
 
-def test_cursor_keeps_its_place_when_it_no_longer_matches_the_filter(client: StripeClient) -> None:
+def test_cursor_keeps_its_place_when_it_no_longer_matches_the_filter(
+    stripe_client: StripeClient,
+) -> None:
     """Paging by status stays correct when the cursor object changed status meanwhile."""
-    product = client.v1.products.create(params={"name": "p"})
+    product = stripe_client.v1.products.create(params={"name": "p"})
     prices = [
-        client.v1.prices.create(
+        stripe_client.v1.prices.create(
             params={"product": product.id, "unit_amount": i + 1, "currency": "gbp"}
         ).id
         for i in range(5)
     ]
-    first = client.v1.prices.list(params={"active": True, "limit": 2})
+    first = stripe_client.v1.prices.list(params={"active": True, "limit": 2})
     assert [p.id for p in first.data] == [prices[4], prices[3]]
-    client.v1.prices.update(prices[3], params={"active": False})
-    rest = client.v1.prices.list(params={"active": True, "limit": 2, "starting_after": prices[3]})
+    stripe_client.v1.prices.update(prices[3], params={"active": False})
+    rest = stripe_client.v1.prices.list(
+        params={"active": True, "limit": 2, "starting_after": prices[3]}
+    )
     assert [p.id for p in rest.data] == [prices[2], prices[1]]
 
 
-def test_created_filter_on_lists(client: StripeClient) -> None:
+def test_created_filter_on_lists(stripe_client: StripeClient) -> None:
     """`created[gte]`/`created[lt]` filter any list."""
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
     assert [
-        c.id for c in client.v1.customers.list(params={"created": {"gte": customer.created}}).data
+        c.id
+        for c in stripe_client.v1.customers.list(params={"created": {"gte": customer.created}}).data
     ] == [customer.id]
-    assert client.v1.customers.list(params={"created": {"lt": customer.created}}).data == []
+    assert stripe_client.v1.customers.list(params={"created": {"lt": customer.created}}).data == []

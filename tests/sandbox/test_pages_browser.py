@@ -50,13 +50,13 @@ def shop_site() -> Iterator[str]:
     server.server_close()
 
 
-def book_session(client: StripeClient, shop_site: str) -> Any:
+def book_session(stripe_client: StripeClient, shop_site: str) -> Any:
     """A payment-mode Checkout Session for two copies of one book."""
-    product = client.v1.products.create(params={"name": "Dune"})
-    price = client.v1.prices.create(
+    product = stripe_client.v1.products.create(params={"name": "Dune"})
+    price = stripe_client.v1.prices.create(
         params={"product": product.id, "unit_amount": 1299, "currency": "gbp"}
     )
-    return client.v1.checkout.sessions.create(
+    return stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "payment",
             "line_items": [{"price": price.id, "quantity": 2}],
@@ -76,10 +76,14 @@ def fill_card(page: Page, number: str) -> None:
 
 
 def test_paying_with_a_good_card_lands_on_the_success_page(
-    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
 ) -> None:
     """4242 4242 4242 4242: Pay → the browser is on success_url with the session id filled in."""
-    session = book_session(client, shop_site)
+    session = book_session(stripe_client, shop_site)
 
     page.goto(session.url)
     expect(page.get_by_text("Stripe sandbox — test mode")).to_be_visible()
@@ -93,15 +97,19 @@ def test_paying_with_a_good_card_lands_on_the_success_page(
     page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
     expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     shots.take("success")
-    paid = client.v1.checkout.sessions.retrieve(session.id)
+    paid = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert (paid.status, paid.payment_status) == ("complete", "paid")
 
 
 def test_a_declined_card_can_be_retried(
-    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
 ) -> None:
     """4000 0000 0000 0002 shows Stripe's decline and keeps the session open; 4242 then pays."""
-    session = book_session(client, shop_site)
+    session = book_session(stripe_client, shop_site)
 
     page.goto(session.url)
     fill_card(page, "4000 0000 0000 0002")
@@ -112,20 +120,24 @@ def test_a_declined_card_can_be_retried(
     expect(page.get_by_label("Cardholder name", exact=True)).to_have_value("Ada Lovelace")
     expect(page.get_by_label("Card number", exact=True)).to_have_value("")
     shots.take("declined")
-    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
 
     fill_card(page, "4242 4242 4242 4242")
     page.get_by_role("button", name="Pay", exact=True).click()
     page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
     shots.take("success-after-retry")
-    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
 
 
 def test_a_card_needing_authentication_goes_through_the_challenge(
-    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
 ) -> None:
     """4000 0025 0000 3155 asks for 3-D Secure; completing it pays."""
-    session = book_session(client, shop_site)
+    session = book_session(stripe_client, shop_site)
 
     page.goto(session.url)
     fill_card(page, "4000 0025 0000 3155")
@@ -136,14 +148,18 @@ def test_a_card_needing_authentication_goes_through_the_challenge(
     page.get_by_role("button", name="Complete authentication").click()
     page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
     shots.take("success")
-    assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
 
 
 def test_bank_debit_swaps_the_card_fields_for_an_account(
-    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
 ) -> None:
     """Choosing "Pay by bank debit" hides the card inputs (no JavaScript) and pays by debit."""
-    session = book_session(client, shop_site)
+    session = book_session(stripe_client, shop_site)
 
     page.goto(session.url)
     page.get_by_label("Pay by bank debit").check()
@@ -154,21 +170,25 @@ def test_bank_debit_swaps_the_card_fields_for_an_account(
     page.get_by_role("button", name="Pay", exact=True).click()
 
     page.wait_for_url(f"{shop_site}/orders/thanks?session_id={session.id}")
-    done = client.v1.checkout.sessions.retrieve(session.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.status == "complete" and isinstance(done.payment_intent, str)
-    debit = client.v1.payment_intents.retrieve(done.payment_intent)
+    debit = stripe_client.v1.payment_intents.retrieve(done.payment_intent)
     assert debit.payment_method_types == ["bacs_debit"]  # the GBP bank debit, not a card
 
 
 def test_portal_cancel_and_switch_in_the_browser(
-    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
 ) -> None:
     """A member cancels, resumes and switches to yearly, then returns to the shop."""
-    product = client.v1.products.create(params={"name": "Patron"}).id
-    monthly = recurring(client, product, 500, "month")
-    yearly = recurring(client, product, 5000, "year")
-    customer, subscription = subscribe(sandbox, client, monthly)
-    portal = client.v1.billing_portal.sessions.create(
+    product = stripe_client.v1.products.create(params={"name": "Patron"}).id
+    monthly = recurring(stripe_client, product, 500, "month")
+    yearly = recurring(stripe_client, product, 5000, "year")
+    customer, subscription = subscribe(sandbox, stripe_client, monthly)
+    portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": f"{shop_site}/account"}
     )
 
@@ -183,7 +203,7 @@ def test_portal_cancel_and_switch_in_the_browser(
     page.get_by_role("button", name="Switch to yearly").click()
     expect(page.get_by_text("£50.00/year")).to_be_visible()
     shots.take("switched")
-    sub = client.v1.subscriptions.retrieve(subscription)
+    sub = stripe_client.v1.subscriptions.retrieve(subscription)
     assert sub.cancel_at_period_end is False
     assert sub["items"].data[0].price.id == yearly
 
@@ -192,10 +212,14 @@ def test_portal_cancel_and_switch_in_the_browser(
 
 
 def test_dashboard_shows_the_payment_and_its_events(
-    sandbox: RunningSandbox, client: StripeClient, shop_site: str, page: Page, shots: Screenshots
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
 ) -> None:
     """After a payment the dashboard lists the session as complete and opens its event."""
-    session = book_session(client, shop_site)
+    session = book_session(stripe_client, shop_site)
     page.goto(session.url)
     fill_card(page, "4242 4242 4242 4242")
     page.get_by_role("button", name="Pay", exact=True).click()

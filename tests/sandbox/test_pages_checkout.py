@@ -20,17 +20,17 @@ SUCCESS = "https://shop.test/orders/thanks?session_id={CHECKOUT_SESSION_ID}"
 CARD_LABELS = {"Email", "Card number", "Expiration", "CVC", "Cardholder name"}
 
 
-def price(client: StripeClient, amount: int = 1299, **extra: Any) -> str:
+def price(stripe_client: StripeClient, amount: int = 1299, **extra: Any) -> str:
     """A GBP price of a new product; recurring when ``recurring`` is given."""
-    product = client.v1.products.create(params={"name": extra.pop("name", "Dune")})
-    return client.v1.prices.create(
+    product = stripe_client.v1.products.create(params={"name": extra.pop("name", "Dune")})
+    return stripe_client.v1.prices.create(
         params={"product": product.id, "unit_amount": amount, "currency": "gbp", **extra}
     ).id
 
 
-def session(client: StripeClient, price_id: str, mode: str = "payment", **extra: Any) -> Any:
+def session(stripe_client: StripeClient, price_id: str, mode: str = "payment", **extra: Any) -> Any:
     """An open Checkout Session for two of ``price_id`` (one in subscription mode)."""
-    return client.v1.checkout.sessions.create(
+    return stripe_client.v1.checkout.sessions.create(
         params={
             "mode": mode,
             "line_items": [{"price": price_id, "quantity": 2 if mode == "payment" else 1}],
@@ -61,10 +61,10 @@ def input_value(page: str, name: str) -> str:
 
 
 def test_payment_form_has_labelled_inputs_lines_and_total(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """Lines with quantity and unit price, the total, a prefilled email, and a Pay button."""
-    cs = session(client, price(client), customer_email="ada@example.com")
+    cs = session(stripe_client, price(stripe_client), customer_email="ada@example.com")
 
     page = Visitor(sandbox).get(f"/checkout/{cs.id}")
 
@@ -82,12 +82,14 @@ def test_payment_form_has_labelled_inputs_lines_and_total(
 
 @pytest.mark.parametrize(("trial", "button"), [(None, "Subscribe"), (14, "Start trial")])
 def test_subscription_form_names_the_button_and_trial_terms(
-    sandbox: RunningSandbox, client: StripeClient, trial: int | None, button: str
+    sandbox: RunningSandbox, stripe_client: StripeClient, trial: int | None, button: str
 ) -> None:
     """Subscription mode says Subscribe; with a trial, Start trial and what follows it."""
-    monthly = price(client, 900, name="Reader", recurring={"interval": "month"})
+    monthly = price(stripe_client, 900, name="Reader", recurring={"interval": "month"})
     extra = {"subscription_data": {"trial_period_days": trial}} if trial else {}
-    cs = session(client, monthly, mode="subscription", customer_email="ada@example.com", **extra)
+    cs = session(
+        stripe_client, monthly, mode="subscription", customer_email="ada@example.com", **extra
+    )
 
     page = Visitor(sandbox).get(f"/checkout/{cs.id}").text
 
@@ -103,11 +105,13 @@ def test_subscription_form_names_the_button_and_trial_terms(
 
 
 def test_shipping_fields_only_when_the_session_asks(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """Allowed countries fill the select; the address reaches the session."""
     cs = session(
-        client, price(client), shipping_address_collection={"allowed_countries": ["GB", "IE"]}
+        stripe_client,
+        price(stripe_client),
+        shipping_address_collection={"allowed_countries": ["GB", "IE"]},
     )
     visitor = Visitor(sandbox)
     page = visitor.get(f"/checkout/{cs.id}").text
@@ -124,32 +128,32 @@ def test_shipping_fields_only_when_the_session_asks(
     paid = visitor.submit(f"/checkout/{cs.id}", card(**address))
 
     assert paid.status_code == 303
-    shipped = client.v1.checkout.sessions.retrieve(cs.id).collected_information
+    shipped = stripe_client.v1.checkout.sessions.retrieve(cs.id).collected_information
     assert shipped is not None and shipped.shipping_details is not None
     assert shipped.shipping_details.address.city == "London"
     assert shipped.shipping_details.address.country == "GB"
 
 
 def test_good_card_redirects_to_success_url_with_session_id(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """4242: 303 to success_url with {CHECKOUT_SESSION_ID} filled in; the session is paid."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
 
     response = Visitor(sandbox).submit(f"/checkout/{cs.id}", card())
 
     assert response.status_code == 303
     assert response.headers["Location"] == f"https://shop.test/orders/thanks?session_id={cs.id}"
-    done = client.v1.checkout.sessions.retrieve(cs.id)
+    done = stripe_client.v1.checkout.sessions.retrieve(cs.id)
     assert (done.status, done.payment_status, done.amount_total) == ("complete", "paid", 2598)
     assert done.customer_details is not None and done.customer_details.email == "ada@example.com"
 
 
 def test_declined_card_shows_stripes_message_and_keeps_the_session_open(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """0002: the form comes back with the decline, email and name kept, card cleared."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
 
     response = Visitor(sandbox).submit(f"/checkout/{cs.id}", card("4000 0000 0000 0002"))
 
@@ -158,20 +162,20 @@ def test_declined_card_shows_stripes_message_and_keeps_the_session_open(
     assert input_value(response.text, "email") == "ada@example.com"
     assert input_value(response.text, "cardholder_name") == "Ada Lovelace"
     assert input_value(response.text, "card_number") == ""
-    assert client.v1.checkout.sessions.retrieve(cs.id).status == "open"
+    assert stripe_client.v1.checkout.sessions.retrieve(cs.id).status == "open"
 
 
 def test_incomplete_card_is_refused_before_anything_is_charged(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A short card number is reported next to its field; no payment is attempted."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
 
     response = Visitor(sandbox).submit(f"/checkout/{cs.id}", card("4242 4242"))
 
     assert response.status_code == 400
     assert 'id="card_number-error">Your card number is incomplete.' in response.text
-    assert client.v1.payment_intents.list().data == []
+    assert stripe_client.v1.payment_intents.list().data == []
 
 
 @pytest.mark.parametrize(
@@ -184,8 +188,8 @@ def test_bank_debit_completes_unpaid_then_settles(
     """Pay by bank debit: back to the shop at once, unpaid, then async_payment_<outcome>."""
     # The debit settles only when the test says so, however slow the machine.
     with running_sandbox(tmp_path / "stripe.sqlite3", bank_debit_delay=3600) as sandbox:
-        client = sandbox.client()
-        cs = session(client, price(client))
+        stripe_client = sandbox.client()
+        cs = session(stripe_client, price(stripe_client))
         form = {
             "email": "ada@example.com",
             "payment_method": "bank_debit",
@@ -197,20 +201,20 @@ def test_bank_debit_completes_unpaid_then_settles(
 
         assert response.status_code == 303
         assert response.headers["Location"].endswith(f"session_id={cs.id}")
-        done = client.v1.checkout.sessions.retrieve(cs.id)
+        done = stripe_client.v1.checkout.sessions.retrieve(cs.id)
         assert (done.status, done.payment_status) == ("complete", "unpaid")
         engine.settle_async_payment(sandbox.sandbox, cs.id)
         wanted = f"checkout.session.async_payment_{settles_as}"
-        assert len(client.v1.events.list(params={"type": wanted}).data) == 1
-        paid = client.v1.checkout.sessions.retrieve(cs.id).payment_status
+        assert len(stripe_client.v1.events.list(params={"type": wanted}).data) == 1
+        paid = stripe_client.v1.checkout.sessions.retrieve(cs.id).payment_status
         assert paid == ("paid" if settles_as == "succeeded" else "unpaid")
 
 
 def test_failed_authentication_returns_to_the_form(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """3155 leads to the challenge; failing it shows Stripe's message and the session stays open."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
     visitor = Visitor(sandbox)
 
     challenged = visitor.submit(f"/checkout/{cs.id}", card("4000 0025 0000 3155"))
@@ -225,17 +229,17 @@ def test_failed_authentication_returns_to_the_form(
     assert failed.status_code == 402
     assert "We are unable to authenticate your payment method." in text_of(failed.text)
     assert input_value(failed.text, "email") == "ada@example.com"
-    assert client.v1.checkout.sessions.retrieve(cs.id).status == "open"
+    assert stripe_client.v1.checkout.sessions.retrieve(cs.id).status == "open"
 
 
 def test_expired_session_shows_a_message_instead_of_the_form(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """After expiry the page says so, with a way back and no card form; paying is refused."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
     visitor = Visitor(sandbox)
     token_page = visitor.get(f"/checkout/{cs.id}").text
-    client.v1.checkout.sessions.expire(cs.id)
+    stripe_client.v1.checkout.sessions.expire(cs.id)
 
     page = visitor.get(f"/checkout/{cs.id}")
 
@@ -251,14 +255,14 @@ def test_expired_session_shows_a_message_instead_of_the_form(
         allow_redirects=False,
     )
     assert late.status_code == 410
-    assert client.v1.payment_intents.list().data == []
+    assert stripe_client.v1.payment_intents.list().data == []
 
 
 def test_completed_session_does_not_take_a_second_payment(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A paid session's link shows that it is complete, with the way on to the shop."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
     visitor = Visitor(sandbox)
     visitor.submit(f"/checkout/{cs.id}", card())
 
@@ -269,10 +273,10 @@ def test_completed_session_does_not_take_a_second_payment(
 
 
 def test_posts_need_the_pages_token_and_origin(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A form posted from elsewhere (no token, or another origin) is refused and charges nothing."""
-    cs = session(client, price(client))
+    cs = session(stripe_client, price(stripe_client))
     visitor = Visitor(sandbox)
     path = visitor.url(f"/checkout/{cs.id}")
 
@@ -290,4 +294,4 @@ def test_posts_need_the_pages_token_and_origin(
     )
 
     assert [r.status_code for r in (no_token, forged_token, cross_origin)] == [403, 403, 403]
-    assert client.v1.checkout.sessions.retrieve(cs.id).status == "open"
+    assert stripe_client.v1.checkout.sessions.retrieve(cs.id).status == "open"

@@ -20,11 +20,11 @@ def test_root_redirects_to_dashboard(sandbox: RunningSandbox) -> None:
 
 
 def test_dashboard_lists_objects_made_through_the_api(
-    sandbox: RunningSandbox, client: StripeClient
+    sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """Products, prices (with formatted amounts) and customers appear, newest first."""
-    product = client.v1.products.create(params={"name": "Dune"})
-    client.v1.prices.create(
+    product = stripe_client.v1.products.create(params={"name": "Dune"})
+    stripe_client.v1.prices.create(
         params={
             "product": product.id,
             "unit_amount": 1299,
@@ -32,8 +32,8 @@ def test_dashboard_lists_objects_made_through_the_api(
             "lookup_key": "book:dune",
         }
     )
-    client.v1.customers.create(params={"email": "older@example.com"})
-    client.v1.customers.create(params={"email": "newer@example.com"})
+    stripe_client.v1.customers.create(params={"email": "older@example.com"})
+    stripe_client.v1.customers.create(params={"email": "newer@example.com"})
 
     response = Visitor(sandbox).get("/dashboard")
 
@@ -48,16 +48,16 @@ def test_dashboard_lists_objects_made_through_the_api(
 
 
 def test_event_page_shows_json_and_delivery_attempts(
-    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:
     """An event's page shows its JSON and each attempt: URL, status code, response head."""
     receiver.statuses = [500]  # first attempt fails, the retry succeeds
-    client.v1.webhook_endpoints.create(
+    stripe_client.v1.webhook_endpoints.create(
         params={"url": receiver.url, "enabled_events": ["customer.created"]}
     )
-    customer = client.v1.customers.create(params={"email": "reader@example.com"})
+    customer = stripe_client.v1.customers.create(params={"email": "reader@example.com"})
     receiver.wait_for(lambda events: len(events) == 2)
-    event = client.v1.events.list(params={"type": "customer.created"}).data[0]
+    event = stripe_client.v1.events.list(params={"type": "customer.created"}).data[0]
     visitor = Visitor(sandbox)
 
     dashboard = text_of(visitor.get("/dashboard").text)
@@ -74,9 +74,11 @@ def test_event_page_shows_json_and_delivery_attempts(
     assert '"received": true' in text
 
 
-def test_object_page_shows_stored_json(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_object_page_shows_stored_json(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """Ids in the tables lead to the object's JSON."""
-    product = client.v1.products.create(params={"name": "The Left Hand of Darkness"})
+    product = stripe_client.v1.products.create(params={"name": "The Left Hand of Darkness"})
     page = Visitor(sandbox).get(f"/dashboard/objects/{product.id}")
     assert page.status_code == 200
     assert '"name": "The Left Hand of Darkness"' in text_of(page.text)

@@ -12,13 +12,13 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def member(sandbox: RunningSandbox, client: StripeClient) -> dict[str, str]:
+def member(sandbox: RunningSandbox, stripe_client: StripeClient) -> dict[str, str]:
     """A monthly member of "Patron" (£5/month, £50/year offered), with a portal session."""
-    product = client.v1.products.create(params={"name": "Patron"}).id
-    monthly = recurring(client, product, 500, "month")
-    yearly = recurring(client, product, 5000, "year")
-    customer, subscription = subscribe(sandbox, client, monthly)
-    portal = client.v1.billing_portal.sessions.create(
+    product = stripe_client.v1.products.create(params={"name": "Patron"}).id
+    monthly = recurring(stripe_client, product, 500, "month")
+    yearly = recurring(stripe_client, product, 5000, "year")
+    customer, subscription = subscribe(sandbox, stripe_client, monthly)
+    portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": "https://shop.test/account"}
     )
     return {
@@ -50,7 +50,7 @@ def test_portal_shows_plan_card_invoices_and_the_way_back(
 
 
 def test_cancel_then_resume(
-    sandbox: RunningSandbox, client: StripeClient, member: dict[str, str]
+    sandbox: RunningSandbox, stripe_client: StripeClient, member: dict[str, str]
 ) -> None:
     """Cancel schedules the end of the period (shown as Cancels on …); Resume undoes it."""
     visitor = Visitor(sandbox)
@@ -59,7 +59,7 @@ def test_cancel_then_resume(
     cancelled = visitor.submit(f"{base}/cancel", {}, token_from=member["portal"])
 
     assert cancelled.status_code == 303
-    sub = client.v1.subscriptions.retrieve(member["subscription"])
+    sub = stripe_client.v1.subscriptions.retrieve(member["subscription"])
     assert sub.cancel_at_period_end is True and sub.status == "active"
     text = text_of(visitor.get(cancelled.headers["Location"]).text)
     assert "will be canceled at the end of the billing period" in text
@@ -69,19 +69,22 @@ def test_cancel_then_resume(
     resumed = visitor.submit(f"{base}/resume", {}, token_from=member["portal"])
 
     assert resumed.status_code == 303
-    assert client.v1.subscriptions.retrieve(member["subscription"]).cancel_at_period_end is False
+    assert (
+        stripe_client.v1.subscriptions.retrieve(member["subscription"]).cancel_at_period_end
+        is False
+    )
     text = text_of(visitor.get(resumed.headers["Location"]).text)
     assert "Your subscription has been resumed." in text and "Cancels on" not in text
 
 
 def test_switch_to_yearly_moves_the_subscription_to_the_sibling_price(
-    sandbox: RunningSandbox, client: StripeClient, member: dict[str, str]
+    sandbox: RunningSandbox, stripe_client: StripeClient, member: dict[str, str]
 ) -> None:
     """Switch to yearly picks the same product's active yearly GBP price; then monthly is offered."""
     # Prices that must not be picked: another currency, and an archived yearly price.
-    recurring(client, member["product"], 6000, "year", currency="eur")
-    archived = recurring(client, member["product"], 4000, "year")
-    client.v1.prices.update(archived, params={"active": False})
+    recurring(stripe_client, member["product"], 6000, "year", currency="eur")
+    archived = recurring(stripe_client, member["product"], 4000, "year")
+    stripe_client.v1.prices.update(archived, params={"active": False})
     visitor = Visitor(sandbox)
 
     switched = visitor.submit(
@@ -91,17 +94,21 @@ def test_switch_to_yearly_moves_the_subscription_to_the_sibling_price(
     )
 
     assert switched.status_code == 303
-    sub = client.v1.subscriptions.retrieve(member["subscription"])
+    sub = stripe_client.v1.subscriptions.retrieve(member["subscription"])
     assert sub["items"].data[0].price.id == member["yearly"]
     text = text_of(visitor.get(switched.headers["Location"]).text)
     assert "£50.00/year" in text and "Switch to monthly" in text
 
 
-def test_no_switch_without_a_sibling_price(sandbox: RunningSandbox, client: StripeClient) -> None:
+def test_no_switch_without_a_sibling_price(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
     """A plan with only a monthly price offers no switch, and a forged switch is refused."""
-    product = client.v1.products.create(params={"name": "Reader"}).id
-    customer, subscription = subscribe(sandbox, client, recurring(client, product, 900, "month"))
-    portal = client.v1.billing_portal.sessions.create(params={"customer": customer})
+    product = stripe_client.v1.products.create(params={"name": "Reader"}).id
+    customer, subscription = subscribe(
+        sandbox, stripe_client, recurring(stripe_client, product, 900, "month")
+    )
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
     visitor = Visitor(sandbox)
 
     assert "Switch to" not in text_of(visitor.get(f"/portal/{portal.id}").text)
@@ -114,7 +121,7 @@ def test_no_switch_without_a_sibling_price(sandbox: RunningSandbox, client: Stri
 
 
 def test_update_card_refuses_a_decline_and_saves_a_good_card(
-    sandbox: RunningSandbox, client: StripeClient, member: dict[str, str]
+    sandbox: RunningSandbox, stripe_client: StripeClient, member: dict[str, str]
 ) -> None:
     """0002 cannot be saved (Stripe's message shown); a Mastercard becomes the default card."""
     visitor = Visitor(sandbox)
@@ -130,22 +137,22 @@ def test_update_card_refuses_a_decline_and_saves_a_good_card(
     assert declined.status_code == 402
     assert "Your card was declined." in text_of(declined.text)
     assert saved.status_code == 303
-    customer = client.v1.customers.retrieve(member["customer"])
+    customer = stripe_client.v1.customers.retrieve(member["customer"])
     assert customer.invoice_settings is not None
     default = customer.invoice_settings.default_payment_method
     assert isinstance(default, str)
-    assert client.v1.payment_methods.retrieve(default).card.last4 == "4444"  # type: ignore[union-attr]
+    assert stripe_client.v1.payment_methods.retrieve(default).card.last4 == "4444"  # type: ignore[union-attr]
     text = text_of(visitor.get(saved.headers["Location"]).text)
     assert "Your card has been updated." in text
     assert "Mastercard ending in 4444 · expires 08/2031" in text
 
 
 def test_another_customers_subscription_cannot_be_changed(
-    sandbox: RunningSandbox, client: StripeClient, member: dict[str, str]
+    sandbox: RunningSandbox, stripe_client: StripeClient, member: dict[str, str]
 ) -> None:
     """A portal session acts only on its own customer's subscriptions."""
-    other = client.v1.customers.create(params={"email": "someone@example.com"})
-    portal = client.v1.billing_portal.sessions.create(params={"customer": other.id})
+    other = stripe_client.v1.customers.create(params={"email": "someone@example.com"})
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": other.id})
     visitor = Visitor(sandbox)
 
     response = visitor.submit(
@@ -155,7 +162,10 @@ def test_another_customers_subscription_cannot_be_changed(
     )
 
     assert response.status_code == 404
-    assert client.v1.subscriptions.retrieve(member["subscription"]).cancel_at_period_end is False
+    assert (
+        stripe_client.v1.subscriptions.retrieve(member["subscription"]).cancel_at_period_end
+        is False
+    )
 
 
 def test_engine_keeps_the_contract_names_of_the_split_modules() -> None:

@@ -62,9 +62,11 @@ class Visitor:
         )
 
 
-def recurring(client: StripeClient, product: str, amount: int, interval: str, **extra: Any) -> str:
+def recurring(
+    stripe_client: StripeClient, product: str, amount: int, interval: str, **extra: Any
+) -> str:
     """A GBP price of ``product`` billed every ``interval``."""
-    return client.v1.prices.create(
+    return stripe_client.v1.prices.create(
         params={
             "product": product,
             "unit_amount": amount,
@@ -75,10 +77,12 @@ def recurring(client: StripeClient, product: str, amount: int, interval: str, **
     ).id
 
 
-def subscribe(sandbox: RunningSandbox, client: StripeClient, price: str) -> tuple[str, str]:
+def subscribe(sandbox: RunningSandbox, stripe_client: StripeClient, price: str) -> tuple[str, str]:
     """A member subscribes on hosted Checkout with 4242; returns (customer id, subscription id)."""
-    customer = client.v1.customers.create(params={"email": "member@example.com", "name": "Ada"})
-    cs = client.v1.checkout.sessions.create(
+    customer = stripe_client.v1.customers.create(
+        params={"email": "member@example.com", "name": "Ada"}
+    )
+    cs = stripe_client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
             "customer": customer.id,
@@ -97,6 +101,6 @@ def subscribe(sandbox: RunningSandbox, client: StripeClient, price: str) -> tupl
         },
     )
     assert paid.status_code == 303
-    subscription = client.v1.checkout.sessions.retrieve(cs.id).subscription
+    subscription = stripe_client.v1.checkout.sessions.retrieve(cs.id).subscription
     assert isinstance(subscription, str)
     return customer.id, subscription

@@ -16,30 +16,30 @@ from .conftest import HangingEndpoint, Receiver
 from .helpers import book_price, payment_session
 
 
-def test_endpoint_secret_only_on_create(client: StripeClient, receiver: Receiver) -> None:
+def test_endpoint_secret_only_on_create(stripe_client: StripeClient, receiver: Receiver) -> None:
     """`secret` is returned once; later reads omit it."""
-    endpoint = client.v1.webhook_endpoints.create(
+    endpoint = stripe_client.v1.webhook_endpoints.create(
         params={"url": receiver.url, "enabled_events": ["*"]}
     )
     assert endpoint.secret is not None and endpoint.secret.startswith("whsec_")
-    assert "secret" not in client.v1.webhook_endpoints.retrieve(endpoint.id)
-    updated = client.v1.webhook_endpoints.update(
+    assert "secret" not in stripe_client.v1.webhook_endpoints.retrieve(endpoint.id)
+    updated = stripe_client.v1.webhook_endpoints.update(
         endpoint.id, params={"disabled": True, "enabled_events": ["customer.created"]}
     )
     assert (updated.status, updated.enabled_events) == ("disabled", ["customer.created"])
-    assert [e.id for e in client.v1.webhook_endpoints.list().data] == [endpoint.id]
-    assert client.v1.webhook_endpoints.delete(endpoint.id).deleted is True
+    assert [e.id for e in stripe_client.v1.webhook_endpoints.list().data] == [endpoint.id]
+    assert stripe_client.v1.webhook_endpoints.delete(endpoint.id).deleted is True
 
 
 def test_deliveries_are_signed_like_stripe(
-    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:
     """construct_event accepts the body and Stripe-Signature the sandbox sends."""
-    endpoint = client.v1.webhook_endpoints.create(
+    endpoint = stripe_client.v1.webhook_endpoints.create(
         params={"url": receiver.url, "enabled_events": ["customer.created"]}
     )
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
-    client.v1.products.create(params={"name": "not subscribed"})
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
+    stripe_client.v1.products.create(params={"name": "not subscribed"})
     receiver.wait_for(lambda events: len(events) == 1)
     request = receiver.requests[0]
     assert endpoint.secret is not None
@@ -50,25 +50,25 @@ def test_deliveries_are_signed_like_stripe(
     parts = dict(part.split("=", 1) for part in header.split(","))
     assert list(parts) == ["t", "v1", "v0"]  # test mode adds v0, as on Stripe
     assert len(parts["v0"]) == 64 and parts["v0"] != parts["v1"]
-    event = client.construct_event(
+    event = stripe_client.construct_event(
         request["body"], request["headers"]["Stripe-Signature"], endpoint.secret
     )
     assert event.type == "customer.created"
     assert event.data.object["id"] == customer.id
     assert sandbox.wait_for_deliveries()
-    assert client.v1.events.retrieve(event.id).pending_webhooks == 0
+    assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 0
 
 
 def test_failed_deliveries_are_retried_and_recorded(
-    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:
     """A 500 is retried after the backoff; every attempt is recorded."""
     receiver.statuses = [500]
-    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    stripe_client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
     receiver.wait_for(lambda events: len(events) == 2)
     assert sandbox.wait_for_deliveries()
-    event = client.v1.events.list().data[0]
+    event = stripe_client.v1.events.list().data[0]
     attempts = sandbox.sandbox.store.deliveries(event_id=event.id)
     assert [a["status_code"] for a in attempts] == [200, 500]
     assert [a["succeeded"] for a in attempts] == [True, False]
@@ -77,26 +77,29 @@ def test_failed_deliveries_are_retried_and_recorded(
 
 
 def test_disabled_endpoint_gets_nothing(
-    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:
     """Disabled endpoints are skipped and the event has no pending webhooks."""
-    endpoint = client.v1.webhook_endpoints.create(
+    endpoint = stripe_client.v1.webhook_endpoints.create(
         params={"url": receiver.url, "enabled_events": ["*"]}
     )
-    client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
-    client.v1.customers.create(params={"email": "a@example.com"})
+    stripe_client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
+    stripe_client.v1.customers.create(params={"email": "a@example.com"})
     sandbox.run_worker_once()
     assert receiver.requests == []
-    assert client.v1.events.list().data[0].pending_webhooks == 0
+    assert stripe_client.v1.events.list().data[0].pending_webhooks == 0
 
 
 def test_duplicate_deliveries(tmp_path: object, receiver: Receiver) -> None:
     """With duplicate_deliveries each event arrives twice."""
     with running_sandbox(f"{tmp_path}/dup.sqlite3", duplicate_deliveries=True) as sb:
-        client = sb.client()
-        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+        stripe_client = sb.client()
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
         ids = [
-            client.v1.customers.create(params={"email": f"{i}@example.com"}).id for i in range(3)
+            stripe_client.v1.customers.create(params={"email": f"{i}@example.com"}).id
+            for i in range(3)
         ]
         events = receiver.wait_for(lambda events: len(events) == 6)
         assert sorted(e["data"]["object"]["id"] for e in events) == sorted(ids * 2)
@@ -111,10 +114,13 @@ def test_shuffled_deliveries_arrive_out_of_order(tmp_path: object, receiver: Rec
         shuffle_window=3600,
         random_seed=7,
     ) as sb:
-        client = sb.client()
-        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+        stripe_client = sb.client()
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
         ids = [
-            client.v1.customers.create(params={"email": f"{i}@example.com"}).id for i in range(8)
+            stripe_client.v1.customers.create(params={"email": f"{i}@example.com"}).id
+            for i in range(8)
         ]
         sb.run_worker_once(until=time.time() + 3600)
         events = receiver.wait_for(lambda events: len(events) == 8)
@@ -124,14 +130,14 @@ def test_shuffled_deliveries_arrive_out_of_order(tmp_path: object, receiver: Rec
 
 
 def test_redirects_count_as_failures(
-    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:
     """A 3xx answer is a failed delivery (Stripe does not follow redirects) and is retried."""
     receiver.statuses = [302]
-    client.v1.webhook_endpoints.create(
+    stripe_client.v1.webhook_endpoints.create(
         params={"url": receiver.url, "enabled_events": ["customer.created"]}
     )
-    client.v1.customers.create(params={"email": "a@example.com"})
+    stripe_client.v1.customers.create(params={"email": "a@example.com"})
     receiver.wait_for(lambda events: len(events) == 2)
     assert sandbox.wait_for_deliveries()
     attempts = sandbox.sandbox.store.deliveries()
@@ -139,16 +145,16 @@ def test_redirects_count_as_failures(
 
 
 def test_pending_webhooks_counts_endpoints_not_yet_reached(
-    sandbox: RunningSandbox, client: StripeClient, receiver: Receiver
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:
     """An endpoint that never answers 2xx keeps the event's pending_webhooks at 1."""
-    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
-    client.v1.webhook_endpoints.create(
+    stripe_client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    stripe_client.v1.webhook_endpoints.create(
         params={"url": "http://127.0.0.1:9/unreachable", "enabled_events": ["*"]}
     )
-    client.v1.customers.create(params={"email": "a@example.com"})
+    stripe_client.v1.customers.create(params={"email": "a@example.com"})
     assert sandbox.wait_for_deliveries(timeout=5)
-    event = client.v1.events.list().data[0]
+    event = stripe_client.v1.events.list().data[0]
     assert event.pending_webhooks == 1
     failures = [
         a for a in sandbox.sandbox.store.deliveries(event_id=event.id) if not a["succeeded"]
@@ -159,15 +165,15 @@ def test_pending_webhooks_counts_endpoints_not_yet_reached(
 
 def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
     sandbox: RunningSandbox,
-    client: StripeClient,
+    stripe_client: StripeClient,
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One broken due task is skipped (and backed off): others run, webhooks still go out."""
     from stripe_sandbox import checkout
 
-    price = book_price(client)
-    broken, fine = payment_session(client, price), payment_session(client, price)
+    price = book_price(stripe_client)
+    broken, fine = payment_session(stripe_client, price), payment_session(stripe_client, price)
     calls: list[str] = []
     real_expire = checkout.expire_session
 
@@ -184,8 +190,8 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
         assert stored is not None
         stored["expires_at"] = int(time.time()) - 60
         store.put(stored)
-    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
-    customer = client.v1.customers.create(params={"email": "a@example.com"})
+    stripe_client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
     for _ in range(3):
         sandbox.run_worker_once()
     events = receiver.wait_for(lambda events: len(events) >= 2)
@@ -193,7 +199,7 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
         ("customer.created", customer.id),
         ("checkout.session.expired", fine.id),
     }
-    assert client.v1.checkout.sessions.retrieve(fine.id).status == "expired"
+    assert stripe_client.v1.checkout.sessions.retrieve(fine.id).status == "expired"
     assert store.get(broken.id)["status"] == "open"  # type: ignore[index]
     assert calls.count(broken.id) == 1  # backed off, not retried every tick
 
@@ -204,13 +210,17 @@ def test_a_hanging_endpoint_holds_up_neither_other_endpoints_nor_due_work(
     """While one endpoint never answers, another still gets its events and sessions
     still expire."""
     with running_sandbox(f"{tmp_path}/hang.sqlite3", delivery_timeout=60) as sb:
-        client = sb.client()
-        client.v1.webhook_endpoints.create(params={"url": hanging.url, "enabled_events": ["*"]})
-        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
-        customer = client.v1.customers.create(params={"email": "a@example.com"})
+        stripe_client = sb.client()
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": hanging.url, "enabled_events": ["*"]}
+        )
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
         assert hanging.arrived.wait(10)
         receiver.wait_for(lambda events: len(events) == 1, timeout=10)
-        session = payment_session(client, book_price(client))
+        session = payment_session(stripe_client, book_price(stripe_client))
         stored = sb.sandbox.store.get(session.id)
         assert stored is not None
         stored["expires_at"] = int(time.time()) - 60
@@ -231,9 +241,11 @@ def test_stopping_aborts_a_delivery_in_flight_and_keeps_it_pending(
     db_path = f"{tmp_path}/stop.sqlite3"
     before = set(threading.enumerate())
     with running_sandbox(db_path, delivery_timeout=60) as sb:
-        client = sb.client()
-        client.v1.webhook_endpoints.create(params={"url": hanging.url, "enabled_events": ["*"]})
-        client.v1.customers.create(params={"email": "a@example.com"})
+        stripe_client = sb.client()
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": hanging.url, "enabled_events": ["*"]}
+        )
+        stripe_client.v1.customers.create(params={"email": "a@example.com"})
         assert hanging.arrived.wait(10)
     assert not hanging.released.is_set()
     workers = [
@@ -256,22 +268,24 @@ def test_disabling_or_deleting_an_endpoint_stops_counting_it(
     """An event waiting on an endpoint that is then disabled or deleted no longer counts
     it in pending_webhooks."""
     with running_sandbox(f"{tmp_path}/cancel.sqlite3", retry_backoff=(3600,)) as sb:
-        client = sb.client()
+        stripe_client = sb.client()
         failing = [
-            client.v1.webhook_endpoints.create(
+            stripe_client.v1.webhook_endpoints.create(
                 params={"url": "http://127.0.0.1:9/unreachable", "enabled_events": ["*"]}
             )
             for _ in range(2)
         ]
-        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
-        customer = client.v1.customers.create(params={"email": "a@example.com"})
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
         receiver.wait_for(lambda events: len(events) == 1)
         sb.run_worker_once()
-        event = client.v1.events.list().data[0]
+        event = stripe_client.v1.events.list().data[0]
         assert event.data.object["id"] == customer.id
-        assert client.v1.events.retrieve(event.id).pending_webhooks == 2
-        client.v1.webhook_endpoints.update(failing[0].id, params={"disabled": True})
-        assert client.v1.events.retrieve(event.id).pending_webhooks == 1
-        client.v1.webhook_endpoints.delete(failing[1].id)
-        assert client.v1.events.retrieve(event.id).pending_webhooks == 0
+        assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 2
+        stripe_client.v1.webhook_endpoints.update(failing[0].id, params={"disabled": True})
+        assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 1
+        stripe_client.v1.webhook_endpoints.delete(failing[1].id)
+        assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 0
         assert sb.sandbox.store.pending_delivery_count() == 0
