@@ -53,3 +53,10 @@ def test_production_requirements_leave_the_sandbox_out() -> None:
     development = (ROOT / "requirements-dev.txt").read_text()
     assert "sandbox" not in production
     assert "-e ./stripe_sandbox" in development.splitlines()
+
+
+def test_the_heroku_slug_leaves_the_sandbox_out() -> None:
+    """Heroku deletes what `.slugignore` lists after the build, so the emulator's code is
+    not deployed even though it sits in the repository."""
+    ignored = (ROOT / ".slugignore").read_text().split()
+    assert "stripe_sandbox/" in ignored
