@@ -171,7 +171,7 @@ def test_another_customers_subscription_cannot_be_changed(
 def test_engine_keeps_the_contract_names_of_the_split_modules() -> None:
     """The portal actions and the scheduler have their own modules; ``engine`` still
     offers every name of the README contract (the pages use only ``engine``)."""
-    from stripe_sandbox import engine, portal, scheduler
+    from stripe_sandbox.flows import engine, portal, scheduler
 
     for name in (
         "portal_cancel_at_period_end",

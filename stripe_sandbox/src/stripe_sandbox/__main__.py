@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from .app import create_app, listening_on
-from .core import Sandbox
+from .core.sandbox import Sandbox
 from .settings import SandboxSettings
 
 log = logging.getLogger("stripe_sandbox")

@@ -7,8 +7,8 @@ from werkzeug.exceptions import HTTPException
 
 from .api import bp as api_bp
 from .api.base import error_response
-from .core import Sandbox
-from .errors import StripeError
+from .core.errors import StripeError
+from .core.sandbox import Sandbox
 from .pages import bp as pages_bp
 from .settings import SandboxSettings
 

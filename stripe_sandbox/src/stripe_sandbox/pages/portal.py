@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import engine
 from ..api.base import current_sandbox
-from ..core import Sandbox
-from ..errors import StripeError
+from ..core.errors import StripeError
+from ..core.sandbox import Sandbox
+from ..flows import engine
 from . import account, queries
 from .forms import check_post, form_token, read_card
 

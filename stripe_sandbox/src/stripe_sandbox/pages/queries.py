@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import Sandbox
+from ..core.sandbox import Sandbox
 from .display import per_interval
 
 Obj = dict[str, Any]

@@ -10,18 +10,18 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import invalid
+from ..core.ids import new_id, random_token
+from ..core.render import list_object
+from ..core.shapes import blank
+from ..resources.cards import Decline
+from ..resources.events import emit
+from ..resources.objects import changed, load
+from ..resources.periods import DAY, period_end
 from . import payments
-from .cards import Decline
-from .errors import invalid
-from .events import emit
-from .ids import new_id, random_token
-from .objects import changed, load
-from .periods import DAY, period_end
-from .render import list_object
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 TRIAL_NOTICE = 3 * DAY
 INCOMPLETE_EXPIRY = 23 * 3600

@@ -9,13 +9,13 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import invalid
+from ..resources.objects import load, save_updated
 from . import billing, payments
 from .engine import CardDetails, PaymentOutcome, _card_behaviour, _declined, _make_card
-from .errors import invalid
-from .objects import load, save_updated
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 
 def _portal_update(

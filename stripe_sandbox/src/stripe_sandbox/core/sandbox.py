@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import random
 
+from ..flows.delivery import DeliveryWorker
+from ..settings import SandboxSettings
 from .clock import Clock
-from .delivery import DeliveryWorker
-from .settings import SandboxSettings
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Sandbox:
 
     def run_due_work(self) -> None:
         """Run everything due by the wall clock (expiries, settlements, renewals)."""
-        from .scheduler import run_due_work
+        from ..flows.scheduler import run_due_work
 
         run_due_work(self)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import no_such
+from ..core.errors import no_such
+from ..core.ids import new_id, random_token
+from ..core.params import get_dict, get_str, merge_metadata
+from ..core.shapes import blank
 from .events import emit
-from .ids import new_id, random_token
 from .objects import load, save_updated
-from .params import get_dict, get_str, merge_metadata
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 
@@ -108,7 +108,7 @@ def update_customer(sandbox: Sandbox, customer_id: str, params: dict[str, Any]) 
 
 def delete_customer(sandbox: Sandbox, customer_id: str) -> dict[str, Any]:
     """Delete a customer: cancels its subscriptions; later reads show ``deleted: true``."""
-    from .billing import cancel_subscription
+    from ..flows.billing import cancel_subscription
 
     customer = load(sandbox, "customer", customer_id)
     for sub in sandbox.store.list("subscription", customer=customer_id):

@@ -13,17 +13,17 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..core.errors import StripeError, invalid
+from ..resources.cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
+from ..resources.customers import address, create_customer
+from ..resources.events import emit
+from ..resources.objects import load
+from ..resources.periods import year_month
 from . import billing, payments
-from .cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
 from .checkout import load_session
-from .customers import address, create_customer
-from .errors import StripeError, invalid
-from .events import emit
-from .objects import load
-from .periods import year_month
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
     from .portal import (
         portal_cancel_at_period_end,
         portal_resume,
