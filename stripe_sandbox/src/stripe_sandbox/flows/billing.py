@@ -590,6 +590,18 @@ def cancel_subscription(
     return subscription
 
 
+def delete_customer(sandbox: Sandbox, customer_id: str) -> dict[str, Any]:
+    """Delete a customer: cancels its subscriptions; later reads show ``deleted: true``."""
+    customer = load(sandbox, "customer", customer_id)
+    for sub in sandbox.store.list("subscription", customer=customer_id):
+        if sub["status"] not in ("canceled", "incomplete_expired"):
+            cancel_subscription(sandbox, sub["id"])
+    tombstone = {"id": customer_id, "object": "customer", "deleted": True}
+    sandbox.store.put(dict(tombstone, created=customer["created"]))
+    emit(sandbox, "customer.deleted", customer)
+    return tombstone
+
+
 def current_period(subscription: dict[str, Any]) -> tuple[int, int]:
     """``(start, end)`` of the subscription's current period (from its first item)."""
     item = subscription["items"]["data"][0]
