@@ -1,6 +1,6 @@
 """What the hosted pages read from the sandbox's store, shaped for templates.
 
-Only reads: every change a shopper makes goes through ``engine``.
+Only reads: every change a shopper makes goes through ``flows.engine`` or ``flows.portal``.
 """
 
 from __future__ import annotations
