@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
 from shop.models import Order, ProcessedEvent, Subscription
-from stripe_sandbox import engine
 from tests.conftest import add_user, sign_in
 from tests.integration.conftest import LiveShop, serve_shop
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from stripe import StripeClient
 from stripe.checkout import Session
+from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox
-
-from stripe_sandbox import engine
 
 OK_CARD = "4242424242424242"
 

@@ -8,9 +8,15 @@ from typing import Any
 import pytest
 import stripe
 from stripe import StripeClient
+from stripe_sandbox.flows import engine
+from stripe_sandbox.flows.engine import CardDetails
+from stripe_sandbox.flows.portal import (
+    portal_cancel_at_period_end,
+    portal_resume,
+    portal_switch_price,
+    portal_update_card,
+)
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
-
-from stripe_sandbox import engine
 
 from .helpers import event_types, membership_price, pay
 
@@ -269,12 +275,12 @@ def test_portal_session_and_portal_actions(
     created = stripe_client.v1.events.list(params={"type": "billing_portal.session.created"}).data
     assert [e.data.object["id"] for e in created] == [portal.id]
     assert created[0].data.object["url"] == portal.url
-    engine.portal_cancel_at_period_end(sandbox.sandbox, sub.id)
+    portal_cancel_at_period_end(sandbox.sandbox, sub.id)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is True
-    engine.portal_resume(sandbox.sandbox, sub.id)
+    portal_resume(sandbox.sandbox, sub.id)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is False
-    outcome = engine.portal_update_card(
-        sandbox.sandbox, customer, engine.CardDetails("5555555555554444", 1, 2033, "123")
+    outcome = portal_update_card(
+        sandbox.sandbox, customer, CardDetails("5555555555554444", 1, 2033, "123")
     )
     assert outcome.status == "succeeded"
     refreshed = stripe_client.v1.customers.retrieve(customer)
@@ -286,8 +292,8 @@ def test_portal_session_and_portal_actions(
         str(refreshed.invoice_settings.default_payment_method)
     )
     assert pm.card is not None and pm.card.last4 == "4444" and pm.customer == customer
-    declined = engine.portal_update_card(
-        sandbox.sandbox, customer, engine.CardDetails("4000000000000002", 1, 2033, "123")
+    declined = portal_update_card(
+        sandbox.sandbox, customer, CardDetails("4000000000000002", 1, 2033, "123")
     )
     assert (declined.status, declined.message) == ("declined", "Your card was declined.")
     types = event_types(stripe_client)
@@ -310,8 +316,8 @@ def test_portal_cancel_and_resume_read_the_subscription_in_their_transaction(
         return real_get(object_id)
 
     monkeypatch.setattr(store, "get", get)
-    canceled = engine.portal_cancel_at_period_end(sandbox.sandbox, sub.id)
-    resumed = engine.portal_resume(sandbox.sandbox, sub.id)
+    canceled = portal_cancel_at_period_end(sandbox.sandbox, sub.id)
+    resumed = portal_resume(sandbox.sandbox, sub.id)
     monkeypatch.undo()
     assert canceled["cancel_at"] == sub["items"].data[0].current_period_end
     assert resumed["cancel_at_period_end"] is False
@@ -447,7 +453,7 @@ def test_switching_to_a_yearly_price_restarts_the_cycle(
         clock.id, params={"frozen_time": START + 10 * DAY}
     )
     yearly = membership_price(stripe_client, 10000, interval="year")
-    engine.portal_switch_price(sandbox.sandbox, sub.id, yearly)
+    portal_switch_price(sandbox.sandbox, sub.id, yearly)
     sub = stripe_client.v1.subscriptions.retrieve(sub.id)
     item = sub["items"].data[0]
     assert item.current_period_start == START + 10 * DAY

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import stripe
 from stripe import StripeClient
+from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
-
-from stripe_sandbox import engine
 
 from .helpers import book_price, event_types, pay, payment_session
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stripe_sandbox.__main__ import main, make_sandbox_server, parse_args, settings_from
-from stripe_sandbox.store import Store
+from stripe_sandbox.core.store import Store
 from stripe_sandbox.testing import running_sandbox
 
 from stripe_sandbox import SandboxSettings

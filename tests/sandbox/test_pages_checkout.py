@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from stripe import StripeClient
+from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
-
-from stripe_sandbox import engine
 
 from .test_pages_support import BANNER, Visitor, labels_of, text_of
 

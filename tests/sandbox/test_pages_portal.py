@@ -168,19 +168,27 @@ def test_another_customers_subscription_cannot_be_changed(
     )
 
 
-def test_engine_keeps_the_contract_names_of_the_split_modules() -> None:
-    """The portal actions and the scheduler have their own modules; ``engine`` still
-    offers every name of the README contract (the pages use only ``engine``)."""
-    from stripe_sandbox import engine, portal, scheduler
+def test_the_contract_names_live_in_their_own_modules() -> None:
+    """Each name of the README contract is offered by the module that defines it:
+    ``engine`` (Checkout), ``portal`` (portal actions), ``scheduler`` (due work);
+    ``engine`` no longer re-exports the other two."""
+    from stripe_sandbox.flows import engine, portal, scheduler
 
-    for name in (
-        "portal_cancel_at_period_end",
-        "portal_resume",
-        "portal_switch_price",
-        "portal_update_card",
+    for module, names in (
+        (
+            portal,
+            (
+                "portal_cancel_at_period_end",
+                "portal_resume",
+                "portal_switch_price",
+                "portal_update_card",
+            ),
+        ),
+        (scheduler, ("run_due", "run_due_work", "settle_due_async_payments")),
     ):
-        assert getattr(engine, name) is getattr(portal, name)
-    for name in ("run_due", "run_due_work", "settle_due_async_payments"):
-        assert getattr(engine, name) is getattr(scheduler, name)
+        for name in names:
+            assert callable(getattr(module, name))
+            assert getattr(module, name).__module__ == module.__name__
+            assert not hasattr(engine, name)
     for name in engine.__all__:
         assert callable(getattr(engine, name))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 from stripe import StripeClient
-from stripe_sandbox.store import Store
+from stripe_sandbox.core.store import Store
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from .conftest import HangingEndpoint, Receiver
@@ -170,7 +170,7 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One broken due task is skipped (and backed off): others run, webhooks still go out."""
-    from stripe_sandbox import checkout
+    from stripe_sandbox.flows import checkout
 
     price = book_price(stripe_client)
     broken, fine = payment_session(stripe_client, price), payment_session(stripe_client, price)

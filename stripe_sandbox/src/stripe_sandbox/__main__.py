@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from .app import create_app, listening_on
-from .core import Sandbox
+from .app import build_sandbox, create_app, listening_on
+from .core.sandbox import Sandbox
 from .settings import SandboxSettings
 
 log = logging.getLogger("stripe_sandbox")
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         serve(settings)
     else:
-        sandbox = Sandbox(settings)
+        sandbox = build_sandbox(settings)
         sandbox.reset()
         sandbox.close()
     return 0

@@ -7,8 +7,10 @@ from werkzeug.exceptions import HTTPException
 
 from .api import bp as api_bp
 from .api.base import error_response
-from .core import Sandbox
-from .errors import StripeError
+from .core.errors import StripeError
+from .core.sandbox import Sandbox
+from .flows.delivery import DeliveryWorker
+from .flows.scheduler import run_due_work
 from .pages import bp as pages_bp
 from .settings import SandboxSettings
 
@@ -22,10 +24,15 @@ def create_app(settings: SandboxSettings | None = None) -> Flask:
     settings = settings or SandboxSettings.from_env()
     app = Flask(__name__)
     app.config["SANDBOX_SETTINGS"] = settings
-    app.extensions["sandbox"] = Sandbox(settings)
+    app.extensions["sandbox"] = build_sandbox(settings)
     register_blueprints(app)
     register_errorhandlers(app)
     return app
+
+
+def build_sandbox(settings: SandboxSettings) -> Sandbox:
+    """A ``Sandbox`` with its webhook delivery worker and wall-clock due work (not started)."""
+    return Sandbox(settings, worker=DeliveryWorker, due_work=run_due_work)
 
 
 def listening_on(app: Flask, port: int) -> SandboxSettings:

@@ -22,7 +22,7 @@ from stripe import HTTPClient, StripeClient, new_default_http_client
 from werkzeug.serving import make_server
 
 from .app import create_app, listening_on
-from .core import Sandbox
+from .core.sandbox import Sandbox
 from .settings import DEFAULT_API_KEY, SandboxSettings
 
 #: Settings that keep tests fast: quick worker ticks and webhook retries.

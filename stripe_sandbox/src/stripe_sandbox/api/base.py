@@ -18,14 +18,14 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..allowed import ALLOWED
-from ..core import Sandbox
-from ..errors import StripeError, invalid
-from ..events import current_request
-from ..ids import new_request_id
-from ..params import get_int, get_list, get_str, parse_pairs
-from ..render import expand, list_object
-from ..store import Store
+from ..core.allowed import ALLOWED
+from ..core.errors import StripeError, invalid
+from ..core.ids import new_request_id
+from ..core.params import get_int, get_list, get_str, parse_pairs
+from ..core.render import expand, list_object
+from ..core.sandbox import Sandbox
+from ..core.store import Store
+from ..resources.events import current_request
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import billing, clocks, subscriptions
-from ..errors import invalid, no_such
-from ..events import emit
-from ..ids import new_id
-from ..objects import load
-from ..params import get_str
-from ..shapes import blank
+from ..core.errors import invalid, no_such
+from ..core.ids import new_id
+from ..core.params import get_str
+from ..core.shapes import blank
+from ..flows import billing, clocks, subscriptions
+from ..resources.events import emit
+from ..resources.objects import load
 from .base import Call, route
 
 

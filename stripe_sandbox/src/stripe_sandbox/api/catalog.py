@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import catalog
-from ..objects import load
-from ..params import get_bool, get_list, get_str
+from ..core.params import get_bool, get_list, get_str
+from ..resources import catalog
+from ..resources.objects import load
 from .base import Call, route
 
 

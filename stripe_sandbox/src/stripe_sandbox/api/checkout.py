@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import checkout
-from ..params import get_str
-from ..render import checkout_line_items
+from ..core.params import get_str, merge_metadata
+from ..core.render import checkout_line_items
+from ..flows import checkout
 from .base import Call, route
 
 
@@ -25,8 +25,6 @@ def retrieve_session(call: Call, session_id: str) -> dict[str, Any]:
 @route("/checkout/sessions/<session_id>", ["POST"])
 def update_session(call: Call, session_id: str) -> dict[str, Any]:
     """Update a session's metadata."""
-    from ..params import merge_metadata
-
     session = checkout.load_session(call.sandbox, session_id, param="id")
     if "metadata" in call.params:
         session["metadata"] = merge_metadata(session.get("metadata") or {}, call.params["metadata"])

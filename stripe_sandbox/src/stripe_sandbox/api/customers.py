@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import customers
-from ..objects import load
-from ..params import get_str
+from ..core.params import get_str
+from ..flows import billing
+from ..resources import customers
+from ..resources.objects import load
 from .base import Call, route
 
 
@@ -34,7 +35,7 @@ def update_customer(call: Call, customer_id: str) -> dict[str, Any]:
 @route("/customers/<customer_id>", ["DELETE"])
 def delete_customer(call: Call, customer_id: str) -> dict[str, Any]:
     """Delete a customer."""
-    return customers.delete_customer(call.sandbox, customer_id)
+    return billing.delete_customer(call.sandbox, customer_id)
 
 
 @route("/customers", ["GET"])

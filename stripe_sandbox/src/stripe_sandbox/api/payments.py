@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import payments
-from ..cards import SHORTCUTS, behaviour
-from ..errors import invalid
-from ..objects import load
-from ..params import get_str
-from ..periods import year_month
+from ..core.errors import invalid
+from ..core.params import get_str
+from ..flows import payments
+from ..resources.cards import SHORTCUTS, behaviour
+from ..resources.objects import load
+from ..resources.periods import year_month
 from .base import Call, route
 
 

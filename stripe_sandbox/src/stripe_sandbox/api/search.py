@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..params import get_str
-from ..search import matches, parse_query
+from ..core.params import get_str
+from ..core.search import matches, parse_query
 from .base import Call, bp, route
 
 SEARCHABLE = {

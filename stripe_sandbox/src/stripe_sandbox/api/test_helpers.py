@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .. import engine, scheduler
-from ..checkout import load_session
-from ..params import get_bool, get_dict, get_str
+from ..core.params import get_bool, get_dict, get_str
+from ..flows import engine, scheduler
+from ..flows.checkout import load_session
 from .base import Call, route
 
 

@@ -1,7 +1,8 @@
 """Hosted pages of the sandbox: Checkout, billing portal and dashboard.
 
 They are the sandbox's stand-ins for the pages Stripe hosts. They read the store and
-act only through ``engine``, the domain interface shared with the API.
+act only through ``flows.engine`` (Checkout) and ``flows.portal`` (billing portal),
+the domain interface shared with the API.
 """
 
 from pathlib import Path

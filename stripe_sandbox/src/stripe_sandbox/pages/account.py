@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import Sandbox
+from ..core.sandbox import Sandbox
 from .queries import Obj, resolve
 
 #: Which interval a plan switches to, and the button that offers it.

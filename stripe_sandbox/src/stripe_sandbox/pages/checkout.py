@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import engine
 from ..api.base import current_sandbox
-from ..checkout import load_session
-from ..core import Sandbox
-from ..errors import StripeError
+from ..core.errors import StripeError
+from ..core.sandbox import Sandbox
+from ..flows import engine
+from ..flows.checkout import load_session
 from . import queries
 from .display import COUNTRY_NAMES
 from .forms import ShippingInput, check_post, form_token, read_card, read_email, read_shipping

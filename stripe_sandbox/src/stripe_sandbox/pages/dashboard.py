@@ -9,7 +9,7 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..api.base import current_sandbox
-from ..render import public
+from ..core.render import public
 
 #: Rows shown per table.
 RECENT = 25

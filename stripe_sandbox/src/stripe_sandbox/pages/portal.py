@@ -8,10 +8,16 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import engine
 from ..api.base import current_sandbox
-from ..core import Sandbox
-from ..errors import StripeError
+from ..core.errors import StripeError
+from ..core.sandbox import Sandbox
+from ..flows.engine import CardDetails
+from ..flows.portal import (
+    portal_cancel_at_period_end,
+    portal_resume,
+    portal_switch_price,
+    portal_update_card,
+)
 from . import account, queries
 from .forms import check_post, form_token, read_card
 
@@ -94,16 +100,16 @@ def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:
         abort(404)
     try:
         if action == "cancel":
-            engine.portal_cancel_at_period_end(sandbox, subscription_id)
+            portal_cancel_at_period_end(sandbox, subscription_id)
             done = "canceled"
         elif action == "resume":
-            engine.portal_resume(sandbox, subscription_id)
+            portal_resume(sandbox, subscription_id)
             done = "resumed"
         elif action == "switch":
             price_id = account.plan(sandbox, subscription).switch_price_id
             if price_id is None:
                 abort(409, "This plan has no other billing interval to switch to.")
-            engine.portal_switch_price(sandbox, subscription_id, price_id)
+            portal_switch_price(sandbox, subscription_id, price_id)
             done = "switched"
         else:
             abort(404)
@@ -124,14 +130,14 @@ def portal_card(portal_id: str) -> Page:
         card = read_card(request.form)
         name, errors = card.name, card.errors
         if not errors:
-            details = engine.CardDetails(
+            details = CardDetails(
                 number=card.number,
                 exp_month=card.exp_month,
                 exp_year=card.exp_year,
                 cvc=card.cvc,
                 name=card.name,
             )
-            outcome = engine.portal_update_card(sandbox, str(customer["id"]), details)
+            outcome = portal_update_card(sandbox, str(customer["id"]), details)
             if outcome.status != "declined":
                 return redirect(url_for("pages.portal_page", portal_id=portal_id, done="card"), 303)
             message = outcome.message

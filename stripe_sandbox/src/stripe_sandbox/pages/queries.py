@@ -1,6 +1,6 @@
 """What the hosted pages read from the sandbox's store, shaped for templates.
 
-Only reads: every change a shopper makes goes through ``engine``.
+Only reads: every change a shopper makes goes through ``flows.engine`` or ``flows.portal``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import Sandbox
+from ..core.sandbox import Sandbox
 from .display import per_interval
 
 Obj = dict[str, Any]

@@ -9,13 +9,14 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import invalid
+from ..resources.objects import load, save_updated
 from . import billing, payments
 from .engine import CardDetails, PaymentOutcome, _card_behaviour, _declined, _make_card
-from .errors import invalid
-from .objects import load, save_updated
+from .subscriptions import update_subscription
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 
 def _portal_update(
@@ -68,8 +69,6 @@ def portal_resume(sandbox: Sandbox, subscription_id: str) -> dict[str, Any]:
 
 def portal_switch_price(sandbox: Sandbox, subscription_id: str, price_id: str) -> dict[str, Any]:
     """Move the subscription to another price, prorating the rest of the period."""
-    from .subscriptions import update_subscription
-
     with sandbox.store.transaction():
         subscription = load(sandbox, "subscription", subscription_id)
         item = subscription["items"]["data"][0]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import invalid
-from .events import emit
-from .ids import new_id
-from .objects import load
-from .params import get_int, get_str
-from .periods import DAY
-from .shapes import blank
+from ..core.errors import invalid
+from ..core.ids import new_id
+from ..core.params import get_int, get_str
+from ..core.shapes import blank
+from ..resources.events import emit
+from ..resources.objects import load
+from ..resources.periods import DAY
+from .billing import delete_customer
+from .scheduler import run_due
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 
 def create_clock(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +44,6 @@ def advance_clock(sandbox: Sandbox, clock_id: str, params: dict[str, Any]) -> di
     The work runs before the response; the clock is ``ready`` again when it returns
     (both ``advancing`` and ``ready`` events are emitted).
     """
-    from .scheduler import run_due
-
     clock = load(sandbox, "test_helpers.test_clock", clock_id)
     target = get_int(params, "frozen_time", required=True)
     assert target is not None
@@ -65,8 +65,6 @@ def advance_clock(sandbox: Sandbox, clock_id: str, params: dict[str, Any]) -> di
 
 def delete_clock(sandbox: Sandbox, clock_id: str) -> dict[str, Any]:
     """Delete a clock; its customers are deleted with it, as on Stripe."""
-    from .customers import delete_customer
-
     clock = load(sandbox, "test_helpers.test_clock", clock_id)
     for customer in sandbox.store.list("customer", test_clock=clock_id):
         if not customer.get("deleted"):

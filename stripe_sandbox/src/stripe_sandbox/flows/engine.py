@@ -2,35 +2,26 @@
 
 The hosted pages call these functions; each runs in one store transaction and
 emits the events Stripe would. They never raise for a declined card: the outcome
-says what happened, with Stripe's message. The portal actions (``portal``) and the
-time-driven work (``scheduler``) live in their own modules and are re-exported here,
-so ``engine`` stays the pages' one entry point.
+says what happened, with Stripe's message. The portal actions are in ``portal`` and
+the time-driven work in ``scheduler``.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..core.errors import StripeError, invalid
+from ..resources.cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
+from ..resources.customers import address, create_customer
+from ..resources.events import emit
+from ..resources.objects import load
+from ..resources.periods import year_month
 from . import billing, payments
-from .cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
 from .checkout import load_session
-from .customers import address, create_customer
-from .errors import StripeError, invalid
-from .events import emit
-from .objects import load
-from .periods import year_month
 
 if TYPE_CHECKING:
-    from .core import Sandbox
-    from .portal import (
-        portal_cancel_at_period_end,
-        portal_resume,
-        portal_switch_price,
-        portal_update_card,
-    )
-    from .scheduler import run_due, run_due_work, settle_due_async_payments
+    from ..core.sandbox import Sandbox
 
 #: A bank debit with this account number (or an email containing ``+fail``) fails
 #: when it settles, like Stripe's failing test accounts.
@@ -541,38 +532,11 @@ def complete_authentication(sandbox: Sandbox, session_id: str, approve: bool) ->
         return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
 
 
-#: Names re-exported from ``portal`` and ``scheduler`` (imported on first use: both
-#: modules import this one).
-_REEXPORTED = {
-    "portal_cancel_at_period_end": "portal",
-    "portal_resume": "portal",
-    "portal_switch_price": "portal",
-    "portal_update_card": "portal",
-    "run_due": "scheduler",
-    "run_due_work": "scheduler",
-    "settle_due_async_payments": "scheduler",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _REEXPORTED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __package__), name)
-
-
 __all__ = [
     "CardDetails",
     "PaymentDetails",
     "PaymentOutcome",
     "complete_authentication",
     "pay_checkout_session",
-    "portal_cancel_at_period_end",
-    "portal_resume",
-    "portal_switch_price",
-    "portal_update_card",
-    "run_due",
-    "run_due_work",
     "settle_async_payment",
-    "settle_due_async_payments",
 ]

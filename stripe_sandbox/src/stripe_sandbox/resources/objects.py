@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from .errors import StripeError, no_such
+from ..core.errors import StripeError, no_such
 from .events import emit
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 #: The noun Stripe uses in "No such …" messages, by object type.
 NOUNS = {

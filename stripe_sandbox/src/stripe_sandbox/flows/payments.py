@@ -9,18 +9,18 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from .cards import Decline, brand
-from .customers import address
-from .errors import StripeError, invalid, missing_param
-from .events import emit
-from .ids import new_id, random_token
-from .objects import load, require_not_both
-from .params import get_dict, get_int, get_str
-from .render import list_object
-from .shapes import blank
+from ..core.errors import StripeError, invalid, missing_param
+from ..core.ids import new_id, random_token
+from ..core.params import get_dict, get_int, get_str
+from ..core.render import list_object
+from ..core.shapes import blank
+from ..resources.cards import Decline, brand
+from ..resources.customers import address
+from ..resources.events import emit
+from ..resources.objects import load, require_not_both
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 EMPTY_ADDRESS = address({})
 

@@ -1,18 +1,19 @@
-"""Customers: creation (optionally on a test clock), updates and deletion."""
+"""Customers: creation (optionally on a test clock) and updates; deleting one, which
+cancels its subscriptions, is ``flows.billing.delete_customer``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import no_such
+from ..core.errors import no_such
+from ..core.ids import new_id, random_token
+from ..core.params import get_dict, get_str, merge_metadata
+from ..core.shapes import blank
 from .events import emit
-from .ids import new_id, random_token
 from .objects import load, save_updated
-from .params import get_dict, get_str, merge_metadata
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 
@@ -104,17 +105,3 @@ def update_customer(sandbox: Sandbox, customer_id: str, params: dict[str, Any]) 
     return save_updated(
         sandbox, before, after, "customer.updated", created=sandbox.clock.for_customer(customer_id)
     )
-
-
-def delete_customer(sandbox: Sandbox, customer_id: str) -> dict[str, Any]:
-    """Delete a customer: cancels its subscriptions; later reads show ``deleted: true``."""
-    from .billing import cancel_subscription
-
-    customer = load(sandbox, "customer", customer_id)
-    for sub in sandbox.store.list("subscription", customer=customer_id):
-        if sub["status"] not in ("canceled", "incomplete_expired"):
-            cancel_subscription(sandbox, sub["id"])
-    tombstone = {"id": customer_id, "object": "customer", "deleted": True}
-    sandbox.store.put(dict(tombstone, created=customer["created"]))
-    emit(sandbox, "customer.deleted", customer)
-    return tombstone

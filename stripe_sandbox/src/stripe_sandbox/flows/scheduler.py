@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..resources.events import emit
+from ..resources.objects import load
 from . import billing
 from .checkout import expire_if_due
 from .engine import settle_async_payment
-from .events import emit
-from .objects import load
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import invalid
+from ..core.ids import new_id, random_token
+from ..core.render import list_object
+from ..core.shapes import blank
+from ..resources.cards import Decline
+from ..resources.events import emit
+from ..resources.objects import changed, load
+from ..resources.periods import DAY, period_end
 from . import payments
-from .cards import Decline
-from .errors import invalid
-from .events import emit
-from .ids import new_id, random_token
-from .objects import changed, load
-from .periods import DAY, period_end
-from .render import list_object
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 TRIAL_NOTICE = 3 * DAY
 INCOMPLETE_EXPIRY = 23 * 3600
@@ -588,6 +588,18 @@ def cancel_subscription(
     sandbox.store.put(subscription)
     emit(sandbox, "customer.subscription.deleted", subscription, created=when)
     return subscription
+
+
+def delete_customer(sandbox: Sandbox, customer_id: str) -> dict[str, Any]:
+    """Delete a customer: cancels its subscriptions; later reads show ``deleted: true``."""
+    customer = load(sandbox, "customer", customer_id)
+    for sub in sandbox.store.list("subscription", customer=customer_id):
+        if sub["status"] not in ("canceled", "incomplete_expired"):
+            cancel_subscription(sandbox, sub["id"])
+    tombstone = {"id": customer_id, "object": "customer", "deleted": True}
+    sandbox.store.put(dict(tombstone, created=customer["created"]))
+    emit(sandbox, "customer.deleted", customer)
+    return tombstone
 
 
 def current_period(subscription: dict[str, Any]) -> tuple[int, int]:

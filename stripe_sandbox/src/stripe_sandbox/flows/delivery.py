@@ -27,12 +27,12 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .events import refresh_pending_webhooks
-from .render import public
-from .signing import signature_header
+from ..core.render import public
+from ..core.signing import signature_header
+from ..resources.events import refresh_pending_webhooks
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import invalid
+from ..core.ids import new_id
+from ..core.params import get_bool, get_int, get_list, get_str, merge_metadata
+from ..core.shapes import blank
+from ..resources.catalog import get_price
+from ..resources.events import emit
+from ..resources.objects import load, save_updated
+from ..resources.periods import period_end
 from . import billing
-from .catalog import get_price
-from .errors import invalid
-from .events import emit
-from .ids import new_id
-from .objects import load, save_updated
-from .params import get_bool, get_int, get_list, get_str, merge_metadata
-from .periods import period_end
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 PRORATION_BEHAVIOURS = ("create_prorations", "none", "always_invoice")
 

@@ -13,12 +13,12 @@ import contextvars
 import time
 from typing import TYPE_CHECKING, Any
 
-from .ids import new_id
-from .render import public
-from .shapes import blank
+from ..core.ids import new_id
+from ..core.render import public
+from ..core.shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 API_VERSION = "2026-10-28.endive"
 

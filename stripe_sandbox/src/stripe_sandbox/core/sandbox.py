@@ -1,26 +1,53 @@
-"""The running sandbox: settings, store, clock and the delivery worker together."""
+"""The running sandbox: settings, store, clock and the background worker together.
+
+The worker and the wall-clock due work are flows (``flows.delivery``,
+``flows.scheduler``): whoever builds the sandbox passes them in (``app.build_sandbox``),
+so this module, which every layer uses, imports nothing above ``core``.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from typing import Protocol
 
+from ..settings import SandboxSettings
 from .clock import Clock
-from .delivery import DeliveryWorker
-from .settings import SandboxSettings
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 
+class Worker(Protocol):
+    """The background worker (``flows.delivery.DeliveryWorker``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def run_once(self, now: float | None = None) -> int: ...
+
+
 class Sandbox:
     """One sandbox's state and background work; shared by the API and the pages."""
 
-    def __init__(self, settings: SandboxSettings) -> None:
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        *,
+        worker: Callable[[Sandbox], Worker],
+        due_work: Callable[[Sandbox], None],
+    ) -> None:
+        """``worker(sandbox)`` makes the background worker; ``due_work(sandbox)`` runs
+        everything due by the wall clock (``run_due_work``)."""
         self.settings = settings
         self.store = Store(settings.db_path)
         self.clock = Clock(self.store)
-        self.worker = DeliveryWorker(self)
+        self.worker = worker(self)
+        self._due_work = due_work
         #: Randomness of shuffled deliveries (seeded by ``settings.random_seed``).
         self.random = random.Random(settings.random_seed)  # noqa: S311 - not for security
         #: Wall-clock tasks that failed: key -> (failures so far, unix time of next try).
@@ -32,9 +59,7 @@ class Sandbox:
 
     def run_due_work(self) -> None:
         """Run everything due by the wall clock (expiries, settlements, renewals)."""
-        from .scheduler import run_due_work
-
-        run_due_work(self)
+        self._due_work(self)
 
     def start(self) -> None:
         """Start background work."""

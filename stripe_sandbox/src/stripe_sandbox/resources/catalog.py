@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import StripeError, invalid, missing_param, no_such
+from ..core.errors import StripeError, invalid, missing_param, no_such
+from ..core.ids import new_id
+from ..core.params import get_bool, get_dict, get_int, get_list, get_str, merge_metadata
+from ..core.search import matches, parse_query
+from ..core.shapes import blank
 from .events import emit
-from .ids import new_id
 from .objects import load, save_updated
-from .params import get_bool, get_dict, get_int, get_list, get_str, merge_metadata
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 INTERVALS = ("day", "week", "month", "year")
 LOOKUP_KEY_MAX = 200
@@ -262,8 +263,6 @@ def filter_prices(sandbox: Sandbox, params: dict[str, Any]) -> list[dict[str, An
 
 def search_prices(sandbox: Sandbox, query: str) -> list[dict[str, Any]]:
     """Prices matching a search query such as ``lookup_key:'book:dune' AND active:'true'``."""
-    from .search import matches, parse_query
-
     clauses = parse_query(query)
     return [p for p in sandbox.store.list("price") if matches(p, clauses)]
 

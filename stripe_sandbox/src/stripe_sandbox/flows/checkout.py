@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .catalog import create_price, get_price
-from .errors import StripeError, invalid, missing_param, no_such
-from .events import emit
-from .ids import new_id, random_token
-from .objects import load
-from .params import get_bool, get_dict, get_int, get_list, get_str
-from .shapes import blank
+from ..core.errors import StripeError, invalid, missing_param, no_such
+from ..core.ids import new_id, random_token
+from ..core.params import get_bool, get_dict, get_int, get_list, get_str
+from ..core.shapes import blank
+from ..resources.catalog import create_price, get_price
+from ..resources.events import emit
+from ..resources.objects import load
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 MIN_EXPIRY = 30 * 60
 MAX_EXPIRY = 24 * 60 * 60

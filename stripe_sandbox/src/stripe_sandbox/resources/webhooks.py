@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import invalid
+from ..core.errors import invalid
+from ..core.ids import new_id, random_token
+from ..core.params import get_bool, get_dict, get_list, get_str, merge_metadata
+from ..core.shapes import blank
 from .events import API_VERSION, cancel_endpoint_deliveries
-from .ids import new_id, random_token
 from .objects import load
-from .params import get_bool, get_dict, get_list, get_str, merge_metadata
-from .shapes import blank
 
 if TYPE_CHECKING:
-    from .core import Sandbox
+    from ..core.sandbox import Sandbox
 
 
 def _enabled_events(params: dict[str, Any]) -> list[str]:
