@@ -58,9 +58,9 @@ def refund_order(client: stripe.StripeClient, order: Order, amount: int | None) 
         raise RefundRefused(
             f"At most {format_money(left, order.currency)} is left to refund on order #{order.id}."
         )
-    refunded_before = order.amount_refunded
+    order_id, intent_id, refunded_before = order.id, order.payment_intent_id, order.amount_refunded
     db.session.commit()  # no transaction open across the Stripe calls
-    refund = stripe_api.refund_payment(client, order, amount, refunded_before)
+    refund = stripe_api.refund_payment(client, order_id, intent_id, amount, refunded_before)
     charge_id = refund.charge if isinstance(refund.charge, str) else None
     if charge_id:
         stripe_api.sync_charge(client, charge_id)

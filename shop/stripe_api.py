@@ -258,9 +258,13 @@ def sync_dispute(client: stripe.StripeClient, dispute_id: str) -> Order | None:
 
 
 def refund_payment(
-    client: stripe.StripeClient, order: Order, amount: int, refunded_before: int
+    client: stripe.StripeClient,
+    order_id: int,
+    payment_intent_id: str,
+    amount: int,
+    refunded_before: int,
 ) -> stripe.Refund:
-    """Refund `amount` of the order's payment, once.
+    """Refund `amount` of an order's payment, once.
 
     The idempotency key names the order and how much had been refunded before, so a
     double-clicked button refunds once.
@@ -268,11 +272,11 @@ def refund_payment(
     with _calling_stripe():
         return client.v1.refunds.create(
             params={
-                "payment_intent": cast(str, order.payment_intent_id),
+                "payment_intent": payment_intent_id,
                 "amount": amount,
-                "metadata": {"order_id": str(order.id)},
+                "metadata": {"order_id": str(order_id)},
             },
-            options={"idempotency_key": f"quire-refund-{order.id}-{refunded_before}-{amount}"},
+            options={"idempotency_key": f"quire-refund-{order_id}-{refunded_before}-{amount}"},
         )
 
 
