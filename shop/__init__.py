@@ -13,7 +13,7 @@ from sqlalchemy import event
 from config import Settings
 from shop import stripe_client
 from shop.catalogue import CatalogueError, load_catalogue
-from shop.checkout import PriceDirectory
+from shop.checkout.prices import PriceDirectory
 from shop.extensions import csrf, db, login_manager, migrate
 from shop.money import format_money
 
@@ -28,8 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     configure(app, overrides)
     register_extensions(app)
     register_catalogue(app)
-    app.extensions["quire.prices"] = PriceDirectory()
-    stripe_client.init_app(app)
+    register_stripe(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -92,6 +91,12 @@ def register_catalogue(app: Flask) -> None:
             error.path.name,
             len(error.problems),
         )
+
+
+def register_stripe(app: Flask) -> None:
+    """The app's one Stripe client, and its cache of Price ids (nothing calls Stripe yet)."""
+    stripe_client.init_app(app)
+    PriceDirectory.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -7,11 +7,12 @@ a shopper can never choose an amount.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import yaml
 
@@ -47,11 +48,71 @@ class CatalogueError(ValueError):
         )
 
 
+class ProductKind(enum.StrEnum):
+    """What an order or a catalogue item sells; stored as these strings (`Order.kind`)."""
+
+    BOOK = "book"
+    MEMBERSHIP = "membership"
+
+    @property
+    def prefix(self) -> str:
+        """The word naming this kind in Stripe: lookup keys, product ids and metadata."""
+        return "book" if self is ProductKind.BOOK else "plan"
+
+
+class LookupKey(str):
+    """The permanent name of a Stripe Price: `book:<key>` or `plan:<key>:<interval>`.
+
+    It is the very string Stripe stores (so it goes into params and compares as text),
+    checked when made: build one with `for_book` / `for_plan`, read one with `parse`,
+    and ask it for `kind`, `item_key` and `interval` instead of splitting it by hand.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> LookupKey:
+        parts = text.split(":")
+        book = len(parts) == 2 and parts[0] == ProductKind.BOOK.prefix
+        plan = len(parts) == 3 and parts[0] == ProductKind.MEMBERSHIP.prefix
+        if not (book or (plan and parts[2] in INTERVALS)) or not parts[1]:
+            raise ValueError(f"{text!r} is not a Quire lookup key")
+        return super().__new__(cls, text)
+
+    @classmethod
+    def for_book(cls, key: str) -> LookupKey:
+        return cls(f"{ProductKind.BOOK.prefix}:{key}")
+
+    @classmethod
+    def for_plan(cls, key: str, interval: Interval) -> LookupKey:
+        return cls(f"{ProductKind.MEMBERSHIP.prefix}:{key}:{interval}")
+
+    @classmethod
+    def parse(cls, text: str | None) -> LookupKey | None:
+        """The lookup key `text`, or None for a blank or foreign one."""
+        try:
+            return cls(text or "")
+        except ValueError:
+            return None
+
+    @property
+    def kind(self) -> ProductKind:
+        return ProductKind.BOOK if self.count(":") == 1 else ProductKind.MEMBERSHIP
+
+    @property
+    def item_key(self) -> str:
+        return self.split(":")[1]
+
+    @property
+    def interval(self) -> Interval | None:
+        parts = self.split(":")
+        return cast(Interval, parts[2]) if len(parts) == 3 else None
+
+
 @dataclass(frozen=True)
 class SellingPrice:
     """One Stripe Price the catalogue asks for, identified by its `lookup_key`."""
 
-    lookup_key: str
+    lookup_key: LookupKey
     amount: int
     currency: str
     interval: Interval | None = None
@@ -70,14 +131,15 @@ class Book:
     format: Literal["ebook", "print"]
     image: str | None = None
     stock: int | None = None
+    kind: ClassVar[ProductKind] = ProductKind.BOOK
 
     @property
-    def lookup_key(self) -> str:
-        return f"book:{self.key}"
+    def lookup_key(self) -> LookupKey:
+        return LookupKey.for_book(self.key)
 
     @property
     def product_id(self) -> str:
-        return f"quire_book_{self.key}"
+        return f"quire_{self.kind.prefix}_{self.key}"
 
     @property
     def name(self) -> str:
@@ -99,13 +161,14 @@ class Plan:
     currency: str
     prices: tuple[tuple[Interval, int], ...]
     trial_days: int | None = None
+    kind: ClassVar[ProductKind] = ProductKind.MEMBERSHIP
 
     @property
     def product_id(self) -> str:
-        return f"quire_plan_{self.key}"
+        return f"quire_{self.kind.prefix}_{self.key}"
 
-    def lookup_key(self, interval: Interval) -> str:
-        return f"plan:{self.key}:{interval}"
+    def lookup_key(self, interval: Interval) -> LookupKey:
+        return LookupKey.for_plan(self.key, interval)
 
     def price_for(self, interval: str) -> int | None:
         return next((amount for name, amount in self.prices if name == interval), None)
@@ -138,11 +201,22 @@ class Catalogue:
         yield from self.books
         yield from self.plans
 
+    def selling_price(self, lookup_key: str) -> SellingPrice | None:
+        """What the catalogue sells under `lookup_key` now (None: not, or no longer, sold)."""
+        item = self.item_for_lookup_key(lookup_key)
+        if item is None:
+            return None
+        return next(p for p in item.selling_prices if p.lookup_key == lookup_key)
+
     def item_for_lookup_key(self, lookup_key: str) -> Item | None:
-        for item in self.items():
-            if any(p.lookup_key == lookup_key for p in item.selling_prices):
-                return item
-        return None
+        """The book or plan that sells a Stripe Price's lookup key, if the catalogue has it."""
+        key = LookupKey.parse(lookup_key)
+        if key is None:
+            return None
+        item = self.book(key.item_key) if key.kind is ProductKind.BOOK else self.plan(key.item_key)
+        if item is None or all(p.lookup_key != key for p in item.selling_prices):
+            return None
+        return item
 
 
 class _Reader:

@@ -7,17 +7,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-import stripe
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from shop import sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
+from shop.checkout.prices import PriceDirectory
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
 from shop.models import User, utcnow
 from shop.reconcile import reconcile
-from shop.stripe_client import describe_error, stripe_client
+from shop.stripe_api import StripeFailure
+from shop.stripe_client import stripe_client
 
 catalog = AppGroup("catalog", help="Check the catalogue and make Stripe match it.")
 users = AppGroup("users", help="Manage shop accounts.")
@@ -66,10 +67,10 @@ def catalog_sync(dry_run: bool) -> None:
                 click.echo("Dry run: nothing was changed.")
             return
         applied = sync.apply_sync(client, plan, progress=click.echo)
-    except stripe.StripeError as error:
-        click.echo(f"Stripe refused the sync: {describe_error(error)}", err=True)
+    except StripeFailure as failure:
+        click.echo(f"Stripe refused the sync: {failure}", err=True)
         sys.exit(2)
-    current_app.extensions["quire.prices"].forget()
+    PriceDirectory.of(current_app._get_current_object()).forget()  # type: ignore[attr-defined]
     click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
 
 
@@ -80,8 +81,8 @@ def orders_reconcile(days: int) -> None:
     since = utcnow() - timedelta(days=days)
     try:
         report = reconcile(stripe_client(), since)
-    except stripe.StripeError as error:
-        click.echo(f"Stripe refused: {describe_error(error)}", err=True)
+    except StripeFailure as failure:
+        click.echo(f"Stripe refused: {failure}", err=True)
         sys.exit(2)
     click.echo(str(report))
 
@@ -114,8 +115,8 @@ def webhook_endpoint(url: str, replace: bool, secret_file: Path | None) -> None:
     """Register URL (…/webhooks/stripe) for exactly the events Quire handles."""
     try:
         setup = ensure_webhook_endpoint(stripe_client(), url, replace=replace)
-    except stripe.StripeError as error:
-        click.echo(f"Stripe refused: {describe_error(error)}", err=True)
+    except StripeFailure as failure:
+        click.echo(f"Stripe refused: {failure}", err=True)
         sys.exit(2)
     if not setup.created:
         click.echo(f"Webhook endpoint {setup.endpoint_id} already delivers to {url}.")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import stripe
 
+from shop import stripe_api
 from shop.events import HANDLERS
 
 
@@ -29,23 +30,14 @@ def ensure_webhook_endpoint(
     an existing endpoint for `url` and makes a new one (used when the secret was lost).
     """
     events: Any = sorted(HANDLERS)  # the SDK types these as a Literal of every event name
-    for endpoint in client.v1.webhook_endpoints.list(params={"limit": 100}).auto_paging_iter():
+    for endpoint in stripe_api.webhook_endpoints(client):
         if endpoint.url != url:
             continue
         if replace:
-            client.v1.webhook_endpoints.delete(endpoint.id)
+            stripe_api.delete_webhook_endpoint(client, endpoint.id)
             break
         if sorted(endpoint.enabled_events) != events or endpoint.status != "enabled":
-            client.v1.webhook_endpoints.update(
-                endpoint.id, params={"enabled_events": events, "disabled": False}
-            )
+            stripe_api.enable_webhook_endpoint(client, endpoint.id, events)
         return EndpointSetup(endpoint.id, url, created=False, secret=None)
-    created = client.v1.webhook_endpoints.create(
-        params={
-            "url": url,
-            "enabled_events": events,
-            "api_version": cast(Any, stripe.api_version),
-            "description": "Quire shop",
-        }
-    )
+    created = stripe_api.create_webhook_endpoint(client, url, events)
     return EndpointSetup(created.id, url, created=True, secret=created.secret)

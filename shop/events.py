@@ -7,7 +7,8 @@ Stripe has it now, and writes that. Whatever order the events arrive in, the las
 processed leaves the records equal to Stripe's current state. (Order statuses also
 only move forward, see `models.RANK`.)
 
-Handlers call Stripe first and write afterwards, so the database is locked only for
+Handlers are one `stripe_api.sync_*` call each (the same ones the confirmation page,
+refunds and reconcile use); they call Stripe first and write afterwards, so the database is locked only for
 the writes, never across a network call.
 
 Why one transaction: the processed-event row is committed together with the event's
@@ -26,7 +27,7 @@ from typing import Any, Literal
 import stripe
 from sqlalchemy.exc import IntegrityError
 
-from shop import fulfilment
+from shop import stripe_api
 from shop.extensions import db
 from shop.models import ProcessedEvent, from_timestamp, utcnow
 
@@ -74,10 +75,7 @@ def _checkout_session(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-checkout.session.completed
     """
-    session = client.v1.checkout.sessions.retrieve(
-        obj["id"], params={"expand": fulfilment.SESSION_EXPAND}
-    )
-    fulfilment.fulfil_checkout_session(session)
+    stripe_api.sync_checkout_session(client, obj["id"])
 
 
 def _subscription(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -85,7 +83,7 @@ def _subscription(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-customer.subscription.updated
     """
-    fulfilment.record_subscription(client.v1.subscriptions.retrieve(obj["id"]))
+    stripe_api.sync_subscription(client, obj["id"])
 
 
 def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -93,12 +91,7 @@ def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-invoice.payment_failed
     """
-    invoice = client.v1.invoices.retrieve(obj["id"])
-    subscription_id = fulfilment.invoice_subscription_id(invoice)
-    subscription = client.v1.subscriptions.retrieve(subscription_id) if subscription_id else None
-    fulfilment.record_invoice(invoice)  # every read first, then the writes
-    if subscription is not None:
-        fulfilment.record_subscription(subscription)
+    stripe_api.sync_invoice(client, obj["id"])
 
 
 def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -106,8 +99,7 @@ def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.refunded
     """
-    charge = client.v1.charges.retrieve(obj["id"], params={"expand": fulfilment.PAYMENT_EXPAND})
-    fulfilment.record_charge(charge)
+    stripe_api.sync_charge(client, obj["id"])
 
 
 def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -115,8 +107,7 @@ def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.dispute.created
     """
-    dispute = client.v1.disputes.retrieve(obj["id"], params={"expand": fulfilment.PAYMENT_EXPAND})
-    fulfilment.record_dispute(dispute)
+    stripe_api.sync_dispute(client, obj["id"])
 
 
 HANDLERS: dict[str, Handler] = {

@@ -13,7 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 
-from shop.checkout import MAX_QUANTITY
+from shop.checkout.orders import MAX_QUANTITY
 
 
 class RegisterForm(FlaskForm):

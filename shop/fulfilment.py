@@ -1,7 +1,7 @@
 """Bring Quire's records in line with Stripe objects.
 
-Each function takes a Stripe object as Stripe has it *now* (freshly retrieved) and makes
-the local rows say the same. They are idempotent and run without a request, so the
+Each function takes a Stripe object as Stripe has it *now* (freshly retrieved by
+`stripe_api`, which alone calls Stripe) and makes the local rows say the same. They are idempotent and run without a request, so the
 webhook, the success page and the reconcile command share them. They never commit:
 the caller owns the transaction (one per webhook event, with its processed-event row).
 """
@@ -16,15 +16,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shop.catalogue import LookupKey, ProductKind
 from shop.extensions import db
 from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, User, from_timestamp
 from shop.stripe_client import field_of, metadata_of
 
 log = logging.getLogger(__name__)
 Row = TypeVar("Row", Subscription, Invoice)
-
-#: What a fresh Checkout Session retrieve should carry so fulfilment needs no other call.
-SESSION_EXPAND = ["payment_intent", "subscription"]
 
 
 def _id(value: Any) -> str | None:
@@ -154,9 +152,9 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
         item = items[0]
         price = item.price
         values["interval"] = price.recurring.interval if price.recurring else None
-        lookup_key = price.lookup_key or metadata_of(price).get("quire_key", "")
-        if lookup_key.startswith("plan:"):
-            values["plan_key"] = lookup_key.split(":")[1]
+        lookup_key = LookupKey.parse(price.lookup_key or metadata_of(price).get("quire_key"))
+        if lookup_key is not None and lookup_key.kind is ProductKind.MEMBERSHIP:
+            values["plan_key"] = lookup_key.item_key
         period_end = field_of(item, "current_period_end") or period_end
     values["current_period_end"] = from_timestamp(period_end)
     row = _upsert(Subscription, {"stripe_subscription_id": sub.id}, values)
@@ -186,10 +184,6 @@ def record_invoice(invoice: stripe.Invoice) -> Invoice:
         "created_at": from_timestamp(invoice.created),
     }
     return _upsert(Invoice, {"stripe_invoice_id": invoice.id or ""}, values)
-
-
-#: What a charge or dispute retrieve should carry: the payment's own metadata names the order.
-PAYMENT_EXPAND = ["payment_intent"]
 
 
 def order_for_payment(intent: Any) -> Order | None:

@@ -16,7 +16,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from shop.catalogue import ProductKind
 from shop.extensions import db
+
+#: Subscription statuses in which the member enjoys the membership (trial and grace included).
+LIVE_STATUSES = frozenset({"trialing", "active", "past_due"})
 
 
 def utcnow() -> datetime:
@@ -114,7 +118,7 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # "book" or "membership"
+    kind: Mapped[str] = mapped_column(String(20))  # a ProductKind: "book" or "membership"
     status: Mapped[str] = mapped_column(String(32), default=OrderStatus.PENDING, index=True)
     currency: Mapped[str] = mapped_column(String(3))
     amount_total: Mapped[int]  # what the catalogue priced it at, minor units
@@ -138,6 +142,10 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
+
+    @property
+    def product_kind(self) -> ProductKind:
+        return ProductKind(self.kind)
 
     @property
     def reference(self) -> str:
@@ -198,7 +206,7 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_live(self) -> bool:
         """True while the member enjoys the membership (including trial and grace)."""
-        return self.status in {"trialing", "active", "past_due"}
+        return self.status in LIVE_STATUSES
 
 
 class Invoice(db.Model):  # type: ignore[name-defined,misc]

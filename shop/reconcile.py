@@ -3,7 +3,7 @@
 Stripe keeps events for 30 days and an endpoint can be down longer than its retries;
 this walks Checkout Sessions, subscriptions and charges with paginated list calls (100
 a page, never one GET per object) and runs each through the same fulfilment as the
-webhook, so it is safe to run at any time, as often as wanted.
+webhook (`stripe_api.sync_*`, handed the listed objects), so it is safe to run at any time, as often as wanted.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import stripe
-from stripe.params.checkout import SessionListParamsCreated
 
-from shop import fulfilment
+from shop import fulfilment, stripe_api
 from shop.extensions import db
 from shop.models import Customer, Order, Subscription
 
 log = logging.getLogger(__name__)
-PAGE = 100
 
 
 @dataclass
@@ -48,18 +46,10 @@ def _order_state(order: Order | None) -> tuple[object, ...]:
 def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
     """Record every Checkout Session, subscription and refund Stripe has since `since`."""
     report = ReconcileReport()
-    created: SessionListParamsCreated = {"gte": int(since.timestamp())}
-    sessions = client.v1.checkout.sessions.list(
-        params={
-            "limit": PAGE,
-            "created": created,
-            "expand": ["data.payment_intent", "data.subscription"],
-        }
-    )
-    for session in sessions.auto_paging_iter():
+    for session in stripe_api.recent_checkout_sessions(client, since):
         report.sessions += 1
         before = _order_state(fulfilment.order_for_session(session))
-        order = fulfilment.fulfil_checkout_session(session)
+        order = stripe_api.sync_checkout_session(client, session.id, session)
         if order is not None and _order_state(order) != before:
             report.changed.append(f"order #{order.id}: {before[0]} → {order.status}")
         db.session.commit()
@@ -67,26 +57,22 @@ def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
     ours = set(db.session.execute(db.select(Customer.stripe_customer_id)).scalars())
     known = set(db.session.execute(db.select(Subscription.stripe_subscription_id)).scalars())
     db.session.commit()
-    listing = client.v1.subscriptions.list(params={"limit": PAGE, "status": "all"})
-    for sub in listing.auto_paging_iter():
+    for sub in stripe_api.all_subscriptions(client):
         customer = sub.customer if isinstance(sub.customer, str) else sub.customer.id
         if customer not in ours and sub.id not in known:
             continue
         report.subscriptions += 1
-        row = fulfilment.record_subscription(sub)
+        row = stripe_api.sync_subscription(client, sub.id, sub)
         if db.session.is_modified(row) or sub.id not in known:
             report.changed.append(f"membership {sub.id}: {row.status}")
         db.session.commit()
 
-    charges = client.v1.charges.list(
-        params={"limit": PAGE, "created": created, "expand": ["data.payment_intent"]}
-    )
-    for charge in charges.auto_paging_iter():
+    for charge in stripe_api.recent_charges(client, since):
         if not charge.amount_refunded:
             continue
         report.charges += 1
         before = _order_state(fulfilment.order_for_payment(charge.payment_intent))
-        order = fulfilment.record_charge(charge)
+        order = stripe_api.sync_charge(client, charge.id, charge)
         if order is not None and _order_state(order) != before:
             report.changed.append(f"order #{order.id}: {before[0]} → {order.status}")
         db.session.commit()

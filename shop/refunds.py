@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 import stripe
 
-from shop import fulfilment
+from shop import stripe_api
 from shop.extensions import db
 from shop.models import Order, OrderStatus
 from shop.money import exponent, format_money
@@ -46,9 +46,9 @@ def refundable(order: Order) -> int:
 def refund_order(client: stripe.StripeClient, order: Order, amount: int | None) -> int:
     """Refund `amount` (all that is left when None) of a paid order; returns the amount.
 
-    The idempotency key names the order and how much had been refunded before, so a
-    double-clicked button refunds once. The order is updated from the charge right away
-    (the `charge.refunded` webhook will find nothing left to change).
+    A double-clicked button refunds once (see `stripe_api.refund_payment`). The order is
+    updated from the charge right away (the `charge.refunded` webhook will find nothing
+    left to change). :raise StripeFailure: when Stripe refuses or cannot be reached.
     """
     left = refundable(order)
     if left <= 0 or order.payment_intent_id is None:
@@ -58,20 +58,12 @@ def refund_order(client: stripe.StripeClient, order: Order, amount: int | None) 
         raise RefundRefused(
             f"At most {format_money(left, order.currency)} is left to refund on order #{order.id}."
         )
-    intent_id, refunded_before = order.payment_intent_id, order.amount_refunded
+    order_id, intent_id, refunded_before = order.id, order.payment_intent_id, order.amount_refunded
     db.session.commit()  # no transaction open across the Stripe calls
-    refund = client.v1.refunds.create(
-        params={
-            "payment_intent": intent_id,
-            "amount": amount,
-            "metadata": {"order_id": str(order.id)},
-        },
-        options={"idempotency_key": f"quire-refund-{order.id}-{refunded_before}-{amount}"},
-    )
+    refund = stripe_api.refund_payment(client, order_id, intent_id, amount, refunded_before)
     charge_id = refund.charge if isinstance(refund.charge, str) else None
     if charge_id:
-        charge = client.v1.charges.retrieve(charge_id, params={"expand": fulfilment.PAYMENT_EXPAND})
-        fulfilment.record_charge(charge)
+        stripe_api.sync_charge(client, charge_id)
         db.session.commit()
     log.info("refunded %s of order #%s (%s)", amount, order.id, refund.id)
     return amount

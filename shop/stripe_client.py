@@ -1,7 +1,8 @@
 """The one place that builds Quire's `StripeClient`.
 
 One client per app, built from config in `create_app` and kept in `app.extensions`;
-domain code receives it as an argument. No global `stripe.api_key`, and no call to
+domain code receives it as an argument and hands it to `shop.stripe_api`, the only
+module that calls Stripe with it. No global `stripe.api_key`, and no call to
 Stripe happens here: building the client is free.
 """
 
@@ -44,14 +45,6 @@ def stripe_client() -> stripe.StripeClient:
     """The current app's Stripe client."""
     client: stripe.StripeClient = current_app.extensions[EXTENSION_KEY]
     return client
-
-
-def describe_error(error: stripe.StripeError) -> str:
-    """A log line for a Stripe failure with Stripe's request id (never the key)."""
-    return (
-        f"{type(error).__name__} status={error.http_status} code={error.code} "
-        f"request_id={error.request_id} message={error.user_message or error}"
-    )
 
 
 def field_of(obj: stripe.StripeObject | None, name: str) -> Any:

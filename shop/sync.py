@@ -16,13 +16,14 @@ from typing import Any, Literal
 
 import stripe
 
+from shop import stripe_api
 from shop.catalogue import Book, Catalogue, Item, SellingPrice
 from shop.money import format_money
 from shop.stripe_client import metadata_of
 
 Progress = Callable[[str], None]
 PRODUCT_PREFIX = "quire_"
-PAGE = 100
+PAGE = stripe_api.PAGE
 
 
 def _quiet(message: str) -> None:
@@ -78,15 +79,14 @@ def _is_quire_product(product: stripe.Product) -> bool:
 def read_stripe(client: stripe.StripeClient, progress: Progress = _quiet) -> StripeCatalogue:
     """List Quire's products and prices from Stripe with paginated list calls."""
     products: dict[str, stripe.Product] = {}
-    for product in client.v1.products.list(params={"limit": PAGE}).auto_paging_iter():
+    for product in stripe_api.all_products(client):
         if _is_quire_product(product):
             products[product.id] = product
         if len(products) and len(products) % PAGE == 0:
             progress(f"read {len(products)} products…")
     prices: list[stripe.Price] = []
     for active in (True, False):
-        listing = client.v1.prices.list(params={"limit": PAGE, "active": active})
-        for price in listing.auto_paging_iter():
+        for price in stripe_api.all_prices(client, active=active):
             product_id = price.product if isinstance(price.product, str) else price.product.id
             if product_id in products:
                 prices.append(price)
@@ -97,7 +97,7 @@ def read_stripe(client: stripe.StripeClient, progress: Progress = _quiet) -> Str
 
 
 def _product_fields(item: Item) -> dict[str, Any]:
-    kind = "book" if isinstance(item, Book) else "plan"
+    kind = item.kind.prefix
     fields: dict[str, Any] = {
         "name": item.name,
         "metadata": {"quire_key": f"{kind}:{item.key}", "quire_kind": kind},
@@ -155,7 +155,6 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
     """The steps that make Stripe match `catalogue`; none when it already does."""
     steps: list[SyncStep] = []
     by_lookup_key = stripe_side.price_by_lookup_key()
-    wanted_lookup_keys: set[str] = set()
 
     for item in catalogue.items():
         wanted = _product_fields(item)
@@ -187,7 +186,6 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
             )
 
         for selling in item.selling_prices:
-            wanted_lookup_keys.add(selling.lookup_key)
             price = by_lookup_key.get(selling.lookup_key)
             if price is None:
                 params = _price_params(selling, item.product_id, transfer=False)
@@ -231,7 +229,7 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
 
     catalogue_products = {item.product_id for item in catalogue.items()}
     for price in stripe_side.prices:
-        if price.active and price.lookup_key not in wanted_lookup_keys:
+        if price.active and catalogue.selling_price(price.lookup_key or "") is None:
             label = price.lookup_key or price.id
             steps.append(
                 SyncStep("archive", "price", label, "no longer sold", {"active": False}, price.id)
@@ -271,14 +269,9 @@ def apply_sync(client: stripe.StripeClient, plan: SyncPlan, progress: Progress =
     for done, step in enumerate(plan.steps, start=1):
         params: Any = dict(step.params)
         if step.kind == "product":
-            if step.target_id is None:
-                client.v1.products.create(params=params)
-            else:
-                client.v1.products.update(step.target_id, params=params)
-        elif step.target_id is None:
-            client.v1.prices.create(params=params)
+            stripe_api.save_product(client, step.target_id, params)
         else:
-            client.v1.prices.update(step.target_id, params=params)
+            stripe_api.save_price(client, step.target_id, params)
         if done % 25 == 0 and done < len(plan.steps):
             progress(f"applied {done}/{len(plan.steps)}…")
     return len(plan.steps)

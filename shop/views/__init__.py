@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
-from flask import abort, current_app
+from flask import abort, current_app, url_for
 
 from shop.catalogue import Catalogue
-from shop.checkout import PriceDirectory
+from shop.checkout.prices import PriceDirectory
 
 
 def catalogue() -> Catalogue:
@@ -20,4 +20,15 @@ def catalogue() -> Catalogue:
 
 def price_directory() -> PriceDirectory:
     """The app's cache of Stripe Price ids."""
-    return cast(PriceDirectory, current_app.extensions["quire.prices"])
+    return PriceDirectory.of(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute link to one of Quire's routes, for Stripe to send shoppers back to.
+
+    The path comes from the route (`url_for`); the origin is `SITE_URL`, the shop's
+    public address, rather than whatever host and scheme this request reached the app
+    by (behind a proxy or in a test client those are not the shopper's).
+    """
+    site_url: str = current_app.config["SITE_URL"]
+    return site_url.rstrip("/") + url_for(endpoint, **values)

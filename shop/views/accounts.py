@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import stripe
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -13,7 +12,9 @@ from werkzeug.wrappers import Response
 from shop.extensions import db, login_manager
 from shop.forms import ActionForm, LoginForm, RegisterForm
 from shop.models import Order, Subscription, User
-from shop.stripe_client import describe_error, stripe_client
+from shop.stripe_api import StripeFailure, billing_portal_url
+from shop.stripe_client import stripe_client
+from shop.views import public_url
 from shop.views.checkout import own_order
 
 bp = Blueprint("accounts", __name__)
@@ -109,13 +110,8 @@ def billing() -> Response | tuple[str, int]:
     customer_id = customer.stripe_customer_id
     db.session.commit()  # no transaction open across the Stripe call
     try:
-        portal = stripe_client().v1.billing_portal.sessions.create(
-            params={
-                "customer": customer_id,
-                "return_url": current_app.config["SITE_URL"] + url_for("accounts.account"),
-            }
-        )
-    except stripe.StripeError as error:
-        log.error("billing portal for user %s: %s", current_user.id, describe_error(error))
+        portal = billing_portal_url(stripe_client(), customer_id, public_url("accounts.account"))
+    except StripeFailure as failure:
+        log.error("billing portal for user %s: %s", current_user.id, failure)
         return render_template("errors/payments_down.html"), 503
-    return redirect(portal.url, code=303)
+    return redirect(portal, code=303)

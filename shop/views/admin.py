@@ -7,7 +7,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-import stripe
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -17,7 +16,8 @@ from shop.extensions import db
 from shop.forms import RefundForm
 from shop.models import Invoice, Order, OrderStatus, Subscription
 from shop.money import format_money
-from shop.stripe_client import describe_error, stripe_client
+from shop.stripe_api import StripeFailure
+from shop.stripe_client import stripe_client
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 View = TypeVar("View", bound=Callable[..., Any])
@@ -109,9 +109,9 @@ def refund(order_id: int) -> Response:
         done = refunds.refund_order(stripe_client(), found, amount)
     except refunds.RefundRefused as refusal:
         flash(str(refusal), "error")
-    except stripe.StripeError as error:
-        log.error("refund of order #%s: %s", order_id, describe_error(error))
-        flash(f"Stripe refused the refund: {error.user_message or 'try again later'}.", "error")
+    except StripeFailure as failure:
+        log.error("refund of order #%s: %s", order_id, failure)
+        flash(f"Stripe refused the refund: {failure.user_message or 'try again later'}.", "error")
     else:
         flash(f"Refunded {format_money(done, found.currency)}.", "success")
     return redirect(url_for("admin.order", order_id=order_id))

@@ -4,29 +4,38 @@ from __future__ import annotations
 
 import logging
 
-import stripe
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from shop import checkout, fulfilment
+from shop.checkout import orders, sessions
 from shop.extensions import db
 from shop.forms import ActionForm, BuyForm, SubscribeForm
 from shop.models import Order, OrderStatus
-from shop.stripe_client import describe_error, stripe_client
-from shop.views import catalogue, price_directory
+from shop.stripe_api import StripeFailure
+from shop.stripe_client import stripe_client
+from shop.views import catalogue, price_directory, public_url
 
 bp = Blueprint("checkout", __name__)
 log = logging.getLogger(__name__)
 
 
+def return_urls(order: Order) -> sessions.ReturnUrls:
+    """This blueprint's pages that Stripe sends the shopper of `order` back to."""
+    confirmation = public_url("checkout.confirmation", order_id=order.id)
+    return sessions.ReturnUrls(
+        success=f"{confirmation}?session_id={sessions.SESSION_ID_PLACEHOLDER}",
+        cancel=public_url("checkout.cancelled", order_id=order.id),
+    )
+
+
 def _go_to_stripe(order: Order) -> Response | tuple[str, int]:
     """303 to Stripe's page for the order, or the friendly page if Stripe failed."""
     try:
-        started = checkout.continue_checkout(
-            stripe_client(), price_directory(), order, current_app.config["SITE_URL"]
+        started = sessions.continue_checkout(
+            stripe_client(), price_directory(), order, return_urls(order)
         )
-    except checkout.PaymentsUnavailable as failure:
+    except sessions.PaymentsUnavailable as failure:
         return render_template("checkout/unavailable.html", order=failure.order), 503
     return redirect(started.url, code=303)
 
@@ -40,8 +49,8 @@ def buy_book(key: str) -> Response | tuple[str, int]:
         flash("Choose a quantity between 1 and 10.", "error")
         return redirect(url_for("shop.book", key=key))
     try:
-        order = checkout.order_book(catalogue(), current_user, key, form.quantity.data or 0)
-    except checkout.CheckoutRefused as refusal:
+        order = orders.order_book(catalogue(), current_user, key, form.quantity.data or 0)
+    except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(
             url_for("shop.book", key=key) if catalogue().book(key) else url_for("shop.index")
@@ -58,8 +67,8 @@ def subscribe(key: str) -> Response | tuple[str, int]:
         flash("Choose monthly or yearly billing.", "error")
         return redirect(url_for("shop.plan", key=key))
     try:
-        order = checkout.order_membership(catalogue(), current_user, key, form.interval.data or "")
-    except checkout.CheckoutRefused as refusal:
+        order = orders.order_membership(catalogue(), current_user, key, form.interval.data or "")
+    except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(url_for("accounts.account"))
     return _go_to_stripe(order)
@@ -85,17 +94,11 @@ def confirmation(order_id: int) -> str:
     session_id = request.args.get("session_id", "")
     if not session_id or session_id != order.checkout_session_id:
         abort(404)
-    session = None
-    db.session.commit()  # no transaction open across the Stripe call
     try:
-        session = stripe_client().v1.checkout.sessions.retrieve(
-            session_id, params={"expand": fulfilment.SESSION_EXPAND}
-        )
-    except stripe.StripeError as error:
-        log.error("confirmation of %s: %s", order.reference, describe_error(error))
-    if session is not None and session.client_reference_id == order.reference:
-        fulfilment.fulfil_checkout_session(session)
-        db.session.commit()
+        session = sessions.confirm_checkout(stripe_client(), order, session_id)
+    except StripeFailure as failure:
+        log.error("confirmation of %s: %s", order.reference, failure)
+        session = None
     return render_template("checkout/confirmation.html", order=order, session=session)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from shop.checkout import available_stock
+from shop.checkout.stock import available_stock
 from shop.forms import BuyForm, SubscribeForm
 from shop.views import catalogue
 

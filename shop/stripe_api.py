@@ -1,0 +1,317 @@
+"""Every call Quire makes to Stripe, and what it asks Stripe to expand for each.
+
+The rest of the shop asks this module, never the client: `sync_*` functions retrieve an
+object (unless they are handed it, as a list call already fetched it) and record it
+through `fulfilment` in one call, so the webhook, the confirmation page, resuming a
+checkout, refunds and reconcile all read Stripe the same way. Nothing here commits:
+the caller owns the transaction.
+
+Stripe's own exceptions stop here: a failure becomes `StripeFailure`, which carries
+Stripe's request id for the log (and never the key), so views and commands need not
+know the SDK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, cast
+
+import stripe
+from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
+
+from shop import fulfilment
+from shop.models import Invoice, Order, Subscription, User
+
+#: What a Checkout Session retrieve carries so fulfilment needs no other call.
+SESSION_EXPAND = ["payment_intent", "subscription"]
+#: What a charge or dispute retrieve carries: the payment's own metadata names the order.
+PAYMENT_EXPAND = ["payment_intent"]
+#: List calls page 100 objects at a time (Stripe's maximum), never one GET per object.
+PAGE = 100
+
+
+class StripeFailure(RuntimeError):
+    """Stripe could not be reached or refused a request.
+
+    `str()` is a log line with Stripe's request id; `user_message` is what Stripe says
+    may be shown to people (None when it says nothing).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        user_message: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"{kind} status={http_status} code={code} request_id={request_id} message={message}"
+        )
+        self.kind = kind
+        self.http_status = http_status
+        self.code = code
+        self.request_id = request_id
+        self.user_message = user_message
+
+    @classmethod
+    def from_error(cls, error: stripe.StripeError) -> StripeFailure:
+        return cls(
+            type(error).__name__,
+            error.user_message or str(error),
+            http_status=error.http_status,
+            code=error.code,
+            request_id=error.request_id,
+            user_message=error.user_message,
+        )
+
+
+@contextmanager
+def _calling_stripe() -> Iterator[None]:
+    """Turn the SDK's exceptions into `StripeFailure` for the code around the call."""
+    try:
+        yield
+    except stripe.StripeError as error:
+        raise StripeFailure.from_error(error) from error
+
+
+def idempotency_key(*parts: object) -> str:
+    """A stable idempotency key from the parts that make a request unique."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+    return f"quire-{digest}"
+
+
+# --- Checkout Sessions ---------------------------------------------------------------
+
+
+def create_checkout_session(
+    client: stripe.StripeClient, params: SessionCreateParams, key: str
+) -> stripe.checkout.Session:
+    """A new Checkout Session; `key` makes a repeated attempt return the same one."""
+    with _calling_stripe():
+        return client.v1.checkout.sessions.create(params=params, options={"idempotency_key": key})
+
+
+def retrieve_checkout_session(
+    client: stripe.StripeClient, session_id: str
+) -> stripe.checkout.Session:
+    """A Checkout Session as Stripe has it now, with what fulfilment reads expanded."""
+    with _calling_stripe():
+        return client.v1.checkout.sessions.retrieve(session_id, params={"expand": SESSION_EXPAND})
+
+
+def sync_checkout_session(
+    client: stripe.StripeClient, session_id: str, session: stripe.checkout.Session | None = None
+) -> Order | None:
+    """Record a Checkout Session on its order (retrieved now unless `session` is given)."""
+    if session is None:
+        session = retrieve_checkout_session(client, session_id)
+    return fulfilment.fulfil_checkout_session(session)
+
+
+def recent_checkout_sessions(
+    client: stripe.StripeClient, since: datetime
+) -> Iterator[stripe.checkout.Session]:
+    """Every Checkout Session created since `since`, expanded as a retrieve would be."""
+    created: SessionListParamsCreated = {"gte": int(since.timestamp())}
+    expand = [f"data.{field}" for field in SESSION_EXPAND]
+    with _calling_stripe():
+        listing = client.v1.checkout.sessions.list(
+            params={"limit": PAGE, "created": created, "expand": expand}
+        )
+        yield from listing.auto_paging_iter()
+
+
+# --- Prices, products and customers ----------------------------------------------------
+
+
+def active_price(client: stripe.StripeClient, lookup_key: str) -> stripe.Price | None:
+    """The active Price holding `lookup_key`, or None when Stripe has none."""
+    with _calling_stripe():
+        listing = client.v1.prices.list(
+            params={"lookup_keys": [lookup_key], "active": True, "limit": 1}
+        )
+    return listing.data[0] if listing.data else None
+
+
+def all_products(client: stripe.StripeClient) -> Iterator[stripe.Product]:
+    """Every product in the account, active and archived."""
+    with _calling_stripe():
+        yield from client.v1.products.list(params={"limit": PAGE}).auto_paging_iter()
+
+
+def all_prices(client: stripe.StripeClient, *, active: bool) -> Iterator[stripe.Price]:
+    """Every active (or every archived) price in the account."""
+    with _calling_stripe():
+        listing = client.v1.prices.list(params={"limit": PAGE, "active": active})
+        yield from listing.auto_paging_iter()
+
+
+def save_product(client: stripe.StripeClient, product_id: str | None, params: Any) -> None:
+    """Create a product (`product_id` None; the id is in `params`) or update one."""
+    with _calling_stripe():
+        if product_id is None:
+            client.v1.products.create(params=params)
+        else:
+            client.v1.products.update(product_id, params=params)
+
+
+def save_price(client: stripe.StripeClient, price_id: str | None, params: Any) -> None:
+    """Create a price (`price_id` None) or update the fields Stripe lets change."""
+    with _calling_stripe():
+        if price_id is None:
+            client.v1.prices.create(params=params)
+        else:
+            client.v1.prices.update(price_id, params=params)
+
+
+def create_customer(client: stripe.StripeClient, user: User) -> str:
+    """A Stripe customer for `user`; its id.
+
+    The idempotency key is derived from the user, so two simultaneous first purchases
+    get the same Stripe customer.
+    """
+    key = idempotency_key("customer", user.id, user.email, user.created_at.isoformat())
+    with _calling_stripe():
+        customer = client.v1.customers.create(
+            params={"email": user.email, "metadata": {"user_id": str(user.id)}},
+            options={"idempotency_key": key},
+        )
+    return customer.id
+
+
+# --- Memberships -----------------------------------------------------------------------
+
+
+def sync_subscription(
+    client: stripe.StripeClient, subscription_id: str, sub: stripe.Subscription | None = None
+) -> Subscription:
+    """Record a subscription as Stripe has it now (retrieved unless `sub` is given)."""
+    if sub is None:
+        with _calling_stripe():
+            sub = client.v1.subscriptions.retrieve(subscription_id)
+    return fulfilment.record_subscription(sub)
+
+
+def sync_invoice(client: stripe.StripeClient, invoice_id: str) -> Invoice:
+    """Record an invoice and its subscription's new status; every read before any write."""
+    with _calling_stripe():
+        invoice = client.v1.invoices.retrieve(invoice_id)
+        subscription_id = fulfilment.invoice_subscription_id(invoice)
+        sub = client.v1.subscriptions.retrieve(subscription_id) if subscription_id else None
+    row = fulfilment.record_invoice(invoice)
+    if sub is not None:
+        fulfilment.record_subscription(sub)
+    return row
+
+
+def all_subscriptions(client: stripe.StripeClient) -> Iterator[stripe.Subscription]:
+    """Every subscription in the account, whatever its status."""
+    with _calling_stripe():
+        listing = client.v1.subscriptions.list(params={"limit": PAGE, "status": "all"})
+        yield from listing.auto_paging_iter()
+
+
+def billing_portal_url(client: stripe.StripeClient, customer: str, return_url: str) -> str:
+    """A one-time link to Stripe's billing portal for `customer`, coming back to `return_url`."""
+    with _calling_stripe():
+        portal = client.v1.billing_portal.sessions.create(
+            params={"customer": customer, "return_url": return_url}
+        )
+    return portal.url
+
+
+# --- Charges, refunds and disputes -----------------------------------------------------
+
+
+def sync_charge(
+    client: stripe.StripeClient, charge_id: str, charge: stripe.Charge | None = None
+) -> Order | None:
+    """Record a charge's refunds on its order (retrieved now unless `charge` is given)."""
+    if charge is None:
+        with _calling_stripe():
+            charge = client.v1.charges.retrieve(charge_id, params={"expand": PAYMENT_EXPAND})
+    return fulfilment.record_charge(charge)
+
+
+def recent_charges(client: stripe.StripeClient, since: datetime) -> Iterator[stripe.Charge]:
+    """Every charge created since `since`, expanded as a retrieve would be."""
+    created: Any = {"gte": int(since.timestamp())}
+    expand = [f"data.{field}" for field in PAYMENT_EXPAND]
+    with _calling_stripe():
+        listing = client.v1.charges.list(
+            params={"limit": PAGE, "created": created, "expand": expand}
+        )
+        yield from listing.auto_paging_iter()
+
+
+def sync_dispute(client: stripe.StripeClient, dispute_id: str) -> Order | None:
+    """Mark the order whose payment a dispute contests, as Stripe has the dispute now."""
+    with _calling_stripe():
+        dispute = client.v1.disputes.retrieve(dispute_id, params={"expand": PAYMENT_EXPAND})
+    return fulfilment.record_dispute(dispute)
+
+
+def refund_payment(
+    client: stripe.StripeClient,
+    order_id: int,
+    payment_intent_id: str,
+    amount: int,
+    refunded_before: int,
+) -> stripe.Refund:
+    """Refund `amount` of an order's payment, once.
+
+    The idempotency key names the order and how much had been refunded before, so a
+    double-clicked button refunds once.
+    """
+    with _calling_stripe():
+        return client.v1.refunds.create(
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount,
+                "metadata": {"order_id": str(order_id)},
+            },
+            options={"idempotency_key": f"quire-refund-{order_id}-{refunded_before}-{amount}"},
+        )
+
+
+# --- Webhook endpoints -----------------------------------------------------------------
+
+
+def webhook_endpoints(client: stripe.StripeClient) -> Iterator[stripe.WebhookEndpoint]:
+    """Every webhook endpoint of the account."""
+    with _calling_stripe():
+        yield from client.v1.webhook_endpoints.list(params={"limit": PAGE}).auto_paging_iter()
+
+
+def create_webhook_endpoint(
+    client: stripe.StripeClient, url: str, events: Any
+) -> stripe.WebhookEndpoint:
+    """An endpoint for `events` at the SDK's pinned API version (its secret shown once)."""
+    with _calling_stripe():
+        return client.v1.webhook_endpoints.create(
+            params={
+                "url": url,
+                "enabled_events": events,
+                "api_version": cast(Any, stripe.api_version),
+                "description": "Quire shop",
+            }
+        )
+
+
+def enable_webhook_endpoint(client: stripe.StripeClient, endpoint_id: str, events: Any) -> None:
+    """Subscribe an existing endpoint to exactly `events`, and turn it back on."""
+    with _calling_stripe():
+        client.v1.webhook_endpoints.update(
+            endpoint_id, params={"enabled_events": events, "disabled": False}
+        )
+
+
+def delete_webhook_endpoint(client: stripe.StripeClient, endpoint_id: str) -> None:
+    with _calling_stripe():
+        client.v1.webhook_endpoints.delete(endpoint_id)
