@@ -25,6 +25,9 @@ pytest_plugins = ["tests.browsing"]
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_test_current"
 OLD_WEBHOOK_SECRET = "whsec_test_previous"
+#: The tests' own catalogue; the shipped products.yaml is read only to check it is valid.
+TEST_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "catalogue.yaml"
+SHIPPED_CATALOGUE = ROOT / "products.yaml"
 
 
 def run_flask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +35,12 @@ def run_flask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
         cwd=ROOT,
-        env={**os.environ, "QUIRE_ENV": "development", **env},
+        env={
+            **os.environ,
+            "QUIRE_ENV": "development",
+            "CATALOGUE_PATH": str(TEST_CATALOGUE),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -56,7 +64,7 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
         "STRIPE_MAX_NETWORK_RETRIES": 0,
         "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET, OLD_WEBHOOK_SECRET),
         "SITE_URL": "http://shop.test",
-        "CATALOGUE_PATH": str(ROOT / "products.yaml"),
+        "CATALOGUE_PATH": str(TEST_CATALOGUE),
         "WTF_CSRF_ENABLED": False,
         "LOG_LEVEL": "WARNING",
     }
