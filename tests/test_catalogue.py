@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shop.catalogue import CatalogueError, load_catalogue, parse_catalogue
-from tests.conftest import SHIPPED_CATALOGUE, TEST_CATALOGUE, run_flask
+from tests.helpers import SHIPPED_CATALOGUE, TEST_CATALOGUE, run_flask
 
 GOOD_BOOK = """
   - key: dune

@@ -11,7 +11,7 @@ from flask.testing import FlaskCliRunner
 from shop import sync
 from shop.catalogue import load_catalogue, parse_catalogue
 from shop.stripe_client import build_client
-from tests.conftest import TEST_CATALOGUE
+from tests.helpers import TEST_CATALOGUE
 from tests.stripe_fakes import FakeProductsAndPrices
 
 
@@ -20,13 +20,14 @@ def stripe_catalogue(fake_stripe: responses.RequestsMock) -> FakeProductsAndPric
     return FakeProductsAndPrices(fake_stripe)
 
 
-def client():  # type: ignore[no-untyped-def]
+def unit_stripe_client():  # type: ignore[no-untyped-def]
+    """The shop's Stripe client with the unit tests' key (its HTTP is faked)."""
     return build_client("sk_test_unit", max_network_retries=0)
 
 
 def run_sync(text: str) -> tuple[sync.SyncPlan, int]:
     catalogue = parse_catalogue(text, Path("products.yaml"))
-    stripe_client = client()
+    stripe_client = unit_stripe_client()
     plan = sync.plan_sync(catalogue, sync.read_stripe(stripe_client))
     return plan, sync.apply_sync(stripe_client, plan)
 
@@ -120,7 +121,8 @@ def test_large_catalogues_are_read_a_page_of_100_at_a_time(
     stripe_catalogue.calls.clear()
     messages: list[str] = []
     plan = sync.plan_sync(
-        parse_catalogue(books, Path("p.yaml")), sync.read_stripe(client(), progress=messages.append)
+        parse_catalogue(books, Path("p.yaml")),
+        sync.read_stripe(unit_stripe_client(), progress=messages.append),
     )
     assert plan.steps == ()
     reads = [c for c in stripe_catalogue.calls if c[0] == "GET"]
