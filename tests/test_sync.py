@@ -11,7 +11,6 @@ from flask.testing import FlaskCliRunner
 from shop import sync
 from shop.catalogue import load_catalogue, parse_catalogue
 from shop.stripe_client import build_client
-from tests.helpers import TEST_CATALOGUE
 from tests.stripe_fakes import FakeProductsAndPrices
 
 
@@ -131,8 +130,8 @@ def test_large_catalogues_are_read_a_page_of_100_at_a_time(
     assert "read 200 prices…" in messages
 
 
-def test_a_first_sync_plan_covers_every_price() -> None:
-    catalogue = load_catalogue(TEST_CATALOGUE)
+def test_a_first_sync_plan_covers_every_price(catalogue_file: Path) -> None:
+    catalogue = load_catalogue(catalogue_file)
     plan = sync.plan_sync(catalogue, sync.StripeCatalogue(products={}, prices=()))
     created_prices = [s.key for s in plan.steps if s.kind == "price"]
     assert len(created_prices) == len(catalogue.books) + sum(len(p.prices) for p in catalogue.plans)
