@@ -1,12 +1,10 @@
-"""Shared fixtures: an app on a fresh database, a client, a signed-in shopper, fake Stripe."""
+"""The shop's fixtures: an app on a fresh database and the test catalogue, its clients,
+accounts, signed webhooks and fake Stripe. Plain helpers and constants: `tests.helpers`."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,73 +13,37 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from shop import create_app
 from shop.extensions import db
-from shop.models import User
-from tests import stripe_fakes
+from tests import helpers
 
 pytest_plugins = ["tests.browsing"]
 
-ROOT = Path(__file__).resolve().parent.parent
-WEBHOOK_SECRET = "whsec_test_current"
-OLD_WEBHOOK_SECRET = "whsec_test_previous"
 
-
-def run_flask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`flask --app wsgi ARGS` as an admin would run it, with `env` added to the environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT,
-        env={**os.environ, "QUIRE_ENV": "development", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def database_url(tmp_path: Path) -> str:
-    """PostgreSQL when TEST_DATABASE_URL is set (CI), else a SQLite file per test."""
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'quire.sqlite3'}"
-
-
-def make_app(tmp_path: Path, **overrides: Any) -> Flask:
-    config: dict[str, Any] = {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
-        "STRIPE_SECRET_KEY": "sk_test_unit",
-        "STRIPE_API_BASE": None,
-        "STRIPE_USES_SANDBOX": False,
-        "STRIPE_MAX_NETWORK_RETRIES": 0,
-        "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET, OLD_WEBHOOK_SECRET),
-        "SITE_URL": "http://shop.test",
-        "CATALOGUE_PATH": str(ROOT / "products.yaml"),
-        "WTF_CSRF_ENABLED": False,
-        "LOG_LEVEL": "WARNING",
-    }
-    config.update(overrides)
-    app = create_app(config)
-    _built.append(app)
-    return app
-
-
-_built: list[Flask] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_databases() -> Iterator[None]:
-    """Close every app's connection pool after each test, so none leaks into the next."""
-    yield
-    while _built:
-        with _built.pop().app_context():
-            db.session.remove()
-            db.engine.dispose()
+@pytest.fixture
+def catalogue_file() -> Path:
+    """The tests' own catalogue (`tests/fixtures/catalogue.yaml`), which every test app sells."""
+    return helpers.TEST_CATALOGUE
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path)
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build a test app with config `overrides` (its tables are not created)."""
+    built: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = helpers.build_app(tmp_path, **overrides)
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        helpers.close_database(app)
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
+    """The shop on a fresh database, selling the test catalogue, Stripe faked."""
+    app = make_app()
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -94,12 +56,21 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """Flask's test client for `app`."""
     return app.test_client()
 
 
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
+    """Flask's CLI runner for `app`: `runner.invoke(args=["catalog", "sync"])`."""
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def run_flask() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`run_flask("catalog", "check", CATALOGUE_PATH=...)`: the real `flask --app wsgi`
+    in a subprocess, keyword arguments added to its environment."""
+    return helpers.run_flask
 
 
 @pytest.fixture
@@ -109,35 +80,45 @@ def fake_stripe() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def add_user(app: Flask, email: str = "reader@example.com", *, admin: bool = False) -> int:
-    with app.app_context():
-        user = User(email=email, is_admin=admin)
-        user.set_password("correct horse battery")
-        db.session.add(user)
-        db.session.commit()
-        return user.id
+@pytest.fixture
+def add_user(app: Flask) -> Callable[..., int]:
+    """`add_user(email="reader@example.com", admin=False)`: an account in `app`; its id."""
 
+    def add(email: str = "reader@example.com", *, admin: bool = False) -> int:
+        return helpers.add_user(app, email, admin=admin)
 
-def sign_in(client: FlaskClient, email: str = "reader@example.com") -> None:
-    response = client.post("/login", data={"email": email, "password": "correct horse battery"})
-    assert response.status_code == 302, response.text
+    return add
 
 
 @pytest.fixture
-def shopper(app: Flask, client: FlaskClient) -> int:
+def sign_in(client: FlaskClient) -> Callable[..., None]:
+    """`sign_in(email="reader@example.com")`: `client` signs in to that account."""
+
+    def sign(email: str = "reader@example.com") -> None:
+        helpers.sign_in(client, email)
+
+    return sign
+
+
+@pytest.fixture
+def shopper(add_user: Callable[..., int], sign_in: Callable[..., None]) -> int:
     """A signed-in shopper's user id."""
-    user_id = add_user(app)
-    sign_in(client)
+    user_id = add_user()
+    sign_in()
     return user_id
 
 
-def post_event(
-    client: FlaskClient, body: dict[str, Any], secret: str = WEBHOOK_SECRET, **kwargs: Any
-) -> Any:
-    payload = json.dumps(body).encode()
-    return client.post(
-        "/webhooks/stripe",
-        data=payload,
-        headers={"Stripe-Signature": stripe_fakes.signature(payload, secret, **kwargs)},
-        content_type="application/json",
-    )
+@pytest.fixture
+def post_event(client: FlaskClient) -> Callable[..., Any]:
+    """`post_event(body, secret=WEBHOOK_SECRET, timestamp=None, client=None)`: deliver a
+    Stripe event to the shop's webhook, signed; through `client` unless another is given."""
+
+    def post(
+        body: dict[str, Any],
+        secret: str = helpers.WEBHOOK_SECRET,
+        timestamp: int | None = None,
+        client: FlaskClient = client,
+    ) -> Any:
+        return helpers.post_event(client, body, secret, timestamp)
+
+    return post

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import pytest
@@ -13,7 +14,6 @@ from shop.extensions import db
 from shop.models import Order
 from shop.refunds import RefundRefused, parse_amount
 from tests import builders
-from tests.conftest import add_user, sign_in
 from tests.stripe_fakes import API, example
 
 
@@ -28,9 +28,9 @@ def paid_order(app: Flask) -> int:
 
 
 @pytest.fixture
-def owner(app: Flask, client: FlaskClient) -> None:
-    add_user(app, "owner@example.com", admin=True)
-    sign_in(client, "owner@example.com")
+def owner(add_user: Callable[..., int], sign_in: Callable[..., None]) -> None:
+    add_user("owner@example.com", admin=True)
+    sign_in("owner@example.com")
 
 
 def refund_requests(mock: responses.RequestsMock) -> list[dict[str, list[str]]]:
@@ -72,9 +72,13 @@ def test_refunding_more_than_was_paid_is_refused_without_calling_stripe(
 
 
 def test_shoppers_cannot_refund(
-    app: Flask, client: FlaskClient, paid_order: int, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    sign_in: Callable[..., None],
 ) -> None:
-    sign_in(client)  # the order's own shopper, not an admin
+    sign_in()  # the order's own shopper, not an admin
     assert client.post(f"/admin/orders/{paid_order}/refund", data={"amount": ""}).status_code == 403
     assert len(fake_stripe.calls) == 0
 

@@ -1,15 +1,17 @@
-"""The catalogue: the shipped sample is valid, and every mistake is named by entry and field."""
+"""The catalogue: the shipped one is valid, and every mistake is named by entry and field."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shop.catalogue import CatalogueError, load_catalogue, parse_catalogue
-from tests.conftest import ROOT, run_flask
+from tests.helpers import SHIPPED_CATALOGUE
 
+RunFlask = Callable[..., subprocess.CompletedProcess[str]]
 GOOD_BOOK = """
   - key: dune
     title: Dune
@@ -27,8 +29,15 @@ def problems_of(text: str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-def test_sample_catalogue_sells_books_of_both_formats_and_two_plans() -> None:
-    catalogue = load_catalogue(ROOT / "products.yaml")
+def test_the_shipped_catalogue_is_valid() -> None:
+    catalogue = load_catalogue(SHIPPED_CATALOGUE)
+    assert catalogue.books or catalogue.plans
+
+
+def test_the_test_catalogue_sells_books_of_both_formats_and_two_plans(
+    catalogue_file: Path,
+) -> None:
+    catalogue = load_catalogue(catalogue_file)
     assert len(catalogue.books) >= 6
     assert {b.format for b in catalogue.books} == {"ebook", "print"}
     assert len(catalogue.plans) >= 2
@@ -98,22 +107,28 @@ def test_every_problem_is_reported_at_once() -> None:
     assert {p.split(":")[0] for p in found} == {"books[a]", "books[b]"}
 
 
-def _flask(*args: str, catalogue: Path) -> subprocess.CompletedProcess[str]:
-    return run_flask(*args, CATALOGUE_PATH=str(catalogue))
+def test_catalog_check_command_passes_on_the_shipped_catalogue(run_flask: RunFlask) -> None:
+    result = run_flask("catalog", "check", CATALOGUE_PATH=str(SHIPPED_CATALOGUE))
+    assert result.returncode == 0, result.stderr
+    assert "Catalogue OK:" in result.stdout
 
 
-def test_catalog_check_command_passes_on_the_shipped_catalogue() -> None:
-    result = _flask("catalog", "check", catalogue=ROOT / "products.yaml")
+def test_catalog_check_command_counts_books_and_plans(
+    run_flask: RunFlask, catalogue_file: Path
+) -> None:
+    result = run_flask("catalog", "check", CATALOGUE_PATH=str(catalogue_file))
     assert result.returncode == 0, result.stderr
     assert "Catalogue OK: 7 book(s), 2 plan(s)" in result.stdout
 
 
-def test_catalog_check_command_fails_naming_key_and_field(tmp_path: Path) -> None:
+def test_catalog_check_command_fails_naming_key_and_field(
+    tmp_path: Path, run_flask: RunFlask, catalogue_file: Path
+) -> None:
     broken = tmp_path / "products.yaml"
-    text = (ROOT / "products.yaml").read_text()
+    text = catalogue_file.read_text()
     text = text.replace("price: 1299", "price: 12.99").replace("currency: gbp", "currency: quid")
     broken.write_text(text)
-    result = _flask("catalog", "check", catalogue=broken)
+    result = run_flask("catalog", "check", CATALOGUE_PATH=str(broken))
     assert result.returncode == 1
     assert "books[the-salt-road]: price: must be a whole number of minor units" in result.stderr
     assert "products.yaml: currency: unknown currency 'quid'" in result.stderr

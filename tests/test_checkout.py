@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,7 +17,7 @@ from flask.testing import FlaskClient
 
 from shop.extensions import db
 from shop.models import Customer, Order
-from tests.conftest import add_user, make_app
+from tests import helpers
 from tests.stripe_fakes import API, example, listing
 
 SESSION_URL = "https://checkout.stripe.com/c/pay/cs_test_a1"
@@ -285,12 +286,12 @@ def test_a_network_failure_shows_the_friendly_page(
 
 
 def test_forms_without_a_csrf_token_are_refused(
-    tmp_path: Any, fake_stripe: responses.RequestsMock
+    fake_stripe: responses.RequestsMock, make_app: Callable[..., Flask]
 ) -> None:
-    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
+    app = make_app(WTF_CSRF_ENABLED=True)
     with app.app_context():
         db.create_all()
-    add_user(app)
+    helpers.add_user(app)
     client = app.test_client()
     assert (
         client.post("/login", data={"email": "reader@example.com", "password": "x"}).status_code

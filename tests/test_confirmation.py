@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
@@ -9,7 +12,6 @@ from flask.testing import FlaskClient
 from shop.extensions import db
 from shop.models import Order
 from tests import builders
-from tests.conftest import add_user, post_event, sign_in
 from tests.stripe_fakes import event
 
 
@@ -21,10 +23,14 @@ def status_of(app: Flask, order_id: int) -> str:
 
 
 def test_returning_before_the_webhook_shows_the_paid_order(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)
-    sign_in(client)
+    sign_in()
     builders.stripe_serves(
         fake_stripe, "/v1/checkout/sessions/cs_test_1", builders.session(order_id=order_id)
     )
@@ -39,7 +45,7 @@ def test_returning_before_the_webhook_shows_the_paid_order(
     # The webhook arriving afterwards changes nothing more.
     assert (
         post_event(
-            client, event("checkout.session.completed", builders.session(order_id=order_id))
+            event("checkout.session.completed", builders.session(order_id=order_id))
         ).status_code
         == 200
     )
@@ -47,24 +53,31 @@ def test_returning_before_the_webhook_shows_the_paid_order(
 
 
 def test_returning_after_the_webhook_shows_the_same(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)
     builders.stripe_serves(
         fake_stripe, "/v1/checkout/sessions/cs_test_1", builders.session(order_id=order_id)
     )
-    post_event(client, event("checkout.session.completed", builders.session(order_id=order_id)))
-    sign_in(client)
+    post_event(event("checkout.session.completed", builders.session(order_id=order_id)))
+    sign_in()
     page = client.get(f"/orders/{order_id}/confirmation?session_id=cs_test_1")
     assert "your order is confirmed" in page.text
     assert "paid" in page.text
 
 
 def test_a_bank_payment_still_clearing_says_so(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)
-    sign_in(client)
+    sign_in()
     clearing = builders.session(
         order_id=order_id,
         payment_status="unpaid",
@@ -77,10 +90,13 @@ def test_a_bank_payment_still_clearing_says_so(
 
 
 def test_a_bare_or_forged_session_id_shows_nothing(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)
-    sign_in(client)
+    sign_in()
     assert client.get(f"/orders/{order_id}/confirmation").status_code == 404
     forged = client.get(f"/orders/{order_id}/confirmation?session_id=cs_test_someone_else")
     assert forged.status_code == 404
@@ -90,11 +106,15 @@ def test_a_bare_or_forged_session_id_shows_nothing(
 
 
 def test_another_shoppers_order_is_invisible(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    add_user: Callable[..., int],
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)  # belongs to reader@example.com
-    add_user(app, "nosy@example.com")
-    sign_in(client, "nosy@example.com")
+    add_user("nosy@example.com")
+    sign_in("nosy@example.com")
     for url in (
         f"/orders/{order_id}/confirmation?session_id=cs_test_1",
         f"/orders/{order_id}",
@@ -108,10 +128,13 @@ def test_another_shoppers_order_is_invisible(
 
 
 def test_stripe_being_down_on_return_still_shows_the_saved_order(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)
-    sign_in(client)
+    sign_in()
     builders.stripe_serves(
         fake_stripe,
         "/v1/checkout/sessions/cs_test_1",
@@ -125,10 +148,13 @@ def test_stripe_being_down_on_return_still_shows_the_saved_order(
 
 
 def test_the_cancel_page_keeps_the_order_and_offers_to_resume(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    sign_in: Callable[..., None],
 ) -> None:
     order_id = builders.add_order(app)
-    sign_in(client)
+    sign_in()
     page = client.get(f"/orders/{order_id}/cancelled")
     assert "No payment was taken" in page.text
     assert "Return to payment" in page.text

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,6 @@ from sqlalchemy import text
 
 from config import ConfigError, Settings, database_url
 from shop.extensions import db
-from tests.conftest import make_app, run_flask
 
 PRODUCTION = {
     "QUIRE_ENV": "production",
@@ -67,16 +68,20 @@ def test_health_check_answers_when_the_database_does(client: FlaskClient) -> Non
     assert response.json == {"status": "ok", "database": "ok"}
 
 
-def test_health_check_fails_when_the_database_does_not(tmp_path: Path) -> None:
-    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing/dir/db.sqlite3")
+def test_health_check_fails_when_the_database_does_not(
+    tmp_path: Path, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing/dir/db.sqlite3")
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["database"] == "unavailable"
 
 
-def test_building_the_app_and_serving_pages_calls_stripe_not_once(tmp_path: Path) -> None:
+def test_building_the_app_and_serving_pages_calls_stripe_not_once(
+    make_app: Callable[..., Flask],
+) -> None:
     with responses.RequestsMock() as stripe_http:
-        app = make_app(tmp_path)
+        app = make_app()
         with app.app_context():
             db.create_all()
         for url in ("/", "/books/the-salt-road", "/memberships/reader", "/healthz"):
@@ -84,19 +89,25 @@ def test_building_the_app_and_serving_pages_calls_stripe_not_once(tmp_path: Path
         assert len(stripe_http.calls) == 0
 
 
-def test_a_broken_catalogue_closes_the_shop_with_503(tmp_path: Path) -> None:
+def test_a_broken_catalogue_closes_the_shop_with_503(
+    tmp_path: Path, make_app: Callable[..., Flask]
+) -> None:
     broken = tmp_path / "products.yaml"
     broken.write_text("books:\n  - key: x\n    price: -1\n")
-    app = make_app(tmp_path, CATALOGUE_PATH=str(broken))
+    app = make_app(CATALOGUE_PATH=str(broken))
     assert app.test_client().get("/").status_code == 503
     assert app.test_client().get("/healthz").status_code in (200, 503)
 
 
-def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None:
+def test_migrations_build_the_schema_the_models_describe(
+    tmp_path: Path,
+    make_app: Callable[..., Flask],
+    run_flask: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     """`flask db upgrade` on an empty database, then Alembic finds nothing left to migrate."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
     if os.environ.get("TEST_DATABASE_URL"):
-        app = make_app(tmp_path)
+        app = make_app()
         with app.app_context():
             db.drop_all()
             db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
@@ -107,25 +118,26 @@ def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 
 
-def test_an_admin_page_needs_an_admin(app: Flask, client: FlaskClient) -> None:
-    from tests.conftest import add_user, sign_in
-
+def test_an_admin_page_needs_an_admin(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int], sign_in: Callable[..., None]
+) -> None:
     assert client.get("/admin/").status_code == 302  # signed out: to the sign-in page
-    add_user(app)
-    sign_in(client)
+    add_user()
+    sign_in()
     assert client.get("/admin/").status_code == 403
-    add_user(app, "owner@example.com", admin=True)
-    sign_in(client, "owner@example.com")
+    add_user("owner@example.com", admin=True)
+    sign_in("owner@example.com")
     page = client.get("/admin/")
     assert page.status_code == 200
     assert "Shop overview" in page.text
     assert "No sales yet." in page.text
 
 
-def test_revenue_counts_orders_less_refunds_and_renewals(app: Flask, client: FlaskClient) -> None:
+def test_revenue_counts_orders_less_refunds_and_renewals(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int], sign_in: Callable[..., None]
+) -> None:
     from shop.models import Invoice, Order
     from tests.builders import add_order
-    from tests.conftest import add_user, sign_in
 
     add_order(app)  # £12.99, refunded £2.99 below
     with app.app_context():
@@ -143,6 +155,6 @@ def test_revenue_counts_orders_less_refunds_and_renewals(app: Flask, client: Fla
                 )
             )
         db.session.commit()
-    add_user(app, "owner@example.com", admin=True)
-    sign_in(client, "owner@example.com")
+    add_user("owner@example.com", admin=True)
+    sign_in("owner@example.com")
     assert "£19.00" in client.get("/admin/").text  # 12.99 − 2.99 + one renewal of 9.00

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import responses
@@ -11,7 +12,6 @@ from flask import Flask
 from shop.extensions import db
 from shop.models import Invoice, Order, OrderItem, ProcessedEvent, Subscription
 from tests import builders
-from tests.conftest import post_event
 from tests.stripe_fakes import event
 
 
@@ -62,7 +62,7 @@ def snapshot(app: Flask) -> tuple[Any, ...]:
 
 
 def test_every_delivery_order_of_a_subscription_lifecycle_converges(
-    app: Flask, fake_stripe: responses.RequestsMock
+    app: Flask, fake_stripe: responses.RequestsMock, post_event: Callable[..., Any]
 ) -> None:
     # What Stripe holds once everything has happened; handlers re-read it on each event.
     final_sub = builders.subscription(status="active", cancel_at_period_end=True)
@@ -77,7 +77,6 @@ def test_every_delivery_order_of_a_subscription_lifecycle_converges(
     builders.stripe_serves(fake_stripe, "/v1/invoices/in_1", builders.invoice())
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_sub", final_session)
     events = lifecycle()
-    client = app.test_client()
 
     outcomes = set()
     orders = list(itertools.permutations(events))
@@ -89,7 +88,7 @@ def test_every_delivery_order_of_a_subscription_lifecycle_converges(
             db.session.commit()
         builders.add_order(app, kind="membership", session_id="cs_sub")
         for body in delivery:
-            assert post_event(client, body).status_code == 200
+            assert post_event(body).status_code == 200
         outcomes.add(snapshot(app))
 
     assert len(outcomes) == 1

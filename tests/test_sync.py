@@ -1,4 +1,4 @@
-"""Catalogue sync: Stripe ends up matching products.yaml, idempotently, never deleting."""
+"""Catalogue sync: Stripe ends up matching the catalogue, idempotently, never deleting."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from flask.testing import FlaskCliRunner
 from shop import sync
 from shop.catalogue import load_catalogue, parse_catalogue
 from shop.stripe_client import build_client
-from tests.conftest import ROOT
 from tests.stripe_fakes import FakeProductsAndPrices
 
 
@@ -20,13 +19,14 @@ def stripe_catalogue(fake_stripe: responses.RequestsMock) -> FakeProductsAndPric
     return FakeProductsAndPrices(fake_stripe)
 
 
-def client():  # type: ignore[no-untyped-def]
+def unit_stripe_client():  # type: ignore[no-untyped-def]
+    """The shop's Stripe client with the unit tests' key (its HTTP is faked)."""
     return build_client("sk_test_unit", max_network_retries=0)
 
 
 def run_sync(text: str) -> tuple[sync.SyncPlan, int]:
     catalogue = parse_catalogue(text, Path("products.yaml"))
-    stripe_client = client()
+    stripe_client = unit_stripe_client()
     plan = sync.plan_sync(catalogue, sync.read_stripe(stripe_client))
     return plan, sync.apply_sync(stripe_client, plan)
 
@@ -120,7 +120,8 @@ def test_large_catalogues_are_read_a_page_of_100_at_a_time(
     stripe_catalogue.calls.clear()
     messages: list[str] = []
     plan = sync.plan_sync(
-        parse_catalogue(books, Path("p.yaml")), sync.read_stripe(client(), progress=messages.append)
+        parse_catalogue(books, Path("p.yaml")),
+        sync.read_stripe(unit_stripe_client(), progress=messages.append),
     )
     assert plan.steps == ()
     reads = [c for c in stripe_catalogue.calls if c[0] == "GET"]
@@ -129,8 +130,8 @@ def test_large_catalogues_are_read_a_page_of_100_at_a_time(
     assert "read 200 prices…" in messages
 
 
-def test_sample_catalogue_plan_covers_every_price() -> None:
-    catalogue = load_catalogue(ROOT / "products.yaml")
+def test_a_first_sync_plan_covers_every_price(catalogue_file: Path) -> None:
+    catalogue = load_catalogue(catalogue_file)
     plan = sync.plan_sync(catalogue, sync.StripeCatalogue(products={}, prices=()))
     created_prices = [s.key for s in plan.steps if s.kind == "price"]
     assert len(created_prices) == len(catalogue.books) + sum(len(p.prices) for p in catalogue.plans)

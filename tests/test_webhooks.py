@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from shop import events, fulfilment
 from shop.extensions import db
 from shop.models import Invoice, Order, ProcessedEvent, Subscription
 from tests import builders
-from tests.conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, post_event
+from tests.helpers import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
 from tests.stripe_fakes import event, signature
 
 
@@ -47,19 +48,19 @@ def paid_session(app: Flask, fake_stripe: responses.RequestsMock) -> dict[str, A
 
 
 def test_a_correctly_signed_event_is_applied(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any]
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any], post_event: Callable[..., Any]
 ) -> None:
-    response = post_event(client, event("checkout.session.completed", paid_session, id="evt_ok"))
+    response = post_event(event("checkout.session.completed", paid_session, id="evt_ok"))
     assert response.status_code == 200
     assert response.json == {"received": True, "outcome": "processed"}
     assert order_of(app, 1).status == "paid"
 
 
 def test_a_secret_being_rotated_out_still_verifies(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any]
+    app: Flask, client: FlaskClient, paid_session: dict[str, Any], post_event: Callable[..., Any]
 ) -> None:
     response = post_event(
-        client, event("checkout.session.completed", paid_session), secret=OLD_WEBHOOK_SECRET
+        event("checkout.session.completed", paid_session), secret=OLD_WEBHOOK_SECRET
     )
     assert response.status_code == 200
     assert order_of(app, 1).status == "paid"
@@ -105,10 +106,11 @@ def test_the_same_event_twice_has_one_effect(
     client: FlaskClient,
     paid_session: dict[str, Any],
     fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     body = event("checkout.session.completed", paid_session, id="evt_twice")
-    assert post_event(client, body).json["outcome"] == "processed"
-    second = post_event(client, body)
+    assert post_event(body).json["outcome"] == "processed"
+    second = post_event(body)
     assert second.status_code == 200
     assert second.json["outcome"] == "duplicate"
     assert [e.id for e in rows(app, ProcessedEvent)] == ["evt_twice"]
@@ -116,7 +118,10 @@ def test_the_same_event_twice_has_one_effect(
 
 
 def test_two_copies_arriving_at_once_apply_once(
-    app: Flask, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock
+    app: Flask,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     body = event("checkout.session.completed", paid_session, id="evt_race")
     barrier = threading.Barrier(2)
@@ -125,7 +130,7 @@ def test_two_copies_arriving_at_once_apply_once(
     def deliver() -> None:
         client = app.test_client()
         barrier.wait()
-        answers.append(post_event(client, body).status_code)
+        answers.append(post_event(body, client=client).status_code)
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for t in threads:
@@ -138,18 +143,22 @@ def test_two_copies_arriving_at_once_apply_once(
 
 
 def test_a_duplicate_that_slips_past_the_early_check_is_stopped_by_the_event_key(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    post_event: Callable[..., Any],
 ) -> None:
     """Two deliveries racing both pass the cheap SELECT; the primary key stops the second."""
     body = event("checkout.session.completed", paid_session, id="evt_slipped")
-    assert post_event(client, body).json["outcome"] == "processed"
+    assert post_event(body).json["outcome"] == "processed"
     with app.app_context():
         order = db.session.get(Order, 1)
         order.amount_paid = 1  # any second application would overwrite this
         db.session.commit()
     checks = iter([False])  # the racing copy's early check saw nothing yet
     monkeypatch.setattr(events, "_already_processed", lambda _id: next(checks, True))
-    second = post_event(client, body)
+    second = post_event(body)
     assert second.status_code == 200
     assert second.json["outcome"] == "duplicate"
     assert order_of(app, 1).amount_paid == 1  # its effects were rolled back
@@ -161,6 +170,7 @@ def test_a_failing_handler_rolls_back_and_asks_stripe_to_retry(
     client: FlaskClient,
     paid_session: dict[str, Any],
     fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     body = event("checkout.session.completed", paid_session, id="evt_retry")
     builders.stripe_serves(
@@ -169,17 +179,21 @@ def test_a_failing_handler_rolls_back_and_asks_stripe_to_retry(
         {"error": {"type": "api_error", "message": "boom"}},
         status=500,
     )
-    assert post_event(client, body).status_code == 500
+    assert post_event(body).status_code == 500
     assert rows(app, ProcessedEvent) == []
     assert order_of(app, 1).status == "pending"
 
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", paid_session)
-    assert post_event(client, body).status_code == 200  # Stripe's retry does the work
+    assert post_event(body).status_code == 200  # Stripe's retry does the work
     assert order_of(app, 1).status == "paid"
 
 
 def test_a_database_error_rolls_back_every_write_and_answers_500(
-    app: Flask, client: FlaskClient, paid_session: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    post_event: Callable[..., Any],
 ) -> None:
     real = fulfilment.fulfil_checkout_session
 
@@ -191,17 +205,20 @@ def test_a_database_error_rolls_back_every_write_and_answers_500(
         )  # ...then the DB fails
 
     monkeypatch.setattr(fulfilment, "fulfil_checkout_session", fail_after_writing)
-    response = post_event(client, event("checkout.session.completed", paid_session))
+    response = post_event(event("checkout.session.completed", paid_session))
     assert response.status_code == 500
     assert order_of(app, 1).status == "pending"
     assert rows(app, ProcessedEvent) == []
 
 
 def test_unknown_event_types_get_200_and_are_kept_as_ignored(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     body = event("customer.tax_id.created", {"id": "txi_1", "object": "tax_id"}, id="evt_unknown")
-    response = post_event(client, body)
+    response = post_event(body)
     assert response.status_code == 200
     assert response.json["outcome"] == "ignored"
     (kept,) = rows(app, ProcessedEvent)
@@ -218,7 +235,10 @@ def test_unknown_event_types_get_200_and_are_kept_as_ignored(
 
 
 def test_unpaid_completion_awaits_payment_then_async_success_pays(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     order_id = builders.add_order(app)
     processing = builders.session(
@@ -227,19 +247,22 @@ def test_unpaid_completion_awaits_payment_then_async_success_pays(
         payment_intent={"id": "pi_1", "object": "payment_intent", "status": "processing"},
     )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", processing)
-    post_event(client, event("checkout.session.completed", processing))
+    post_event(event("checkout.session.completed", processing))
     assert order_of(app, order_id).status == "awaiting_payment"
 
     builders.stripe_serves(
         fake_stripe, "/v1/checkout/sessions/cs_test_1", builders.session(order_id=order_id)
     )
-    post_event(client, event("checkout.session.async_payment_succeeded", processing))
+    post_event(event("checkout.session.async_payment_succeeded", processing))
     paid = order_of(app, order_id)
     assert (paid.status, paid.amount_paid, paid.payment_intent_id) == ("paid", 1299, "pi_1")
 
 
 def test_async_failure_marks_the_payment_failed(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     order_id = builders.add_order(app)
     failed = builders.session(
@@ -252,28 +275,34 @@ def test_async_failure_marks_the_payment_failed(
         },
     )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", failed)
-    post_event(client, event("checkout.session.async_payment_failed", failed))
+    post_event(event("checkout.session.async_payment_failed", failed))
     assert order_of(app, order_id).status == "payment_failed"
 
 
 def test_an_expired_session_expires_its_order(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     order_id = builders.add_order(app)
     expired = builders.session(
         order_id=order_id, status="expired", payment_status="unpaid", payment_intent=None
     )
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", expired)
-    post_event(client, event("checkout.session.expired", expired))
+    post_event(event("checkout.session.expired", expired))
     assert order_of(app, order_id).status == "expired"
 
 
 def test_a_session_that_is_not_ours_is_acknowledged_and_ignored(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     foreign = builders.session(session_id="cs_elsewhere", client_reference_id=None)
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_elsewhere", foreign)
-    assert post_event(client, event("checkout.session.completed", foreign)).status_code == 200
+    assert post_event(event("checkout.session.completed", foreign)).status_code == 200
     assert rows(app, Order) == []
 
 
@@ -285,11 +314,12 @@ def test_refunds_are_recorded_on_the_order(
     fake_stripe: responses.RequestsMock,
     refunded: int,
     status: str,
+    post_event: Callable[..., Any],
 ) -> None:
-    post_event(client, event("checkout.session.completed", paid_session))
+    post_event(event("checkout.session.completed", paid_session))
     refunded_charge = builders.charge(amount_refunded=refunded, refunded=refunded == 1299)
     builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", refunded_charge)
-    post_event(client, event("charge.refunded", refunded_charge))
+    post_event(event("charge.refunded", refunded_charge))
     order = order_of(app, 1)
     assert (order.status, order.amount_refunded) == (status, refunded)
 
@@ -299,11 +329,12 @@ def test_a_dispute_marks_the_order_disputed(
     client: FlaskClient,
     paid_session: dict[str, Any],
     fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
-    post_event(client, event("checkout.session.completed", paid_session))
+    post_event(event("checkout.session.completed", paid_session))
     dispute = builders.example("dispute", id="dp_1", payment_intent="pi_1", charge="ch_1")
     builders.stripe_serves(fake_stripe, "/v1/disputes/dp_1", dispute)
-    post_event(client, event("charge.dispute.created", dispute))
+    post_event(event("charge.dispute.created", dispute))
     assert order_of(app, 1).status == "disputed"
 
 
@@ -312,6 +343,7 @@ def test_a_refund_that_arrives_before_the_payment_is_confirmed_is_not_lost(
     client: FlaskClient,
     paid_session: dict[str, Any],
     fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     """The charge's PaymentIntent carries the order id Quire gave it, so the refund finds it."""
     refunded = builders.charge(
@@ -320,14 +352,17 @@ def test_a_refund_that_arrives_before_the_payment_is_confirmed_is_not_lost(
         payment_intent=builders.example("payment_intent", id="pi_1", metadata={"order_id": "1"}),
     )
     builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", refunded)
-    post_event(client, event("charge.refunded", refunded))
-    post_event(client, event("checkout.session.completed", paid_session))  # arrives late
+    post_event(event("charge.refunded", refunded))
+    post_event(event("checkout.session.completed", paid_session))  # arrives late
     order = order_of(app, 1)
     assert (order.status, order.amount_refunded, order.amount_paid) == ("refunded", 1299, 1299)
 
 
 def test_invoice_events_record_the_invoice_and_the_subscription_status(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     builders.add_order(app, kind="membership", session_id="cs_sub")
     failed = builders.invoice(
@@ -337,7 +372,7 @@ def test_invoice_events_record_the_invoice_and_the_subscription_status(
     builders.stripe_serves(
         fake_stripe, "/v1/subscriptions/sub_1", builders.subscription(status="past_due")
     )
-    assert post_event(client, event("invoice.payment_failed", failed)).status_code == 200
+    assert post_event(event("invoice.payment_failed", failed)).status_code == 200
 
     (invoice,) = rows(app, Invoice)
     assert (invoice.stripe_subscription_id, invoice.status, invoice.attempt_count) == (
@@ -350,24 +385,30 @@ def test_invoice_events_record_the_invoice_and_the_subscription_status(
 
 
 def test_invoices_in_the_old_shape_still_find_their_subscription(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     old = builders.invoice(parent=None, subscription="sub_1")
     builders.stripe_serves(fake_stripe, "/v1/invoices/in_1", old)
     builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
-    post_event(client, event("invoice.paid", old))
+    post_event(event("invoice.paid", old))
     assert rows(app, Invoice)[0].stripe_subscription_id == "sub_1"
 
 
 def test_subscription_periods_are_read_from_the_item(
-    app: Flask, client: FlaskClient, fake_stripe: responses.RequestsMock
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
 ) -> None:
     builders.add_order(app, kind="membership", session_id="cs_sub")
     sub = builders.subscription(
         period_end=1_900_000_000, interval="year", cancel_at_period_end=True
     )
     builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
-    post_event(client, event("customer.subscription.updated", sub))
+    post_event(event("customer.subscription.updated", sub))
     (membership,) = rows(app, Subscription)
     assert membership.current_period_end is not None
     assert int(membership.current_period_end.timestamp()) == 1_900_000_000

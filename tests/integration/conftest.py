@@ -1,122 +1,50 @@
-"""The whole shop against a running Stripe sandbox: real SDK, real HTTP, real webhooks."""
+"""The whole shop against a running Stripe sandbox: real SDK, real HTTP, real webhooks.
+
+Fixtures: `sandbox` (a running sandbox), `serve_shop(sandbox, **config)` (the shop served
+against it), `live_shop` (both, CSRF off, for the Flask test client) and `browser_shop`
+(both, CSRF on, as shoppers meet it in Chromium). `LiveShop` is in `live_shop.py`.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from flask import Flask
-from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
-from werkzeug.serving import make_server
 
-from shop.endpoints import ensure_webhook_endpoint
-from shop.extensions import db
-from shop.models import Customer, User
-from tests.conftest import make_app
-
-T = TypeVar("T")
-
-
-@dataclass
-class LiveShop:
-    """Quire served on a real port, its Stripe being a sandbox that delivers webhooks to it."""
-
-    app: Flask
-    url: str
-    stripe: RunningSandbox
-    client: StripeClient
-
-    def wait_for(self, read: Callable[[], T], timeout: float = 15.0) -> T:
-        """Poll `read` (inside the app) until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.app.app_context():
-                value = read()
-                db.session.remove()
-            if value or time.monotonic() > deadline:
-                return value
-            self.stripe.sandbox.wake_worker()
-            time.sleep(0.05)
-
-    def customer_on_a_clock(self) -> str:
-        """Give the (only) shopper a Stripe customer on a new test clock; returns the clock."""
-        clock = self.client.v1.test_helpers.test_clocks.create(
-            params={"frozen_time": int(time.time()), "name": "membership"}
-        )
-
-        def link() -> None:
-            user = db.session.execute(db.select(User)).scalar_one()
-            customer = self.client.v1.customers.create(
-                params={
-                    "email": user.email,
-                    "test_clock": clock.id,
-                    "metadata": {"user_id": str(user.id)},
-                }
-            )
-            db.session.add(Customer(user_id=user.id, stripe_customer_id=customer.id))
-            db.session.commit()
-
-        self.read(link)
-        return clock.id
-
-    def advance_clock(self, clock_id: str, days: int) -> None:
-        """Move a test clock `days` forward; the sandbox runs what falls due meanwhile."""
-        clock = self.client.v1.test_helpers.test_clocks.retrieve(clock_id)
-        self.client.v1.test_helpers.test_clocks.advance(
-            clock_id, params={"frozen_time": clock.frozen_time + days * 86_400}
-        )
-
-    def read(self, query: Callable[[], T]) -> T:
-        with self.app.app_context():
-            try:
-                return query()
-            finally:
-                db.session.remove()
-
-
-def serve_shop(tmp_path: Path, stripe: RunningSandbox, **overrides: Any) -> Iterator[LiveShop]:
-    """Build the shop for `stripe`, sync the catalogue, register its webhook, serve it."""
-    app = make_app(
-        tmp_path,
-        STRIPE_API_BASE=stripe.base_url,
-        STRIPE_SECRET_KEY=stripe.api_key,
-        STRIPE_USES_SANDBOX=True,
-        **overrides,
-    )
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.port}"
-    app.config["SITE_URL"] = url
-    sync = app.test_cli_runner().invoke(args=["catalog", "sync"])
-    assert sync.exit_code == 0, sync.output
-    client = stripe.client()
-    setup = ensure_webhook_endpoint(client, f"{url}/webhooks/stripe")
-    assert setup.secret
-    app.config["STRIPE_WEBHOOK_SECRETS"] = (setup.secret,)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield LiveShop(app=app, url=url, stripe=stripe, client=client)
-    finally:
-        server.shutdown()
-        server.server_close()
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
+from tests.integration.live_shop import LiveShop, serve
 
 
 @pytest.fixture
-def live_shop(tmp_path: Path) -> Iterator[LiveShop]:
-    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as stripe:
-        yield from serve_shop(tmp_path, stripe)
-        stripe.close_clients()
+def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A fresh Stripe sandbox, served on 127.0.0.1."""
+    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as running:
+        yield running
+        running.close_clients()
+
+
+@pytest.fixture
+def serve_shop(make_app: Callable[..., Flask]) -> Iterator[Callable[..., LiveShop]]:
+    """`serve_shop(sandbox, **config)`: the shop served against `sandbox` until the test ends."""
+    with ExitStack() as stack:
+
+        def start(sandbox: RunningSandbox, **overrides: Any) -> LiveShop:
+            return stack.enter_context(serve(make_app, sandbox, **overrides))
+
+        yield start
+
+
+@pytest.fixture
+def live_shop(sandbox: RunningSandbox, serve_shop: Callable[..., LiveShop]) -> LiveShop:
+    """The shop served against a fresh sandbox, CSRF off so the Flask test client can post."""
+    return serve_shop(sandbox)
+
+
+@pytest.fixture
+def browser_shop(sandbox: RunningSandbox, serve_shop: Callable[..., LiveShop]) -> LiveShop:
+    """The shop served against a fresh sandbox with CSRF protection on, as shoppers meet it."""
+    return serve_shop(sandbox, WTF_CSRF_ENABLED=True)

@@ -6,35 +6,24 @@ Every step leaves a screenshot in test-artefacts/screenshots/.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
 from shop.models import Order, Subscription
 from tests.browsing import Screenshots
-from tests.integration.conftest import LiveShop, serve_shop
+from tests.integration.live_shop import LiveShop
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 EXPIRY = f"12 / {(datetime.now(UTC).year + 3) % 100:02d}"
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[LiveShop]:
-    """The shop with CSRF protection on, as shoppers meet it."""
-    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as stripe:
-        yield from serve_shop(tmp_path, stripe, WTF_CSRF_ENABLED=True)
-        stripe.close_clients()
-
-
 def register(
-    page: Page, shop: LiveShop, shots: Screenshots, email: str = "ada@example.com"
+    page: Page, browser_shop: LiveShop, shots: Screenshots, email: str = "ada@example.com"
 ) -> None:
-    page.goto(shop.url + "/register")
+    page.goto(browser_shop.url + "/register")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill("correct horse battery")
     page.get_by_label("Repeat password").fill("correct horse battery")
@@ -61,9 +50,11 @@ def pay_by_card(
     page.get_by_role("button", name=button, exact=True).click()
 
 
-def test_buying_a_printed_book_with_4242(page: Page, shop: LiveShop, shots: Screenshots) -> None:
-    register(page, shop, shots)
-    page.goto(shop.url + "/")
+def test_buying_a_printed_book_with_4242(
+    page: Page, browser_shop: LiveShop, shots: Screenshots
+) -> None:
+    register(page, browser_shop, shots)
+    page.goto(browser_shop.url + "/")
     shots.take("catalogue")
     page.get_by_role("link", name="The Salt Road", exact=True).click()
     page.get_by_label("Quantity").fill("2")
@@ -78,21 +69,23 @@ def test_buying_a_printed_book_with_4242(page: Page, shop: LiveShop, shots: Scre
     expect(page.locator(".amount-charged")).to_have_text("£25.98")
     expect(page.locator(".payment-status")).to_have_text("paid")
     shots.take("confirmation")
-    assert shop.read(lambda: db.session.get(Order, 1).status) == "paid"
+    assert browser_shop.read(lambda: db.session.get(Order, 1).status) == "paid"
 
     page.get_by_role("link", name="Go to your account").click()
     expect(page.locator("table.orders")).to_contain_text("paid")
     shots.take("account")
 
 
-def test_a_declined_card_then_a_good_one(page: Page, shop: LiveShop, shots: Screenshots) -> None:
-    register(page, shop, shots)
-    page.goto(shop.url + "/books/cartographers-daughter")
+def test_a_declined_card_then_a_good_one(
+    page: Page, browser_shop: LiveShop, shots: Screenshots
+) -> None:
+    register(page, browser_shop, shots)
+    page.goto(browser_shop.url + "/books/cartographers-daughter")
     page.get_by_role("button", name="Buy").click()
     pay_by_card(page, "4000 0000 0000 0002", shots, "Pay")
     expect(page.get_by_role("alert")).to_contain_text("Your card was declined.")
     shots.take("declined")
-    assert shop.read(lambda: db.session.get(Order, 1).status) == "pending"
+    assert browser_shop.read(lambda: db.session.get(Order, 1).status) == "pending"
 
     pay_by_card(page, "4242 4242 4242 4242", shots, "Pay")
     expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
@@ -101,11 +94,11 @@ def test_a_declined_card_then_a_good_one(page: Page, shop: LiveShop, shots: Scre
 
 
 def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
-    page: Page, shop: LiveShop, shots: Screenshots
+    page: Page, browser_shop: LiveShop, shots: Screenshots
 ) -> None:
-    register(page, shop, shots)
-    clock_id = shop.customer_on_a_clock()
-    page.goto(shop.url + "/memberships/reader")
+    register(page, browser_shop, shots)
+    clock_id = browser_shop.customer_on_a_clock()
+    page.goto(browser_shop.url + "/memberships/reader")
     shots.take("plan")
     page.get_by_role("button", name="Subscribe").click()
     expect(page.get_by_text("14 days free").first).to_be_visible()
@@ -114,17 +107,17 @@ def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
     expect(page.get_by_role("heading", name=re.compile("Thank you"))).to_be_visible()
     shots.take("trial-started")
 
-    assert shop.wait_for(
+    assert browser_shop.wait_for(
         lambda: (
             db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "trialing"
         )
     )
-    page.goto(shop.url + "/account")
+    page.goto(browser_shop.url + "/account")
     expect(page.locator("table.memberships")).to_contain_text("trialing")
     shots.take("account-trialing")
 
-    shop.advance_clock(clock_id, days=15)
-    assert shop.wait_for(
+    browser_shop.advance_clock(clock_id, days=15)
+    assert browser_shop.wait_for(
         lambda: (
             db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "past_due"
         )
@@ -134,18 +127,20 @@ def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
     shots.take("account-past-due")
 
 
-def test_cancelling_in_the_billing_portal(page: Page, shop: LiveShop, shots: Screenshots) -> None:
-    register(page, shop, shots)
-    page.goto(shop.url + "/memberships/patron")
+def test_cancelling_in_the_billing_portal(
+    page: Page, browser_shop: LiveShop, shots: Screenshots
+) -> None:
+    register(page, browser_shop, shots)
+    page.goto(browser_shop.url + "/memberships/patron")
     page.get_by_label(re.compile("a year")).check()
     page.get_by_role("button", name="Subscribe").click()
     pay_by_card(page, "4242 4242 4242 4242", shots, "Subscribe")
     expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
-    assert shop.wait_for(
+    assert browser_shop.wait_for(
         lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "active"
     )
 
-    page.goto(shop.url + "/account")
+    page.goto(browser_shop.url + "/account")
     page.get_by_role("button", name="Manage billing").click()
     expect(page.get_by_role("button", name="Cancel subscription")).to_be_visible()
     shots.take("portal")
@@ -153,7 +148,7 @@ def test_cancelling_in_the_billing_portal(page: Page, shop: LiveShop, shots: Scr
     expect(page.get_by_role("button", name="Resume subscription")).to_be_visible()
     shots.take("portal-cancelled")
 
-    assert shop.wait_for(
+    assert browser_shop.wait_for(
         lambda: (
             db.session.execute(db.select(Subscription.cancel_at_period_end)).scalar_one_or_none()
             is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,7 @@ from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
 from shop.models import Order, ProcessedEvent, Subscription
-from tests.conftest import add_user, sign_in
-from tests.integration.conftest import LiveShop, serve_shop
+from tests.integration.live_shop import LiveShop
 
 pytestmark = pytest.mark.sandbox
 
@@ -41,29 +41,22 @@ def card(number: str, email: str = "reader@example.com") -> engine.PaymentDetail
     )
 
 
-def shopper(shop: LiveShop) -> FlaskClient:
-    add_user(shop.app)
-    client = shop.app.test_client()
-    sign_in(client)
-    return client
-
-
 def session_id_of(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def order(shop: LiveShop, order_id: int = 1) -> Order:
+def order(live_shop: LiveShop, order_id: int = 1) -> Order:
     def read() -> Order:
         found = db.session.get(Order, order_id)
         assert found is not None
         db.session.expunge(found)
         return found
 
-    return shop.read(read)
+    return live_shop.read(read)
 
 
 def test_sync_into_the_sandbox_is_idempotent(live_shop: LiveShop) -> None:
-    prices = list(live_shop.client.v1.prices.list(params={"limit": 100}).auto_paging_iter())
+    prices = list(live_shop.stripe_client.v1.prices.list(params={"limit": 100}).auto_paging_iter())
     assert len(prices) == 11
     assert {p.lookup_key for p in prices} >= {"book:the-salt-road", "plan:patron:year"}
     again = live_shop.app.test_cli_runner().invoke(args=["catalog", "sync"])
@@ -71,18 +64,18 @@ def test_sync_into_the_sandbox_is_idempotent(live_shop: LiveShop) -> None:
 
 
 def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: LiveShop) -> None:
-    client = shopper(live_shop)
+    client = live_shop.signed_in_shopper()
     start = client.post("/checkout/books/the-salt-road", data={"quantity": "2"})
     assert start.status_code == 303
     session_id = session_id_of(start.location)
-    session = live_shop.client.v1.checkout.sessions.retrieve(
+    session = live_shop.stripe_client.v1.checkout.sessions.retrieve(
         session_id, params={"expand": ["line_items"]}
     )
     assert session.amount_total == 2598
     assert session.line_items is not None
     assert session.line_items.data[0].quantity == 2
 
-    outcome = engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(VISA))
+    outcome = engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(VISA))
     assert outcome.status == "succeeded"
     assert outcome.redirect_url == f"{live_shop.url}/orders/1/confirmation?session_id={session_id}"
 
@@ -102,33 +95,33 @@ def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: Li
 
 
 def test_a_decline_keeps_the_session_open_and_a_retry_pays(live_shop: LiveShop) -> None:
-    client = shopper(live_shop)
+    client = live_shop.signed_in_shopper()
     session_id = session_id_of(
         client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"}).location
     )
-    declined = engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(DECLINE))
+    declined = engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(DECLINE))
     assert declined.status == "declined"
     assert declined.message == "Your card was declined."
-    assert live_shop.client.v1.checkout.sessions.retrieve(session_id).status == "open"
+    assert live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id).status == "open"
     assert (
-        engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(VISA)).status
+        engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(VISA)).status
         == "succeeded"
     )
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")  # by webhook alone
 
 
 def test_refunds_reach_the_order_by_webhook(live_shop: LiveShop) -> None:
-    client = shopper(live_shop)
+    client = live_shop.signed_in_shopper()
     session_id = session_id_of(
         client.post("/checkout/books/winter-orchard", data={"quantity": "1"}).location
     )
-    engine.pay_checkout_session(live_shop.stripe.sandbox, session_id, card(VISA))
+    engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(VISA))
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
     intent = order(live_shop).payment_intent_id
     assert intent
-    live_shop.client.v1.refunds.create(params={"payment_intent": intent, "amount": 400})
+    live_shop.stripe_client.v1.refunds.create(params={"payment_intent": intent, "amount": 400})
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "partially_refunded")
-    live_shop.client.v1.refunds.create(params={"payment_intent": intent})
+    live_shop.stripe_client.v1.refunds.create(params={"payment_intent": intent})
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "refunded")
     assert order(live_shop).amount_refunded == 1000
 
@@ -139,7 +132,7 @@ def test_an_order_s_idempotency_key_gives_back_the_same_session(live_shop: LiveS
         "success_url": "https://x.test/ok",
         "line_items": [
             {
-                "price": live_shop.client.v1.prices.list(
+                "price": live_shop.stripe_client.v1.prices.list(
                     params={"lookup_keys": ["book:winter-orchard"]}
                 )
                 .data[0]
@@ -148,27 +141,27 @@ def test_an_order_s_idempotency_key_gives_back_the_same_session(live_shop: LiveS
             }
         ],
     }
-    first = live_shop.client.v1.checkout.sessions.create(
+    first = live_shop.stripe_client.v1.checkout.sessions.create(
         params=params, options={"idempotency_key": "order-7-1"}
     )
-    again = live_shop.client.v1.checkout.sessions.create(
+    again = live_shop.stripe_client.v1.checkout.sessions.create(
         params=params, options={"idempotency_key": "order-7-1"}
     )
     assert first.id == again.id
-    assert len(list(live_shop.client.v1.checkout.sessions.list().auto_paging_iter())) == 1
+    assert len(list(live_shop.stripe_client.v1.checkout.sessions.list().auto_paging_iter())) == 1
 
 
-def _member_on_a_clock(shop: LiveShop) -> tuple[FlaskClient, str]:
+def _member_on_a_clock(live_shop: LiveShop) -> tuple[FlaskClient, str]:
     """A signed-in shopper whose Stripe customer lives on a test clock."""
-    client = shopper(shop)
-    return client, shop.customer_on_a_clock()
+    client = live_shop.signed_in_shopper()
+    return client, live_shop.customer_on_a_clock()
 
 
 def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveShop) -> None:
     client, clock_id = _member_on_a_clock(live_shop)
     start = client.post("/checkout/memberships/reader", data={"interval": "month"})
     outcome = engine.pay_checkout_session(
-        live_shop.stripe.sandbox, session_id_of(start.location), card(FAILS_LATER)
+        live_shop.sandbox.sandbox, session_id_of(start.location), card(FAILS_LATER)
     )
     assert outcome.status == "succeeded"
     trialing = live_shop.wait_for(
@@ -193,7 +186,9 @@ def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveSh
 def test_a_renewal_is_paid_and_moves_the_period_on(live_shop: LiveShop) -> None:
     client, clock_id = _member_on_a_clock(live_shop)
     start = client.post("/checkout/memberships/patron", data={"interval": "month"})
-    engine.pay_checkout_session(live_shop.stripe.sandbox, session_id_of(start.location), card(VISA))
+    engine.pay_checkout_session(
+        live_shop.sandbox.sandbox, session_id_of(start.location), card(VISA)
+    )
     first = live_shop.wait_for(
         lambda: db.session.execute(
             db.select(Subscription).filter_by(status="active")
@@ -212,46 +207,48 @@ def test_a_renewal_is_paid_and_moves_the_period_on(live_shop: LiveShop) -> None:
     assert renewed.status == "active"
 
 
-def test_shuffled_and_duplicated_deliveries_end_in_stripe_s_state(tmp_path: Path) -> None:
+def test_shuffled_and_duplicated_deliveries_end_in_stripe_s_state(
+    tmp_path: Path, serve_shop: Callable[..., LiveShop]
+) -> None:
     with running_sandbox(
         tmp_path / "s.sqlite3", shuffle_deliveries=True, duplicate_deliveries=True
-    ) as stripe:
-        for shop in serve_shop(tmp_path, stripe):
-            client = shopper(shop)
-            start = client.post("/checkout/memberships/patron", data={"interval": "year"})
-            engine.pay_checkout_session(stripe.sandbox, session_id_of(start.location), card(VISA))
-            sub_id = shop.wait_for(
-                lambda: db.session.execute(
-                    db.select(Subscription.stripe_subscription_id)
-                ).scalar_one_or_none()
-            )
-            assert sub_id
-            stripe.wait_for_deliveries()
-            truth = shop.client.v1.subscriptions.retrieve(sub_id)
-            local = shop.read(
-                lambda: db.session.execute(db.select(Subscription)).scalar_one().status
-            )
-            assert local == truth.status == "active"
-            assert shop.read(lambda: db.session.get(Order, 1).status) == "paid"
-        stripe.close_clients()
+    ) as sandbox:
+        live_shop = serve_shop(sandbox)
+        client = live_shop.signed_in_shopper()
+        start = client.post("/checkout/memberships/patron", data={"interval": "year"})
+        engine.pay_checkout_session(sandbox.sandbox, session_id_of(start.location), card(VISA))
+        sub_id = live_shop.wait_for(
+            lambda: db.session.execute(
+                db.select(Subscription.stripe_subscription_id)
+            ).scalar_one_or_none()
+        )
+        assert sub_id
+        sandbox.wait_for_deliveries()
+        truth = live_shop.stripe_client.v1.subscriptions.retrieve(sub_id)
+        local = live_shop.read(
+            lambda: db.session.execute(db.select(Subscription)).scalar_one().status
+        )
+        assert local == truth.status == "active"
+        assert live_shop.read(lambda: db.session.get(Order, 1).status) == "paid"
+        sandbox.close_clients()
 
 
 def test_reconcile_records_what_missed_webhooks_would_have(live_shop: LiveShop) -> None:
     """With the endpoint switched off, `orders reconcile` still brings the records up to date."""
-    for endpoint in live_shop.client.v1.webhook_endpoints.list().data:
-        live_shop.client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
-    client = shopper(live_shop)
+    for endpoint in live_shop.stripe_client.v1.webhook_endpoints.list().data:
+        live_shop.stripe_client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
+    client = live_shop.signed_in_shopper()
     book = session_id_of(
         client.post("/checkout/books/quiet-machines", data={"quantity": "1"}).location
     )
-    engine.pay_checkout_session(live_shop.stripe.sandbox, book, card(VISA))
+    engine.pay_checkout_session(live_shop.sandbox.sandbox, book, card(VISA))
     membership = session_id_of(
         client.post("/checkout/memberships/patron", data={"interval": "month"}).location
     )
-    engine.pay_checkout_session(live_shop.stripe.sandbox, membership, card(VISA))
-    intent = live_shop.client.v1.checkout.sessions.retrieve(book).payment_intent
+    engine.pay_checkout_session(live_shop.sandbox.sandbox, membership, card(VISA))
+    intent = live_shop.stripe_client.v1.checkout.sessions.retrieve(book).payment_intent
     assert isinstance(intent, str)
-    live_shop.client.v1.refunds.create(params={"payment_intent": intent, "amount": 650})
+    live_shop.stripe_client.v1.refunds.create(params={"payment_intent": intent, "amount": 650})
     assert order(live_shop, 1).status == "pending"  # nothing arrived
 
     result = live_shop.app.test_cli_runner().invoke(args=["orders", "reconcile", "--days", "1"])

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,8 @@ from typing import Any
 import pytest
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
+
+from tests.sandbox.helpers import HangingEndpoint, Receiver
 
 
 @pytest.fixture
@@ -27,33 +26,6 @@ def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
 def stripe_client(sandbox: RunningSandbox) -> StripeClient:
     """The real SDK aimed at the sandbox."""
     return sandbox.client()
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint that records what it is sent and answers ``statuses`` in turn."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def events(self) -> list[dict[str, Any]]:
-        """Bodies received, parsed, in arrival order."""
-        with self.lock:
-            return [json.loads(r["body"]) for r in self.requests]
-
-    def wait_for(
-        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5
-    ) -> list[dict[str, Any]]:
-        """Wait until ``predicate(events)`` holds; returns the events."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            events = self.events()
-            if predicate(events):
-                return events
-            time.sleep(0.02)
-        raise AssertionError(f"timed out; received {[e['type'] for e in self.events()]}")
 
 
 @pytest.fixture
@@ -83,15 +55,6 @@ def receiver() -> Iterator[Receiver]:
     yield state
     server.shutdown()
     server.server_close()
-
-
-@dataclass
-class HangingEndpoint:
-    """A webhook endpoint that accepts requests and answers none until released."""
-
-    url: str = ""
-    arrived: threading.Event = field(default_factory=threading.Event)
-    released: threading.Event = field(default_factory=threading.Event)
 
 
 @pytest.fixture

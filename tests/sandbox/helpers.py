@@ -1,7 +1,13 @@
-"""Shared steps for sandbox tests: a catalogue and a shopper paying on the hosted page."""
+"""Shared steps for sandbox tests: a catalogue, a shopper paying on the hosted page, and the
+webhook endpoints the `receiver` and `hanging` fixtures serve."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from stripe import StripeClient
@@ -75,3 +81,39 @@ def event_types(stripe_client: StripeClient) -> list[str]:
             list(stripe_client.v1.events.list(params={"limit": 100}).auto_paging_iter())
         )
     ]
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint that records what it is sent and answers ``statuses`` in turn."""
+
+    url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Bodies received, parsed, in arrival order."""
+        with self.lock:
+            return [json.loads(r["body"]) for r in self.requests]
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5
+    ) -> list[dict[str, Any]]:
+        """Wait until ``predicate(events)`` holds; returns the events."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.events()
+            if predicate(events):
+                return events
+            time.sleep(0.02)
+        raise AssertionError(f"timed out; received {[e['type'] for e in self.events()]}")
+
+
+@dataclass
+class HangingEndpoint:
+    """A webhook endpoint that accepts requests and answers none until released."""
+
+    url: str = ""
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)

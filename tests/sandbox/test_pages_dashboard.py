@@ -6,7 +6,7 @@ import pytest
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
-from .conftest import Receiver
+from .helpers import Receiver
 from .test_pages_support import BANNER, Visitor, text_of
 
 pytestmark = pytest.mark.sandbox

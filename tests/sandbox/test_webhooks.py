@@ -12,8 +12,7 @@ from stripe import StripeClient
 from stripe_sandbox.core.store import Store
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
-from .conftest import HangingEndpoint, Receiver
-from .helpers import book_price, payment_session
+from .helpers import HangingEndpoint, Receiver, book_price, payment_session
 
 
 def test_endpoint_secret_only_on_create(stripe_client: StripeClient, receiver: Receiver) -> None:

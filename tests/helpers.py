@@ -1,0 +1,112 @@
+"""Plain helpers for the shop's tests: settings, a test app, accounts, signed webhooks.
+
+Tests get these through the fixtures in `tests/conftest.py`; the integration fixtures
+use them directly. Nothing here is a fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from shop import create_app
+from shop.extensions import db
+from shop.models import User
+from tests import stripe_fakes
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The tests' own catalogue; the shipped products.yaml is read only to check it is valid.
+TEST_CATALOGUE = Path(__file__).resolve().parent / "fixtures" / "catalogue.yaml"
+SHIPPED_CATALOGUE = ROOT / "products.yaml"
+WEBHOOK_SECRET = "whsec_test_current"
+OLD_WEBHOOK_SECRET = "whsec_test_previous"
+PASSWORD = "correct horse battery"
+
+
+def database_url(tmp_path: Path) -> str:
+    """PostgreSQL when TEST_DATABASE_URL is set (CI), else a SQLite file per test."""
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'quire.sqlite3'}"
+
+
+def build_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """The shop configured for tests (fake Stripe keys, the test catalogue), plus `overrides`."""
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+        "STRIPE_SECRET_KEY": "sk_test_unit",
+        "STRIPE_API_BASE": None,
+        "STRIPE_USES_SANDBOX": False,
+        "STRIPE_MAX_NETWORK_RETRIES": 0,
+        "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET, OLD_WEBHOOK_SECRET),
+        "SITE_URL": "http://shop.test",
+        "CATALOGUE_PATH": str(TEST_CATALOGUE),
+        "WTF_CSRF_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+def close_database(app: Flask) -> None:
+    """Close `app`'s connection pool, so none leaks into the next test."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def add_user(app: Flask, email: str = "reader@example.com", *, admin: bool = False) -> int:
+    """An account (a shopper, or the shop's owner if `admin`); returns its id."""
+    with app.app_context():
+        user = User(email=email, is_admin=admin)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+
+def sign_in(client: FlaskClient, email: str = "reader@example.com") -> None:
+    response = client.post("/login", data={"email": email, "password": PASSWORD})
+    assert response.status_code == 302, response.text
+
+
+def post_event(
+    client: FlaskClient,
+    body: dict[str, Any],
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+) -> Any:
+    """Deliver `body` to the shop's webhook, signed with `secret` as Stripe signs it."""
+    payload = json.dumps(body).encode()
+    return client.post(
+        "/webhooks/stripe",
+        data=payload,
+        headers={"Stripe-Signature": stripe_fakes.signature(payload, secret, timestamp)},
+        content_type="application/json",
+    )
+
+
+def run_flask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app wsgi ARGS` as an admin would run it, on the test catalogue unless `env`
+    names another."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "QUIRE_ENV": "development",
+            "CATALOGUE_PATH": str(TEST_CATALOGUE),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
