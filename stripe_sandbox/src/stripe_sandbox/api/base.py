@@ -203,7 +203,7 @@ def _should_store(status: int, body: dict[str, Any]) -> bool:
     return bool(body.get("error", {}).get("type") == "card_error")
 
 
-def check_known(params: dict[str, Any], allowed: frozenset[str] | None) -> None:
+def check_known(params: dict[str, Any], allowed: dict[str, Any] | None) -> None:
     """Refuse top-level parameters Stripe does not accept on this request."""
     if allowed is None:
         return
@@ -215,7 +215,7 @@ def check_known(params: dict[str, Any], allowed: frozenset[str] | None) -> None:
 
 
 def dispatch(
-    handler: Handler, kwargs: dict[str, Any], allowed: frozenset[str] | None = None
+    handler: Handler, kwargs: dict[str, Any], allowed: dict[str, Any] | None = None
 ) -> Response:
     """Run ``handler`` under Stripe's conventions."""
     sandbox = current_sandbox()
