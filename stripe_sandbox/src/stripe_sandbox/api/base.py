@@ -203,15 +203,51 @@ def _should_store(status: int, body: dict[str, Any]) -> bool:
     return bool(body.get("error", {}).get("type") == "card_error")
 
 
+def _unknown_key(value: Any, spec: Any, path: str) -> str | None:
+    """The full name of the first key in ``value`` that ``spec`` does not know, if any.
+
+    ``spec`` comes from ``allowed.ALLOWED``: a dict of known keys (``"*"``: any key), a
+    one-item list for an array of such hashes, or None for a plain value.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        if isinstance(value, list):
+            items = [(str(index), item) for index, item in enumerate(value)]
+        elif isinstance(value, dict):
+            items = [(key, item) for key, item in value.items() if key.isdigit()]
+        else:
+            return None
+        for index, item in items:
+            found = _unknown_key(item, spec[0], f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    if not isinstance(value, dict):
+        return None
+    for key, inner in value.items():
+        name = f"{path}[{key}]" if path else key
+        if key in spec:
+            inner_spec = spec[key]
+        elif "*" in spec:
+            inner_spec = spec["*"]
+        else:
+            return name
+        found = _unknown_key(inner, inner_spec, name)
+        if found is not None:
+            return found
+    return None
+
+
 def check_known(params: dict[str, Any], allowed: dict[str, Any] | None) -> None:
-    """Refuse top-level parameters Stripe does not accept on this request."""
+    """Refuse parameters, top-level or nested, that Stripe does not accept on this request."""
     if allowed is None:
         return
-    for key in params:
-        if key not in allowed:
-            raise StripeError(
-                f"Received unknown parameter: {key}", param=key, code="parameter_unknown"
-            )
+    unknown = _unknown_key(params, allowed, "")
+    if unknown is not None:
+        raise StripeError(
+            f"Received unknown parameter: {unknown}", param=unknown, code="parameter_unknown"
+        )
 
 
 def dispatch(
@@ -284,7 +320,8 @@ def route(
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(call, **url_args)`` for ``rule`` under ``/v1``.
 
-    ``strict`` names an entry of ``allowed.ALLOWED``: other top-level params get 400.
+    ``strict`` names an entry of ``allowed.ALLOWED``: other params, top-level or nested,
+    get 400.
     """
     allowed = ALLOWED[strict] if strict else None
 
