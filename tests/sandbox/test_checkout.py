@@ -506,3 +506,63 @@ def test_metadata_and_known_nested_parameters_pass(stripe_client: StripeClient) 
         )
     assert caught.value.param == "product_data[colour]"
     assert price_obj.recurring is not None
+
+
+def test_over_refund_message_shows_money_as_stripe_does(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Stripe words an over-refund with formatted amounts, and code amount_too_large."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1200))
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 2000})
+    assert caught.value.user_message == (
+        "Refund amount (£20.00) is greater than charge amount (£12.00)"
+    )
+    assert (caught.value.param, caught.value.code) == ("amount", "amount_too_large")
+    stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 155})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 1100})
+    assert caught.value.user_message == (
+        "Refund amount (£11.00) is greater than unrefunded amount on charge (£10.45)"
+    )
+    assert caught.value.code == "amount_too_large"
+
+
+def test_error_codes_are_stripes(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
+    """Each refusal carries a code from Stripe's list (the SDK's), not an invented one."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1200))
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.raw_request("post", "/v1/refunds", payment_intent=pi_id, amount="12.5")
+    assert (caught.value.param, caught.value.code) == ("amount", "parameter_invalid_integer")
+    assert caught.value.user_message == "Invalid integer: 12.5"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.list(params={"limit": 0})
+    assert (caught.value.param, caught.value.code) == ("limit", "parameter_invalid_integer")
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        payment_session(
+            stripe_client, book_price(stripe_client), customer=customer.id, customer_email="b@x.io"
+        )
+    assert (caught.value.param, caught.value.code) == ("customer_email", "parameters_exclusive")
+    stripe_client.v1.prices.create(
+        params={
+            "currency": "gbp",
+            "unit_amount": 100,
+            "product_data": {"name": "A"},
+            "lookup_key": "k",
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.create(
+            params={
+                "currency": "gbp",
+                "unit_amount": 100,
+                "product_data": {"name": "B"},
+                "lookup_key": "k",
+            }
+        )
+    assert (caught.value.param, caught.value.code) == ("lookup_key", "resource_already_exists")

@@ -38,3 +38,30 @@ def test_generator_reads_nested_params_and_expandable_fields() -> None:
     assert "subscription" not in keys["invoice"] and "parent" in keys["invoice"]
     assert "refunds" not in keys["charge"] and "refunds" in expandable["charge"]
     assert "parent.subscription_details.subscription" in expandable["invoice"]
+
+
+def test_error_codes_emitted_are_ones_stripe_documents() -> None:
+    """Every ``code="…"`` in the sandbox's source is among the error codes the SDK lists."""
+    import re
+    import typing
+
+    from stripe._setup_intent import SetupIntent
+
+    known: set[str] = set()
+
+    def walk(tp: object) -> None:
+        if typing.get_origin(tp) is typing.Literal:
+            known.update(str(arg) for arg in typing.get_args(tp))
+        for arg in typing.get_args(tp):
+            walk(arg)
+
+    walk(SetupIntent.LastSetupError.__annotations__["code"])
+    assert {"parameter_unknown", "resource_missing"} <= known
+    package = SCRIPT.parents[1] / "src" / "stripe_sandbox"
+    used = {
+        (path.name, code)
+        for path in package.rglob("*.py")
+        for code in re.findall(r'\bcode="([a-z_]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert used, "no codes found: has the source moved?"
+    assert [pair for pair in sorted(used) if pair[1] not in known] == []

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..allowed import ALLOWED
 from ..core import Sandbox
-from ..errors import StripeError, invalid
+from ..errors import StripeError, exclusive, invalid
 from ..events import current_request
 from ..ids import new_request_id
 from ..params import get_int, get_list, get_str, parse_pairs
@@ -63,14 +63,15 @@ class Call:
         if limit is None:
             limit = 10
         if not 1 <= limit <= 100:
-            raise invalid("Invalid integer: limit must be between 1 and 100.", param="limit")
+            raise invalid(
+                "Invalid integer: limit must be between 1 and 100.",
+                param="limit",
+                code="parameter_invalid_integer",
+            )
         after = get_str(self.params, "starting_after")
         before = get_str(self.params, "ending_before")
         if after and before:
-            raise invalid(
-                "You may only specify one of these parameters: ending_before, starting_after.",
-                param="starting_after",
-            )
+            raise exclusive("ending_before", "starting_after")
         items = _created_within(items, self.params.get("created"))
         if after:
             rest = items[self._cursor(items, after, "starting_after") :]
@@ -102,7 +103,11 @@ class Call:
         """A ``search_result`` page; ``page`` is an opaque offset token."""
         limit = get_int(self.params, "limit") or 10
         if not 1 <= limit <= 100:
-            raise invalid("Invalid integer: limit must be between 1 and 100.", param="limit")
+            raise invalid(
+                "Invalid integer: limit must be between 1 and 100.",
+                param="limit",
+                code="parameter_invalid_integer",
+            )
         page = get_str(self.params, "page")
         offset = int(page) if page and page.isdigit() else 0
         chosen = found[offset : offset + limit]
@@ -130,11 +135,19 @@ def _created_within(items: list[dict[str, Any]], created: Any) -> list[dict[str,
     bounds: dict[str, int] = {}
     for key, value in created.items():
         if key not in ("eq", "gt", "gte", "lt", "lte"):
-            raise invalid(f"Received unknown parameter: created[{key}]", param=f"created[{key}]")
+            raise invalid(
+                f"Received unknown parameter: created[{key}]",
+                param=f"created[{key}]",
+                code="parameter_unknown",
+            )
         try:
             bounds[key] = int(value)
         except (TypeError, ValueError):
-            raise invalid(f"Invalid integer: {value}", param=f"created[{key}]") from None
+            raise invalid(
+                f"Invalid integer: {value}",
+                param=f"created[{key}]",
+                code="parameter_invalid_integer",
+            ) from None
     tests = {
         "eq": lambda v, b: v == b,
         "gt": lambda v, b: v > b,
