@@ -403,7 +403,9 @@ def test_embedded_list_urls_can_be_paged(
         str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
     )
     refund = stripe_client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
-    charge = stripe_client.v1.charges.retrieve(str(pi.latest_charge))
+    charge = stripe_client.v1.charges.retrieve(
+        str(pi.latest_charge), params={"expand": ["refunds"]}
+    )
     assert charge.refunds is not None
     assert [r.id for r in charge.refunds.auto_paging_iter()] == [refund.id]
 

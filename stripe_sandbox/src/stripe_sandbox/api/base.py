@@ -24,7 +24,7 @@ from ..errors import StripeError, exclusive, invalid
 from ..events import current_request
 from ..ids import new_request_id
 from ..params import get_int, get_list, get_str, parse_pairs
-from ..render import expand, list_object
+from ..render import MAX_EXPAND_DEPTH, expand, list_object
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,26 @@ class Call:
     def expand_paths(self) -> list[str]:
         """The ``expand[]`` paths asked for."""
         return [str(p) for p in get_list(self.params, "expand")]
+
+    @property
+    def item_paths(self) -> list[str]:
+        """The ``expand[]`` paths of a list request, for its items (``data.`` removed)."""
+        paths = []
+        for path in self.expand_paths:
+            head, _, rest = path.partition(".")
+            if head != "data" or not rest:
+                raise invalid(
+                    f"This property cannot be expanded ({path}). "
+                    f"You may want to try expanding 'data.{path}' instead.",
+                    param="expand",
+                )
+            if path.count(".") + 1 > MAX_EXPAND_DEPTH:
+                raise invalid(
+                    f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property.",
+                    param="expand",
+                )
+            paths.append(rest)
+        return paths
 
     def render(self, obj: dict[str, Any]) -> dict[str, Any]:
         """``obj`` as a response, with the request's expansions."""
@@ -81,8 +101,7 @@ class Call:
             chosen, has_more = rest[-limit:], len(rest) > limit
         else:
             chosen, has_more = items[:limit], len(items) > limit
-        paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
-        data = [expand(self.store, item, paths) for item in chosen]
+        data = [expand(self.store, item, self.item_paths) for item in chosen]
         return list_object(url, data, has_more)
 
     def _cursor(self, items: list[dict[str, Any]], cursor: str, param: str) -> int:
@@ -112,7 +131,7 @@ class Call:
         offset = int(page) if page and page.isdigit() else 0
         chosen = found[offset : offset + limit]
         has_more = offset + limit < len(found)
-        paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
+        paths = self.item_paths
         return {
             "object": "search_result",
             "url": url,
