@@ -29,10 +29,10 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_object import StripeObject
 
 ROOT = Path(__file__).resolve().parents[2]
-# Where the generated modules go (one place, so a move of the modules is one edit here).
-PACKAGE_DIR = ROOT / "stripe_sandbox" / "src" / "stripe_sandbox"
-ALLOWED_PATH = PACKAGE_DIR / "allowed.py"
-SHAPES_PATH = PACKAGE_DIR / "shapes.py"
+# The one place the generated modules go: repoint this if allowed.py and shapes.py move.
+OUTPUT_DIR = ROOT / "stripe_sandbox" / "src" / "stripe_sandbox"
+ALLOWED_PATH = OUTPUT_DIR / "allowed.py"
+SHAPES_PATH = OUTPUT_DIR / "shapes.py"
 DEFAULT_FIXTURES = ROOT / "tests" / "fixtures" / "stripe" / "fixtures3.json"
 SCRIPT = "stripe_sandbox/scripts/generate_tables.py"
 
