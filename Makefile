@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck bench sandbox clean
+.PHONY: install run test lint typecheck bench sandbox sandbox-tables clean
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 
 sandbox: $(STAMP)
 	$(BIN)/python -m stripe_sandbox run
+
+# Regenerate the sandbox's core/allowed.py and core/shapes.py from the installed SDK and fixtures3.json.
+sandbox-tables: $(STAMP)
+	$(BIN)/python stripe_sandbox/scripts/generate_tables.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artefacts

@@ -64,7 +64,9 @@ def test_subscription_checkout_activates_after_first_invoice(
     assert item.id.startswith("si_") and item.price.id == price
     assert item.current_period_end - item.current_period_start in range(28 * DAY, 32 * DAY)
     assert sub.default_payment_method is not None
-    invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
+    invoice = stripe_client.v1.invoices.retrieve(
+        str(sub.latest_invoice), params={"expand": ["payments"]}
+    )
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == (
         "paid",
         500,

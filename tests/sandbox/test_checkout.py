@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
@@ -401,7 +402,9 @@ def test_embedded_list_urls_can_be_paged(
         str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
     )
     refund = stripe_client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100})
-    charge = stripe_client.v1.charges.retrieve(str(pi.latest_charge))
+    charge = stripe_client.v1.charges.retrieve(
+        str(pi.latest_charge), params={"expand": ["refunds"]}
+    )
     assert charge.refunds is not None
     assert [r.id for r in charge.refunds.auto_paging_iter()] == [refund.id]
 
@@ -433,3 +436,134 @@ def test_customer_email_prefill_names_the_new_customer(
     done = stripe_client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["customer"]})
     assert isinstance(done.customer, stripe.Customer) and done.customer.email == "known@example.com"
     assert done.customer_details is not None and done.customer_details.email == "known@example.com"
+
+
+def test_unknown_nested_parameters_are_refused(stripe_client: StripeClient) -> None:
+    """Unknown keys inside hashes and arrays of hashes are refused by their full name."""
+    price = book_price(stripe_client)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"line_items": [{"price": price, "quantity": 1, "bogus": "x"}]}, "line_items[0][bogus]"),
+        (
+            {
+                "line_items": [
+                    {"price": price, "quantity": 1},
+                    {
+                        "price_data": {
+                            "currency": "gbp",
+                            "product": "prod_x",
+                            "unit_amount": 500,
+                            "recurring": {"interval": "month", "bogus": "1"},
+                        },
+                        "quantity": 1,
+                    },
+                ]
+            },
+            "line_items[1][price_data][recurring][bogus]",
+        ),
+        ({"subscription_data": {"trial_period_dayz": 3}}, "subscription_data[trial_period_dayz]"),
+    ]
+    for extra, name in cases:
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "success_url": "https://example.com/ok",
+            "line_items": [{"price": price, "quantity": 1}],
+            **extra,
+        }
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            stripe_client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+        assert caught.value.http_status == 400
+        assert (caught.value.param, caught.value.code) == (name, "parameter_unknown")
+        assert caught.value.user_message == f"Received unknown parameter: {name}"
+        assert caught.value.error is not None
+        assert caught.value.error.type == "invalid_request_error"
+
+
+def test_metadata_and_known_nested_parameters_pass(stripe_client: StripeClient) -> None:
+    """metadata takes any key; known nested keys (metadata of a line item too) are accepted."""
+    price = book_price(stripe_client)
+    session = payment_session(
+        stripe_client,
+        price,
+        metadata={"order": "42", "anything_at_all": "ok"},
+        payment_intent_data={"metadata": {"free": "form"}, "setup_future_usage": "off_session"},
+    )
+    assert session.metadata is not None
+    assert session.metadata.to_dict() == {"order": "42", "anything_at_all": "ok"}
+    price_obj = stripe_client.v1.prices.create(
+        params={
+            "currency": "gbp",
+            "unit_amount": 900,
+            "product_data": {"name": "Zine", "metadata": {"k": "v"}},
+            "recurring": {"interval": "month", "interval_count": 1},
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.create(
+            params={
+                "currency": "gbp",
+                "unit_amount": 900,
+                "product_data": {"name": "Zine", "colour": "red"},
+            }
+        )
+    assert caught.value.param == "product_data[colour]"
+    assert price_obj.recurring is not None
+
+
+def test_over_refund_message_shows_money_as_stripe_does(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Stripe words an over-refund with formatted amounts, and code amount_too_large."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1200))
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 2000})
+    assert caught.value.user_message == (
+        "Refund amount (£20.00) is greater than charge amount (£12.00)"
+    )
+    assert (caught.value.param, caught.value.code) == ("amount", "amount_too_large")
+    stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 155})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": 1100})
+    assert caught.value.user_message == (
+        "Refund amount (£11.00) is greater than unrefunded amount on charge (£10.45)"
+    )
+    assert caught.value.code == "amount_too_large"
+
+
+def test_error_codes_are_stripes(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
+    """Each refusal carries a code from Stripe's list (the SDK's), not an invented one."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1200))
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.raw_request("post", "/v1/refunds", payment_intent=pi_id, amount="12.5")
+    assert (caught.value.param, caught.value.code) == ("amount", "parameter_invalid_integer")
+    assert caught.value.user_message == "Invalid integer: 12.5"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.list(params={"limit": 0})
+    assert (caught.value.param, caught.value.code) == ("limit", "parameter_invalid_integer")
+    customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        payment_session(
+            stripe_client, book_price(stripe_client), customer=customer.id, customer_email="b@x.io"
+        )
+    assert (caught.value.param, caught.value.code) == ("customer_email", "parameters_exclusive")
+    stripe_client.v1.prices.create(
+        params={
+            "currency": "gbp",
+            "unit_amount": 100,
+            "product_data": {"name": "A"},
+            "lookup_key": "k",
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.create(
+            params={
+                "currency": "gbp",
+                "unit_amount": 100,
+                "product_data": {"name": "B"},
+                "lookup_key": "k",
+            }
+        )
+    assert (caught.value.param, caught.value.code) == ("lookup_key", "resource_already_exists")

@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, current_app, g, request
 
 from ..core.allowed import ALLOWED
-from ..core.errors import StripeError, invalid
+from ..core.errors import StripeError, exclusive, invalid
 from ..core.ids import new_request_id
 from ..core.params import get_int, get_list, get_str, parse_pairs
-from ..core.render import expand, list_object
+from ..core.render import MAX_EXPAND_DEPTH, expand, list_object
 from ..core.sandbox import Sandbox
 from ..core.store import Store
 from ..resources.events import current_request
@@ -53,6 +53,26 @@ class Call:
         """The ``expand[]`` paths asked for."""
         return [str(p) for p in get_list(self.params, "expand")]
 
+    @property
+    def item_paths(self) -> list[str]:
+        """The ``expand[]`` paths of a list request, for its items (``data.`` removed)."""
+        paths = []
+        for path in self.expand_paths:
+            head, _, rest = path.partition(".")
+            if head != "data" or not rest:
+                raise invalid(
+                    f"This property cannot be expanded ({path}). "
+                    f"You may want to try expanding 'data.{path}' instead.",
+                    param="expand",
+                )
+            if path.count(".") + 1 > MAX_EXPAND_DEPTH:
+                raise invalid(
+                    f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property.",
+                    param="expand",
+                )
+            paths.append(rest)
+        return paths
+
     def render(self, obj: dict[str, Any]) -> dict[str, Any]:
         """``obj`` as a response, with the request's expansions."""
         return expand(self.store, obj, self.expand_paths)
@@ -63,14 +83,15 @@ class Call:
         if limit is None:
             limit = 10
         if not 1 <= limit <= 100:
-            raise invalid("Invalid integer: limit must be between 1 and 100.", param="limit")
+            raise invalid(
+                "Invalid integer: limit must be between 1 and 100.",
+                param="limit",
+                code="parameter_invalid_integer",
+            )
         after = get_str(self.params, "starting_after")
         before = get_str(self.params, "ending_before")
         if after and before:
-            raise invalid(
-                "You may only specify one of these parameters: ending_before, starting_after.",
-                param="starting_after",
-            )
+            raise exclusive("ending_before", "starting_after")
         items = _created_within(items, self.params.get("created"))
         if after:
             rest = items[self._cursor(items, after, "starting_after") :]
@@ -80,8 +101,7 @@ class Call:
             chosen, has_more = rest[-limit:], len(rest) > limit
         else:
             chosen, has_more = items[:limit], len(items) > limit
-        paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
-        data = [expand(self.store, item, paths) for item in chosen]
+        data = [expand(self.store, item, self.item_paths) for item in chosen]
         return list_object(url, data, has_more)
 
     def _cursor(self, items: list[dict[str, Any]], cursor: str, param: str) -> int:
@@ -102,12 +122,16 @@ class Call:
         """A ``search_result`` page; ``page`` is an opaque offset token."""
         limit = get_int(self.params, "limit") or 10
         if not 1 <= limit <= 100:
-            raise invalid("Invalid integer: limit must be between 1 and 100.", param="limit")
+            raise invalid(
+                "Invalid integer: limit must be between 1 and 100.",
+                param="limit",
+                code="parameter_invalid_integer",
+            )
         page = get_str(self.params, "page")
         offset = int(page) if page and page.isdigit() else 0
         chosen = found[offset : offset + limit]
         has_more = offset + limit < len(found)
-        paths = [p[len("data.") :] for p in self.expand_paths if p.startswith("data.")]
+        paths = self.item_paths
         return {
             "object": "search_result",
             "url": url,
@@ -130,11 +154,19 @@ def _created_within(items: list[dict[str, Any]], created: Any) -> list[dict[str,
     bounds: dict[str, int] = {}
     for key, value in created.items():
         if key not in ("eq", "gt", "gte", "lt", "lte"):
-            raise invalid(f"Received unknown parameter: created[{key}]", param=f"created[{key}]")
+            raise invalid(
+                f"Received unknown parameter: created[{key}]",
+                param=f"created[{key}]",
+                code="parameter_unknown",
+            )
         try:
             bounds[key] = int(value)
         except (TypeError, ValueError):
-            raise invalid(f"Invalid integer: {value}", param=f"created[{key}]") from None
+            raise invalid(
+                f"Invalid integer: {value}",
+                param=f"created[{key}]",
+                code="parameter_invalid_integer",
+            ) from None
     tests = {
         "eq": lambda v, b: v == b,
         "gt": lambda v, b: v > b,
@@ -203,19 +235,55 @@ def _should_store(status: int, body: dict[str, Any]) -> bool:
     return bool(body.get("error", {}).get("type") == "card_error")
 
 
-def check_known(params: dict[str, Any], allowed: frozenset[str] | None) -> None:
-    """Refuse top-level parameters Stripe does not accept on this request."""
+def _unknown_key(value: Any, spec: Any, path: str) -> str | None:
+    """The full name of the first key in ``value`` that ``spec`` does not know, if any.
+
+    ``spec`` comes from ``allowed.ALLOWED``: a dict of known keys (``"*"``: any key), a
+    one-item list for an array of such hashes, or None for a plain value.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        if isinstance(value, list):
+            items = [(str(index), item) for index, item in enumerate(value)]
+        elif isinstance(value, dict):
+            items = [(key, item) for key, item in value.items() if key.isdigit()]
+        else:
+            return None
+        for index, item in items:
+            found = _unknown_key(item, spec[0], f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    if not isinstance(value, dict):
+        return None
+    for key, inner in value.items():
+        name = f"{path}[{key}]" if path else key
+        if key in spec:
+            inner_spec = spec[key]
+        elif "*" in spec:
+            inner_spec = spec["*"]
+        else:
+            return name
+        found = _unknown_key(inner, inner_spec, name)
+        if found is not None:
+            return found
+    return None
+
+
+def check_known(params: dict[str, Any], allowed: dict[str, Any] | None) -> None:
+    """Refuse parameters, top-level or nested, that Stripe does not accept on this request."""
     if allowed is None:
         return
-    for key in params:
-        if key not in allowed:
-            raise StripeError(
-                f"Received unknown parameter: {key}", param=key, code="parameter_unknown"
-            )
+    unknown = _unknown_key(params, allowed, "")
+    if unknown is not None:
+        raise StripeError(
+            f"Received unknown parameter: {unknown}", param=unknown, code="parameter_unknown"
+        )
 
 
 def dispatch(
-    handler: Handler, kwargs: dict[str, Any], allowed: frozenset[str] | None = None
+    handler: Handler, kwargs: dict[str, Any], allowed: dict[str, Any] | None = None
 ) -> Response:
     """Run ``handler`` under Stripe's conventions."""
     sandbox = current_sandbox()
@@ -284,7 +352,8 @@ def route(
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(call, **url_args)`` for ``rule`` under ``/v1``.
 
-    ``strict`` names an entry of ``allowed.ALLOWED``: other top-level params get 400.
+    ``strict`` names an entry of ``allowed.ALLOWED``: other params, top-level or nested,
+    get 400.
     """
     allowed = ALLOWED[strict] if strict else None
 

@@ -1,291 +1,1365 @@
-"""Top-level parameters Stripe accepts on the requests the sandbox checks strictly.
+"""Request parameters Stripe accepts on the requests the sandbox checks strictly.
 
-Copied from the pinned SDK's typed params (``stripe/params/**``); anything else is
-refused with Stripe's "Received unknown parameter" error, so typos surface here as they
-would against Stripe.
+Each entry maps a parameter to the keys nested under it (a dict), to ``[dict]`` for
+an array of hashes, or to None for a plain value; ``"*"`` stands for any key (as in
+``metadata``). Anything else is refused with Stripe's "Received unknown parameter"
+error, so typos surface here as they would against Stripe.
 """
 
-ALLOWED: dict[str, frozenset[str]] = {
-    "checkout.session.create": frozenset(
-        {
-            "adaptive_pricing",
-            "after_expiration",
-            "allow_promotion_codes",
-            "allowed_payment_method_types",
-            "automatic_tax",
-            "billing_address_collection",
-            "branding_settings",
-            "cancel_url",
-            "client_reference_id",
-            "consent_collection",
-            "currency",
-            "custom_fields",
-            "custom_text",
-            "customer",
-            "customer_account",
-            "customer_creation",
-            "customer_email",
-            "customer_update",
-            "discounts",
-            "excluded_payment_method_types",
-            "expand",
-            "expires_at",
-            "integration_identifier",
-            "invoice_creation",
-            "line_items",
-            "locale",
-            "managed_payments",
-            "metadata",
-            "mode",
-            "name_collection",
-            "optional_items",
-            "origin_context",
-            "payment_intent_data",
-            "payment_method_collection",
-            "payment_method_configuration",
-            "payment_method_data",
-            "payment_method_options",
-            "permissions",
-            "phone_number_collection",
-            "redirect_on_completion",
-            "return_url",
-            "saved_payment_method_options",
-            "setup_intent_data",
-            "shipping_address_collection",
-            "shipping_options",
-            "submit_type",
-            "subscription_data",
-            "success_url",
-            "tax_id_collection",
-            "ui_mode",
-            "wallet_options",
-        }
-    ),
-    "price.create": frozenset(
-        {
-            "active",
-            "billing_scheme",
-            "currency",
-            "currency_options",
-            "custom_unit_amount",
-            "expand",
-            "lookup_key",
-            "metadata",
-            "nickname",
-            "product",
-            "product_data",
-            "recurring",
-            "tax_behavior",
-            "tiers",
-            "tiers_mode",
-            "transfer_lookup_key",
-            "transform_quantity",
-            "unit_amount",
-            "unit_amount_decimal",
-        }
-    ),
-    "price.update": frozenset(
-        {
-            "active",
-            "currency_options",
-            "expand",
-            "lookup_key",
-            "metadata",
-            "nickname",
-            "tax_behavior",
-            "transfer_lookup_key",
-        }
-    ),
-    "product.create": frozenset(
-        {
-            "active",
-            "default_price_data",
-            "description",
-            "expand",
-            "id",
-            "images",
-            "marketing_features",
-            "metadata",
-            "name",
-            "package_dimensions",
-            "shippable",
-            "statement_descriptor",
-            "tax_code",
-            "tax_details",
-            "type",
-            "unit_label",
-            "url",
-        }
-    ),
-    "product.update": frozenset(
-        {
-            "active",
-            "default_price",
-            "description",
-            "expand",
-            "images",
-            "marketing_features",
-            "metadata",
-            "name",
-            "package_dimensions",
-            "shippable",
-            "statement_descriptor",
-            "tax_code",
-            "tax_details",
-            "unit_label",
-            "url",
-        }
-    ),
-    "customer.create": frozenset(
-        {
-            "address",
-            "balance",
-            "business_name",
-            "cash_balance",
-            "description",
-            "email",
-            "expand",
-            "individual_name",
-            "invoice_prefix",
-            "invoice_settings",
-            "metadata",
-            "name",
-            "next_invoice_sequence",
-            "payment_method",
-            "phone",
-            "preferred_locales",
-            "shipping",
-            "source",
-            "tax",
-            "tax_exempt",
-            "tax_id_data",
-            "test_clock",
-            "validate",
-        }
-    ),
-    "customer.update": frozenset(
-        {
-            "address",
-            "balance",
-            "business_name",
-            "cash_balance",
-            "default_source",
-            "description",
-            "email",
-            "expand",
-            "individual_name",
-            "invoice_prefix",
-            "invoice_settings",
-            "metadata",
-            "name",
-            "next_invoice_sequence",
-            "phone",
-            "preferred_locales",
-            "shipping",
-            "source",
-            "tax",
-            "tax_exempt",
-            "validate",
-        }
-    ),
-    "subscription.update": frozenset(
-        {
-            "add_invoice_items",
-            "application_fee_percent",
-            "automatic_tax",
-            "billing_cycle_anchor",
-            "billing_schedules",
-            "billing_thresholds",
-            "cancel_at",
-            "cancel_at_period_end",
-            "cancellation_details",
-            "collection_method",
-            "days_until_due",
-            "default_payment_method",
-            "default_source",
-            "default_tax_rates",
-            "description",
-            "discounts",
-            "expand",
-            "invoice_settings",
-            "items",
-            "metadata",
-            "off_session",
-            "on_behalf_of",
-            "pause_collection",
-            "payment_behavior",
-            "payment_settings",
-            "pending_invoice_item_interval",
-            "proration_behavior",
-            "proration_date",
-            "transfer_data",
-            "trial_end",
-            "trial_from_plan",
-            "trial_settings",
-        }
-    ),
-    "refund.create": frozenset(
-        {
-            "amount",
-            "charge",
-            "currency",
-            "customer",
-            "expand",
-            "instructions_email",
-            "metadata",
-            "origin",
-            "payment_intent",
-            "reason",
-            "refund_application_fee",
-            "reverse_transfer",
-        }
-    ),
-    "webhook_endpoint.create": frozenset(
-        {
-            "api_version",
-            "connect",
-            "description",
-            "enabled_events",
-            "expand",
-            "metadata",
-            "url",
-        }
-    ),
-    "webhook_endpoint.update": frozenset(
-        {
-            "description",
-            "disabled",
-            "enabled_events",
-            "expand",
-            "metadata",
-            "url",
-        }
-    ),
-    "billing_portal.session.create": frozenset(
-        {
-            "after_expiration",
-            "configuration",
-            "customer",
-            "customer_account",
-            "expand",
-            "flow_data",
-            "locale",
-            "on_behalf_of",
-            "return_url",
-        }
-    ),
-    "test_clock.create": frozenset(
-        {
-            "customer",
-            "expand",
-            "frozen_time",
-            "name",
-        }
-    ),
-    "test_clock.advance": frozenset(
-        {
-            "expand",
-            "frozen_time",
-        }
-    ),
+# Generated by stripe_sandbox/scripts/generate_tables.py from stripe 16.1.0 (API version 2026-10-28.endive).
+# Do not edit by hand: run `make sandbox-tables`.
+
+from typing import Any
+
+ALLOWED: dict[str, dict[str, Any]] = {
+    "checkout.session.create": {
+        "adaptive_pricing": {
+            "enabled": None,
+        },
+        "after_expiration": {
+            "recovery": {
+                "allow_promotion_codes": None,
+                "enabled": None,
+            },
+        },
+        "allow_promotion_codes": None,
+        "allowed_payment_method_types": None,
+        "automatic_tax": {
+            "enabled": None,
+            "liability": {
+                "account": None,
+                "type": None,
+            },
+        },
+        "billing_address_collection": None,
+        "branding_settings": {
+            "background_color": None,
+            "border_style": None,
+            "button_color": None,
+            "display_name": None,
+            "font_family": None,
+            "icon": {
+                "file": None,
+                "type": None,
+                "url": None,
+            },
+            "logo": {
+                "file": None,
+                "type": None,
+                "url": None,
+            },
+        },
+        "cancel_url": None,
+        "client_reference_id": None,
+        "consent_collection": {
+            "payment_method_reuse_agreement": {
+                "position": None,
+            },
+            "promotions": None,
+            "terms_of_service": None,
+        },
+        "currency": None,
+        "custom_fields": [
+            {
+                "dropdown": {
+                    "default_value": None,
+                    "options": [
+                        {
+                            "label": None,
+                            "value": None,
+                        },
+                    ],
+                },
+                "key": None,
+                "label": {
+                    "custom": None,
+                    "type": None,
+                },
+                "numeric": {
+                    "default_value": None,
+                    "maximum_length": None,
+                    "minimum_length": None,
+                },
+                "optional": None,
+                "text": {
+                    "default_value": None,
+                    "maximum_length": None,
+                    "minimum_length": None,
+                },
+                "type": None,
+            },
+        ],
+        "custom_text": {
+            "after_submit": {
+                "message": None,
+            },
+            "shipping_address": {
+                "message": None,
+            },
+            "submit": {
+                "message": None,
+            },
+            "terms_of_service_acceptance": {
+                "message": None,
+            },
+        },
+        "customer": None,
+        "customer_account": None,
+        "customer_creation": None,
+        "customer_email": None,
+        "customer_update": {
+            "address": None,
+            "name": None,
+            "shipping": None,
+        },
+        "discounts": [
+            {
+                "coupon": None,
+                "promotion_code": None,
+            },
+        ],
+        "excluded_payment_method_types": None,
+        "expand": None,
+        "expires_at": None,
+        "integration_identifier": None,
+        "invoice_creation": {
+            "enabled": None,
+            "invoice_data": {
+                "account_tax_ids": None,
+                "custom_fields": [
+                    {
+                        "name": None,
+                        "value": None,
+                    },
+                ],
+                "description": None,
+                "footer": None,
+                "issuer": {
+                    "account": None,
+                    "type": None,
+                },
+                "metadata": {
+                    "*": None,
+                },
+                "rendering_options": {
+                    "amount_tax_display": None,
+                    "template": None,
+                },
+            },
+        },
+        "line_items": [
+            {
+                "adjustable_quantity": {
+                    "enabled": None,
+                    "maximum": None,
+                    "minimum": None,
+                },
+                "metadata": {
+                    "*": None,
+                },
+                "price": None,
+                "price_data": {
+                    "currency": None,
+                    "product": None,
+                    "product_data": {
+                        "description": None,
+                        "images": None,
+                        "metadata": {
+                            "*": None,
+                        },
+                        "name": None,
+                        "tax_code": None,
+                        "tax_details": {
+                            "performance_location": None,
+                            "tax_code": None,
+                        },
+                        "unit_label": None,
+                    },
+                    "recurring": {
+                        "interval": None,
+                        "interval_count": None,
+                    },
+                    "tax_behavior": None,
+                    "unit_amount": None,
+                    "unit_amount_decimal": None,
+                },
+                "quantity": None,
+                "tax_rates": None,
+            },
+        ],
+        "locale": None,
+        "managed_payments": {
+            "enabled": None,
+        },
+        "metadata": {
+            "*": None,
+        },
+        "mode": None,
+        "name_collection": {
+            "business": {
+                "enabled": None,
+                "optional": None,
+            },
+            "individual": {
+                "enabled": None,
+                "optional": None,
+            },
+        },
+        "optional_items": [
+            {
+                "adjustable_quantity": {
+                    "enabled": None,
+                    "maximum": None,
+                    "minimum": None,
+                },
+                "price": None,
+                "quantity": None,
+            },
+        ],
+        "origin_context": None,
+        "payment_intent_data": {
+            "application_fee_amount": None,
+            "capture_method": None,
+            "description": None,
+            "metadata": {
+                "*": None,
+            },
+            "on_behalf_of": None,
+            "receipt_email": None,
+            "setup_future_usage": None,
+            "shipping": {
+                "address": {
+                    "city": None,
+                    "country": None,
+                    "line1": None,
+                    "line2": None,
+                    "postal_code": None,
+                    "state": None,
+                },
+                "carrier": None,
+                "name": None,
+                "phone": None,
+                "tracking_number": None,
+            },
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
+            "transfer_data": {
+                "amount": None,
+                "destination": None,
+            },
+            "transfer_group": None,
+        },
+        "payment_method_collection": None,
+        "payment_method_configuration": None,
+        "payment_method_data": {
+            "allow_redisplay": None,
+        },
+        "payment_method_options": {
+            "acss_debit": {
+                "currency": None,
+                "mandate_options": {
+                    "custom_mandate_url": None,
+                    "default_for": None,
+                    "interval_description": None,
+                    "payment_schedule": None,
+                    "transaction_type": None,
+                },
+                "setup_future_usage": None,
+                "target_date": None,
+                "verification_method": None,
+            },
+            "affirm": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "afterpay_clearpay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "alipay": {
+                "setup_future_usage": None,
+            },
+            "alma": {
+                "capture_method": None,
+            },
+            "amazon_pay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "au_becs_debit": {
+                "setup_future_usage": None,
+                "target_date": None,
+            },
+            "bacs_debit": {
+                "mandate_options": {
+                    "reference_prefix": None,
+                },
+                "setup_future_usage": None,
+                "target_date": None,
+            },
+            "bancontact": {
+                "setup_future_usage": None,
+            },
+            "billie": {
+                "capture_method": None,
+            },
+            "blik": {
+                "mandate_options": {
+                    "expires_at": None,
+                },
+                "setup_future_usage": None,
+            },
+            "boleto": {
+                "expires_after_days": None,
+                "setup_future_usage": None,
+            },
+            "card": {
+                "capture_method": None,
+                "installments": {
+                    "enabled": None,
+                },
+                "request_extended_authorization": None,
+                "request_incremental_authorization": None,
+                "request_multicapture": None,
+                "request_overcapture": None,
+                "request_three_d_secure": None,
+                "restrictions": {
+                    "brands_blocked": None,
+                    "funding_types_blocked": None,
+                },
+                "setup_future_usage": None,
+                "statement_descriptor_suffix_kana": None,
+                "statement_descriptor_suffix_kanji": None,
+            },
+            "cashapp": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "crypto": {
+                "setup_future_usage": None,
+            },
+            "customer_balance": {
+                "bank_transfer": {
+                    "eu_bank_transfer": {
+                        "country": None,
+                    },
+                    "requested_address_types": None,
+                    "type": None,
+                },
+                "funding_type": None,
+                "setup_future_usage": None,
+            },
+            "demo_pay": {
+                "setup_future_usage": None,
+            },
+            "eps": {
+                "setup_future_usage": None,
+            },
+            "fpx": {
+                "setup_future_usage": None,
+            },
+            "giropay": {
+                "setup_future_usage": None,
+            },
+            "grabpay": {
+                "setup_future_usage": None,
+            },
+            "ideal": {
+                "setup_future_usage": None,
+            },
+            "kakao_pay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "klarna": {
+                "capture_method": None,
+                "setup_future_usage": None,
+                "subscriptions": [
+                    {
+                        "interval": None,
+                        "interval_count": None,
+                        "name": None,
+                        "next_billing": {
+                            "amount": None,
+                            "date": None,
+                        },
+                        "reference": None,
+                    },
+                ],
+            },
+            "konbini": {
+                "expires_after_days": None,
+                "setup_future_usage": None,
+            },
+            "kr_card": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "link": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "mobilepay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "multibanco": {
+                "setup_future_usage": None,
+            },
+            "naver_pay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "oxxo": {
+                "expires_after_days": None,
+                "setup_future_usage": None,
+            },
+            "p24": {
+                "setup_future_usage": None,
+                "tos_shown_and_accepted": None,
+            },
+            "pay_by_bank": {},
+            "payco": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "paynow": {
+                "setup_future_usage": None,
+            },
+            "paypal": {
+                "capture_method": None,
+                "preferred_locale": None,
+                "reference": None,
+                "risk_correlation_id": None,
+                "setup_future_usage": None,
+            },
+            "payto": {
+                "mandate_options": {
+                    "amount": None,
+                    "amount_type": None,
+                    "end_date": None,
+                    "payment_schedule": None,
+                    "payments_per_period": None,
+                    "purpose": None,
+                    "start_date": None,
+                },
+                "setup_future_usage": None,
+            },
+            "pix": {
+                "amount_includes_iof": None,
+                "expires_after_seconds": None,
+                "mandate_options": {
+                    "amount": None,
+                    "amount_includes_iof": None,
+                    "amount_type": None,
+                    "currency": None,
+                    "end_date": None,
+                    "payment_schedule": None,
+                    "reference": None,
+                    "start_date": None,
+                },
+                "setup_future_usage": None,
+            },
+            "revolut_pay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "samsung_pay": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "satispay": {
+                "capture_method": None,
+            },
+            "scalapay": {
+                "capture_method": None,
+            },
+            "sepa_debit": {
+                "mandate_options": {
+                    "reference_prefix": None,
+                },
+                "setup_future_usage": None,
+                "target_date": None,
+            },
+            "sequra": {
+                "capture_method": None,
+            },
+            "sofort": {
+                "setup_future_usage": None,
+            },
+            "sunbit": {
+                "capture_method": None,
+                "setup_future_usage": None,
+            },
+            "swish": {
+                "reference": None,
+            },
+            "twint": {
+                "setup_future_usage": None,
+            },
+            "upi": {
+                "mandate_options": {
+                    "amount": None,
+                    "amount_type": None,
+                    "description": None,
+                    "end_date": None,
+                },
+                "setup_future_usage": None,
+            },
+            "us_bank_account": {
+                "financial_connections": {
+                    "permissions": None,
+                    "prefetch": None,
+                },
+                "setup_future_usage": None,
+                "target_date": None,
+                "verification_method": None,
+            },
+            "wechat_pay": {
+                "app_id": None,
+                "client": None,
+                "setup_future_usage": None,
+            },
+        },
+        "permissions": {
+            "update_shipping_details": None,
+        },
+        "phone_number_collection": {
+            "enabled": None,
+        },
+        "redirect_on_completion": None,
+        "return_url": None,
+        "saved_payment_method_options": {
+            "allow_redisplay_filters": None,
+            "payment_method_remove": None,
+            "payment_method_save": None,
+        },
+        "setup_intent_data": {
+            "description": None,
+            "metadata": {
+                "*": None,
+            },
+            "on_behalf_of": None,
+        },
+        "shipping_address_collection": {
+            "allowed_countries": None,
+        },
+        "shipping_options": [
+            {
+                "shipping_rate": None,
+                "shipping_rate_data": {
+                    "delivery_estimate": {
+                        "maximum": {
+                            "unit": None,
+                            "value": None,
+                        },
+                        "minimum": {
+                            "unit": None,
+                            "value": None,
+                        },
+                    },
+                    "display_name": None,
+                    "fixed_amount": {
+                        "amount": None,
+                        "currency": None,
+                        "currency_options": {
+                            "*": {
+                                "amount": None,
+                                "tax_behavior": None,
+                            },
+                        },
+                    },
+                    "metadata": {
+                        "*": None,
+                    },
+                    "tax_behavior": None,
+                    "tax_code": None,
+                    "type": None,
+                },
+            },
+        ],
+        "submit_type": None,
+        "subscription_data": {
+            "application_fee_percent": None,
+            "billing_cycle_anchor": None,
+            "billing_cycle_anchor_config": {
+                "day_of_month": None,
+                "hour": None,
+                "minute": None,
+                "month": None,
+                "second": None,
+            },
+            "billing_mode": {
+                "flexible": {
+                    "proration_discounts": None,
+                },
+                "type": None,
+            },
+            "default_tax_rates": None,
+            "description": None,
+            "invoice_settings": {
+                "account_tax_ids": None,
+                "custom_fields": [
+                    {
+                        "name": None,
+                        "value": None,
+                    },
+                ],
+                "description": None,
+                "footer": None,
+                "issuer": {
+                    "account": None,
+                    "type": None,
+                },
+            },
+            "metadata": {
+                "*": None,
+            },
+            "on_behalf_of": None,
+            "pending_invoice_item_interval": {
+                "interval": None,
+                "interval_count": None,
+            },
+            "proration_behavior": None,
+            "transfer_data": {
+                "amount_percent": None,
+                "destination": None,
+            },
+            "trial_end": None,
+            "trial_period_days": None,
+            "trial_settings": {
+                "end_behavior": {
+                    "missing_payment_method": None,
+                },
+            },
+        },
+        "success_url": None,
+        "tax_id_collection": {
+            "enabled": None,
+            "required": None,
+        },
+        "ui_mode": None,
+        "wallet_options": {
+            "link": {
+                "display": None,
+            },
+        },
+    },
+    "price.create": {
+        "active": None,
+        "billing_scheme": None,
+        "currency": None,
+        "currency_options": {
+            "*": {
+                "custom_unit_amount": {
+                    "enabled": None,
+                    "maximum": None,
+                    "minimum": None,
+                    "preset": None,
+                },
+                "tax_behavior": None,
+                "tiers": [
+                    {
+                        "flat_amount": None,
+                        "flat_amount_decimal": None,
+                        "unit_amount": None,
+                        "unit_amount_decimal": None,
+                        "up_to": None,
+                    },
+                ],
+                "unit_amount": None,
+                "unit_amount_decimal": None,
+            },
+        },
+        "custom_unit_amount": {
+            "enabled": None,
+            "maximum": None,
+            "minimum": None,
+            "preset": None,
+        },
+        "expand": None,
+        "lookup_key": None,
+        "metadata": {
+            "*": None,
+        },
+        "nickname": None,
+        "product": None,
+        "product_data": {
+            "active": None,
+            "id": None,
+            "metadata": {
+                "*": None,
+            },
+            "name": None,
+            "statement_descriptor": None,
+            "tax_code": None,
+            "tax_details": {
+                "performance_location": None,
+                "tax_code": None,
+            },
+            "unit_label": None,
+        },
+        "recurring": {
+            "interval": None,
+            "interval_count": None,
+            "meter": None,
+            "trial_period_days": None,
+            "usage_type": None,
+        },
+        "tax_behavior": None,
+        "tiers": [
+            {
+                "flat_amount": None,
+                "flat_amount_decimal": None,
+                "unit_amount": None,
+                "unit_amount_decimal": None,
+                "up_to": None,
+            },
+        ],
+        "tiers_mode": None,
+        "transfer_lookup_key": None,
+        "transform_quantity": {
+            "divide_by": None,
+            "round": None,
+        },
+        "unit_amount": None,
+        "unit_amount_decimal": None,
+    },
+    "price.update": {
+        "active": None,
+        "currency_options": {
+            "*": {
+                "custom_unit_amount": {
+                    "enabled": None,
+                    "maximum": None,
+                    "minimum": None,
+                    "preset": None,
+                },
+                "tax_behavior": None,
+                "tiers": [
+                    {
+                        "flat_amount": None,
+                        "flat_amount_decimal": None,
+                        "unit_amount": None,
+                        "unit_amount_decimal": None,
+                        "up_to": None,
+                    },
+                ],
+                "unit_amount": None,
+                "unit_amount_decimal": None,
+            },
+        },
+        "expand": None,
+        "lookup_key": None,
+        "metadata": {
+            "*": None,
+        },
+        "nickname": None,
+        "tax_behavior": None,
+        "transfer_lookup_key": None,
+    },
+    "product.create": {
+        "active": None,
+        "default_price_data": {
+            "currency": None,
+            "currency_options": {
+                "*": {
+                    "custom_unit_amount": {
+                        "enabled": None,
+                        "maximum": None,
+                        "minimum": None,
+                        "preset": None,
+                    },
+                    "tax_behavior": None,
+                    "tiers": [
+                        {
+                            "flat_amount": None,
+                            "flat_amount_decimal": None,
+                            "unit_amount": None,
+                            "unit_amount_decimal": None,
+                            "up_to": None,
+                        },
+                    ],
+                    "unit_amount": None,
+                    "unit_amount_decimal": None,
+                },
+            },
+            "custom_unit_amount": {
+                "enabled": None,
+                "maximum": None,
+                "minimum": None,
+                "preset": None,
+            },
+            "metadata": {
+                "*": None,
+            },
+            "recurring": {
+                "interval": None,
+                "interval_count": None,
+            },
+            "tax_behavior": None,
+            "unit_amount": None,
+            "unit_amount_decimal": None,
+        },
+        "description": None,
+        "expand": None,
+        "id": None,
+        "images": None,
+        "marketing_features": [
+            {
+                "name": None,
+            },
+        ],
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+        "package_dimensions": {
+            "height": None,
+            "length": None,
+            "weight": None,
+            "width": None,
+        },
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": None,
+        "tax_details": {
+            "performance_location": None,
+            "tax_code": None,
+        },
+        "type": None,
+        "unit_label": None,
+        "url": None,
+    },
+    "product.update": {
+        "active": None,
+        "default_price": None,
+        "description": None,
+        "expand": None,
+        "images": None,
+        "marketing_features": [
+            {
+                "name": None,
+            },
+        ],
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+        "package_dimensions": {
+            "height": None,
+            "length": None,
+            "weight": None,
+            "width": None,
+        },
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": None,
+        "tax_details": {
+            "performance_location": None,
+            "tax_code": None,
+        },
+        "unit_label": None,
+        "url": None,
+    },
+    "customer.create": {
+        "address": {
+            "city": None,
+            "country": None,
+            "line1": None,
+            "line2": None,
+            "postal_code": None,
+            "state": None,
+        },
+        "balance": None,
+        "business_name": None,
+        "cash_balance": {
+            "settings": {
+                "reconciliation_mode": None,
+            },
+        },
+        "description": None,
+        "email": None,
+        "expand": None,
+        "individual_name": None,
+        "invoice_prefix": None,
+        "invoice_settings": {
+            "custom_fields": [
+                {
+                    "name": None,
+                    "value": None,
+                },
+            ],
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": {
+                "amount_tax_display": None,
+                "template": None,
+            },
+        },
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+        "next_invoice_sequence": None,
+        "payment_method": None,
+        "phone": None,
+        "preferred_locales": None,
+        "shipping": {
+            "address": {
+                "city": None,
+                "country": None,
+                "line1": None,
+                "line2": None,
+                "postal_code": None,
+                "state": None,
+            },
+            "name": None,
+            "phone": None,
+        },
+        "source": None,
+        "tax": {
+            "ip_address": None,
+            "validate_location": None,
+        },
+        "tax_exempt": None,
+        "tax_id_data": [
+            {
+                "type": None,
+                "value": None,
+            },
+        ],
+        "test_clock": None,
+        "validate": None,
+    },
+    "customer.update": {
+        "address": {
+            "city": None,
+            "country": None,
+            "line1": None,
+            "line2": None,
+            "postal_code": None,
+            "state": None,
+        },
+        "balance": None,
+        "business_name": None,
+        "cash_balance": {
+            "settings": {
+                "reconciliation_mode": None,
+            },
+        },
+        "default_source": None,
+        "description": None,
+        "email": None,
+        "expand": None,
+        "individual_name": None,
+        "invoice_prefix": None,
+        "invoice_settings": {
+            "custom_fields": [
+                {
+                    "name": None,
+                    "value": None,
+                },
+            ],
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": {
+                "amount_tax_display": None,
+                "template": None,
+            },
+        },
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+        "next_invoice_sequence": None,
+        "phone": None,
+        "preferred_locales": None,
+        "shipping": {
+            "address": {
+                "city": None,
+                "country": None,
+                "line1": None,
+                "line2": None,
+                "postal_code": None,
+                "state": None,
+            },
+            "name": None,
+            "phone": None,
+        },
+        "source": None,
+        "tax": {
+            "ip_address": None,
+            "validate_location": None,
+        },
+        "tax_exempt": None,
+        "validate": None,
+    },
+    "subscription.update": {
+        "add_invoice_items": [
+            {
+                "discountable": None,
+                "discounts": [
+                    {
+                        "coupon": None,
+                        "discount": None,
+                        "promotion_code": None,
+                    },
+                ],
+                "metadata": {
+                    "*": None,
+                },
+                "period": {
+                    "end": {
+                        "timestamp": None,
+                        "type": None,
+                    },
+                    "start": {
+                        "timestamp": None,
+                        "type": None,
+                    },
+                },
+                "price": None,
+                "price_data": {
+                    "currency": None,
+                    "product": None,
+                    "tax_behavior": None,
+                    "unit_amount": None,
+                    "unit_amount_decimal": None,
+                },
+                "quantity": None,
+                "tax_rates": None,
+            },
+        ],
+        "application_fee_percent": None,
+        "automatic_tax": {
+            "enabled": None,
+            "liability": {
+                "account": None,
+                "type": None,
+            },
+        },
+        "billing_cycle_anchor": {
+            "type": None,
+        },
+        "billing_schedules": [
+            {
+                "applies_to": [
+                    {
+                        "price": None,
+                        "type": None,
+                    },
+                ],
+                "bill_until": {
+                    "duration": {
+                        "interval": None,
+                        "interval_count": None,
+                    },
+                    "timestamp": None,
+                    "type": None,
+                },
+                "key": None,
+            },
+        ],
+        "billing_thresholds": {
+            "amount_gte": None,
+            "reset_billing_cycle_anchor": None,
+        },
+        "cancel_at": None,
+        "cancel_at_period_end": None,
+        "cancellation_details": {
+            "comment": None,
+            "feedback": None,
+            "feedback_option": None,
+        },
+        "collection_method": None,
+        "days_until_due": None,
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": None,
+        "description": None,
+        "discounts": [
+            {
+                "coupon": None,
+                "discount": None,
+                "promotion_code": None,
+            },
+        ],
+        "expand": None,
+        "invoice_settings": {
+            "account_tax_ids": None,
+            "custom_fields": [
+                {
+                    "name": None,
+                    "value": None,
+                },
+            ],
+            "description": None,
+            "footer": None,
+            "issuer": {
+                "account": None,
+                "type": None,
+            },
+        },
+        "items": [
+            {
+                "billing_thresholds": {
+                    "usage_gte": None,
+                },
+                "clear_usage": None,
+                "current_trial": {
+                    "trial_offer": None,
+                },
+                "deleted": None,
+                "discounts": [
+                    {
+                        "coupon": None,
+                        "discount": None,
+                        "promotion_code": None,
+                    },
+                ],
+                "id": None,
+                "metadata": {
+                    "*": None,
+                },
+                "plan": None,
+                "price": None,
+                "price_data": {
+                    "currency": None,
+                    "product": None,
+                    "recurring": {
+                        "interval": None,
+                        "interval_count": None,
+                    },
+                    "tax_behavior": None,
+                    "unit_amount": None,
+                    "unit_amount_decimal": None,
+                },
+                "quantity": None,
+                "tax_rates": None,
+            },
+        ],
+        "metadata": {
+            "*": None,
+        },
+        "off_session": None,
+        "on_behalf_of": None,
+        "pause_collection": {
+            "behavior": None,
+            "resumes_at": None,
+        },
+        "payment_behavior": None,
+        "payment_settings": {
+            "payment_method_options": {
+                "acss_debit": {
+                    "mandate_options": {
+                        "transaction_type": None,
+                    },
+                    "verification_method": None,
+                },
+                "bancontact": {
+                    "preferred_language": None,
+                },
+                "billie": {
+                    "company_details": {
+                        "registered_address": {
+                            "city": None,
+                            "country": None,
+                            "line1": None,
+                            "line2": None,
+                            "postal_code": None,
+                            "state": None,
+                        },
+                        "registered_name": None,
+                        "registration_number": None,
+                        "registration_type": None,
+                        "vat": None,
+                    },
+                },
+                "blik": {
+                    "mandate_options": {
+                        "expires_at": None,
+                    },
+                },
+                "card": {
+                    "mandate_options": {
+                        "amount": None,
+                        "amount_type": None,
+                        "description": None,
+                    },
+                    "network": None,
+                    "request_three_d_secure": None,
+                },
+                "customer_balance": {
+                    "bank_transfer": {
+                        "eu_bank_transfer": {
+                            "country": None,
+                        },
+                        "type": None,
+                    },
+                    "funding_type": None,
+                },
+                "konbini": {},
+                "payto": {
+                    "mandate_options": {
+                        "amount": None,
+                        "purpose": None,
+                    },
+                },
+                "pix": {
+                    "expires_after_seconds": None,
+                    "mandate_options": {
+                        "amount": None,
+                        "amount_includes_iof": None,
+                        "end_date": None,
+                        "payment_schedule": None,
+                    },
+                },
+                "sepa_debit": {},
+                "upi": {
+                    "mandate_options": {
+                        "amount": None,
+                        "amount_type": None,
+                        "description": None,
+                        "end_date": None,
+                    },
+                },
+                "us_bank_account": {
+                    "financial_connections": {
+                        "filters": {
+                            "account_subcategories": None,
+                        },
+                        "permissions": None,
+                        "prefetch": None,
+                    },
+                    "verification_method": None,
+                },
+            },
+            "payment_method_types": None,
+            "save_default_payment_method": None,
+        },
+        "pending_invoice_item_interval": {
+            "interval": None,
+            "interval_count": None,
+        },
+        "proration_behavior": None,
+        "proration_date": None,
+        "transfer_data": {
+            "amount_percent": None,
+            "destination": None,
+        },
+        "trial_end": None,
+        "trial_from_plan": None,
+        "trial_settings": {
+            "end_behavior": {
+                "billing_cycle_anchor": None,
+                "missing_payment_method": None,
+            },
+        },
+    },
+    "refund.create": {
+        "amount": None,
+        "charge": None,
+        "currency": None,
+        "customer": None,
+        "expand": None,
+        "instructions_email": None,
+        "metadata": {
+            "*": None,
+        },
+        "origin": None,
+        "payment_intent": None,
+        "reason": None,
+        "refund_application_fee": None,
+        "reverse_transfer": None,
+    },
+    "webhook_endpoint.create": {
+        "api_version": None,
+        "connect": None,
+        "description": None,
+        "enabled_events": None,
+        "expand": None,
+        "metadata": {
+            "*": None,
+        },
+        "url": None,
+    },
+    "webhook_endpoint.update": {
+        "description": None,
+        "disabled": None,
+        "enabled_events": None,
+        "expand": None,
+        "metadata": {
+            "*": None,
+        },
+        "url": None,
+    },
+    "billing_portal.session.create": {
+        "after_expiration": {
+            "customer_login": {
+                "expires_at": None,
+            },
+            "type": None,
+        },
+        "configuration": None,
+        "customer": None,
+        "customer_account": None,
+        "expand": None,
+        "flow_data": {
+            "after_completion": {
+                "hosted_confirmation": {
+                    "custom_message": None,
+                },
+                "redirect": {
+                    "return_url": None,
+                },
+                "type": None,
+            },
+            "subscription_cancel": {
+                "retention": {
+                    "coupon_offer": {
+                        "coupon": None,
+                    },
+                    "type": None,
+                },
+                "subscription": None,
+            },
+            "subscription_pause": {
+                "subscription": None,
+            },
+            "subscription_update": {
+                "subscription": None,
+            },
+            "subscription_update_confirm": {
+                "discounts": [
+                    {
+                        "coupon": None,
+                        "promotion_code": None,
+                    },
+                ],
+                "items": [
+                    {
+                        "id": None,
+                        "price": None,
+                        "quantity": None,
+                    },
+                ],
+                "subscription": None,
+            },
+            "type": None,
+        },
+        "locale": None,
+        "on_behalf_of": None,
+        "return_url": None,
+    },
+    "test_clock.create": {
+        "customer": None,
+        "expand": None,
+        "frozen_time": None,
+        "name": None,
+    },
+    "test_clock.advance": {
+        "expand": None,
+        "frozen_time": None,
+    },
 }

@@ -44,8 +44,18 @@ class StripeError(Exception):
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> StripeError:
-    """A 400 ``invalid_request_error``."""
-    return StripeError(message, param=param, code=code or ("parameter_invalid" if param else None))
+    """A 400 ``invalid_request_error``; ``code`` is one of the error codes Stripe documents
+    (the SDK lists them), or None where Stripe sends none."""
+    return StripeError(message, param=param, code=code)
+
+
+def exclusive(first: str, second: str) -> StripeError:
+    """Stripe's 400 for two parameters that cannot be given together."""
+    return StripeError(
+        f"You may only specify one of these parameters: {first}, {second}.",
+        param=second,
+        code="parameters_exclusive",
+    )
 
 
 def missing_param(param: str) -> StripeError:

@@ -86,7 +86,9 @@ def get_int(
     try:
         return int(raw)
     except ValueError:
-        raise invalid(f"Invalid integer: {raw}", param=param or key) from None
+        raise invalid(
+            f"Invalid integer: {raw}", param=param or key, code="parameter_invalid_integer"
+        ) from None
 
 
 def get_bool(params: dict[str, Any], key: str) -> bool | None:

@@ -1,9 +1,12 @@
 """Turning stored objects into API responses: internal keys, ``expand[]`` and lists.
 
-Stored objects may carry sandbox-internal keys starting with ``_`` (never sent).
-Expansion replaces an id with the object it names, along dotted paths; the
-``data.`` prefix reaches into list items. Checkout Session ``line_items`` exist
-only when expanded.
+Stored objects may carry sandbox-internal keys starting with ``_`` (never sent), and the
+fields Stripe includes only when expanded (``shapes.ONLY_WHEN_EXPANDED``: Checkout
+``line_items``, ``charge.refunds``, ``invoice.payments``), which are left out unless
+asked for. Expansion replaces an id with the object it names, along dotted paths; the
+``data.`` prefix reaches into list items. Only the fields the SDK declares expandable
+(``shapes.EXPANDABLE``) can be expanded; anything else is Stripe's 400 "This property
+cannot be expanded".
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import invalid
+from .errors import StripeError, invalid
+from .shapes import EXPANDABLE, ONLY_WHEN_EXPANDED
 from .store import Store
 
 MAX_EXPAND_DEPTH = 4
 
 
 def public(obj: Any) -> Any:
-    """A deep copy of ``obj`` without keys starting with ``_``."""
+    """A deep copy of ``obj`` without keys starting with ``_`` and without the fields
+    Stripe returns only when expanded."""
     if isinstance(obj, dict):
-        return {k: public(v) for k, v in obj.items() if not k.startswith("_")}
+        hidden = ONLY_WHEN_EXPANDED.get(str(obj.get("object")), ())
+        return {k: public(v) for k, v in obj.items() if not k.startswith("_") and k not in hidden}
     if isinstance(obj, list):
         return [public(v) for v in obj]
     return copy.copy(obj)
@@ -38,29 +44,81 @@ def checkout_line_items(session: dict[str, Any]) -> dict[str, Any]:
     return list_object(f"/v1/checkout/sessions/{session['id']}/line_items", items)
 
 
-def _expand_path(store: Store, node: Any, parts: Sequence[str]) -> Any:
+def _refuse(name: str) -> StripeError:
+    return invalid(f"This property cannot be expanded ({name}).", param="expand")
+
+
+def _included(store: Store, node: dict[str, Any], field: str) -> Any:
+    """An only-when-expanded field of ``node``, from the stored object, items current."""
+    stored = store.get(str(node.get("id"))) or {}
+    if field == "line_items" and node.get("object") == "checkout.session":
+        return checkout_line_items(stored)
+    value = stored.get(field)
+    if isinstance(value, dict) and isinstance(value.get("data"), list):
+        items = [store.get(str(item.get("id"))) or item for item in value["data"]]
+        value = dict(value, data=items)
+    return public(value)
+
+
+def _is_object(value: Any) -> bool:
+    """An embedded Stripe object or list (it names its own ``object`` type)."""
+    if isinstance(value, list):
+        return any(_is_object(item) for item in value)
+    return isinstance(value, dict) and isinstance(value.get("object"), str)
+
+
+def _expand_path(
+    store: Store, node: Any, parts: Sequence[str], owner: str | None = None, prefix: str = ""
+) -> Any:
+    """Expand ``parts`` below ``node``; ``owner`` is the type of the object ``node`` lies
+    in and ``prefix`` the dotted path from that object to ``node``."""
     if not parts:
         return node
     if isinstance(node, list):
-        return [_expand_path(store, item, parts) for item in node]
+        return [_expand_path(store, item, parts, owner, prefix) for item in node]
     if not isinstance(node, dict):
         return node
     head, rest = parts[0], parts[1:]
-    if head == "line_items" and node.get("object") == "checkout.session":
-        stored = store.get(str(node["id"])) or {}
-        if not isinstance(node.get("line_items"), dict):
-            node["line_items"] = checkout_line_items(stored)
-        node["line_items"] = _expand_path(store, node["line_items"], rest)
+    kind = node.get("object")
+    if kind in ("list", "search_result"):
+        if head != "data" or not rest:
+            raise _refuse(head)
+        node["data"] = _expand_path(store, node["data"], rest)
         return node
-    if head not in node:
-        raise invalid(f"This property cannot be expanded ({head}).", param="expand")
-    value = node[head]
+    if isinstance(kind, str):
+        owner, prefix = kind, ""
+    if owner is None or owner not in EXPANDABLE:
+        # An object the tables do not describe: expand what is there.
+        if head not in node:
+            raise _refuse(head)
+        node[head] = _expand_path(store, _resolve(store, node[head]), rest)
+        return node
+    path = prefix + head
+    expandable = EXPANDABLE[owner]
+    if path in expandable:
+        if not prefix and head in ONLY_WHEN_EXPANDED.get(owner, ()):
+            value = _included(store, node, head)
+        else:
+            value = _resolve(store, node.get(head))
+        node[head] = _expand_path(store, value, rest)
+        return node
+    value = node.get(head)
+    leads_on = any(p.startswith(path + ".") for p in expandable)
+    if rest and head in node and (leads_on or _is_object(value)):
+        node[head] = _expand_path(store, value, rest, owner, path + ".")
+        return node
+    raise _refuse(head)
+
+
+def _resolve(store: Store, value: Any) -> Any:
+    """The public object an id names (the id itself when there is no such object)."""
+    if isinstance(value, list):
+        return [_resolve(store, item) for item in value]
     if isinstance(value, str):
         target = store.get(value)
         if target is not None:
-            value = public(target)
-    node[head] = _expand_path(store, value, rest)
-    return node
+            return public(target)
+    return value
 
 
 def expand(store: Store, obj: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:

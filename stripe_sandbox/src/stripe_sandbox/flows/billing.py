@@ -253,7 +253,6 @@ def create_invoice(
             "paid_at": None,
             "voided_at": None,
         },
-        subscription=None,
         subtotal=total,
         subtotal_excluding_tax=total,
         test_clock=subscription.get("test_clock"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import StripeError, invalid, missing_param, no_such
+from ..core.errors import StripeError, exclusive, invalid, missing_param, no_such
 from ..core.ids import new_id, random_token
 from ..core.params import get_bool, get_dict, get_int, get_list, get_str
 from ..core.shapes import blank
@@ -51,7 +51,11 @@ def _line_items(sandbox: Sandbox, params: dict[str, Any], mode: str) -> list[dic
         quantity = get_int(entry, "quantity", param=f"{prefix}[quantity]")
         quantity = 1 if quantity is None else quantity
         if quantity < 1:
-            raise invalid("Quantity must be at least 1.", param=f"{prefix}[quantity]")
+            raise invalid(
+                "Quantity must be at least 1.",
+                param=f"{prefix}[quantity]",
+                code="parameter_invalid_integer",
+            )
         if price["recurring"] and mode == "payment":
             raise invalid(
                 "You must be in `subscription` mode to use recurring prices.",
@@ -100,6 +104,7 @@ def _trial_days(params: dict[str, Any], mode: str) -> int | None:
         raise invalid(
             "The trial period must be between 1 and 730 days.",
             param="subscription_data[trial_period_days]",
+            code="parameter_invalid_integer",
         )
     return days
 
@@ -115,10 +120,7 @@ def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     customer_id = get_str(params, "customer")
     customer_email = get_str(params, "customer_email")
     if customer_id and customer_email:
-        raise invalid(
-            "You may only specify one of these parameters: customer, customer_email.",
-            param="customer_email",
-        )
+        raise exclusive("customer", "customer_email")
     if customer_id:
         load(sandbox, "customer", customer_id, param="customer", status=400)
     customer_creation = get_str(params, "customer_creation")
@@ -131,10 +133,7 @@ def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
         if customer_creation not in ("always", "if_required"):
             raise invalid("Invalid customer_creation", param="customer_creation")
         if customer_id:
-            raise invalid(
-                "You may only specify one of these parameters: customer, customer_creation.",
-                param="customer_creation",
-            )
+            raise exclusive("customer", "customer_creation")
     elif mode != "subscription" and not customer_id:
         customer_creation = "if_required"
     items = _line_items(sandbox, params, mode)

@@ -144,7 +144,6 @@ def _open_session(sandbox: Sandbox, session_id: str) -> dict[str, Any]:
         raise StripeError(
             "This Checkout Session is no longer active.",
             param="session",
-            code="checkout_session_inactive" if session["status"] == "expired" else None,
         )
     return session
 

@@ -436,6 +436,19 @@ def settle_processing(sandbox: Sandbox, pi: dict[str, Any], succeeded: bool, cre
     emit(sandbox, "payment_intent.payment_failed", pi, created=created)
 
 
+_ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+_SYMBOLS = {"gbp": "£", "usd": "$", "eur": "€", "jpy": "¥", "aud": "A$", "cad": "C$"}
+
+
+def _money(amount: int, currency: str) -> str:
+    """An amount as Stripe's error messages show it: ``£12.00``, ``$21.45``, ``¥500``."""
+    places = 0 if currency.lower() in _ZERO_DECIMAL else 2
+    whole, fraction = divmod(amount, 10**places)
+    number = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
+    symbol = _SYMBOLS.get(currency.lower())
+    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+
+
 def create_refund(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     """Refund a charge (by ``charge`` or ``payment_intent``), in full or in part."""
     require_not_both(params, "charge", "payment_intent")
@@ -466,11 +479,18 @@ def create_refund(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     if amount is None:
         amount = remaining
     if amount <= 0:
-        raise invalid("Invalid positive integer", param="amount")
+        raise invalid("Invalid positive integer", param="amount", code="parameter_invalid_integer")
     if amount > remaining:
+        currency = str(charge["currency"])
+        limit = (
+            f"charge amount ({_money(remaining, currency)})"
+            if charge["amount_refunded"] == 0
+            else f"unrefunded amount on charge ({_money(remaining, currency)})"
+        )
         raise invalid(
-            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            f"Refund amount ({_money(amount, currency)}) is greater than {limit}",
             param="amount",
+            code="amount_too_large",
         )
     created = sandbox.clock.for_customer(charge.get("customer"))
     refund = blank(

@@ -116,7 +116,7 @@ def _claim_lookup_key(sandbox: Sandbox, lookup_key: str, transfer: bool, owner: 
             raise invalid(
                 f"A price (`{other['id']}`) already uses that lookup key.",
                 param="lookup_key",
-                code="lookup_key_exists",
+                code="resource_already_exists",
             )
         moved = dict(other, lookup_key=None)
         save_updated(sandbox, other, moved, "price.updated")

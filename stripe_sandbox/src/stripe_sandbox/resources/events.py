@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.ids import new_id
 from ..core.render import public
-from ..core.shapes import blank
+from ..core.shapes import ONLY_WHEN_EXPANDED, blank
 
 if TYPE_CHECKING:
     from ..core.sandbox import Sandbox
@@ -64,7 +64,10 @@ def emit(
     request_id, idempotency_key = current_request.get()
     data: dict[str, Any] = {"object": public(obj)}
     if previous_attributes is not None:
-        data["previous_attributes"] = public(previous_attributes)
+        hidden = ONLY_WHEN_EXPANDED.get(str(obj.get("object")), ())
+        data["previous_attributes"] = public(
+            {k: v for k, v in previous_attributes.items() if k not in hidden}
+        )
     endpoints = [e for e in store.list("webhook_endpoint") if endpoint_wants(e, event_type)]
     event = blank(
         "event",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import StripeError, no_such
+from ..core.errors import exclusive, no_such
 from .events import emit
 
 if TYPE_CHECKING:
@@ -69,6 +69,4 @@ def save_updated(
 def require_not_both(params: dict[str, Any], first: str, second: str) -> None:
     """400 when two mutually exclusive params are both given."""
     if params.get(first) not in (None, "") and params.get(second) not in (None, ""):
-        raise StripeError(
-            f"You may only specify one of these parameters: {first}, {second}.", param=second
-        )
+        raise exclusive(first, second)
