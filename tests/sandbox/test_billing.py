@@ -363,23 +363,26 @@ def test_clock_list_and_delete(stripe_client: StripeClient) -> None:
         stripe_client.v1.test_helpers.test_clocks.retrieve(first.id)
 
 
+def membership_session(stripe_client: StripeClient, **extra: Any) -> stripe.checkout.Session:
+    """An open subscription-mode session for a new membership price, no customer yet."""
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
+        "success_url": "https://shop.test/",
+        **extra,
+    }
+    return stripe_client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+
+
 def test_subscription_with_three_d_secure(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
-    """3155 in subscription mode waits on the first invoice's payment, then activates."""
-    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"})
-    session = stripe_client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
-            "success_url": "https://shop.test/",
-        }
-    )
+    """3155 in subscription mode: nothing is subscribed while the challenge waits; approval subscribes."""
+    session = membership_session(stripe_client)
     assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
     pending = stripe_client.v1.checkout.sessions.retrieve(session.id)
-    assert pending.status == "open"
-    assert stripe_client.v1.subscriptions.retrieve(str(pending.subscription)).status == "incomplete"
+    assert (pending.status, pending.subscription, pending.invoice) == ("open", None, None)
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
     assert (
         engine.complete_authentication(sandbox.sandbox, session.id, approve=True).status
         == "succeeded"
@@ -402,29 +405,66 @@ def test_subscription_item_retrieve_and_list(
     ] == [item.id]
 
 
+def test_declined_subscription_checkout_creates_nothing_until_a_retry_succeeds(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """A declined first payment leaves no subscription, no invoice and sends neither's events."""
+    session = membership_session(stripe_client)
+    declined = pay(sandbox, session.id, card="4000000000000002")
+    assert (declined.status, declined.decline_code) == ("declined", "generic_decline")
+    still_open = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert (still_open.status, still_open.subscription, still_open.invoice) == ("open", None, None)
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert stripe_client.v1.invoices.list().data == []
+    types = event_types(stripe_client)
+    assert not [t for t in types if t.startswith(("invoice.", "customer.subscription."))]
+    assert pay(sandbox, session.id).status == "succeeded"
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    subs = stripe_client.v1.subscriptions.list(params={"status": "all"}).data
+    assert [(s.id, s.status) for s in subs] == [(done.subscription, "active")]
+    invoice = stripe_client.v1.invoices.retrieve(str(subs[0].latest_invoice))
+    assert (invoice.status, invoice.attempt_count) == ("paid", 1)
+    assert "invoice.payment_failed" not in event_types(stripe_client)
+
+
 def test_failed_authentication_then_retry_keeps_one_subscription(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
-    """After 3178 declines, paying again with a good card activates the same subscription."""
-    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"})
-    session = stripe_client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
-            "success_url": "https://shop.test/",
-        }
-    )
+    """3178 authenticates then declines: no subscription yet; a good card then subscribes once."""
+    session = membership_session(stripe_client)
     assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
     declined = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
     assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert stripe_client.v1.invoices.list().data == []
+    types = event_types(stripe_client)
+    assert "payment_intent.payment_failed" in types
+    assert not [t for t in types if t.startswith(("invoice.", "customer.subscription."))]
     assert pay(sandbox, session.id).status == "succeeded"
-    subs = stripe_client.v1.subscriptions.list(
-        params={"customer": customer.id, "status": "all"}
-    ).data
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    customer = str(done.customer)
+    assert len(stripe_client.v1.customers.list().data) == 1
+    subs = stripe_client.v1.subscriptions.list(params={"customer": customer, "status": "all"}).data
     assert [s.status for s in subs] == ["active"]
     invoice = stripe_client.v1.invoices.retrieve(str(subs[0].latest_invoice))
-    assert (invoice.status, invoice.attempt_count) == ("paid", 2)
+    assert (invoice.status, invoice.attempt_count, invoice.amount_paid) == ("paid", 1, 500)
+    pi = stripe_client.v1.payment_intents.retrieve(
+        str(invoice.payments.data[0].payment.payment_intent)  # type: ignore[union-attr]
+    )
+    assert (pi.status, pi.customer) == ("succeeded", customer)
+
+
+def test_trial_checkout_creates_the_trialing_subscription_at_completion(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """With nothing due (a trial), completing Checkout creates the trialing subscription at once."""
+    session = membership_session(stripe_client, subscription_data={"trial_period_days": 14})
+    assert pay(sandbox, session.id).status == "succeeded"
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    sub = stripe_client.v1.subscriptions.retrieve(str(done.subscription))
+    assert sub.status == "trialing"
+    assert "payment_intent.created" not in event_types(stripe_client)
 
 
 def test_invoice_payments_list(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
