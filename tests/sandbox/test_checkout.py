@@ -279,6 +279,37 @@ def test_partial_then_full_refund(sandbox: RunningSandbox, stripe_client: Stripe
     ]
     assert event_types(stripe_client).count("charge.refunded") == 2
     assert event_types(stripe_client).count("refund.created") == 2
+    assert event_types(stripe_client).count("refund.updated") == 2
+
+
+def test_refund_emits_created_then_updated_when_its_reference_arrives(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """A card refund emits refund.created and charge.refunded, then refund.updated with its ARN."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1000))
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    refund = stripe_client.v1.refunds.create(params={"payment_intent": pi_id})
+    types = event_types(stripe_client)
+    assert types[-3:] == ["refund.created", "charge.refunded", "refund.updated"]
+    created, updated = (
+        stripe_client.v1.events.list(params={"type": t}).data[0]
+        for t in ("refund.created", "refund.updated")
+    )
+    assert created.data.object["id"] == updated.data.object["id"] == refund.id
+    card_before = created.data.object["destination_details"]["card"]
+    card_after = updated.data.object["destination_details"]["card"]
+    assert card_before["reference_status"] == "pending"
+    assert card_after["reference_status"] == "available" and card_after["reference"]
+    assert updated.data.previous_attributes is not None
+    assert (
+        updated.data.previous_attributes["destination_details"]["card"]["reference_status"]
+        == "pending"
+    )
+    fetched = stripe_client.v1.refunds.retrieve(refund.id)
+    assert fetched.destination_details is not None
+    assert fetched.destination_details.card is not None
+    assert fetched.destination_details.card.reference == card_after["reference"]
 
 
 def test_bank_debit_settles_later(tmp_path: Path) -> None:

@@ -136,6 +136,7 @@ EMITTED_HERE = {
     "charge.updated",
     "charge.refunded",
     "refund.created",
+    "refund.updated",
     "payment_method.attached",
     "customer.subscription.created",
     "customer.subscription.updated",

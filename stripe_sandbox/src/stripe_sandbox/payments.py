@@ -6,7 +6,10 @@ later (``_off_session_decline``) is kept, so renewals can fail as Stripe's would
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import secrets
+import string
 from typing import TYPE_CHECKING, Any
 
 from .cards import Decline, brand
@@ -506,4 +509,24 @@ def create_refund(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     sandbox.store.put(charge)
     emit(sandbox, "refund.created", refund, created=created)
     emit(sandbox, "charge.refunded", charge, previous_attributes=before, created=created)
+    _refund_reference_available(sandbox, refund, charge, created)
     return refund
+
+
+def _refund_reference_available(
+    sandbox: Sandbox, refund: dict[str, Any], charge: dict[str, Any], at: int
+) -> None:
+    """The card network's reference for the refund arrives (``refund.updated``), as on
+    Stripe, where a card refund is updated once its acquirer reference number is known."""
+    card = refund["destination_details"]["card"]
+    previous = {"destination_details": copy.deepcopy(refund["destination_details"])}
+    card.update(
+        reference="".join(secrets.choice(string.digits) for _ in range(23)),
+        reference_status="available",
+    )
+    sandbox.store.put(refund)
+    charge["refunds"]["data"] = [
+        refund if r["id"] == refund["id"] else r for r in charge["refunds"]["data"]
+    ]
+    sandbox.store.put(charge)
+    emit(sandbox, "refund.updated", refund, previous_attributes=previous, created=at)
