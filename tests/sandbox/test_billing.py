@@ -12,7 +12,7 @@ from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from stripe_sandbox import engine
 
-from .helpers import event_types, membership_price, pay
+from .helpers import book_price, event_types, membership_price, pay, portal_configuration
 
 DAY = 86_400
 START = 1_780_000_000  # a fixed moment for test clocks (2026-05-28)
@@ -256,12 +256,86 @@ def test_price_switch_prorates_on_next_invoice(
     assert renewal.amount_paid == 1500 + net
 
 
+def test_portal_sessions_are_refused_until_the_portal_is_configured(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """As in a fresh test account: no portal session until a configuration is saved;
+    the first configuration created over the API becomes the default sessions use."""
+    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"}).id
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
+    assert refused.value.http_status == 400
+    assert refused.value.error is not None and refused.value.error.type == "invalid_request_error"
+    assert refused.value.user_message == (
+        "You can’t create a portal session in test mode until you save your customer portal "
+        "settings in test mode at https://dashboard.stripe.com/test/settings/billing/portal."
+    )
+    assert stripe_client.v1.billing_portal.configurations.list().data == []
+    config_id = portal_configuration(stripe_client)
+    config = stripe_client.v1.billing_portal.configurations.retrieve(config_id)
+    assert config.is_default is True and config.active is True
+    assert config.features.invoice_history.enabled is True
+    assert config.features.subscription_cancel.mode == "at_period_end"
+    second = portal_configuration(stripe_client)
+    assert stripe_client.v1.billing_portal.configurations.retrieve(second).is_default is False
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
+    assert portal.configuration == config_id
+    named = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer, "configuration": second}
+    )
+    assert named.configuration == second
+    defaults = stripe_client.v1.billing_portal.configurations.list(params={"is_default": True})
+    assert [c.id for c in defaults.data] == [config_id]
+
+
+def test_portal_configuration_update_and_plan_switch_prices(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Plan switching lists each product's allowed prices (recurring prices of that product);
+    an update that changes nothing sends no event, a change sends one with previous_attributes."""
+    monthly = stripe_client.v1.prices.retrieve(membership_price(stripe_client))
+    yearly = stripe_client.v1.prices.create(
+        params={
+            "product": str(monthly.product),
+            "unit_amount": 5000,
+            "currency": "gbp",
+            "recurring": {"interval": "year"},
+        }
+    )
+    book = book_price(stripe_client)
+    with pytest.raises(stripe.InvalidRequestError) as wrong:
+        portal_configuration(stripe_client, {str(monthly.product): [monthly.id, book]})
+    assert wrong.value.param == "features[subscription_update][products][0][prices]"
+    config_id = portal_configuration(stripe_client, {str(monthly.product): [monthly.id, yearly.id]})
+    config = stripe_client.v1.billing_portal.configurations.retrieve(config_id)
+    update = config.features.subscription_update
+    assert (update.enabled, update.default_allowed_updates) == (True, ["price"])
+    assert update.products is not None
+    assert [(p.product, p.prices) for p in update.products] == [
+        (monthly.product, [monthly.id, yearly.id])
+    ]
+    same = {"features": {"invoice_history": {"enabled": True}}}
+    stripe_client.v1.billing_portal.configurations.update(config_id, params=same)  # type: ignore[arg-type]
+    assert "billing_portal.configuration.updated" not in event_types(stripe_client)
+    stripe_client.v1.billing_portal.configurations.update(
+        config_id, params={"features": {"invoice_history": {"enabled": False}}}
+    )
+    updated = stripe_client.v1.events.list(
+        params={"type": "billing_portal.configuration.updated"}
+    ).data
+    assert len(updated) == 1
+    assert updated[0].data.object["features"]["invoice_history"]["enabled"] is False
+    previous = updated[0].data.previous_attributes
+    assert previous is not None and previous["features"]["invoice_history"]["enabled"] is True
+
+
 def test_portal_session_and_portal_actions(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A portal session points at the hosted portal; portal actions emit Stripe's events."""
     sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
     customer = str(sub.customer)
+    portal_configuration(stripe_client)
     portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": "https://shop.test/account"}
     )

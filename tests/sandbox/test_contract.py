@@ -10,7 +10,7 @@ from typing import Any
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
-from .helpers import book_price, membership_price, pay, payment_session
+from .helpers import book_price, membership_price, pay, payment_session, portal_configuration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 
@@ -58,6 +58,7 @@ def test_every_resource_has_the_example_keys(
         str(stripe_client.v1.checkout.sessions.retrieve(sub_session.id).subscription)
     )
     invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
+    portal_configuration(stripe_client)
     portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer.id})
     price = stripe_client.v1.prices.retrieve(price_id)
     stripe_client.v1.subscriptions.update(
