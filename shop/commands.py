@@ -61,16 +61,18 @@ def catalog_sync(dry_run: bool) -> None:
         click.echo(plan.summary())
         for step in plan.steps:
             click.echo(str(step))
-        if dry_run or not plan.steps:
-            if dry_run and plan.steps:
-                click.echo("Dry run: nothing was changed.")
-            return
-        applied = sync.apply_sync(client, plan, progress=click.echo)
+        applied = 0
+        if plan.steps and not dry_run:
+            applied = sync.apply_sync(client, plan, progress=click.echo)
+        click.echo(sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run))
     except stripe.StripeError as error:
         click.echo(f"Stripe refused the sync: {describe_error(error)}", err=True)
         sys.exit(2)
-    current_app.extensions["quire.prices"].forget()
-    click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+    elif applied:
+        current_app.extensions["quire.prices"].forget()
+        click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
 
 
 @orders.command("reconcile")

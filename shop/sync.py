@@ -282,3 +282,82 @@ def apply_sync(client: stripe.StripeClient, plan: SyncPlan, progress: Progress =
         if done % 25 == 0 and done < len(plan.steps):
             progress(f"applied {done}/{len(plan.steps)}…")
     return len(plan.steps)
+
+
+# Billing portal ------------------------------------------------------------------
+# A fresh Stripe account refuses portal sessions until a portal configuration exists,
+# so the sync keeps Quire's own: the account's default configuration, with the features
+# below. Kept apart from the catalogue steps: it only reads the plans' price ids.
+
+
+def ensure_portal_configuration(
+    client: stripe.StripeClient, catalogue: Catalogue, *, dry_run: bool = False
+) -> str:
+    """Create the default billing portal configuration, or update it if its features
+    differ from Quire's; returns what was (or, with `dry_run`, would be) done.
+
+    Quire's portal: invoice history, card update, cancellation at period end, and
+    switching between the catalogue's plan prices (each plan's monthly and yearly price).
+    """
+    plan_prices: dict[str, list[str]] = {}
+    lookup_keys = {
+        plan.lookup_key(p.interval): plan.product_id  # type: ignore[arg-type]
+        for plan in catalogue.plans
+        for p in plan.selling_prices
+    }
+    keys = sorted(lookup_keys)
+    for start in range(0, len(keys), 10):  # Stripe takes up to 10 lookup keys per list
+        listing = client.v1.prices.list(
+            params={"lookup_keys": keys[start : start + 10], "active": True, "limit": PAGE}
+        )
+        for price in listing.auto_paging_iter():
+            if price.lookup_key in lookup_keys:
+                plan_prices.setdefault(lookup_keys[price.lookup_key], []).append(price.id)
+    switching = [
+        {"product": product, "prices": sorted(prices)}
+        for product, prices in sorted(plan_prices.items())
+        if len(prices) > 1
+    ]
+    wanted: dict[str, Any] = {
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": True},
+        "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+        "subscription_update": {
+            "enabled": bool(switching),
+            "default_allowed_updates": ["price"] if switching else [],
+            "proration_behavior": "create_prorations",
+            "products": switching or "",  # "" clears the list
+        },
+    }
+    params: Any = {"features": wanted}
+    existing = client.v1.billing_portal.configurations.list(
+        params={
+            "is_default": True,
+            "active": True,
+            "expand": ["data.features.subscription_update.products"],
+        }
+    ).data
+    if not existing:
+        if not dry_run:
+            client.v1.billing_portal.configurations.create(params=params)
+        return "create   billing portal configuration"
+    current = existing[0].features.to_dict()
+    if _portal_features_match(current, wanted):
+        return "Billing portal configuration: no changes."
+    if not dry_run:
+        client.v1.billing_portal.configurations.update(existing[0].id, params=params)
+    return f"update   billing portal configuration {existing[0].id}"
+
+
+def _portal_features_match(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether every feature setting Quire asks for is already so (products as sets)."""
+    for name, settings in wanted.items():
+        have = current.get(name) or {}
+        for key, value in settings.items():
+            if key == "products":
+                got = {(p["product"], frozenset(p["prices"])) for p in have.get("products") or []}
+                if got != {(p["product"], frozenset(p["prices"])) for p in value or []}:
+                    return False
+            elif have.get(key) != value:
+                return False
+    return True
