@@ -136,6 +136,7 @@ def _make_card(
         created=now,
         off_session_decline=found.off_session,
         three_d_secure=found.authenticate,
+        dispute=found.dispute,
     )
     after = found.after_authentication
     if after is not None:
