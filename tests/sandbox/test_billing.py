@@ -501,6 +501,31 @@ def test_declined_subscription_checkout_creates_nothing_until_a_retry_succeeds(
     assert "invoice.payment_failed" not in event_types(stripe_client)
 
 
+def test_declined_subscription_checkout_through_the_pay_test_helper(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """The same over the HTTP test helper: the decline answers with Stripe's message and the
+    session open, no subscription exists; a good card then subscribes."""
+    session = membership_session(stripe_client)
+    path = f"/v1/test_helpers/checkout/sessions/{session.id}/pay"
+    declined = stripe_client.deserialize(
+        stripe_client.raw_request(
+            "post", path, email="m@example.com", card_number="4000000000009995"
+        ),
+        api_mode="V1",
+    )
+    assert declined["outcome"]["status"] == "declined"
+    assert declined["outcome"]["message"] == "Your card has insufficient funds."
+    assert (declined["session"]["status"], declined["session"]["subscription"]) == ("open", None)
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    paid = stripe_client.deserialize(
+        stripe_client.raw_request("post", path, email="m@example.com"), api_mode="V1"
+    )
+    assert paid["outcome"]["status"] == "succeeded"
+    sub = stripe_client.v1.subscriptions.retrieve(str(paid["session"]["subscription"]))
+    assert sub.status == "active"
+
+
 def test_failed_authentication_then_retry_keeps_one_subscription(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:

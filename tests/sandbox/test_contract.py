@@ -177,6 +177,12 @@ def test_every_event_type_carries_the_example_keys(
     stripe_client.raw_request(
         "post", f"/v1/test_helpers/checkout/sessions/{failing_bank.id}/settle"
     )
+    disputed = payment_session(stripe_client, price_id)
+    pay(sandbox, disputed.id, card="4000000000000259")
+    dispute = stripe_client.v1.disputes.list().data[0]
+    stripe_client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
+    )
     stripe_client.v1.prices.update(price_id, params={"nickname": "n"})
     product = stripe_client.v1.products.create(params={"name": "P"})
     stripe_client.v1.products.update(product.id, params={"name": "Q"})
@@ -229,6 +235,11 @@ def test_every_event_type_carries_the_example_keys(
         "customer.deleted",
         "customer.subscription.trial_will_end",
         "invoice.payment_failed",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
         "price.updated",
         "product.updated",
         "test_helpers.test_clock.deleted",
