@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
-from shop.models import Order, Subscription
+from shop.models import Invoice, Order, Subscription
 from tests.browsing import Screenshots
 from tests.integration.conftest import LiveShop, serve_shop
 
@@ -100,6 +100,29 @@ def test_a_declined_card_then_a_good_one(page: Page, shop: LiveShop, shots: Scre
     shots.take("paid-after-retry")
 
 
+def test_a_declined_membership_payment_on_the_hosted_page_leaves_no_membership(
+    page: Page, shop: LiveShop, shots: Screenshots
+) -> None:
+    register(page, shop, shots)
+    page.goto(shop.url + "/memberships/patron")
+    page.get_by_role("button", name="Subscribe").click()
+    pay_by_card(page, "4000 0000 0000 0002", shots, "Subscribe")
+    expect(page.get_by_role("alert")).to_contain_text("Your card was declined.")
+    shots.take("membership-declined")
+    assert shop.stripe.wait_for_deliveries()
+    assert shop.client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert shop.read(lambda: db.session.execute(db.select(Subscription)).all()) == []
+    assert shop.read(lambda: db.session.execute(db.select(Invoice)).all()) == []
+    assert shop.read(lambda: db.session.get(Order, 1).status) == "pending"
+
+    pay_by_card(page, "4242 4242 4242 4242", shots, "Subscribe")
+    expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
+    assert shop.wait_for(
+        lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "active"
+    )
+    shots.take("membership-after-retry")
+
+
 def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
     page: Page, shop: LiveShop, shots: Screenshots
 ) -> None:
@@ -148,6 +171,8 @@ def test_cancelling_in_the_billing_portal(page: Page, shop: LiveShop, shots: Scr
     page.goto(shop.url + "/account")
     page.get_by_role("button", name="Manage billing").click()
     expect(page.get_by_role("button", name="Cancel subscription")).to_be_visible()
+    # The configuration the catalogue sync made lets a member switch between plan prices.
+    expect(page.get_by_role("button", name="Switch to monthly")).to_be_visible()
     shots.take("portal")
     page.get_by_role("button", name="Cancel subscription").click()
     expect(page.get_by_role("button", name="Resume subscription")).to_be_visible()
