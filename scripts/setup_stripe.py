@@ -33,7 +33,7 @@ def main() -> int:
     if flask("catalog", "check") != 0:
         print("Fix the catalogue problems above, then run this again.")
         return 1
-    print("2. Making Stripe match the catalogue…")
+    print("2. Making Stripe match the catalogue (and keeping the billing portal set up)…")
     if flask("catalog", "sync", *(["--dry-run"] if args.dry_run else [])) != 0:
         return 1
     if args.webhook_url and not args.dry_run:
@@ -47,8 +47,6 @@ def main() -> int:
             "      python scripts/setup_stripe.py --webhook-url https://<your shop>/webhooks/stripe"
         )
         print("    and set STRIPE_WEBHOOK_SECRET to the secret it prints.")
-    print("  - Turn on the customer billing portal in Stripe's dashboard (Settings → Billing →")
-    print("    Customer portal) so members can switch plans, cancel and update cards.")
     print("  - Create an admin account: flask --app wsgi users create-admin you@example.com")
     return 0
 

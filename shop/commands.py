@@ -62,16 +62,18 @@ def catalog_sync(dry_run: bool) -> None:
         click.echo(plan.summary())
         for step in plan.steps:
             click.echo(str(step))
-        if dry_run or not plan.steps:
-            if dry_run and plan.steps:
-                click.echo("Dry run: nothing was changed.")
-            return
-        applied = sync.apply_sync(client, plan, progress=click.echo)
+        applied = 0
+        if plan.steps and not dry_run:
+            applied = sync.apply_sync(client, plan, progress=click.echo)
+        click.echo(sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run))
     except StripeFailure as failure:
         click.echo(f"Stripe refused the sync: {failure}", err=True)
         sys.exit(2)
-    PriceDirectory.of(current_app._get_current_object()).forget()  # type: ignore[attr-defined]
-    click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+    elif applied:
+        PriceDirectory.of(current_app._get_current_object()).forget()  # type: ignore[attr-defined]
+        click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
 
 
 @orders.command("reconcile")

@@ -14,7 +14,7 @@ know the SDK.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
@@ -152,6 +152,19 @@ def all_prices(client: stripe.StripeClient, *, active: bool) -> Iterator[stripe.
         yield from listing.auto_paging_iter()
 
 
+def prices_by_lookup_key(
+    client: stripe.StripeClient, lookup_keys: Iterable[str]
+) -> Iterator[stripe.Price]:
+    """The active prices holding these lookup keys (Stripe takes ten keys per list call)."""
+    keys = sorted(set(lookup_keys))
+    with _calling_stripe():
+        for start in range(0, len(keys), 10):
+            listing = client.v1.prices.list(
+                params={"lookup_keys": keys[start : start + 10], "active": True, "limit": PAGE}
+            )
+            yield from listing.auto_paging_iter()
+
+
 def save_product(client: stripe.StripeClient, product_id: str | None, params: Any) -> None:
     """Create a product (`product_id` None; the id is in `params`) or update one."""
     with _calling_stripe():
@@ -227,6 +240,33 @@ def billing_portal_url(client: stripe.StripeClient, customer: str, return_url: s
 
 
 # --- Charges, refunds and disputes -----------------------------------------------------
+
+
+#: A portal configuration read back with the plan-switch products it allows.
+PORTAL_EXPAND = ["data.features.subscription_update.products"]
+
+
+def default_portal_configuration(
+    client: stripe.StripeClient,
+) -> stripe.billing_portal.Configuration | None:
+    """The account's active default billing-portal configuration, if it has one."""
+    with _calling_stripe():
+        found = client.v1.billing_portal.configurations.list(
+            params={"is_default": True, "active": True, "expand": PORTAL_EXPAND}
+        ).data
+    return found[0] if found else None
+
+
+def save_portal_configuration(
+    client: stripe.StripeClient, configuration_id: str | None, features: Any
+) -> None:
+    """Create the portal configuration (`configuration_id` None) or update its features."""
+    params: Any = {"features": features}
+    with _calling_stripe():
+        if configuration_id is None:
+            client.v1.billing_portal.configurations.create(params=params)
+        else:
+            client.v1.billing_portal.configurations.update(configuration_id, params=params)
 
 
 def sync_charge(

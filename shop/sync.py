@@ -17,7 +17,7 @@ from typing import Any, Literal
 import stripe
 
 from shop import stripe_api
-from shop.catalogue import Book, Catalogue, Item, SellingPrice
+from shop.catalogue import Book, Catalogue, Item, LookupKey, SellingPrice
 from shop.money import format_money
 from shop.stripe_client import metadata_of
 
@@ -275,3 +275,70 @@ def apply_sync(client: stripe.StripeClient, plan: SyncPlan, progress: Progress =
         if done % 25 == 0 and done < len(plan.steps):
             progress(f"applied {done}/{len(plan.steps)}…")
     return len(plan.steps)
+
+
+# Billing portal ------------------------------------------------------------------
+# A fresh Stripe account refuses portal sessions until a portal configuration exists,
+# so the sync keeps Quire's own: the account's default configuration, with the features
+# below. Kept apart from the catalogue steps: it only reads the plans' price ids.
+
+
+def ensure_portal_configuration(
+    client: stripe.StripeClient, catalogue: Catalogue, *, dry_run: bool = False
+) -> str:
+    """Create the default billing portal configuration, or update it if its features
+    differ from Quire's; returns what was (or, with `dry_run`, would be) done.
+
+    Quire's portal: invoice history, card update, cancellation at period end, and
+    switching between the catalogue's plan prices (each plan's monthly and yearly price).
+    """
+    product_of = {
+        plan.lookup_key(p.interval): plan.product_id  # type: ignore[arg-type]
+        for plan in catalogue.plans
+        for p in plan.selling_prices
+    }
+    plan_prices: dict[str, list[str]] = {}
+    for price in stripe_api.prices_by_lookup_key(client, product_of):
+        key = LookupKey.parse(price.lookup_key)
+        if key is not None and key in product_of:
+            plan_prices.setdefault(product_of[key], []).append(price.id)
+    switching = [
+        {"product": product, "prices": sorted(prices)}
+        for product, prices in sorted(plan_prices.items())
+        if len(prices) > 1
+    ]
+    wanted: dict[str, Any] = {
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": True},
+        "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+        "subscription_update": {
+            "enabled": bool(switching),
+            "default_allowed_updates": ["price"] if switching else [],
+            "proration_behavior": "create_prorations",
+            "products": switching or "",  # "" clears the list
+        },
+    }
+    existing = stripe_api.default_portal_configuration(client)
+    if existing is None:
+        if not dry_run:
+            stripe_api.save_portal_configuration(client, None, wanted)
+        return "create   billing portal configuration"
+    if _portal_features_match(existing.features.to_dict(), wanted):
+        return "Billing portal configuration: no changes."
+    if not dry_run:
+        stripe_api.save_portal_configuration(client, existing.id, wanted)
+    return f"update   billing portal configuration {existing.id}"
+
+
+def _portal_features_match(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether every feature setting Quire asks for is already so (products as sets)."""
+    for name, settings in wanted.items():
+        have = current.get(name) or {}
+        for key, value in settings.items():
+            if key == "products":
+                got = {(p["product"], frozenset(p["prices"])) for p in have.get("products") or []}
+                if got != {(p["product"], frozenset(p["prices"])) for p in value or []}:
+                    return False
+            elif have.get(key) != value:
+                return False
+    return True

@@ -109,6 +109,9 @@ class FakeProductsAndPrices:
             items = sorted(store.values(), key=lambda o: -o["_seq"])
             if "active" in params:
                 items = [o for o in items if o["active"] == (params["active"] == "true")]
+            lookup_keys = {v for k, v in params.items() if k.startswith("lookup_keys[")}
+            if lookup_keys:
+                items = [o for o in items if o.get("lookup_key") in lookup_keys]
             if params.get("starting_after"):
                 after = store[params["starting_after"]]["_seq"]
                 items = [o for o in items if o["_seq"] < after]
@@ -191,3 +194,77 @@ class FakeProductsAndPrices:
     @staticmethod
     def _public(obj: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in obj.items() if k != "_seq"}
+
+
+def _nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Stripe's form encoding back into hashes and arrays (`a[b][0][c]=v`); `""` stays."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    def arrays(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node and all(k.isdigit() for k in node):
+                return [arrays(node[k]) for k in sorted(node, key=int)]
+            return {k: arrays(v) for k, v in node.items()}
+        return node
+
+    return arrays(root)  # type: ignore[no-any-return]
+
+
+class FakePortalConfigurations:
+    """Stripe's billing portal configurations over `responses`: list (`is_default`,
+    `active`), create (the first one is the default) and update (features merged
+    per feature, as Stripe does). Writes are kept in `writes`."""
+
+    def __init__(self, mock: Any) -> None:
+        import re
+
+        self.configurations: dict[str, dict[str, Any]] = {}
+        self.writes: list[dict[str, Any]] = []
+        for method in ("GET", "POST"):
+            mock.add_callback(
+                method,
+                re.compile(API + r"/v1/billing_portal/configurations(/[^?]*)?(\?.*)?$"),
+                callback=self._handle,
+            )
+
+    def _handle(self, request: Any) -> tuple[int, dict[str, str], str]:
+        from urllib.parse import parse_qsl, urlsplit
+
+        url = urlsplit(request.url)
+        raw = request.body if request.method == "POST" else url.query
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        params = _nested(parse_qsl(raw or "", keep_blank_values=True))
+        parts = url.path.strip("/").split("/")  # v1, billing_portal, configurations[, id]
+        if request.method == "GET":
+            items = list(self.configurations.values())
+            for key in ("is_default", "active"):
+                if key in params:
+                    items = [c for c in items if c[key] == (params[key] == "true")]
+            return 200, {}, json.dumps(listing("/v1/billing_portal/configurations", items))
+        self.writes.append(params)
+        if len(parts) == 4:
+            config = self.configurations[parts[3]]
+        else:
+            config = example(
+                "billing_portal.configuration",
+                id=f"bpc_{len(self.configurations) + 1:06d}",
+                is_default=not self.configurations,
+                livemode=False,
+            )
+            config["features"]["subscription_update"]["products"] = []
+            self.configurations[config["id"]] = config
+        for name, settings in params.get("features", {}).items():
+            for key, value in settings.items():
+                if value in ("true", "false"):
+                    value = value == "true"
+                elif key in ("products", "default_allowed_updates") and value == "":
+                    value = []
+                config["features"][name][key] = value
+        return 200, {}, json.dumps(config)

@@ -11,11 +11,18 @@ from flask.testing import FlaskCliRunner
 from shop import sync
 from shop.catalogue import load_catalogue, parse_catalogue
 from shop.stripe_client import build_client
-from tests.stripe_fakes import FakeProductsAndPrices
+from tests.stripe_fakes import FakePortalConfigurations, FakeProductsAndPrices, example
 
 
 @pytest.fixture
-def stripe_catalogue(fake_stripe: responses.RequestsMock) -> FakeProductsAndPrices:
+def portal(fake_stripe: responses.RequestsMock) -> FakePortalConfigurations:
+    return FakePortalConfigurations(fake_stripe)
+
+
+@pytest.fixture
+def stripe_catalogue(
+    fake_stripe: responses.RequestsMock, portal: FakePortalConfigurations
+) -> FakeProductsAndPrices:
     return FakeProductsAndPrices(fake_stripe)
 
 
@@ -50,19 +57,24 @@ def test_first_sync_creates_everything_and_second_changes_nothing(
     writes_before = len(stripe_catalogue.writes)
     second = runner.invoke(args=["catalog", "sync"])
     assert second.exit_code == 0
-    assert "no changes" in second.output
+    assert "Stripe already matches the catalogue: no changes." in second.output
+    assert "Billing portal configuration: no changes." in second.output
     assert len(stripe_catalogue.writes) == writes_before  # not a single write request
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(
-    runner: FlaskCliRunner, stripe_catalogue: FakeProductsAndPrices
+    runner: FlaskCliRunner,
+    stripe_catalogue: FakeProductsAndPrices,
+    portal: FakePortalConfigurations,
 ) -> None:
     result = runner.invoke(args=["catalog", "sync", "--dry-run"])
     assert result.exit_code == 0
     assert "create     product quire_book_the-salt-road" in result.output
     assert "create     price   plan:reader:year" in result.output
+    assert "create   billing portal configuration" in result.output
     assert "Dry run: nothing was changed." in result.output
     assert stripe_catalogue.writes == []
+    assert portal.configurations == {} and portal.writes == []
 
 
 BOOK = "books:\n  - key: dune\n    title: Dune\n    author: F. Herbert\n    price: {price}\n    currency: gbp\n    format: ebook\n"
@@ -136,3 +148,88 @@ def test_a_first_sync_plan_covers_every_price(catalogue_file: Path) -> None:
     created_prices = [s.key for s in plan.steps if s.kind == "price"]
     assert len(created_prices) == len(catalogue.books) + sum(len(p.prices) for p in catalogue.plans)
     assert plan.steps[0].kind == "product"  # products exist before their prices
+
+
+def _plan_prices(stripe_catalogue: FakeProductsAndPrices) -> dict[str, list[str]]:
+    """{plan product: sorted price ids} as Stripe holds them after a sync."""
+    found: dict[str, list[str]] = {}
+    for price in stripe_catalogue.prices.values():
+        if str(price["lookup_key"]).startswith("plan:"):
+            found.setdefault(price["product"], []).append(price["id"])
+    return {product: sorted(ids) for product, ids in found.items()}
+
+
+def test_sync_creates_quires_billing_portal_configuration_once(
+    runner: FlaskCliRunner,
+    stripe_catalogue: FakeProductsAndPrices,
+    portal: FakePortalConfigurations,
+) -> None:
+    """A fresh account gets the default portal configuration Quire wants; a second sync
+    (and a third) writes nothing to it."""
+    first = runner.invoke(args=["catalog", "sync"])
+    assert first.exit_code == 0, first.output
+    assert "create   billing portal configuration" in first.output
+    (config,) = portal.configurations.values()
+    features = config["features"]
+    assert config["is_default"] is True
+    assert features["invoice_history"]["enabled"] is True
+    assert features["payment_method_update"]["enabled"] is True
+    assert (
+        features["subscription_cancel"]["enabled"],
+        features["subscription_cancel"]["mode"],
+    ) == (
+        True,
+        "at_period_end",
+    )
+    update = features["subscription_update"]
+    assert (update["enabled"], update["default_allowed_updates"]) == (True, ["price"])
+    assert {p["product"]: sorted(p["prices"]) for p in update["products"]} == _plan_prices(
+        stripe_catalogue
+    )
+    assert set(_plan_prices(stripe_catalogue)) == {"quire_plan_reader", "quire_plan_patron"}
+    for _ in range(2):
+        again = runner.invoke(args=["catalog", "sync"])
+        assert again.exit_code == 0, again.output
+        assert "Billing portal configuration: no changes." in again.output
+    assert len(portal.writes) == 1 and len(portal.configurations) == 1
+
+
+def test_sync_updates_a_default_portal_configuration_that_differs(
+    runner: FlaskCliRunner,
+    stripe_catalogue: FakeProductsAndPrices,
+    portal: FakePortalConfigurations,
+) -> None:
+    """A default configuration saved elsewhere (cancellation off, no plan switching) is
+    brought to Quire's features in place, not duplicated; then it is left alone."""
+    saved = example("billing_portal.configuration", id="bpc_dashboard", is_default=True)
+    saved["features"]["subscription_update"]["products"] = []
+    portal.configurations[saved["id"]] = saved
+    first = runner.invoke(args=["catalog", "sync"])
+    assert first.exit_code == 0, first.output
+    assert "update   billing portal configuration bpc_dashboard" in first.output
+    assert list(portal.configurations) == ["bpc_dashboard"]
+    features = portal.configurations["bpc_dashboard"]["features"]
+    assert features["subscription_cancel"]["enabled"] is True
+    assert features["payment_method_update"]["enabled"] is True
+    assert {p["product"] for p in features["subscription_update"]["products"]} == {
+        "quire_plan_reader",
+        "quire_plan_patron",
+    }
+    second = runner.invoke(args=["catalog", "sync"])
+    assert "Billing portal configuration: no changes." in second.output
+    assert len(portal.writes) == 1
+
+
+def test_portal_configuration_without_plans_offers_no_plan_switch(
+    stripe_catalogue: FakeProductsAndPrices, portal: FakePortalConfigurations
+) -> None:
+    """A catalogue of books only: the portal still shows invoices, card and cancellation,
+    with subscription updates off (and idempotently so)."""
+    catalogue = parse_catalogue(BOOK.format(price=1000), Path("products.yaml"))
+    message = sync.ensure_portal_configuration(unit_stripe_client(), catalogue)
+    assert message.startswith("create")
+    (config,) = portal.configurations.values()
+    update = config["features"]["subscription_update"]
+    assert (update["enabled"], update["products"]) == (False, [])
+    assert sync.ensure_portal_configuration(unit_stripe_client(), catalogue).endswith("no changes.")
+    assert len(portal.writes) == 1

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shop.extensions import db
-from shop.models import Order, Subscription
+from shop.models import Invoice, Order, Subscription
 from tests.browsing import Screenshots
 from tests.integration.live_shop import LiveShop
 
@@ -93,6 +93,29 @@ def test_a_declined_card_then_a_good_one(
     shots.take("paid-after-retry")
 
 
+def test_a_declined_membership_payment_on_the_hosted_page_leaves_no_membership(
+    page: Page, browser_shop: LiveShop, shots: Screenshots
+) -> None:
+    register(page, browser_shop, shots)
+    page.goto(browser_shop.url + "/memberships/patron")
+    page.get_by_role("button", name="Subscribe").click()
+    pay_by_card(page, "4000 0000 0000 0002", shots, "Subscribe")
+    expect(page.get_by_role("alert")).to_contain_text("Your card was declined.")
+    shots.take("membership-declined")
+    assert browser_shop.sandbox.wait_for_deliveries()
+    assert browser_shop.stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert browser_shop.read(lambda: db.session.execute(db.select(Subscription)).all()) == []
+    assert browser_shop.read(lambda: db.session.execute(db.select(Invoice)).all()) == []
+    assert browser_shop.read(lambda: db.session.get(Order, 1).status) == "pending"
+
+    pay_by_card(page, "4242 4242 4242 4242", shots, "Subscribe")
+    expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
+    assert browser_shop.wait_for(
+        lambda: db.session.execute(db.select(Subscription.status)).scalar_one_or_none() == "active"
+    )
+    shots.take("membership-after-retry")
+
+
 def test_a_trial_that_ends_on_a_failing_card_goes_past_due(
     page: Page, browser_shop: LiveShop, shots: Screenshots
 ) -> None:
@@ -143,6 +166,8 @@ def test_cancelling_in_the_billing_portal(
     page.goto(browser_shop.url + "/account")
     page.get_by_role("button", name="Manage billing").click()
     expect(page.get_by_role("button", name="Cancel subscription")).to_be_visible()
+    # The configuration the catalogue sync made lets a member switch between plan prices.
+    expect(page.get_by_role("button", name="Switch to monthly")).to_be_visible()
     shots.take("portal")
     page.get_by_role("button", name="Cancel subscription").click()
     expect(page.get_by_role("button", name="Resume subscription")).to_be_visible()

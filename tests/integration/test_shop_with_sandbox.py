@@ -13,7 +13,7 @@ from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
-from shop.models import Order, ProcessedEvent, Subscription
+from shop.models import Invoice, Order, ProcessedEvent, Subscription
 from tests.integration.live_shop import LiveShop
 
 pytestmark = pytest.mark.sandbox
@@ -21,6 +21,8 @@ pytestmark = pytest.mark.sandbox
 VISA = "4242424242424242"
 DECLINE = "4000000000000002"
 FAILS_LATER = "4000000000000341"
+AUTHENTICATES_THEN_DECLINES = "4000008260003178"
+DISPUTED = "4000000000000259"
 
 
 def card(number: str, email: str = "reader@example.com") -> engine.PaymentDetails:
@@ -267,3 +269,63 @@ def test_reconcile_records_what_missed_webhooks_would_have(live_shop: LiveShop) 
 
     again = live_shop.app.test_cli_runner().invoke(args=["orders", "reconcile", "--days", "1"])
     assert "0 record(s) changed" in again.output
+
+
+def test_a_declined_first_membership_payment_leaves_no_membership(live_shop: LiveShop) -> None:
+    """Declined on the hosted page (outright, and after 3-D Secure): Stripe creates no
+    subscription or invoice, so Quire records no membership and no failed invoice; a
+    retry with a good card then makes the one membership."""
+    client = live_shop.signed_in_shopper()
+    start = client.post("/checkout/memberships/patron", data={"interval": "month"})
+    session_id = session_id_of(start.location)
+    sandbox = live_shop.sandbox.sandbox
+    assert engine.pay_checkout_session(sandbox, session_id, card(DECLINE)).status == "declined"
+    challenged = engine.pay_checkout_session(sandbox, session_id, card(AUTHENTICATES_THEN_DECLINES))
+    assert challenged.status == "requires_action"
+    declined = engine.complete_authentication(sandbox, session_id, approve=True)
+    assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
+
+    assert live_shop.sandbox.wait_for_deliveries()
+    assert live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id).status == "open"
+    assert live_shop.stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert live_shop.read(lambda: db.session.execute(db.select(Subscription)).all()) == []
+    assert live_shop.read(lambda: db.session.execute(db.select(Invoice)).all()) == []
+    assert order(live_shop).status == "pending"
+
+    assert engine.pay_checkout_session(sandbox, session_id, card(VISA)).status == "succeeded"
+    active = live_shop.wait_for(
+        lambda: db.session.execute(
+            db.select(Subscription).filter_by(status="active")
+        ).scalar_one_or_none()
+    )
+    assert active is not None and active.plan_key == "patron"
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
+    statuses = live_shop.read(lambda: list(db.session.execute(db.select(Invoice.status)).scalars()))
+    assert statuses == ["paid"]
+
+
+def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveShop) -> None:
+    """Stripe's dispute test card pays, then the charge is disputed: the dispute webhook
+    reaches Quire's handler over HTTP, which marks the order disputed."""
+    client = live_shop.signed_in_shopper()
+    session_id = session_id_of(
+        client.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "1"}).location
+    )
+    outcome = engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(DISPUTED))
+    assert outcome.status == "succeeded"
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "disputed")
+    handled = live_shop.read(
+        lambda: db.session.execute(
+            db.select(ProcessedEvent.outcome).filter_by(type="charge.dispute.created")
+        ).scalar_one()
+    )
+    assert handled == "processed"
+    intent = live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id).payment_intent
+    (dispute,) = live_shop.stripe_client.v1.disputes.list(
+        params={"payment_intent": str(intent)}
+    ).data
+    assert (dispute.reason, dispute.amount) == ("fraudulent", 2200)
+    # Losing the dispute later changes nothing more: disputed is where the order stays.
+    live_shop.stripe_client.v1.disputes.close(dispute.id)
+    assert live_shop.sandbox.wait_for_deliveries()
+    assert (order(live_shop).status, order(live_shop).amount_paid) == ("disputed", 2200)

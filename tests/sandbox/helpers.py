@@ -117,3 +117,26 @@ class HangingEndpoint:
     url: str = ""
     arrived: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+
+
+def portal_configuration(
+    stripe_client: StripeClient, products: dict[str, list[str]] | None = None
+) -> str:
+    """Set up the billing portal as a shop would (invoices, card, cancel at period end and,
+    for ``products`` {product: [prices]}, switching between those prices); returns its id."""
+    switching = [{"product": p, "prices": prices} for p, prices in (products or {}).items()]
+    features: dict[str, Any] = {
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": True},
+        "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+        "subscription_update": {
+            "enabled": bool(switching),
+            "default_allowed_updates": ["price"] if switching else [],
+            "proration_behavior": "create_prorations",
+            **({"products": switching} if switching else {}),
+        },
+    }
+    config = stripe_client.v1.billing_portal.configurations.create(
+        params={"features": features}  # type: ignore[typeddict-item]
+    )
+    return config.id

@@ -18,7 +18,7 @@ from stripe_sandbox.flows.portal import (
 )
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
-from .helpers import event_types, membership_price, pay
+from .helpers import book_price, event_types, membership_price, pay, portal_configuration
 
 DAY = 86_400
 START = 1_780_000_000  # a fixed moment for test clocks (2026-05-28)
@@ -264,12 +264,86 @@ def test_price_switch_prorates_on_next_invoice(
     assert renewal.amount_paid == 1500 + net
 
 
+def test_portal_sessions_are_refused_until_the_portal_is_configured(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """As in a fresh test account: no portal session until a configuration is saved;
+    the first configuration created over the API becomes the default sessions use."""
+    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"}).id
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
+    assert refused.value.http_status == 400
+    assert refused.value.error is not None and refused.value.error.type == "invalid_request_error"
+    assert refused.value.user_message == (
+        "You can’t create a portal session in test mode until you save your customer portal "
+        "settings in test mode at https://dashboard.stripe.com/test/settings/billing/portal."
+    )
+    assert stripe_client.v1.billing_portal.configurations.list().data == []
+    config_id = portal_configuration(stripe_client)
+    config = stripe_client.v1.billing_portal.configurations.retrieve(config_id)
+    assert config.is_default is True and config.active is True
+    assert config.features.invoice_history.enabled is True
+    assert config.features.subscription_cancel.mode == "at_period_end"
+    second = portal_configuration(stripe_client)
+    assert stripe_client.v1.billing_portal.configurations.retrieve(second).is_default is False
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
+    assert portal.configuration == config_id
+    named = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer, "configuration": second}
+    )
+    assert named.configuration == second
+    defaults = stripe_client.v1.billing_portal.configurations.list(params={"is_default": True})
+    assert [c.id for c in defaults.data] == [config_id]
+
+
+def test_portal_configuration_update_and_plan_switch_prices(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Plan switching lists each product's allowed prices (recurring prices of that product);
+    an update that changes nothing sends no event, a change sends one with previous_attributes."""
+    monthly = stripe_client.v1.prices.retrieve(membership_price(stripe_client))
+    yearly = stripe_client.v1.prices.create(
+        params={
+            "product": str(monthly.product),
+            "unit_amount": 5000,
+            "currency": "gbp",
+            "recurring": {"interval": "year"},
+        }
+    )
+    book = book_price(stripe_client)
+    with pytest.raises(stripe.InvalidRequestError) as wrong:
+        portal_configuration(stripe_client, {str(monthly.product): [monthly.id, book]})
+    assert wrong.value.param == "features[subscription_update][products][0][prices]"
+    config_id = portal_configuration(stripe_client, {str(monthly.product): [monthly.id, yearly.id]})
+    config = stripe_client.v1.billing_portal.configurations.retrieve(config_id)
+    update = config.features.subscription_update
+    assert (update.enabled, update.default_allowed_updates) == (True, ["price"])
+    assert update.products is not None
+    assert [(p.product, p.prices) for p in update.products] == [
+        (monthly.product, [monthly.id, yearly.id])
+    ]
+    same = {"features": {"invoice_history": {"enabled": True}}}
+    stripe_client.v1.billing_portal.configurations.update(config_id, params=same)  # type: ignore[arg-type]
+    assert "billing_portal.configuration.updated" not in event_types(stripe_client)
+    stripe_client.v1.billing_portal.configurations.update(
+        config_id, params={"features": {"invoice_history": {"enabled": False}}}
+    )
+    updated = stripe_client.v1.events.list(
+        params={"type": "billing_portal.configuration.updated"}
+    ).data
+    assert len(updated) == 1
+    assert updated[0].data.object["features"]["invoice_history"]["enabled"] is False
+    previous = updated[0].data.previous_attributes
+    assert previous is not None and previous["features"]["invoice_history"]["enabled"] is True
+
+
 def test_portal_session_and_portal_actions(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
     """A portal session points at the hosted portal; portal actions emit Stripe's events."""
     sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
     customer = str(sub.customer)
+    portal_configuration(stripe_client)
     portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": "https://shop.test/account"}
     )
@@ -371,23 +445,26 @@ def test_clock_list_and_delete(stripe_client: StripeClient) -> None:
         stripe_client.v1.test_helpers.test_clocks.retrieve(first.id)
 
 
+def membership_session(stripe_client: StripeClient, **extra: Any) -> stripe.checkout.Session:
+    """An open subscription-mode session for a new membership price, no customer yet."""
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
+        "success_url": "https://shop.test/",
+        **extra,
+    }
+    return stripe_client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+
+
 def test_subscription_with_three_d_secure(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
-    """3155 in subscription mode waits on the first invoice's payment, then activates."""
-    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"})
-    session = stripe_client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
-            "success_url": "https://shop.test/",
-        }
-    )
+    """3155 in subscription mode: nothing is subscribed while the challenge waits; approval subscribes."""
+    session = membership_session(stripe_client)
     assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
     pending = stripe_client.v1.checkout.sessions.retrieve(session.id)
-    assert pending.status == "open"
-    assert stripe_client.v1.subscriptions.retrieve(str(pending.subscription)).status == "incomplete"
+    assert (pending.status, pending.subscription, pending.invoice) == ("open", None, None)
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
     assert (
         engine.complete_authentication(sandbox.sandbox, session.id, approve=True).status
         == "succeeded"
@@ -410,29 +487,93 @@ def test_subscription_item_retrieve_and_list(
     ] == [item.id]
 
 
+def test_declined_subscription_checkout_creates_nothing_until_a_retry_succeeds(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """A declined first payment leaves no subscription, no invoice and sends neither's events."""
+    session = membership_session(stripe_client)
+    declined = pay(sandbox, session.id, card="4000000000000002")
+    assert (declined.status, declined.decline_code) == ("declined", "generic_decline")
+    still_open = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert (still_open.status, still_open.subscription, still_open.invoice) == ("open", None, None)
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert stripe_client.v1.invoices.list().data == []
+    types = event_types(stripe_client)
+    assert not [t for t in types if t.startswith(("invoice.", "customer.subscription."))]
+    assert pay(sandbox, session.id).status == "succeeded"
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    subs = stripe_client.v1.subscriptions.list(params={"status": "all"}).data
+    assert [(s.id, s.status) for s in subs] == [(done.subscription, "active")]
+    invoice = stripe_client.v1.invoices.retrieve(str(subs[0].latest_invoice))
+    assert (invoice.status, invoice.attempt_count) == ("paid", 1)
+    assert "invoice.payment_failed" not in event_types(stripe_client)
+
+
+def test_declined_subscription_checkout_through_the_pay_test_helper(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """The same over the HTTP test helper: the decline answers with Stripe's message and the
+    session open, no subscription exists; a good card then subscribes."""
+    session = membership_session(stripe_client)
+    path = f"/v1/test_helpers/checkout/sessions/{session.id}/pay"
+    declined = stripe_client.deserialize(
+        stripe_client.raw_request(
+            "post", path, email="m@example.com", card_number="4000000000009995"
+        ),
+        api_mode="V1",
+    )
+    assert declined["outcome"]["status"] == "declined"
+    assert declined["outcome"]["message"] == "Your card has insufficient funds."
+    assert (declined["session"]["status"], declined["session"]["subscription"]) == ("open", None)
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    paid = stripe_client.deserialize(
+        stripe_client.raw_request("post", path, email="m@example.com"), api_mode="V1"
+    )
+    assert paid["outcome"]["status"] == "succeeded"
+    sub = stripe_client.v1.subscriptions.retrieve(str(paid["session"]["subscription"]))
+    assert sub.status == "active"
+
+
 def test_failed_authentication_then_retry_keeps_one_subscription(
     sandbox: RunningSandbox, stripe_client: StripeClient
 ) -> None:
-    """After 3178 declines, paying again with a good card activates the same subscription."""
-    customer = stripe_client.v1.customers.create(params={"email": "m@example.com"})
-    session = stripe_client.v1.checkout.sessions.create(
-        params={
-            "mode": "subscription",
-            "customer": customer.id,
-            "line_items": [{"price": membership_price(stripe_client), "quantity": 1}],
-            "success_url": "https://shop.test/",
-        }
-    )
+    """3178 authenticates then declines: no subscription yet; a good card then subscribes once."""
+    session = membership_session(stripe_client)
     assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
     declined = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
     assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
+    assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
+    assert stripe_client.v1.invoices.list().data == []
+    types = event_types(stripe_client)
+    assert "payment_intent.payment_failed" in types
+    assert not [t for t in types if t.startswith(("invoice.", "customer.subscription."))]
     assert pay(sandbox, session.id).status == "succeeded"
-    subs = stripe_client.v1.subscriptions.list(
-        params={"customer": customer.id, "status": "all"}
-    ).data
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    customer = str(done.customer)
+    assert len(stripe_client.v1.customers.list().data) == 1
+    subs = stripe_client.v1.subscriptions.list(params={"customer": customer, "status": "all"}).data
     assert [s.status for s in subs] == ["active"]
-    invoice = stripe_client.v1.invoices.retrieve(str(subs[0].latest_invoice))
-    assert (invoice.status, invoice.attempt_count) == ("paid", 2)
+    invoice = stripe_client.v1.invoices.retrieve(
+        str(subs[0].latest_invoice), params={"expand": ["payments"]}
+    )
+    assert (invoice.status, invoice.attempt_count, invoice.amount_paid) == ("paid", 1, 500)
+    pi = stripe_client.v1.payment_intents.retrieve(
+        str(invoice.payments.data[0].payment.payment_intent)  # type: ignore[union-attr]
+    )
+    assert (pi.status, pi.customer) == ("succeeded", customer)
+
+
+def test_trial_checkout_creates_the_trialing_subscription_at_completion(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """With nothing due (a trial), completing Checkout creates the trialing subscription at once."""
+    session = membership_session(stripe_client, subscription_data={"trial_period_days": 14})
+    assert pay(sandbox, session.id).status == "succeeded"
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "no_payment_required")
+    sub = stripe_client.v1.subscriptions.retrieve(str(done.subscription))
+    assert sub.status == "trialing"
+    assert "payment_intent.created" not in event_types(stripe_client)
 
 
 def test_invoice_payments_list(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:

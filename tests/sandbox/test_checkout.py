@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import book_price, event_types, pay, payment_session
+from .test_contract import FIXTURES
 
 
 def test_create_validates_like_stripe(stripe_client: StripeClient) -> None:
@@ -279,6 +281,37 @@ def test_partial_then_full_refund(sandbox: RunningSandbox, stripe_client: Stripe
     ]
     assert event_types(stripe_client).count("charge.refunded") == 2
     assert event_types(stripe_client).count("refund.created") == 2
+    assert event_types(stripe_client).count("refund.updated") == 2
+
+
+def test_refund_emits_created_then_updated_when_its_reference_arrives(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """A card refund emits refund.created and charge.refunded, then refund.updated with its ARN."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1000))
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    refund = stripe_client.v1.refunds.create(params={"payment_intent": pi_id})
+    types = event_types(stripe_client)
+    assert types[-3:] == ["refund.created", "charge.refunded", "refund.updated"]
+    created, updated = (
+        stripe_client.v1.events.list(params={"type": t}).data[0]
+        for t in ("refund.created", "refund.updated")
+    )
+    assert created.data.object["id"] == updated.data.object["id"] == refund.id
+    card_before = created.data.object["destination_details"]["card"]
+    card_after = updated.data.object["destination_details"]["card"]
+    assert card_before["reference_status"] == "pending"
+    assert card_after["reference_status"] == "available" and card_after["reference"]
+    assert updated.data.previous_attributes is not None
+    assert (
+        updated.data.previous_attributes["destination_details"]["card"]["reference_status"]
+        == "pending"
+    )
+    fetched = stripe_client.v1.refunds.retrieve(refund.id)
+    assert fetched.destination_details is not None
+    assert fetched.destination_details.card is not None
+    assert fetched.destination_details.card.reference == card_after["reference"]
 
 
 def test_bank_debit_settles_later(tmp_path: Path) -> None:
@@ -567,3 +600,60 @@ def test_error_codes_are_stripes(sandbox: RunningSandbox, stripe_client: StripeC
             }
         )
     assert (caught.value.param, caught.value.code) == ("lookup_key", "resource_already_exists")
+
+
+def test_the_dispute_card_pays_then_is_disputed_as_fraudulent(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """4000 0000 0000 0259 pays, then the charge is disputed (fraudulent) with Stripe's
+    dispute shape; accepting the dispute closes it as lost."""
+    session = payment_session(stripe_client, book_price(stripe_client, 1000))
+    assert pay(sandbox, session.id, card="4000000000000259").status == "succeeded"
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    (dispute,) = stripe_client.v1.disputes.list(params={"payment_intent": pi_id}).data
+    charge = stripe_client.v1.charges.retrieve(str(dispute.charge))
+    assert (charge.status, charge.disputed, charge.payment_intent) == ("succeeded", True, pi_id)
+    assert (dispute.reason, dispute.status, dispute.amount) == (
+        "fraudulent",
+        "needs_response",
+        1000,
+    )
+    assert dispute.id.startswith("dp_") and dispute.currency == "gbp"
+    example = json.loads(FIXTURES.read_text())["resources"]["dispute"]
+    shown = stripe_client.v1.disputes.retrieve(dispute.id).to_dict()
+    assert set(example) <= set(shown)
+    assert set(example["evidence"]) <= set(shown["evidence"])
+    assert set(example["evidence_details"]) <= set(shown["evidence_details"])
+    types = event_types(stripe_client)
+    assert types.index("charge.succeeded") < types.index("charge.dispute.created")
+    assert "charge.dispute.funds_withdrawn" in types
+    assert "charge.dispute.closed" not in types
+    closed = stripe_client.v1.disputes.close(dispute.id)
+    assert closed.status == "lost"
+    event = stripe_client.v1.events.list(params={"type": "charge.dispute.closed"}).data[0]
+    assert (event.data.object["id"], event.data.object["status"]) == (dispute.id, "lost")
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.disputes.close(dispute.id)
+
+
+def test_winning_evidence_wins_a_dispute(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Submitting Stripe's test text `winning_evidence` puts the dispute under review, then
+    won: charge.dispute.updated, charge.dispute.closed and funds_reinstated."""
+    session = payment_session(stripe_client, book_price(stripe_client, 700))
+    pay(sandbox, session.id, card="4000000000000259")
+    (dispute,) = stripe_client.v1.disputes.list().data
+    won = stripe_client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
+    )
+    assert won.status == "won" and won.evidence_details.submission_count == 1
+    types = event_types(stripe_client)
+    assert types[-3:] == [
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    ]
+    ordinary = payment_session(stripe_client, book_price(stripe_client, 700))
+    pay(sandbox, ordinary.id)
+    assert len(stripe_client.v1.disputes.list().data) == 1  # other cards are not disputed

@@ -11,7 +11,7 @@ from typing import Any
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
-from .helpers import book_price, membership_price, pay, payment_session
+from .helpers import book_price, membership_price, pay, payment_session, portal_configuration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 
@@ -65,6 +65,7 @@ def test_every_resource_has_the_example_keys(
         str(stripe_client.v1.checkout.sessions.retrieve(sub_session.id).subscription)
     )
     invoice = stripe_client.v1.invoices.retrieve(str(sub.latest_invoice))
+    portal_configuration(stripe_client)
     portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer.id})
     price = stripe_client.v1.prices.retrieve(price_id)
     stripe_client.v1.subscriptions.update(
@@ -143,6 +144,7 @@ EMITTED_HERE = {
     "charge.updated",
     "charge.refunded",
     "refund.created",
+    "refund.updated",
     "payment_method.attached",
     "customer.subscription.created",
     "customer.subscription.updated",
@@ -181,6 +183,12 @@ def test_every_event_type_carries_the_example_keys(
     pay(sandbox, failing_bank.id, method="bank_debit", bank_account_number="000111111116")
     stripe_client.raw_request(
         "post", f"/v1/test_helpers/checkout/sessions/{failing_bank.id}/settle"
+    )
+    disputed = payment_session(stripe_client, price_id)
+    pay(sandbox, disputed.id, card="4000000000000259")
+    dispute = stripe_client.v1.disputes.list().data[0]
+    stripe_client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
     )
     stripe_client.v1.prices.update(price_id, params={"nickname": "n"})
     product = stripe_client.v1.products.create(params={"name": "P"})
@@ -234,6 +242,11 @@ def test_every_event_type_carries_the_example_keys(
         "customer.deleted",
         "customer.subscription.trial_will_end",
         "invoice.payment_failed",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
         "price.updated",
         "product.updated",
         "test_helpers.test_clock.deleted",

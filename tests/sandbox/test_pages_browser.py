@@ -19,6 +19,7 @@ from stripe_sandbox.testing import RunningSandbox
 
 from tests.browsing import Screenshots
 
+from .helpers import portal_configuration
 from .test_pages_support import recurring, subscribe
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
@@ -188,6 +189,7 @@ def test_portal_cancel_and_switch_in_the_browser(
     monthly = recurring(stripe_client, product, 500, "month")
     yearly = recurring(stripe_client, product, 5000, "year")
     customer, subscription = subscribe(sandbox, stripe_client, monthly)
+    portal_configuration(stripe_client, {product: [monthly, yearly]})
     portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": f"{shop_site}/account"}
     )

@@ -6,7 +6,8 @@ import pytest
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
-from .test_pages_support import BANNER, Visitor, labels_of, recurring, subscribe, text_of
+from .helpers import portal_configuration
+from .test_pages_support import BANNER, TOKEN, Visitor, labels_of, recurring, subscribe, text_of
 
 pytestmark = pytest.mark.sandbox
 
@@ -18,6 +19,7 @@ def member(sandbox: RunningSandbox, stripe_client: StripeClient) -> dict[str, st
     monthly = recurring(stripe_client, product, 500, "month")
     yearly = recurring(stripe_client, product, 5000, "year")
     customer, subscription = subscribe(sandbox, stripe_client, monthly)
+    portal_configuration(stripe_client, {product: [monthly, yearly]})
     portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer, "return_url": "https://shop.test/account"}
     )
@@ -108,6 +110,7 @@ def test_no_switch_without_a_sibling_price(
     customer, subscription = subscribe(
         sandbox, stripe_client, recurring(stripe_client, product, 900, "month")
     )
+    portal_configuration(stripe_client)
     portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
     visitor = Visitor(sandbox)
 
@@ -192,3 +195,52 @@ def test_the_contract_names_live_in_their_own_modules() -> None:
             assert not hasattr(engine, name)
     for name in engine.__all__:
         assert callable(getattr(engine, name))
+
+
+def test_portal_offers_only_what_its_configuration_enables(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """With cancellation, plan switching and card updates turned off, the portal shows
+    neither button nor card form, and refuses a forged cancellation."""
+    product = stripe_client.v1.products.create(params={"name": "Patron"}).id
+    monthly = recurring(stripe_client, product, 500, "month")
+    recurring(stripe_client, product, 5000, "year")
+    customer, subscription = subscribe(sandbox, stripe_client, monthly)
+    stripe_client.v1.billing_portal.configurations.create(
+        params={"features": {"invoice_history": {"enabled": True}}}
+    )
+    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer})
+    visitor = Visitor(sandbox)
+
+    text = text_of(visitor.get(f"/portal/{portal.id}").text)
+
+    assert "Invoice history" in text and "£5.00 paid" in text
+    assert "Cancel subscription" not in text and "Switch to" not in text
+    assert "Update card" not in text
+    assert visitor.get(f"/portal/{portal.id}/card").status_code == 403
+    stripe_client.v1.billing_portal.configurations.update(
+        portal.configuration,
+        params={"features": {"subscription_cancel": {"enabled": True}}},
+    )
+    cancelled = visitor.submit(
+        f"/portal/{portal.id}/subscriptions/{subscription}/cancel",
+        {},
+        token_from=f"/portal/{portal.id}",
+    )
+    assert cancelled.status_code == 303
+    token = TOKEN.search(visitor.get(f"/portal/{portal.id}").text)
+    assert token is not None
+    stripe_client.v1.billing_portal.configurations.update(
+        portal.configuration,
+        params={"features": {"subscription_cancel": {"enabled": False}}},
+    )
+    # The page now offers no form: post the one the portal showed before the change.
+    refused = visitor.http.post(
+        visitor.url(f"/portal/{portal.id}/subscriptions/{subscription}/resume"),
+        data={"form_token": token.group(1)},
+        headers={"Origin": sandbox.base_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 403
+    assert stripe_client.v1.subscriptions.retrieve(subscription).cancel_at_period_end is True

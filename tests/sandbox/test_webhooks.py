@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import stripe
 from stripe import StripeClient
 from stripe_sandbox.core.store import Store
+from stripe_sandbox.settings import HOUR, SandboxSettings
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import HangingEndpoint, Receiver, book_price, payment_session
+from .test_pages_support import Visitor, text_of
 
 
 def test_endpoint_secret_only_on_create(stripe_client: StripeClient, receiver: Receiver) -> None:
@@ -158,7 +162,7 @@ def test_pending_webhooks_counts_endpoints_not_yet_reached(
     failures = [
         a for a in sandbox.sandbox.store.deliveries(event_id=event.id) if not a["succeeded"]
     ]
-    assert len(failures) == 3  # the first try and the two fast retries
+    assert len(failures) == 4  # the first try and test mode's three retries (compressed)
     assert all(a["status_code"] is None and a["error"] for a in failures)
 
 
@@ -288,3 +292,81 @@ def test_disabling_or_deleting_an_endpoint_stops_counting_it(
         stripe_client.v1.webhook_endpoints.delete(failing[1].id)
         assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 0
         assert sb.sandbox.store.pending_delivery_count() == 0
+
+
+def test_retry_schedules_have_stripes_shape() -> None:
+    """Test mode: 3 retries over a few hours; live mode: exponential backoff for 3 days;
+    retry_time_scale compresses either, keeping its shape."""
+    test_mode = SandboxSettings().retry_schedule
+    assert len(test_mode) == 3 and 1 * HOUR <= sum(test_mode) <= 6 * HOUR
+    assert all(later > earlier for earlier, later in itertools.pairwise(test_mode))
+    live = SandboxSettings(webhook_retries="live").retry_schedule
+    assert sum(live) == 72 * HOUR and len(live) > len(test_mode)
+    assert live[0] <= 10 * 60
+    assert all(later == 2 * earlier for earlier, later in itertools.pairwise(live[:-1]))
+    fast = SandboxSettings(webhook_retries="live", retry_time_scale=0.001).retry_schedule
+    assert fast == tuple(wait * 0.001 for wait in live)
+    assert SandboxSettings(retry_backoff=(1.0, 2.0)).retry_schedule == (1.0, 2.0)
+
+
+def test_a_failing_endpoint_is_retried_on_the_schedule_then_given_up(
+    sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
+) -> None:
+    """The compressed test-mode schedule: the first attempt and 3 retries, each wait longer
+    than the one before, then no more."""
+    receiver.statuses = [500] * 10
+    stripe_client.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["customer.created"]}
+    )
+    stripe_client.v1.customers.create(params={"email": "a@example.com"})
+    receiver.wait_for(lambda events: len(events) == 4)
+    assert sandbox.wait_for_deliveries()
+    time.sleep(0.3)
+    sandbox.run_worker_once()
+    attempts = sorted(a["attempted_at"] for a in sandbox.sandbox.store.deliveries())
+    assert len(attempts) == 4 and len(receiver.requests) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert gaps[0] < gaps[1] < gaps[2]
+    assert sandbox.sandbox.store.pending_delivery_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "schedule_text"),
+    [
+        (
+            "test",
+            "retried 3 times, after waiting 10 min, 40 min, 2 h 40 min; the last retry comes 3 h 30 min",
+        ),
+        ("live", "retried 10 times, after waiting 5 min, 10 min, 20 min, 40 min, 1 h 20 min"),
+    ],
+)
+def test_dashboard_shows_the_retry_schedule_and_each_next_attempt(
+    tmp_path: object, receiver: Receiver, mode: str, schedule_text: str
+) -> None:
+    """At full scale, a failed delivery waits for its first retry (shown with its time),
+    and the dashboard states the schedule of the mode."""
+    receiver.statuses = [500]
+    with running_sandbox(
+        f"{tmp_path}/retries.sqlite3", webhook_retries=mode, retry_time_scale=1.0
+    ) as sb:
+        stripe_client = sb.client()
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["customer.created"]}
+        )
+        stripe_client.v1.customers.create(params={"email": "a@example.com"})
+        receiver.wait_for(lambda events: len(events) == 1)
+        sb.run_worker_once()
+        (attempt,) = sb.sandbox.store.deliveries()
+        (pending,) = sb.sandbox.store.pending_deliveries()
+        first_wait = sb.sandbox.settings.retry_schedule[0]
+        assert pending["attempts"] == 1
+        assert pending["due_at"] == pytest.approx(attempt["attempted_at"] + first_wait, abs=2)
+        page = Visitor(sb).get("/dashboard").text
+        text = text_of(page)
+        assert f"Schedule ({mode} mode)" in text and schedule_text in text
+        if mode == "live":
+            assert "72 h after the first attempt" in text
+        next_attempt = datetime.fromtimestamp(pending["due_at"], tz=UTC)
+        row = text[text.index("Webhook retries") :]
+        assert "customer.created" in row and receiver.url in row
+        assert next_attempt.strftime("%d %b %Y, %H:%M:%S UTC") in row

@@ -28,6 +28,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     run.add_argument("--public-url", dest="public_url")
     run.add_argument("--shuffle-deliveries", action="store_true", default=None)
     run.add_argument("--duplicate-deliveries", action="store_true", default=None)
+    run.add_argument(
+        "--webhook-retries",
+        choices=("test", "live"),
+        help="Stripe's retry schedule to follow (test: 3 retries in a few hours; live: 3 days)",
+    )
+    run.add_argument(
+        "--retry-time-scale", type=float, help="multiply every retry wait (below 1: faster)"
+    )
     reset = sub.add_parser("reset", help="delete every object, event and delivery")
     reset.add_argument("--db", dest="db_path")
     return parser.parse_args(argv)
@@ -44,6 +52,8 @@ def settings_from(args: argparse.Namespace) -> SandboxSettings:
             "public_url",
             "shuffle_deliveries",
             "duplicate_deliveries",
+            "webhook_retries",
+            "retry_time_scale",
         )
     }
     api_keys = getattr(args, "api_keys", None)

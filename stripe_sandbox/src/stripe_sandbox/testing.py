@@ -26,7 +26,7 @@ from .core.sandbox import Sandbox
 from .settings import DEFAULT_API_KEY, SandboxSettings
 
 #: Settings that keep tests fast: quick worker ticks and webhook retries.
-FAST = {"retry_backoff": (0.2, 0.4), "worker_interval": 0.05, "bank_debit_delay": 0.5}
+FAST = {"retry_time_scale": 0.0001, "worker_interval": 0.05, "bank_debit_delay": 0.5}
 
 
 @dataclass

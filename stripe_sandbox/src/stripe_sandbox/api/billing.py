@@ -6,9 +6,9 @@ from typing import Any
 
 from ..core.errors import invalid, no_such
 from ..core.ids import new_id
-from ..core.params import get_str
+from ..core.params import get_bool, get_str
 from ..core.shapes import blank
-from ..flows import billing, clocks, subscriptions
+from ..flows import billing, clocks, portal, subscriptions
 from ..resources.events import emit
 from ..resources.objects import load
 from .base import Call, route
@@ -124,66 +124,33 @@ def list_invoice_items(call: Call) -> dict[str, Any]:
     return call.page("/v1/invoiceitems", found)
 
 
-def _portal_configuration(call: Call) -> str:
-    existing = call.store.list("billing_portal.configuration")
-    if existing:
-        return str(existing[0]["id"])
-    now = call.sandbox.clock.wall()
-    config = blank(
-        "billing_portal.configuration",
-        id=new_id("bpc_"),
-        active=True,
-        application=None,
-        business_profile={
-            "headline": call.sandbox.settings.account_name,
-            "privacy_policy_url": None,
-            "terms_of_service_url": None,
-        },
-        created=now,
-        default_return_url=None,
-        # What the hosted portal offers.
-        features={
-            "customer_update": {"allowed_updates": [], "enabled": False},
-            "invoice_history": {"enabled": True},
-            "payment_method_update": {"enabled": True, "payment_method_configuration": None},
-            "subscription_cancel": {
-                "cancellation_reason": {"enabled": False, "options": []},
-                "enabled": True,
-                "mode": "at_period_end",
-                "proration_behavior": "none",
-            },
-            "subscription_update": {
-                "billing_cycle_anchor": None,
-                "default_allowed_updates": ["price"],
-                "enabled": True,
-                "products": [],
-                "proration_behavior": "create_prorations",
-                "schedule_at_period_end": {"conditions": []},
-                "trial_update_behavior": "end_trial",
-            },
-        },
-        is_default=True,
-        login_page={"enabled": False, "url": None},
-        name=None,
-        updated=now,
-    )
-    call.store.put(config)
-    emit(call.sandbox, "billing_portal.configuration.created", config)
-    return str(config["id"])
+@route("/billing_portal/configurations", ["POST"])
+def create_portal_configuration(call: Call) -> dict[str, Any]:
+    """Create a portal configuration (the account's first becomes its default)."""
+    return call.render(portal.create_configuration(call.sandbox, call.params))
+
+
+@route("/billing_portal/configurations/<config_id>", ["POST"])
+def update_portal_configuration(call: Call, config_id: str) -> dict[str, Any]:
+    """Update a portal configuration's features, profile, return URL, name or metadata."""
+    return call.render(portal.update_configuration(call.sandbox, config_id, call.params))
 
 
 @route("/billing_portal/configurations/<config_id>", ["GET"])
 def retrieve_portal_configuration(call: Call, config_id: str) -> dict[str, Any]:
-    """Retrieve the portal configuration (the sandbox has one, made with the first session)."""
+    """Retrieve a portal configuration."""
     return call.render(load(call.sandbox, "billing_portal.configuration", config_id))
 
 
 @route("/billing_portal/configurations", ["GET"])
 def list_portal_configurations(call: Call) -> dict[str, Any]:
-    """List portal configurations."""
-    return call.page(
-        "/v1/billing_portal/configurations", call.store.list("billing_portal.configuration")
-    )
+    """List portal configurations (``active`` and ``is_default`` filters)."""
+    found = call.store.list("billing_portal.configuration")
+    for key in ("active", "is_default"):
+        wanted = get_bool(call.params, key)
+        if wanted is not None:
+            found = [c for c in found if c[key] is wanted]
+    return call.page("/v1/billing_portal/configurations", found)
 
 
 @route("/billing_portal/sessions", ["POST"], strict="billing_portal.session.create")
@@ -195,7 +162,9 @@ def create_portal_session(call: Call) -> dict[str, Any]:
     session = blank(
         "billing_portal.session",
         id=session_id,
-        configuration=get_str(call.params, "configuration") or _portal_configuration(call),
+        configuration=portal.session_configuration(
+            call.sandbox, get_str(call.params, "configuration")
+        ),
         created=call.sandbox.clock.wall(),
         customer=customer_id,
         customer_account=None,

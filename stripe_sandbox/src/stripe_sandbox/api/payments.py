@@ -1,4 +1,5 @@
-"""``/v1/payment_intents``, ``/v1/charges``, ``/v1/refunds`` and ``/v1/payment_methods``."""
+"""``/v1/payment_intents``, ``/v1/charges``, ``/v1/refunds``, ``/v1/disputes`` and
+``/v1/payment_methods``."""
 
 from __future__ import annotations
 
@@ -71,6 +72,30 @@ def retrieve_refund(call: Call, refund_id: str) -> dict[str, Any]:
 def list_refunds(call: Call) -> dict[str, Any]:
     """List refunds, filtered by ``charge`` and ``payment_intent``."""
     return call.page("/v1/refunds", _filtered(call, "refund", ("charge", "payment_intent")))
+
+
+@route("/disputes/<dispute_id>", ["GET"])
+def retrieve_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
+    """Retrieve a dispute."""
+    return call.render(load(call.sandbox, "dispute", dispute_id))
+
+
+@route("/disputes", ["GET"])
+def list_disputes(call: Call) -> dict[str, Any]:
+    """List disputes, filtered by ``charge`` and ``payment_intent``."""
+    return call.page("/v1/disputes", _filtered(call, "dispute", ("charge", "payment_intent")))
+
+
+@route("/disputes/<dispute_id>", ["POST"])
+def update_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
+    """Add evidence (``winning_evidence``/``losing_evidence`` decide it) or metadata."""
+    return call.render(payments.update_dispute(call.sandbox, dispute_id, call.params))
+
+
+@route("/disputes/<dispute_id>/close", ["POST"])
+def close_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
+    """Accept (lose) a dispute."""
+    return call.render(payments.close_dispute(call.sandbox, dispute_id))
 
 
 @route("/payment_methods/<pm_id>", ["GET"])

@@ -261,6 +261,16 @@ class Store:
             ).fetchone()
         return int(row[0])
 
+    def pending_deliveries(self, limit: int = 100) -> Rows:
+        """Deliveries still to be made, soonest first: ``id, event_id, endpoint_id,
+        attempts`` (made so far), ``due_at`` (unix float: the next attempt)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM deliveries WHERE state = 'pending' ORDER BY due_at, id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [dict(row) for row in rows]
+
     def update_delivery(
         self, delivery_id: int, *, state: str, attempts: int, due_at: float
     ) -> None:

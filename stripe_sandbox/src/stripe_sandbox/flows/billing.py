@@ -148,6 +148,91 @@ def describe(sandbox: Sandbox, price: dict[str, Any], quantity: int) -> str:
 # Invoices ------------------------------------------------------------------------
 
 
+_INVOICE_DEFAULTS: dict[str, Any] = {
+    "account_country": "GB",
+    "account_tax_ids": None,
+    "amount_overpaid": 0,
+    "amount_paid": 0,
+    "amount_shipping": 0,
+    "application": None,
+    "attempt_count": 0,
+    "attempted": False,
+    "auto_advance": True,
+    "automatic_tax": {
+        "disabled_reason": None,
+        "enabled": False,
+        "liability": None,
+        "provider": None,
+        "status": None,
+    },
+    "automatically_finalizes_at": None,
+    "collection_method": "charge_automatically",
+    "custom_fields": None,
+    "customer_tax_exempt": "none",
+    "customer_tax_ids": [],
+    "default_payment_method": None,
+    "default_source": None,
+    "default_tax_rates": [],
+    "description": None,
+    "discounts": [],
+    "due_date": None,
+    "effective_at": None,
+    "ending_balance": None,
+    "footer": None,
+    "from_invoice": None,
+    "hosted_invoice_url": None,
+    "invoice_pdf": None,
+    "issuer": {"type": "self"},
+    "last_finalization_error": None,
+    "latest_revision": None,
+    "next_payment_attempt": None,
+    "number": None,
+    "on_behalf_of": None,
+    "payment_settings": {
+        "default_mandate": None,
+        "payment_method_options": None,
+        "payment_method_types": None,
+    },
+    "post_payment_credit_notes_amount": 0,
+    "pre_payment_credit_notes_amount": 0,
+    "receipt_number": None,
+    "rendering": None,
+    "shipping_cost": None,
+    "shipping_details": None,
+    "starting_balance": 0,
+    "statement_descriptor": None,
+    "status": "draft",
+    "status_transitions": {
+        "finalized_at": None,
+        "marked_uncollectible_at": None,
+        "paid_at": None,
+        "voided_at": None,
+    },
+    "total_discount_amounts": [],
+    "total_pretax_credit_amounts": [],
+    "total_taxes": [],
+}
+
+
+def _next_invoice_sequence(sandbox: Sandbox, customer: dict[str, Any]) -> int:
+    """The customer's next invoice number (counted on the customer, as Stripe does)."""
+    sequence = int(customer.get("next_invoice_sequence") or 1)
+    if customer:
+        customer["next_invoice_sequence"] = sequence + 1
+        sandbox.store.put(customer)
+    return sequence
+
+
+def _invoice_customer_fields(customer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "customer_address": customer.get("address"),
+        "customer_email": customer.get("email"),
+        "customer_name": customer.get("name"),
+        "customer_phone": customer.get("phone"),
+        "customer_shipping": customer.get("shipping"),
+    }
+
+
 def create_invoice(
     sandbox: Sandbox,
     subscription: dict[str, Any],
@@ -163,65 +248,19 @@ def create_invoice(
     for line in lines:
         line["invoice"] = invoice_id
     total = sum(line["amount"] for line in lines)
-    sequence = int(customer.get("next_invoice_sequence") or 1)
-    if customer:
-        customer["next_invoice_sequence"] = sequence + 1
-        sandbox.store.put(customer)
     invoice = blank(
         "invoice",
         id=invoice_id,
-        account_country="GB",
+        **copy.deepcopy(_INVOICE_DEFAULTS),
+        **_invoice_customer_fields(customer),
         account_name=sandbox.settings.account_name,
-        account_tax_ids=None,
         amount_due=max(total, 0),
-        amount_overpaid=0,
-        amount_paid=0,
         amount_remaining=max(total, 0),
-        amount_shipping=0,
-        application=None,
-        attempt_count=0,
-        attempted=False,
-        auto_advance=True,
-        automatic_tax={
-            "disabled_reason": None,
-            "enabled": False,
-            "liability": None,
-            "provider": None,
-            "status": None,
-        },
-        automatically_finalizes_at=None,
         billing_reason=billing_reason,
-        collection_method="charge_automatically",
         created=at,
         currency=subscription["currency"],
-        custom_fields=None,
         customer=subscription["customer"],
-        customer_address=customer.get("address"),
-        customer_email=customer.get("email"),
-        customer_name=customer.get("name"),
-        customer_phone=customer.get("phone"),
-        customer_shipping=customer.get("shipping"),
-        customer_tax_exempt="none",
-        customer_tax_ids=[],
-        default_payment_method=None,
-        default_source=None,
-        default_tax_rates=[],
-        description=None,
-        discounts=[],
-        due_date=None,
-        effective_at=None,
-        ending_balance=None,
-        footer=None,
-        from_invoice=None,
-        hosted_invoice_url=None,
-        invoice_pdf=None,
-        issuer={"type": "self"},
-        last_finalization_error=None,
-        latest_revision=None,
         lines=list_object(f"/v1/invoices/{invoice_id}/lines", lines),
-        next_payment_attempt=None,
-        number=None,
-        on_behalf_of=None,
         parent={
             "type": "subscription_details",
             "quote_details": None,
@@ -230,39 +269,16 @@ def create_invoice(
                 "subscription": subscription["id"],
             },
         },
-        payment_settings={
-            "default_mandate": None,
-            "payment_method_options": None,
-            "payment_method_types": None,
-        },
         payments=list_object(f"/v1/invoice_payments?invoice={invoice_id}", []),
         period_end=period[1],
         period_start=period[0],
-        post_payment_credit_notes_amount=0,
-        pre_payment_credit_notes_amount=0,
-        receipt_number=None,
-        rendering=None,
-        shipping_cost=None,
-        shipping_details=None,
-        starting_balance=0,
-        statement_descriptor=None,
-        status="draft",
-        status_transitions={
-            "finalized_at": None,
-            "marked_uncollectible_at": None,
-            "paid_at": None,
-            "voided_at": None,
-        },
         subtotal=total,
         subtotal_excluding_tax=total,
         test_clock=subscription.get("test_clock"),
         total=total,
-        total_discount_amounts=[],
         total_excluding_tax=total,
-        total_pretax_credit_amounts=[],
-        total_taxes=[],
         webhooks_delivered_at=at,
-        _number_sequence=sequence,
+        _number_sequence=_next_invoice_sequence(sandbox, customer),
     )
     sandbox.store.put(invoice)
     emit(sandbox, "invoice.created", invoice, created=at)
@@ -432,6 +448,127 @@ def _set_status(
         )
 
 
+def _subscription_defaults() -> dict[str, Any]:
+    """The fields of a new subscription that Checkout never sets."""
+    return {
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
+        "billing_schedules": [],
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "days_until_due": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "latest_invoice": None,
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "transfer_data": None,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+    }
+
+
+def _new_subscription(
+    sandbox: Sandbox,
+    *,
+    customer_id: str,
+    recurring: list[dict[str, Any]],
+    pm: dict[str, Any],
+    trial_days: int | None,
+    metadata: dict[str, Any],
+    at: int,
+) -> dict[str, Any]:
+    """The subscription object for Checkout's recurring items (not stored yet)."""
+    first = recurring[0]["price"]["recurring"]
+    trial_end = at + trial_days * DAY if trial_days else None
+    anchor = trial_end or at
+    end = trial_end or period_end(anchor, first["interval"], first["interval_count"], 1)
+    sub_id = new_id("sub_")
+    items = [_item(sub_id, i["price"], i["quantity"], at, end, at) for i in recurring]
+    return blank(
+        "subscription",
+        id=sub_id,
+        **_subscription_defaults(),
+        billing_cycle_anchor=anchor,
+        created=at,
+        currency=recurring[0]["currency"],
+        customer=customer_id,
+        default_payment_method=pm["id"],
+        items=list_object(f"/v1/subscription_items?subscription={sub_id}", items),
+        metadata=metadata,
+        start_date=at,
+        status="trialing" if trial_end else "incomplete",
+        test_clock=sandbox.clock.clock_of_customer(customer_id),
+        trial_end=trial_end,
+        trial_start=at if trial_end else None,
+        _cycles=0 if trial_end else 1,
+        _interval=[first["interval"], first["interval_count"]],
+    )
+
+
+def _first_invoice_lines(
+    sandbox: Sandbox, subscription: dict[str, Any], line_items: list[dict[str, Any]], at: int
+) -> list[dict[str, Any]]:
+    """Lines of a new subscription's first invoice: each item's first period (0 in a
+    trial), then Checkout's one-time items."""
+    trialing = subscription["trial_end"] is not None
+    lines = []
+    for item in subscription["items"]["data"]:
+        price = item["price"]
+        amount = 0 if trialing else price["unit_amount"] * item["quantity"]
+        description = describe(sandbox, price, item["quantity"])
+        if trialing:
+            name = (sandbox.store.get(price["product"]) or {}).get("name") or price["id"]
+            description = f"Trial period for {name}"
+        lines.append(
+            _line(
+                "",
+                amount=amount,
+                currency=price["currency"],
+                description=description,
+                period=(at, int(item["current_period_end"])),
+                price=price,
+                quantity=item["quantity"],
+                subscription=subscription["id"],
+                subscription_item=item["id"],
+            )
+        )
+    for one_time in (i for i in line_items if not i["price"]["recurring"]):
+        lines.append(
+            _line(
+                "",
+                amount=one_time["amount_total"],
+                currency=one_time["currency"],
+                description=describe(sandbox, one_time["price"], one_time["quantity"]),
+                period=(at, at),
+                price=one_time["price"],
+                quantity=one_time["quantity"],
+                subscription=subscription["id"],
+            )
+        )
+    return lines
+
+
 def create_subscription(
     sandbox: Sandbox,
     *,
@@ -448,99 +585,16 @@ def create_subscription(
     invoice only. The caller collects the invoice (``attempt_invoice``) and then
     calls ``activate``.
     """
-    recurring = [i for i in line_items if i["price"]["recurring"]]
-    first = recurring[0]["price"]["recurring"]
-    trial_end = at + trial_days * DAY if trial_days else None
-    anchor = trial_end or at
-    end = trial_end or period_end(anchor, first["interval"], first["interval_count"], 1)
-    sub_id = new_id("sub_")
-    items = [_item(sub_id, i["price"], i["quantity"], at, end, at) for i in recurring]
-    subscription = blank(
-        "subscription",
-        id=sub_id,
-        application=None,
-        application_fee_percent=None,
-        automatic_tax={"disabled_reason": None, "enabled": False, "liability": None},
-        billing_cycle_anchor=anchor,
-        billing_cycle_anchor_config=None,
-        billing_mode={"flexible": None, "type": "classic", "updated_at": None},
-        billing_schedules=[],
-        billing_thresholds=None,
-        cancel_at=None,
-        cancel_at_period_end=False,
-        canceled_at=None,
-        cancellation_details={"comment": None, "feedback": None, "reason": None},
-        collection_method="charge_automatically",
-        created=at,
-        currency=recurring[0]["currency"],
-        customer=customer_id,
-        days_until_due=None,
-        default_payment_method=pm["id"],
-        default_source=None,
-        default_tax_rates=[],
-        description=None,
-        discounts=[],
-        ended_at=None,
-        invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
-        items=list_object(f"/v1/subscription_items?subscription={sub_id}", items),
-        latest_invoice=None,
+    subscription = _new_subscription(
+        sandbox,
+        customer_id=customer_id,
+        recurring=[i for i in line_items if i["price"]["recurring"]],
+        pm=pm,
+        trial_days=trial_days,
         metadata=metadata,
-        next_pending_invoice_item_invoice=None,
-        on_behalf_of=None,
-        pause_collection=None,
-        payment_settings={
-            "payment_method_options": None,
-            "payment_method_types": None,
-            "save_default_payment_method": "off",
-        },
-        pending_invoice_item_interval=None,
-        pending_setup_intent=None,
-        pending_update=None,
-        schedule=None,
-        start_date=at,
-        status="trialing" if trial_end else "incomplete",
-        test_clock=sandbox.clock.clock_of_customer(customer_id),
-        transfer_data=None,
-        trial_end=trial_end,
-        trial_settings={"end_behavior": {"missing_payment_method": "create_invoice"}},
-        trial_start=at if trial_end else None,
-        _cycles=0 if trial_end else 1,
-        _interval=[first["interval"], first["interval_count"]],
+        at=at,
     )
-    invoice_id_placeholder = ""
-    lines = []
-    for item, line_item in zip(items, recurring, strict=True):
-        price = item["price"]
-        amount = 0 if trial_end else price["unit_amount"] * item["quantity"]
-        description = describe(sandbox, price, item["quantity"])
-        if trial_end:
-            description = f"Trial period for {(sandbox.store.get(price['product']) or {}).get('name') or price['id']}"
-        lines.append(
-            _line(
-                invoice_id_placeholder,
-                amount=amount,
-                currency=line_item["currency"],
-                description=description,
-                period=(at, end),
-                price=price,
-                quantity=item["quantity"],
-                subscription=sub_id,
-                subscription_item=item["id"],
-            )
-        )
-    for one_time in (i for i in line_items if not i["price"]["recurring"]):
-        lines.append(
-            _line(
-                invoice_id_placeholder,
-                amount=one_time["amount_total"],
-                currency=one_time["currency"],
-                description=describe(sandbox, one_time["price"], one_time["quantity"]),
-                period=(at, at),
-                price=one_time["price"],
-                quantity=one_time["quantity"],
-                subscription=sub_id,
-            )
-        )
+    lines = _first_invoice_lines(sandbox, subscription, line_items, at)
     sandbox.store.put(subscription)
     invoice = create_invoice(
         sandbox,

@@ -109,14 +109,20 @@ def _trial_days(params: dict[str, Any], mode: str) -> int | None:
     return days
 
 
-def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
-    """Validate and create an open Checkout Session."""
+def _mode_and_success_url(params: dict[str, Any]) -> tuple[str, str | None]:
     mode = get_str(params, "mode", required=True) or ""
     if mode not in MODES:
         raise invalid(f"Invalid mode: must be one of {', '.join(MODES)}", param="mode")
     success_url = get_str(params, "success_url")
     if success_url is None and get_str(params, "ui_mode") not in ("embedded", "custom"):
         raise missing_param("success_url")
+    return mode, success_url
+
+
+def _customer_params(
+    sandbox: Sandbox, params: dict[str, Any], mode: str
+) -> tuple[str | None, str | None, str | None]:
+    """``(customer, customer_email, customer_creation)``, checked against each other."""
     customer_id = get_str(params, "customer")
     customer_email = get_str(params, "customer_email")
     if customer_id and customer_email:
@@ -136,22 +142,28 @@ def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
             raise exclusive("customer", "customer_creation")
     elif mode != "subscription" and not customer_id:
         customer_creation = "if_required"
-    items = _line_items(sandbox, params, mode)
-    trial_days = _trial_days(params, mode)
-    now = sandbox.clock.for_customer(customer_id)
+    return customer_id, customer_email, customer_creation
+
+
+def _expires_at(params: dict[str, Any], now: int) -> int:
     expires_at = get_int(params, "expires_at")
     if expires_at is None:
-        expires_at = now + MAX_EXPIRY
-    elif expires_at - now < MIN_EXPIRY:
+        return now + MAX_EXPIRY
+    if expires_at - now < MIN_EXPIRY:
         raise invalid(
             "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
             param="expires_at",
         )
-    elif expires_at - now > MAX_EXPIRY:
+    if expires_at - now > MAX_EXPIRY:
         raise invalid(
             "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
             param="expires_at",
         )
+    return expires_at
+
+
+def _options(params: dict[str, Any], mode: str) -> dict[str, Any]:
+    """Checked optional settings: reference, shipping countries, PaymentIntent data, saving."""
     client_reference_id = get_str(params, "client_reference_id")
     if client_reference_id and len(client_reference_id) > 200:
         raise invalid(
@@ -167,80 +179,100 @@ def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
             "`payment_intent_data` can only be used in `payment` mode.", param="payment_intent_data"
         )
     saved = get_dict(params, "saved_payment_method_options")
-    due_now = sum(i["amount_total"] for i in items if not (trial_days and i["price"]["recurring"]))
-    subtotal = due_now
-    session_id = "cs_test_" + random_token(58)
-    session = blank(
-        "checkout.session",
-        id=session_id,
-        adaptive_pricing={"enabled": False},
-        after_expiration=None,
-        allow_promotion_codes=get_bool(params, "allow_promotion_codes"),
-        amount_subtotal=subtotal,
-        amount_total=due_now,
-        automatic_tax={"enabled": False, "liability": None, "provider": None, "status": None},
-        billing_address_collection=get_str(params, "billing_address_collection"),
-        cancel_url=get_str(params, "cancel_url"),
-        client_reference_id=client_reference_id,
-        client_secret=None,
-        collected_information=None,
-        consent=None,
-        consent_collection=None,
-        created=now,
-        currency=items[0]["currency"] if items else get_str(params, "currency"),
-        currency_conversion=None,
-        custom_fields=[],
-        custom_text={
+    return {
+        "client_reference_id": client_reference_id,
+        "shipping_address_collection": {"allowed_countries": countries} if countries else None,
+        "saved_payment_method_options": {
+            "allow_redisplay_filters": ["always"],
+            "payment_method_remove": saved.get("payment_method_remove") or "disabled",
+            "payment_method_save": saved.get("payment_method_save") or "disabled",
+        },
+        "_payment_intent_data": payment_intent_data,
+    }
+
+
+def _session_defaults() -> dict[str, Any]:
+    """The fields of a new session that no create parameter sets."""
+    return {
+        "adaptive_pricing": {"enabled": False},
+        "after_expiration": None,
+        "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
+        "client_secret": None,
+        "collected_information": None,
+        "consent": None,
+        "consent_collection": None,
+        "currency_conversion": None,
+        "custom_fields": [],
+        "custom_text": {
             "after_submit": None,
             "shipping_address": None,
             "submit": None,
             "terms_of_service_acceptance": None,
         },
+        "customer_details": None,
+        "discounts": [],
+        "invoice": None,
+        "origin_context": None,
+        "payment_intent": None,
+        "payment_link": None,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {},
+        "permissions": None,
+        "phone_number_collection": {"enabled": False},
+        "recovered_from": None,
+        "setup_intent": None,
+        "shipping_cost": None,
+        "shipping_options": [],
+        "status": "open",
+        "subscription": None,
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "wallet_options": None,
+    }
+
+
+def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate and create an open Checkout Session."""
+    mode, success_url = _mode_and_success_url(params)
+    customer_id, customer_email, customer_creation = _customer_params(sandbox, params, mode)
+    items = _line_items(sandbox, params, mode)
+    trial_days = _trial_days(params, mode)
+    now = sandbox.clock.for_customer(customer_id)
+    expires_at = _expires_at(params, now)
+    options = _options(params, mode)
+    due_now = sum(i["amount_total"] for i in items if not (trial_days and i["price"]["recurring"]))
+    session_id = "cs_test_" + random_token(58)
+    session = blank(
+        "checkout.session",
+        id=session_id,
+        **_session_defaults(),
+        **options,
+        allow_promotion_codes=get_bool(params, "allow_promotion_codes"),
+        amount_subtotal=due_now,
+        amount_total=due_now,
+        billing_address_collection=get_str(params, "billing_address_collection"),
+        cancel_url=get_str(params, "cancel_url"),
+        created=now,
+        currency=items[0]["currency"] if items else get_str(params, "currency"),
         customer=customer_id,
         customer_creation=customer_creation,
-        customer_details=None,
         customer_email=customer_email,
-        discounts=[],
         expires_at=expires_at,
-        invoice=None,
         invoice_creation=({"enabled": False, "invoice_data": None} if mode == "payment" else None),
         locale=get_str(params, "locale"),
         metadata=get_dict(params, "metadata"),
         mode=mode,
-        origin_context=None,
-        payment_intent=None,
-        payment_link=None,
         payment_method_collection="always" if mode != "payment" else None,
-        payment_method_configuration_details=None,
-        payment_method_options={},
         payment_method_types=["card", "bank_debit"] if mode == "payment" else ["card"],
         payment_status="no_payment_required" if mode == "setup" else "unpaid",
-        permissions=None,
-        phone_number_collection={"enabled": False},
-        recovered_from=None,
-        saved_payment_method_options={
-            "allow_redisplay_filters": ["always"],
-            "payment_method_remove": saved.get("payment_method_remove") or "disabled",
-            "payment_method_save": saved.get("payment_method_save") or "disabled",
-        },
-        setup_intent=None,
-        shipping_address_collection={"allowed_countries": countries} if countries else None,
-        shipping_cost=None,
-        shipping_options=[],
-        status="open",
         submit_type=get_str(params, "submit_type"),
-        subscription=None,
         success_url=success_url,
-        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         ui_mode=get_str(params, "ui_mode") or "hosted",
         url=f"{sandbox.settings.base_url}/checkout/{session_id}",
-        wallet_options=None,
         _line_items=items,
         _subscription_data={
             "trial_period_days": trial_days,
             "metadata": get_dict(get_dict(params, "subscription_data"), "metadata"),
         },
-        _payment_intent_data=payment_intent_data,
     )
     sandbox.store.put(session)
     return session

@@ -6,7 +6,7 @@ delivery to a small thread pool: one job per endpoint, which POSTs that endpoint
 due deliveries in queue order, signed like Stripe, outside the store's lock so a
 webhook handler may call the API back. Endpoints are served concurrently, so a slow
 or hanging one holds up neither the others nor the due work. Every attempt is
-recorded; non-2xx answers and timeouts are retried after ``settings.retry_backoff``.
+recorded; non-2xx answers and timeouts are retried on ``settings.retry_schedule``.
 
 ``stop`` aborts requests still in flight (their deliveries stay pending, to be
 sent on the next start) and waits for every delivery thread before it returns, so
@@ -242,7 +242,7 @@ class DeliveryWorker:
         duration_ms = (time.monotonic() - started) * 1000
         succeeded = status is not None and 200 <= status < 300
         attempts = delivery["attempts"] + 1
-        backoff = self.sandbox.settings.retry_backoff
+        backoff = self.sandbox.settings.retry_schedule
         if succeeded:
             state, due_at = "succeeded", time.time()
         elif attempts > len(backoff):

@@ -127,6 +127,7 @@ def _make_card(
         created=now,
         off_session_decline=found.off_session,
         three_d_secure=found.authenticate,
+        dispute=found.dispute,
     )
     after = found.after_authentication
     if after is not None:
@@ -279,67 +280,76 @@ def _finish_subscription_mode(
     *,
     authenticate: bool,
 ) -> PaymentOutcome:
+    """Subscription mode, as Stripe does since basil: charge first, subscribe after.
+
+    The subscription and its first invoice are created only once the payment has
+    succeeded (or when nothing is due, for a trial), so a declined or unauthenticated
+    attempt leaves neither behind; the session stays open for another try.
+    """
     customer = str(pending["customer"])
     payments.attach(sandbox, pm, customer, now)
-    if session.get("subscription"):
-        # An earlier attempt was declined or not authenticated: pay the same first invoice.
-        subscription = load(sandbox, "subscription", str(session["subscription"]))
-        invoice = load(sandbox, "invoice", str(session["invoice"]))
-        subscription["default_payment_method"] = pm["id"]
-        sandbox.store.put(subscription)
-    else:
-        data = session.get("_subscription_data") or {}
-        subscription, invoice = billing.create_subscription(
-            sandbox,
-            customer_id=customer,
-            line_items=session["_line_items"],
-            pm=pm,
-            trial_days=data.get("trial_period_days"),
-            metadata=data.get("metadata") or {},
-            at=now,
-        )
-        session.update(subscription=subscription["id"], invoice=invoice["id"], customer=customer)
-        sandbox.store.put(session)
-    if authenticate and invoice["amount_due"] > 0:
-        pi_id = invoice.get("_payment_intent")
-        pi = sandbox.store.get(pi_id) if isinstance(pi_id, str) else None
-        if pi is None or pi["status"] in ("succeeded", "canceled"):
-            pi = payments.create_payment_intent(
-                sandbox,
-                amount=invoice["amount_due"],
-                currency=invoice["currency"],
-                customer=customer,
-                created=now,
-                description="Subscription creation",
-                setup_future_usage="off_session",
-            )
-            invoice["_payment_intent"] = pi["id"]
-            billing.open_payment(invoice, pi["id"], now)
-            sandbox.store.put(invoice)
+    # Later attempts on this session reuse the customer made by the first one.
+    session["customer"] = customer
+    sandbox.store.put(session)
+    if int(session["amount_total"] or 0) == 0:
+        return _start_subscription(sandbox, session, pm, pending, now, None)
+    pi = _first_payment_intent(sandbox, session, customer, now)
+    if authenticate:
         payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
         session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
         sandbox.store.put(session)
         return PaymentOutcome("requires_action")
-    return _settle_subscription(sandbox, session, subscription, invoice, pm, pending, now, None)
+    return _start_subscription(sandbox, session, pm, pending, now, pi)
 
 
-def _settle_subscription(
+def _first_payment_intent(
+    sandbox: Sandbox, session: dict[str, Any], customer: str, now: int
+) -> dict[str, Any]:
+    """The PaymentIntent for a subscription's first payment, reused across attempts."""
+    pi_id = session.get("_first_payment_intent")
+    pi = sandbox.store.get(pi_id) if isinstance(pi_id, str) else None
+    if pi is not None and pi["status"] not in ("succeeded", "canceled"):
+        return pi
+    pi = payments.create_payment_intent(
+        sandbox,
+        amount=int(session["amount_total"]),
+        currency=str(session["currency"]),
+        customer=customer,
+        created=now,
+        description="Subscription creation",
+        setup_future_usage="off_session",
+    )
+    session["_first_payment_intent"] = pi["id"]
+    sandbox.store.put(session)
+    return pi
+
+
+def _start_subscription(
     sandbox: Sandbox,
     session: dict[str, Any],
-    subscription: dict[str, Any],
-    invoice: dict[str, Any],
     pm: dict[str, Any],
     pending: dict[str, Any],
     now: int,
-    decline: Decline | None,
+    pi: dict[str, Any] | None,
 ) -> PaymentOutcome:
-    paid = billing.attempt_invoice(
-        sandbox, invoice, subscription, now, pm=pm, decline=decline, on_session=True
+    """The payment went through: create the subscription, pay its first invoice, complete."""
+    data = session.get("_subscription_data") or {}
+    subscription, invoice = billing.create_subscription(
+        sandbox,
+        customer_id=str(pending["customer"]),
+        line_items=session["_line_items"],
+        pm=pm,
+        trial_days=data.get("trial_period_days"),
+        metadata=data.get("metadata") or {},
+        at=now,
     )
-    if not paid:
-        assert decline is not None
-        return _declined(decline)
+    if pi is not None:
+        invoice["_payment_intent"] = pi["id"]
+        billing.open_payment(invoice, pi["id"], now)
+    billing.attempt_invoice(sandbox, invoice, subscription, now, pm=pm, on_session=True)
     billing.activate(sandbox, subscription, now)
+    session.update(subscription=subscription["id"], invoice=invoice["id"])
+    session.pop("_first_payment_intent", None)
     _complete(sandbox, session, pending, now, paid=True)
     return PaymentOutcome("succeeded", redirect_url=_success_url(session))
 
@@ -513,21 +523,14 @@ def complete_authentication(sandbox: Sandbox, session_id: str, approve: bool) ->
             # 4000008260003178 authenticates, then the issuer declines.
             stored = pm.get("_after_authentication")
             decline = Decline(*stored) if stored else None
-        if session["mode"] == "subscription":
-            subscription = load(sandbox, "subscription", str(session["subscription"]))
-            invoice = load(sandbox, "invoice", str(session["invoice"]))
-            if decline is AUTHENTICATION_FAILED:
-                payments.fail_authentication(sandbox, pi, decline, now)
-                return _declined(decline)
-            return _settle_subscription(
-                sandbox, session, subscription, invoice, pm, pending, now, decline
-            )
         if decline is AUTHENTICATION_FAILED:
             payments.fail_authentication(sandbox, pi, decline, now)
             return _declined(decline)
         if decline is not None:
             payments.fail(sandbox, pi, pm, decline, now)
             return _declined(decline)
+        if session["mode"] == "subscription":
+            return _start_subscription(sandbox, session, pm, pending, now, pi)
         return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
 
 

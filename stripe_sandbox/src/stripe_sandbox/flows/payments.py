@@ -6,18 +6,21 @@ later (``_off_session_decline``) is kept, so renewals can fail as Stripe's would
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import secrets
+import string
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import StripeError, invalid, missing_param
 from ..core.ids import new_id, random_token
-from ..core.params import get_dict, get_int, get_str
+from ..core.params import get_bool, get_dict, get_int, get_str, merge_metadata
 from ..core.render import list_object
 from ..core.shapes import blank
 from ..resources.cards import Decline, brand
 from ..resources.customers import address
 from ..resources.events import emit
-from ..resources.objects import load, require_not_both
+from ..resources.objects import changed, load, require_not_both
 
 if TYPE_CHECKING:
     from ..core.sandbox import Sandbox
@@ -52,8 +55,10 @@ def card_payment_method(
     created: int,
     off_session_decline: Decline | None = None,
     three_d_secure: bool = False,
+    dispute: str | None = None,
 ) -> dict[str, Any]:
-    """A ``card`` payment method (not attached to anyone yet)."""
+    """A ``card`` payment method (not attached to anyone yet); ``dispute`` (a reason)
+    makes every successful charge of it disputed, like Stripe's 0259 test card."""
     digits = "".join(ch for ch in number if ch.isdigit())
     network = brand(digits)
     pm = blank(
@@ -94,6 +99,7 @@ def card_payment_method(
             else None
         ),
         _three_d_secure=three_d_secure,
+        _dispute=dispute,
     )
     sandbox.store.put(pm)
     return pm
@@ -296,6 +302,8 @@ def succeed(
     sandbox.store.put(pi)
     emit(sandbox, "payment_intent.succeeded", pi, created=created)
     emit(sandbox, "charge.succeeded", charge, created=created)
+    if pm.get("_dispute"):
+        open_dispute(sandbox, charge, str(pm["_dispute"]), created)
     return charge
 
 
@@ -526,4 +534,165 @@ def create_refund(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     sandbox.store.put(charge)
     emit(sandbox, "refund.created", refund, created=created)
     emit(sandbox, "charge.refunded", charge, previous_attributes=before, created=created)
+    _refund_reference_available(sandbox, refund, charge, created)
     return refund
+
+
+def _refund_reference_available(
+    sandbox: Sandbox, refund: dict[str, Any], charge: dict[str, Any], at: int
+) -> None:
+    """The card network's reference for the refund arrives (``refund.updated``), as on
+    Stripe, where a card refund is updated once its acquirer reference number is known."""
+    card = refund["destination_details"]["card"]
+    previous = {"destination_details": copy.deepcopy(refund["destination_details"])}
+    card.update(
+        reference="".join(secrets.choice(string.digits) for _ in range(23)),
+        reference_status="available",
+    )
+    sandbox.store.put(refund)
+    charge["refunds"]["data"] = [
+        refund if r["id"] == refund["id"] else r for r in charge["refunds"]["data"]
+    ]
+    sandbox.store.put(charge)
+    emit(sandbox, "refund.updated", refund, previous_attributes=previous, created=at)
+
+
+# Disputes ------------------------------------------------------------------------
+
+#: Evidence texts that decide a test-mode dispute, as on Stripe.
+WINNING_EVIDENCE, LOSING_EVIDENCE = "winning_evidence", "losing_evidence"
+EVIDENCE_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+)
+EVIDENCE_DAYS = 7
+
+
+def open_dispute(sandbox: Sandbox, charge: dict[str, Any], reason: str, at: int) -> dict[str, Any]:
+    """The cardholder disputes ``charge`` (``charge.dispute.created``, then
+    ``charge.dispute.funds_withdrawn`` as the amount is taken back)."""
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    evidence = dict.fromkeys(EVIDENCE_FIELDS)
+    dispute = blank(
+        "dispute",
+        id=new_id("dp_"),
+        amount=charge["amount"],
+        balance_transactions=[],
+        charge=charge["id"],
+        created=at,
+        currency=charge["currency"],
+        enhanced_eligibility_types=[],
+        evidence={**evidence, "enhanced_evidence": {}},
+        evidence_details={
+            "due_by": at + EVIDENCE_DAYS * 86_400,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        is_charge_refundable=False,
+        livemode=False,
+        metadata={},
+        payment_intent=charge.get("payment_intent"),
+        payment_method_details={
+            "card": {
+                "brand": card.get("brand"),
+                "case_type": "chargeback",
+                "network": card.get("network"),
+                "network_reason_code": "10.4" if reason == "fraudulent" else None,
+            },
+            "type": "card",
+        },
+        reason=reason,
+        status="needs_response",
+    )
+    sandbox.store.put(dispute)
+    charge["disputed"] = True
+    sandbox.store.put(charge)
+    emit(sandbox, "charge.dispute.created", dispute, created=at)
+    dispute["balance_transactions"] = [new_id("txn_")]
+    sandbox.store.put(dispute)
+    emit(sandbox, "charge.dispute.funds_withdrawn", dispute, created=at)
+    return dispute
+
+
+def _settle_dispute(sandbox: Sandbox, dispute: dict[str, Any], status: str, at: int) -> None:
+    """The dispute is decided: ``charge.dispute.closed`` (and funds reinstated when won)."""
+    dispute["status"] = status
+    if status == "won":
+        dispute["balance_transactions"] = [*dispute["balance_transactions"], new_id("txn_")]
+    sandbox.store.put(dispute)
+    emit(sandbox, "charge.dispute.closed", dispute, created=at)
+    if status == "won":
+        emit(sandbox, "charge.dispute.funds_reinstated", dispute, created=at)
+
+
+def _open_dispute_or_400(sandbox: Sandbox, dispute_id: str) -> dict[str, Any]:
+    dispute = load(sandbox, "dispute", dispute_id)
+    if dispute["status"] in ("won", "lost", "warning_closed"):
+        raise invalid(f"This dispute is already closed ({dispute_id}).", param="dispute")
+    return dispute
+
+
+def close_dispute(sandbox: Sandbox, dispute_id: str) -> dict[str, Any]:
+    """Accept the dispute: it is lost (``charge.dispute.closed``)."""
+    dispute = _open_dispute_or_400(sandbox, dispute_id)
+    _settle_dispute(sandbox, dispute, "lost", sandbox.clock.wall())
+    return dispute
+
+
+def update_dispute(sandbox: Sandbox, dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Add evidence or metadata (``charge.dispute.updated``). Submitted evidence (the
+    default) puts the dispute under review; ``uncategorized_text`` of
+    ``winning_evidence`` or ``losing_evidence`` decides it at once, as in Stripe's test
+    mode."""
+    dispute = _open_dispute_or_400(sandbox, dispute_id)
+    before = copy.deepcopy(dispute)
+    evidence = get_dict(params, "evidence")
+    for key in evidence:
+        if key not in EVIDENCE_FIELDS:
+            raise invalid(f"Received unknown parameter: evidence[{key}]", param=f"evidence[{key}]")
+        dispute["evidence"][key] = get_str(evidence, key)
+    if "metadata" in params:
+        dispute["metadata"] = merge_metadata(dispute["metadata"], params["metadata"])
+    submit = get_bool(params, "submit")
+    at = sandbox.clock.wall()
+    if evidence:
+        details = dispute["evidence_details"]
+        details["has_evidence"] = True
+        if submit is not False:
+            details["submission_count"] += 1
+            dispute["status"] = "under_review"
+    sandbox.store.put(dispute)
+    previous = changed(before, dispute)
+    if previous:
+        emit(sandbox, "charge.dispute.updated", dispute, previous_attributes=previous, created=at)
+    text = dispute["evidence"].get("uncategorized_text")
+    if dispute["status"] == "under_review" and text in (WINNING_EVIDENCE, LOSING_EVIDENCE):
+        _settle_dispute(sandbox, dispute, "won" if text == WINNING_EVIDENCE else "lost", at)
+    return dispute

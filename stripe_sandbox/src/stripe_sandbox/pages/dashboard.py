@@ -10,6 +10,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..api.base import current_sandbox
 from ..core.render import public
+from ..core.sandbox import Sandbox
+from ..settings import SandboxSettings
 
 #: Rows shown per table.
 RECENT = 25
@@ -182,9 +184,53 @@ def home() -> BaseResponse:
     return redirect(url_for("pages.dashboard"))
 
 
+def duration(seconds: float) -> str:
+    """A wait for people: ``45 s``, ``10 min``, ``2 h 40 min``, ``0.06 s``."""
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """The webhook retry schedule as the dashboard shows it."""
+
+    mode: str
+    waits: tuple[str, ...]
+    last_after: str
+
+
+def retry_schedule(settings: SandboxSettings) -> RetrySchedule:
+    """Which schedule failed deliveries follow, each wait, and when the last retry comes."""
+    waits = settings.retry_schedule
+    mode = "custom" if settings.retry_backoff is not None else settings.webhook_retries
+    if settings.retry_backoff is None and settings.retry_time_scale != 1:
+        mode = f"{mode} mode, compressed ×{settings.retry_time_scale:g}"
+    elif settings.retry_backoff is None:
+        mode = f"{mode} mode"
+    return RetrySchedule(mode, tuple(duration(w) for w in waits), duration(sum(waits)))
+
+
+def pending_deliveries(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """Deliveries still to be made, soonest first, with their event type, endpoint URL
+    and when the next attempt is due."""
+    rows = []
+    for delivery in sandbox.store.pending_deliveries(limit=RECENT):
+        event = sandbox.store.get(delivery["event_id"]) or {}
+        endpoint = sandbox.store.get(delivery["endpoint_id"]) or {}
+        rows.append(dict(delivery, event_type=event.get("type"), url=endpoint.get("url")))
+    return rows
+
+
 def dashboard_page() -> str:
-    """Tables of the newest objects of each kind, and the latest webhook deliveries."""
-    store = current_sandbox().store
+    """Tables of the newest objects of each kind, the latest webhook deliveries, those
+    waiting for a retry and the retry schedule."""
+    sandbox = current_sandbox()
+    store = sandbox.store
     tables = [
         (section, store.list(section.object_type)[:RECENT], store.count(section.object_type))
         for section in SECTIONS
@@ -193,6 +239,8 @@ def dashboard_page() -> str:
         "sandbox/dashboard.html",
         tables=tables,
         deliveries=store.deliveries(limit=RECENT),
+        pending=pending_deliveries(sandbox),
+        schedule=retry_schedule(sandbox.settings),
         value_at=value_at,
         recent=RECENT,
     )

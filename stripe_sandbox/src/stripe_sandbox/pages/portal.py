@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from ..core.errors import StripeError
 from ..core.sandbox import Sandbox
 from ..flows.engine import CardDetails
 from ..flows.portal import (
+    configuration_of,
     portal_cancel_at_period_end,
     portal_resume,
     portal_switch_price,
@@ -55,6 +57,19 @@ def _portal(sandbox: Sandbox, portal_id: str) -> tuple[dict[str, Any], dict[str,
     return portal, customer
 
 
+def _allowed_switch(features: dict[str, Any], plan: account.Plan) -> account.Plan:
+    """``plan`` offering its switch only when the portal configuration allows that price."""
+    update = features.get("subscription_update") or {}
+    allowed = {p for product in update.get("products") or [] for p in product.get("prices") or []}
+    if update.get("enabled") and plan.switch_price_id in allowed:
+        return plan
+    return dataclasses.replace(plan, switch_price_id=None, switch_label=None)
+
+
+def _plans(sandbox: Sandbox, features: dict[str, Any], customer_id: str) -> list[account.Plan]:
+    return [_allowed_switch(features, plan) for plan in account.plans(sandbox, customer_id)]
+
+
 def _subject(portal_id: str) -> str:
     return f"portal:{portal_id}"
 
@@ -68,13 +83,15 @@ def _overview(
     problem: str | None = None,
 ) -> str:
     """The portal's page, with a confirmation or a problem to report."""
+    features = configuration_of(sandbox, portal)
     return render_template(
         "sandbox/portal.html",
         portal=portal,
         customer=customer,
         shop_name=queries.shop_name(sandbox),
         return_label=queries.shop_name(sandbox) or urlsplit(str(portal.get("return_url"))).netloc,
-        plans=account.plans(sandbox, str(customer["id"])),
+        plans=_plans(sandbox, features, str(customer["id"])),
+        features=features,
         invoices=account.invoices(sandbox, str(customer["id"])),
         card=account.default_card(sandbox, customer),
         notice=notice,
@@ -98,6 +115,9 @@ def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:
     subscription = sandbox.store.get_typed("subscription", subscription_id)
     if subscription is None or subscription.get("customer") != customer["id"]:
         abort(404)
+    features = configuration_of(sandbox, portal)
+    if action in ("cancel", "resume") and not features["subscription_cancel"]["enabled"]:
+        abort(403, "This portal does not offer cancellation.")
     try:
         if action == "cancel":
             portal_cancel_at_period_end(sandbox, subscription_id)
@@ -106,7 +126,9 @@ def portal_change(portal_id: str, subscription_id: str, action: str) -> Page:
             portal_resume(sandbox, subscription_id)
             done = "resumed"
         elif action == "switch":
-            price_id = account.plan(sandbox, subscription).switch_price_id
+            price_id = _allowed_switch(
+                features, account.plan(sandbox, subscription)
+            ).switch_price_id
             if price_id is None:
                 abort(409, "This plan has no other billing interval to switch to.")
             portal_switch_price(sandbox, subscription_id, price_id)
@@ -122,6 +144,8 @@ def portal_card(portal_id: str) -> Page:
     """Show the card form, or save a new default card for the customer."""
     sandbox = current_sandbox()
     portal, customer = _portal(sandbox, portal_id)
+    if not configuration_of(sandbox, portal)["payment_method_update"]["enabled"]:
+        abort(403, "This portal does not offer updating the card.")
     errors: dict[str, str] = {}
     message = None
     name = str(customer.get("name") or "")

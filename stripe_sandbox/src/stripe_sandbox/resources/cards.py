@@ -34,13 +34,15 @@ class CardBehaviour:
     ``now``: the decline for an on-session payment (None = approved);
     ``authenticate``: the payment first needs 3-D Secure;
     ``after_authentication``: the decline once authenticated (None = approved);
-    ``off_session``: the decline for later automatic charges (renewals).
+    ``off_session``: the decline for later automatic charges (renewals);
+    ``dispute``: every successful charge is then disputed, for this reason.
     """
 
     now: Decline | None = None
     authenticate: bool = False
     after_authentication: Decline | None = None
     off_session: Decline | None = None
+    dispute: str | None = None
 
 
 BEHAVIOURS: dict[str, CardBehaviour] = {
@@ -49,6 +51,7 @@ BEHAVIOURS: dict[str, CardBehaviour] = {
     "4000000000000069": CardBehaviour(now=EXPIRED),
     "4000000000000127": CardBehaviour(now=INCORRECT_CVC),
     "4000000000000341": CardBehaviour(off_session=GENERIC),
+    "4000000000000259": CardBehaviour(dispute="fraudulent"),
     "4000002500003155": CardBehaviour(authenticate=True),
     "4000008260003178": CardBehaviour(authenticate=True, after_authentication=INSUFFICIENT),
 }

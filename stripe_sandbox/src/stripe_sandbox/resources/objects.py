@@ -20,6 +20,7 @@ NOUNS = {
     "payment_intent": "payment_intent",
     "charge": "charge",
     "refund": "refund",
+    "dispute": "dispute",
     "payment_method": "PaymentMethod",
     "subscription": "subscription",
     "invoice": "invoice",
