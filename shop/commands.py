@@ -137,9 +137,7 @@ def webhook_endpoint(url: str, replace: bool, secret_file: Path | None) -> None:
 @click.pass_context
 def sandbox_run(context: click.Context) -> None:
     """Serve the sandbox (options as for `python -m stripe_sandbox run`)."""
-    from stripe_sandbox.__main__ import main
-
-    sys.exit(main(["run", *context.args]))
+    sys.exit(_run_sandbox(["run", *context.args]))
 
 
 @sandbox.command(
@@ -148,9 +146,21 @@ def sandbox_run(context: click.Context) -> None:
 @click.pass_context
 def sandbox_reset(context: click.Context) -> None:
     """Wipe the sandbox's objects, events and deliveries."""
-    from stripe_sandbox.__main__ import main
+    sys.exit(_run_sandbox(["reset", *context.args]))
 
-    sys.exit(main(["reset", *context.args]))
+
+def _run_sandbox(argv: list[str]) -> int:
+    """The sandbox's own command line; it is a development tool, absent in production."""
+    try:
+        from stripe_sandbox.__main__ import main
+    except ImportError:
+        click.echo(
+            "The Stripe sandbox is not installed (it is for development and tests): "
+            "`pip install -e stripe_sandbox`, or use `make run`.",
+            err=True,
+        )
+        return 2
+    return main(argv)
 
 
 def register(app: Flask) -> None:
