@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from shop import create_app  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from tests.builders import add_order, session  # noqa: E402
-from tests.conftest import WEBHOOK_SECRET  # noqa: E402
+from tests.helpers import WEBHOOK_SECRET  # noqa: E402
 from tests.stripe_fakes import API, event, example, listing, signature  # noqa: E402
 
 EVENTS = 400
