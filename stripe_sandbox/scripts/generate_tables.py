@@ -79,11 +79,13 @@ OBJECT_TYPES: tuple[str, ...] = (
 )
 
 # Fields Stripe returns only when asked for with ``expand[]`` ("includable" fields):
-# Checkout ``line_items``; ``charge.refunds`` since 2022-11-15; ``invoice.payments``.
+# Checkout ``line_items``; ``charge.refunds`` since 2022-11-15; ``invoice.payments``; the
+# products a billing portal lets customers switch between (a dotted path: nested).
 ONLY_WHEN_EXPANDED: dict[str, tuple[str, ...]] = {
     "checkout.session": ("line_items",),
     "charge": ("refunds",),
     "invoice": ("payments",),
+    "billing_portal.configuration": ("features.subscription_update.products",),
 }
 
 MAX_DEPTH = 4

@@ -315,10 +315,20 @@ def test_portal_configuration_update_and_plan_switch_prices(
         portal_configuration(stripe_client, {str(monthly.product): [monthly.id, book]})
     assert wrong.value.param == "features[subscription_update][products][0][prices]"
     config_id = portal_configuration(stripe_client, {str(monthly.product): [monthly.id, yearly.id]})
-    config = stripe_client.v1.billing_portal.configurations.retrieve(config_id)
+    plain = stripe_client.v1.billing_portal.configurations.retrieve(config_id)
+    assert "products" not in plain.features.subscription_update.to_dict()  # only when expanded
+    config = stripe_client.v1.billing_portal.configurations.retrieve(
+        config_id, params={"expand": ["features.subscription_update.products"]}
+    )
     update = config.features.subscription_update
     assert (update.enabled, update.default_allowed_updates) == (True, ["price"])
     assert update.products is not None
+    listed = stripe_client.v1.billing_portal.configurations.list(
+        params={"expand": ["data.features.subscription_update.products"]}
+    ).data
+    assert [p.product for p in listed[0].features.subscription_update.products or []] == [
+        monthly.product
+    ]
     assert [(p.product, p.prices) for p in update.products] == [
         (monthly.product, [monthly.id, yearly.id])
     ]

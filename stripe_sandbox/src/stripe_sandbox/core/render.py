@@ -24,10 +24,19 @@ MAX_EXPAND_DEPTH = 4
 
 def public(obj: Any) -> Any:
     """A deep copy of ``obj`` without keys starting with ``_`` and without the fields
-    Stripe returns only when expanded."""
+    Stripe returns only when expanded (top-level ones, and nested ones named by a dotted
+    path, such as a portal configuration's ``features.subscription_update.products``)."""
     if isinstance(obj, dict):
         hidden = ONLY_WHEN_EXPANDED.get(str(obj.get("object")), ())
-        return {k: public(v) for k, v in obj.items() if not k.startswith("_") and k not in hidden}
+        out = {k: public(v) for k, v in obj.items() if not k.startswith("_") and k not in hidden}
+        for path in hidden:
+            *parents, last = path.split(".")
+            node: Any = out
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if parents and isinstance(node, dict):
+                node.pop(last, None)
+        return out
     if isinstance(obj, list):
         return [public(v) for v in obj]
     return copy.copy(obj)
@@ -48,12 +57,15 @@ def _refuse(name: str) -> StripeError:
     return invalid(f"This property cannot be expanded ({name}).", param="expand")
 
 
-def _included(store: Store, node: dict[str, Any], field: str) -> Any:
-    """An only-when-expanded field of ``node``, from the stored object, items current."""
-    stored = store.get(str(node.get("id"))) or {}
-    if field == "line_items" and node.get("object") == "checkout.session":
+def _included(store: Store, object_id: Any, field: str) -> Any:
+    """An only-when-expanded field (a dotted path for a nested one) of the stored object
+    ``object_id``, its items current."""
+    stored = store.get(str(object_id)) or {}
+    if field == "line_items" and stored.get("object") == "checkout.session":
         return checkout_line_items(stored)
-    value = stored.get(field)
+    value: Any = stored
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, dict) and isinstance(value.get("data"), list):
         items = [store.get(str(item.get("id"))) or item for item in value["data"]]
         value = dict(value, data=items)
@@ -68,14 +80,19 @@ def _is_object(value: Any) -> bool:
 
 
 def _expand_path(
-    store: Store, node: Any, parts: Sequence[str], owner: str | None = None, prefix: str = ""
+    store: Store,
+    node: Any,
+    parts: Sequence[str],
+    owner: str | None = None,
+    prefix: str = "",
+    owner_id: Any = None,
 ) -> Any:
     """Expand ``parts`` below ``node``; ``owner`` is the type of the object ``node`` lies
-    in and ``prefix`` the dotted path from that object to ``node``."""
+    in (``owner_id`` its id) and ``prefix`` the dotted path from that object to ``node``."""
     if not parts:
         return node
     if isinstance(node, list):
-        return [_expand_path(store, item, parts, owner, prefix) for item in node]
+        return [_expand_path(store, item, parts, owner, prefix, owner_id) for item in node]
     if not isinstance(node, dict):
         return node
     head, rest = parts[0], parts[1:]
@@ -86,7 +103,7 @@ def _expand_path(
         node["data"] = _expand_path(store, node["data"], rest)
         return node
     if isinstance(kind, str):
-        owner, prefix = kind, ""
+        owner, prefix, owner_id = kind, "", node.get("id")
     if owner is None or owner not in EXPANDABLE:
         # An object the tables do not describe: expand what is there.
         if head not in node:
@@ -96,8 +113,8 @@ def _expand_path(
     path = prefix + head
     expandable = EXPANDABLE[owner]
     if path in expandable:
-        if not prefix and head in ONLY_WHEN_EXPANDED.get(owner, ()):
-            value = _included(store, node, head)
+        if path in ONLY_WHEN_EXPANDED.get(owner, ()):
+            value = _included(store, owner_id, path)
         else:
             value = _resolve(store, node.get(head))
         node[head] = _expand_path(store, value, rest)
@@ -105,7 +122,7 @@ def _expand_path(
     value = node.get(head)
     leads_on = any(p.startswith(path + ".") for p in expandable)
     if rest and head in node and (leads_on or _is_object(value)):
-        node[head] = _expand_path(store, value, rest, owner, path + ".")
+        node[head] = _expand_path(store, value, rest, owner, path + ".", owner_id)
         return node
     raise _refuse(head)
 

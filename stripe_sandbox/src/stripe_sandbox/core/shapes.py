@@ -546,6 +546,7 @@ ONLY_WHEN_EXPANDED: dict[str, tuple[str, ...]] = {
     "checkout.session": ("line_items",),
     "charge": ("refunds",),
     "invoice": ("payments",),
+    "billing_portal.configuration": ("features.subscription_update.products",),
 }
 
 EXPANDABLE: dict[str, tuple[str, ...]] = {
@@ -682,7 +683,10 @@ EXPANDABLE: dict[str, tuple[str, ...]] = {
         "payment.payment_intent",
         "payment.payment_record",
     ),
-    "billing_portal.configuration": ("application",),
+    "billing_portal.configuration": (
+        "application",
+        "features.subscription_update.products",
+    ),
     "event": (),
     "webhook_endpoint": (),
     "billing_portal.session": ("configuration",),
