@@ -52,6 +52,19 @@ ENDPOINTS: dict[str, str] = {
     "billing_portal.session.create": "stripe.params.billing_portal:SessionCreateParams",
     "test_clock.create": "stripe.params.test_helpers:TestClockCreateParams",
     "test_clock.advance": "stripe.params.test_helpers:TestClockAdvanceParams",
+    "checkout.session.update": "stripe.params.checkout:SessionUpdateParams",
+    "checkout.session.expire": "stripe.params.checkout:SessionExpireParams",
+    "billing_portal.configuration.create": (
+        "stripe.params.billing_portal:ConfigurationCreateParams"
+    ),
+    "billing_portal.configuration.update": (
+        "stripe.params.billing_portal:ConfigurationUpdateParams"
+    ),
+    "dispute.update": "stripe.params:DisputeUpdateParams",
+    "dispute.close": "stripe.params:DisputeCloseParams",
+    "invoice.pay": "stripe.params:InvoicePayParams",
+    "payment_method.attach": "stripe.params:PaymentMethodAttachParams",
+    "payment_method.detach": "stripe.params:PaymentMethodDetachParams",
 }
 
 # The objects the sandbox returns (keys of fixtures3.json and of the SDK's object classes).

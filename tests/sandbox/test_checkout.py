@@ -657,3 +657,46 @@ def test_winning_evidence_wins_a_dispute(
     ordinary = payment_session(stripe_client, book_price(stripe_client, 700))
     pay(sandbox, ordinary.id)
     assert len(stripe_client.v1.disputes.list().data) == 1  # other cards are not disputed
+
+
+def test_unknown_parameters_are_refused_on_every_write_the_shop_makes(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Portal configurations, disputes, session updates and expiries are checked against the
+    SDK's params too, nested keys included, so a typo fails here as it would on Stripe."""
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        (
+            "post",
+            "/v1/billing_portal/configurations",
+            {"features": {"invoice_history": {"enabled": True, "bogus": True}}},
+            "features[invoice_history][bogus]",
+        ),
+        (
+            "post",
+            "/v1/billing_portal/configurations",
+            {"features": {"invoice_history": {"enabled": True}}, "colour": "red"},
+            "colour",
+        ),
+    ]
+    session = payment_session(stripe_client, book_price(stripe_client))
+    cases += [
+        ("post", f"/v1/checkout/sessions/{session.id}", {"bogus": "1"}, "bogus"),
+        ("post", f"/v1/checkout/sessions/{session.id}/expire", {"now": "1"}, "now"),
+    ]
+    disputed = payment_session(stripe_client, book_price(stripe_client))
+    pay(sandbox, disputed.id, card="4000000000000259")
+    (dispute,) = stripe_client.v1.disputes.list().data
+    cases.append(
+        (
+            "post",
+            f"/v1/disputes/{dispute.id}",
+            {"evidence": {"uncategorized_text": "x", "mood": "sad"}},
+            "evidence[mood]",
+        )
+    )
+    for method, path, params, name in cases:
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            stripe_client.raw_request(method, path, **params)
+        assert (caught.value.param, caught.value.code) == (name, "parameter_unknown"), path
+    assert stripe_client.v1.disputes.retrieve(dispute.id).status == "needs_response"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"

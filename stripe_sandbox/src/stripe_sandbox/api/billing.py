@@ -83,7 +83,7 @@ def list_invoice_payments(call: Call) -> dict[str, Any]:
     )
 
 
-@route("/invoices/<invoice_id>/pay", ["POST"])
+@route("/invoices/<invoice_id>/pay", ["POST"], strict="invoice.pay")
 def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     """Attempt an open subscription invoice now with the default payment method."""
     invoice = load(call.sandbox, "invoice", invoice_id)
@@ -124,13 +124,17 @@ def list_invoice_items(call: Call) -> dict[str, Any]:
     return call.page("/v1/invoiceitems", found)
 
 
-@route("/billing_portal/configurations", ["POST"])
+@route("/billing_portal/configurations", ["POST"], strict="billing_portal.configuration.create")
 def create_portal_configuration(call: Call) -> dict[str, Any]:
     """Create a portal configuration (the account's first becomes its default)."""
     return call.render(portal.create_configuration(call.sandbox, call.params))
 
 
-@route("/billing_portal/configurations/<config_id>", ["POST"])
+@route(
+    "/billing_portal/configurations/<config_id>",
+    ["POST"],
+    strict="billing_portal.configuration.update",
+)
 def update_portal_configuration(call: Call, config_id: str) -> dict[str, Any]:
     """Update a portal configuration's features, profile, return URL, name or metadata."""
     return call.render(portal.update_configuration(call.sandbox, config_id, call.params))

@@ -22,7 +22,7 @@ def retrieve_session(call: Call, session_id: str) -> dict[str, Any]:
     return call.render(checkout.load_session(call.sandbox, session_id, param="id"))
 
 
-@route("/checkout/sessions/<session_id>", ["POST"])
+@route("/checkout/sessions/<session_id>", ["POST"], strict="checkout.session.update")
 def update_session(call: Call, session_id: str) -> dict[str, Any]:
     """Update a session's metadata."""
     session = checkout.load_session(call.sandbox, session_id, param="id")
@@ -32,7 +32,7 @@ def update_session(call: Call, session_id: str) -> dict[str, Any]:
     return call.render(session)
 
 
-@route("/checkout/sessions/<session_id>/expire", ["POST"])
+@route("/checkout/sessions/<session_id>/expire", ["POST"], strict="checkout.session.expire")
 def expire_session(call: Call, session_id: str) -> dict[str, Any]:
     """Expire an open session."""
     session = checkout.load_session(call.sandbox, session_id)

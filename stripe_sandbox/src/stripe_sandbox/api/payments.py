@@ -86,13 +86,13 @@ def list_disputes(call: Call) -> dict[str, Any]:
     return call.page("/v1/disputes", _filtered(call, "dispute", ("charge", "payment_intent")))
 
 
-@route("/disputes/<dispute_id>", ["POST"])
+@route("/disputes/<dispute_id>", ["POST"], strict="dispute.update")
 def update_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
     """Add evidence (``winning_evidence``/``losing_evidence`` decide it) or metadata."""
     return call.render(payments.update_dispute(call.sandbox, dispute_id, call.params))
 
 
-@route("/disputes/<dispute_id>/close", ["POST"])
+@route("/disputes/<dispute_id>/close", ["POST"], strict="dispute.close")
 def close_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
     """Accept (lose) a dispute."""
     return call.render(payments.close_dispute(call.sandbox, dispute_id))
@@ -120,7 +120,7 @@ def list_customer_payment_methods(call: Call, customer_id: str) -> dict[str, Any
     return call.page(f"/v1/customers/{customer_id}/payment_methods", found)
 
 
-@route("/payment_methods/<pm_id>/attach", ["POST"])
+@route("/payment_methods/<pm_id>/attach", ["POST"], strict="payment_method.attach")
 def attach_payment_method(call: Call, pm_id: str) -> dict[str, Any]:
     """Attach a payment method (or a ``pm_card_*`` shortcut) to a customer."""
     customer_id = get_str(call.params, "customer", required=True) or ""
@@ -145,7 +145,7 @@ def attach_payment_method(call: Call, pm_id: str) -> dict[str, Any]:
     return call.render(payments.attach(call.sandbox, pm, customer_id, now))
 
 
-@route("/payment_methods/<pm_id>/detach", ["POST"])
+@route("/payment_methods/<pm_id>/detach", ["POST"], strict="payment_method.detach")
 def detach_payment_method(call: Call, pm_id: str) -> dict[str, Any]:
     """Detach a payment method from its customer."""
     pm = load(call.sandbox, "payment_method", pm_id)

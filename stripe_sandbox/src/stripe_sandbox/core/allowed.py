@@ -1362,4 +1362,372 @@ ALLOWED: dict[str, dict[str, Any]] = {
         "expand": None,
         "frozen_time": None,
     },
+    "checkout.session.update": {
+        "collected_information": {
+            "shipping_details": {
+                "address": {
+                    "city": None,
+                    "country": None,
+                    "line1": None,
+                    "line2": None,
+                    "postal_code": None,
+                    "state": None,
+                },
+                "name": None,
+            },
+        },
+        "expand": None,
+        "line_items": [
+            {
+                "adjustable_quantity": {
+                    "enabled": None,
+                    "maximum": None,
+                    "minimum": None,
+                },
+                "id": None,
+                "metadata": {
+                    "*": None,
+                },
+                "price": None,
+                "price_data": {
+                    "currency": None,
+                    "product": None,
+                    "product_data": {
+                        "description": None,
+                        "images": None,
+                        "metadata": {
+                            "*": None,
+                        },
+                        "name": None,
+                        "tax_code": None,
+                        "tax_details": {
+                            "performance_location": None,
+                            "tax_code": None,
+                        },
+                        "unit_label": None,
+                    },
+                    "recurring": {
+                        "interval": None,
+                        "interval_count": None,
+                    },
+                    "tax_behavior": None,
+                    "unit_amount": None,
+                    "unit_amount_decimal": None,
+                },
+                "quantity": None,
+                "tax_rates": None,
+            },
+        ],
+        "metadata": {
+            "*": None,
+        },
+        "payment_intent_data": {
+            "description": None,
+            "metadata": {
+                "*": None,
+            },
+            "setup_future_usage": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
+        },
+        "shipping_options": [
+            {
+                "shipping_rate": None,
+                "shipping_rate_data": {
+                    "delivery_estimate": {
+                        "maximum": {
+                            "unit": None,
+                            "value": None,
+                        },
+                        "minimum": {
+                            "unit": None,
+                            "value": None,
+                        },
+                    },
+                    "display_name": None,
+                    "fixed_amount": {
+                        "amount": None,
+                        "currency": None,
+                        "currency_options": {
+                            "*": {
+                                "amount": None,
+                                "tax_behavior": None,
+                            },
+                        },
+                    },
+                    "metadata": {
+                        "*": None,
+                    },
+                    "tax_behavior": None,
+                    "tax_code": None,
+                    "type": None,
+                },
+            },
+        ],
+    },
+    "checkout.session.expire": {
+        "expand": None,
+    },
+    "billing_portal.configuration.create": {
+        "business_profile": {
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        "default_return_url": None,
+        "expand": None,
+        "features": {
+            "customer_update": {
+                "allowed_updates": None,
+                "enabled": None,
+            },
+            "invoice_history": {
+                "enabled": None,
+            },
+            "payment_method_update": {
+                "enabled": None,
+                "payment_method_configuration": None,
+            },
+            "subscription_cancel": {
+                "cancellation_reason": {
+                    "enabled": None,
+                    "feedback_options": None,
+                    "options": None,
+                },
+                "enabled": None,
+                "mode": None,
+                "proration_behavior": None,
+            },
+            "subscription_pause": {
+                "duration": {
+                    "interval_options": [
+                        {
+                            "interval": None,
+                            "interval_count": None,
+                        },
+                    ],
+                    "type": None,
+                },
+                "enabled": None,
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": None,
+                "enabled": None,
+                "products": [
+                    {
+                        "adjustable_quantity": {
+                            "enabled": None,
+                            "maximum": None,
+                            "minimum": None,
+                        },
+                        "prices": None,
+                        "product": None,
+                    },
+                ],
+                "proration_behavior": None,
+                "schedule_at_period_end": {
+                    "conditions": [
+                        {
+                            "type": None,
+                        },
+                    ],
+                },
+                "trial_update_behavior": None,
+            },
+        },
+        "login_page": {
+            "enabled": None,
+        },
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+    },
+    "billing_portal.configuration.update": {
+        "active": None,
+        "business_profile": {
+            "headline": None,
+            "privacy_policy_url": None,
+            "terms_of_service_url": None,
+        },
+        "default_return_url": None,
+        "expand": None,
+        "features": {
+            "customer_update": {
+                "allowed_updates": None,
+                "enabled": None,
+            },
+            "invoice_history": {
+                "enabled": None,
+            },
+            "payment_method_update": {
+                "enabled": None,
+                "payment_method_configuration": None,
+            },
+            "subscription_cancel": {
+                "cancellation_reason": {
+                    "enabled": None,
+                    "feedback_options": None,
+                    "options": None,
+                },
+                "enabled": None,
+                "mode": None,
+                "proration_behavior": None,
+            },
+            "subscription_pause": {
+                "duration": {
+                    "interval_options": [
+                        {
+                            "interval": None,
+                            "interval_count": None,
+                        },
+                    ],
+                    "type": None,
+                },
+                "enabled": None,
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": None,
+                "enabled": None,
+                "products": [
+                    {
+                        "adjustable_quantity": {
+                            "enabled": None,
+                            "maximum": None,
+                            "minimum": None,
+                        },
+                        "prices": None,
+                        "product": None,
+                    },
+                ],
+                "proration_behavior": None,
+                "schedule_at_period_end": {
+                    "conditions": [
+                        {
+                            "type": None,
+                        },
+                    ],
+                },
+                "trial_update_behavior": None,
+            },
+        },
+        "login_page": {
+            "enabled": None,
+        },
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+    },
+    "dispute.update": {
+        "evidence": {
+            "access_activity_log": None,
+            "appeal": {
+                "card": {
+                    "reason_for_filing": None,
+                    "supporting_files": None,
+                },
+            },
+            "billing_address": None,
+            "cancellation_policy": None,
+            "cancellation_policy_disclosure": None,
+            "cancellation_rebuttal": None,
+            "customer_communication": None,
+            "customer_email_address": None,
+            "customer_name": None,
+            "customer_purchase_ip": None,
+            "customer_signature": None,
+            "duplicate_charge_documentation": None,
+            "duplicate_charge_explanation": None,
+            "duplicate_charge_id": None,
+            "enhanced_evidence": {
+                "mastercard_compliance": {
+                    "fee_acknowledged": None,
+                },
+                "visa_compelling_evidence_3": {
+                    "disputed_transaction": {
+                        "customer_account_id": None,
+                        "customer_device_fingerprint": None,
+                        "customer_device_id": None,
+                        "customer_email_address": None,
+                        "customer_purchase_ip": None,
+                        "merchandise_or_services": None,
+                        "product_description": None,
+                        "shipping_address": {
+                            "city": None,
+                            "country": None,
+                            "line1": None,
+                            "line2": None,
+                            "postal_code": None,
+                            "state": None,
+                        },
+                    },
+                    "prior_undisputed_transactions": [
+                        {
+                            "charge": None,
+                            "customer_account_id": None,
+                            "customer_device_fingerprint": None,
+                            "customer_device_id": None,
+                            "customer_email_address": None,
+                            "customer_purchase_ip": None,
+                            "product_description": None,
+                            "shipping_address": {
+                                "city": None,
+                                "country": None,
+                                "line1": None,
+                                "line2": None,
+                                "postal_code": None,
+                                "state": None,
+                            },
+                        },
+                    ],
+                },
+                "visa_compliance": {
+                    "fee_acknowledged": None,
+                },
+            },
+            "product_description": None,
+            "receipt": None,
+            "refund_policy": None,
+            "refund_policy_disclosure": None,
+            "refund_refusal_explanation": None,
+            "service_date": None,
+            "service_documentation": None,
+            "shipping_address": None,
+            "shipping_carrier": None,
+            "shipping_date": None,
+            "shipping_documentation": None,
+            "shipping_tracking_number": None,
+            "uncategorized_file": None,
+            "uncategorized_text": None,
+        },
+        "expand": None,
+        "intended_submission_method": None,
+        "metadata": {
+            "*": None,
+        },
+        "submit": None,
+    },
+    "dispute.close": {
+        "expand": None,
+    },
+    "invoice.pay": {
+        "expand": None,
+        "forgive": None,
+        "mandate": None,
+        "off_session": None,
+        "paid_out_of_band": None,
+        "payment_method": None,
+        "source": None,
+    },
+    "payment_method.attach": {
+        "customer": None,
+        "customer_account": None,
+        "expand": None,
+    },
+    "payment_method.detach": {
+        "expand": None,
+    },
 }
