@@ -22,8 +22,6 @@ INSTANCE = ROOT / "instance"
 
 #: Where `make run` leaves the signing secret of the webhook endpoint it registered.
 SANDBOX_WEBHOOK_SECRET_FILE = INSTANCE / "sandbox-webhook-secret"
-#: Where `make run` keeps the embedded sandbox's state.
-SANDBOX_DB = INSTANCE / "stripe-sandbox.sqlite3"
 
 
 class ConfigError(RuntimeError):

@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shop import create_app  # noqa: E402
+from shop.catalogue import load_catalogue  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from tests.builders import add_order, session  # noqa: E402
-from tests.helpers import WEBHOOK_SECRET  # noqa: E402
+from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET  # noqa: E402
 from tests.stripe_fakes import API, event, example, listing, signature  # noqa: E402
 
 EVENTS = 400
@@ -59,8 +60,11 @@ def main() -> None:
             "WTF_CSRF_ENABLED": False,
             "LOG_LEVEL": "WARNING",
             "SITE_URL": "http://shop.test",
+            "CATALOGUE_PATH": str(TEST_CATALOGUE),
         }
     )
+    # The tests' catalogue, not the shop's products.yaml: editing the real one changes nothing.
+    ebook = next(b for b in load_catalogue(TEST_CATALOGUE).books if b.format == "ebook")
     with app.app_context():
         db.create_all()
     client = app.test_client()
@@ -120,9 +124,9 @@ def main() -> None:
         price = example(
             "price",
             id="price_bench",
-            lookup_key="book:salt-road-ebook",
-            unit_amount=699,
-            currency="gbp",
+            lookup_key=ebook.lookup_key,
+            unit_amount=ebook.price,
+            currency=ebook.currency,
             active=True,
             recurring=None,
         )
@@ -155,7 +159,7 @@ def main() -> None:
         for _ in range(3):
             before = len(stripe_http.calls)
             assert (
-                client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"}).status_code
+                client.post(f"/checkout/books/{ebook.key}", data={"quantity": "1"}).status_code
                 == 303
             )
             counts.append(len(stripe_http.calls) - before)

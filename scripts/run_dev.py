@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from config import (  # noqa: E402
     INSTANCE,
-    SANDBOX_DB,
     SANDBOX_WEBHOOK_SECRET_FILE,
     ConfigError,
     Settings,
@@ -40,6 +39,7 @@ BANNER = """
     4000 0000 0000 9995   insufficient funds
     4000 0000 0000 0341   succeeds now, later renewals fail
     4000 0025 0000 3155   asks for authentication
+    4000 0000 0000 0259   succeeds, then is disputed
   Ctrl-C stops the shop and the sandbox.
 """
 
@@ -105,13 +105,22 @@ def main() -> int:
         if settings.uses_sandbox:
             print("No STRIPE_SECRET_KEY: using the embedded Stripe sandbox.")
             INSTANCE.mkdir(exist_ok=True)
+            # The sandbox reads its own settings (SANDBOX_PORT, SANDBOX_DB…) from the
+            # environment; its state lives under the shop's instance/ folder by default.
+            sandbox_address = sandbox_settings(env)
             sandbox = start(
-                [sys.executable, "-m", "stripe_sandbox", "run", "--db", str(SANDBOX_DB)],
+                [
+                    sys.executable,
+                    "-m",
+                    "stripe_sandbox",
+                    "run",
+                    "--db",
+                    str(ROOT / sandbox_address.db_path),
+                ],
                 "[sandbox]",
                 env,
             )
             children.append(sandbox)
-            sandbox_address = sandbox_settings(env)
             wait_for_port(sandbox_address.host, sandbox_address.port, sandbox)
             run(flask("db", "upgrade"), env)
             run(flask("catalog", "sync"), env)
