@@ -564,6 +564,35 @@ def test_over_refund_message_shows_money_as_stripe_does(
     assert caught.value.code == "amount_too_large"
 
 
+@pytest.mark.parametrize(
+    ("currency", "charged", "asked", "words"),
+    [
+        ("kwd", 1500, 2250, "Refund amount (2.250 KWD) is greater than charge amount (1.500 KWD)"),
+        ("jpy", 500, 1200, "Refund amount (¥1,200) is greater than charge amount (¥500)"),
+    ],
+)
+def test_over_refund_message_follows_the_currencys_decimal_places(
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    currency: str,
+    charged: int,
+    asked: int,
+    words: str,
+) -> None:
+    """Three-decimal currencies (KWD: 1500 fils is 1.500) and zero-decimal ones (JPY)
+    are formatted as the hosted pages show them, not as hundredths."""
+    price = stripe_client.v1.prices.create(
+        params={"product_data": {"name": "Dune"}, "unit_amount": charged, "currency": currency}
+    )
+    session = payment_session(stripe_client, price.id)
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": asked})
+    assert caught.value.user_message == words
+    assert (caught.value.param, caught.value.code) == ("amount", "amount_too_large")
+
+
 def test_error_codes_are_stripes(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """Each refusal carries a code from Stripe's list (the SDK's), not an invented one."""
     session = payment_session(stripe_client, book_price(stripe_client, 1200))
