@@ -18,7 +18,14 @@ from stripe_sandbox.flows.portal import (
 )
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
-from .helpers import book_price, event_types, membership_price, pay, portal_configuration
+from .helpers import (
+    book_price,
+    event_types,
+    membership_price,
+    pay,
+    payment_session,
+    portal_configuration,
+)
 
 DAY = 86_400
 START = 1_780_000_000  # a fixed moment for test clocks (2026-05-28)
@@ -635,3 +642,74 @@ def test_renewal_invoice_can_wait_in_draft(tmp_path: Path) -> None:
         )
         paid = stripe_client.v1.invoices.retrieve(draft.id)
         assert (paid.status, paid.status_transitions.finalized_at) == ("paid", end + 3600)
+
+
+def test_unknown_parameters_are_refused_on_portal_dispute_invoice_and_card_writes(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Portal configuration updates, dispute closes, invoice payments and payment-method
+    attach/detach are checked against the SDK's params: an unknown one (nested too) is
+    refused with its full name, and nothing changes."""
+    config_id = portal_configuration(stripe_client)
+    config_before = stripe_client.v1.billing_portal.configurations.retrieve(config_id).to_dict()
+    disputed = payment_session(stripe_client, book_price(stripe_client))
+    pay(sandbox, disputed.id, card="4000000000000259")
+    (dispute,) = stripe_client.v1.disputes.list().data
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(
+        sandbox,
+        stripe_client,
+        membership_price(stripe_client),
+        card="4000000000000341",
+        clock=clock.id,
+    )
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": sub["items"].data[0].current_period_end + 60}
+    )
+    (invoice,) = stripe_client.v1.invoices.list(
+        params={"subscription": sub.id, "status": "open"}
+    ).data
+    customer_id = str(sub.customer)
+    (card,) = stripe_client.v1.payment_methods.list(params={"customer": customer_id}).data
+    other = stripe_client.v1.customers.create(params={"email": "other@example.com"})
+    events_before = event_types(stripe_client)
+
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        (
+            f"/v1/billing_portal/configurations/{config_id}",
+            {"features": {"invoice_history": {"enabled": False, "bogus": True}}},
+            "features[invoice_history][bogus]",
+        ),
+        (
+            f"/v1/billing_portal/configurations/{config_id}",
+            {"active": False, "colour": "red"},
+            "colour",
+        ),
+        (f"/v1/disputes/{dispute.id}/close", {"accept": "true"}, "accept"),
+        (
+            f"/v1/invoices/{invoice.id}/pay",
+            {"payment_method": card.id, "paid_by": "cheque"},
+            "paid_by",
+        ),
+        (
+            f"/v1/payment_methods/{card.id}/attach",
+            {"customer": other.id, "make_default": "true"},
+            "make_default",
+        ),
+        (f"/v1/payment_methods/{card.id}/detach", {"customer": customer_id}, "customer"),
+    ]
+    for path, params, name in cases:
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            stripe_client.raw_request("post", path, **params)
+        assert (caught.value.param, caught.value.code) == (name, "parameter_unknown"), path
+        assert caught.value.user_message == f"Received unknown parameter: {name}", path
+
+    assert (
+        stripe_client.v1.billing_portal.configurations.retrieve(config_id).to_dict()
+        == config_before
+    )
+    assert stripe_client.v1.disputes.retrieve(dispute.id).status == "needs_response"
+    after = stripe_client.v1.invoices.retrieve(invoice.id)
+    assert (after.status, after.attempt_count) == ("open", invoice.attempt_count)
+    assert stripe_client.v1.payment_methods.retrieve(card.id).customer == customer_id
+    assert event_types(stripe_client) == events_before

@@ -564,6 +564,35 @@ def test_over_refund_message_shows_money_as_stripe_does(
     assert caught.value.code == "amount_too_large"
 
 
+@pytest.mark.parametrize(
+    ("currency", "charged", "asked", "words"),
+    [
+        ("kwd", 1500, 2250, "Refund amount (2.250 KWD) is greater than charge amount (1.500 KWD)"),
+        ("jpy", 500, 1200, "Refund amount (¥1,200) is greater than charge amount (¥500)"),
+    ],
+)
+def test_over_refund_message_follows_the_currencys_decimal_places(
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    currency: str,
+    charged: int,
+    asked: int,
+    words: str,
+) -> None:
+    """Three-decimal currencies (KWD: 1500 fils is 1.500) and zero-decimal ones (JPY)
+    are formatted as the hosted pages show them, not as hundredths."""
+    price = stripe_client.v1.prices.create(
+        params={"product_data": {"name": "Dune"}, "unit_amount": charged, "currency": currency}
+    )
+    session = payment_session(stripe_client, price.id)
+    pay(sandbox, session.id)
+    pi_id = str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.refunds.create(params={"payment_intent": pi_id, "amount": asked})
+    assert caught.value.user_message == words
+    assert (caught.value.param, caught.value.code) == ("amount", "amount_too_large")
+
+
 def test_error_codes_are_stripes(sandbox: RunningSandbox, stripe_client: StripeClient) -> None:
     """Each refusal carries a code from Stripe's list (the SDK's), not an invented one."""
     session = payment_session(stripe_client, book_price(stripe_client, 1200))
@@ -700,3 +729,37 @@ def test_unknown_parameters_are_refused_on_every_write_the_shop_makes(
         assert (caught.value.param, caught.value.code) == (name, "parameter_unknown"), path
     assert stripe_client.v1.disputes.retrieve(dispute.id).status == "needs_response"
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+
+def test_unknown_query_parameters_are_refused_on_reads_and_deletes(
+    stripe_client: StripeClient,
+) -> None:
+    """Lists, retrieves, searches and deletes check their query against the SDK's params
+    too (``GET /v1/prices?bogus=1`` is refused, as on Stripe); the ones it declares pass."""
+    price = book_price(stripe_client)
+    customer = stripe_client.v1.customers.create(params={"email": "q@example.com"})
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("get", "/v1/prices", {"bogus": "1"}, "bogus"),
+        ("get", "/v1/prices", {"created": {"gte": "1", "soon": "2"}}, "created[soon]"),
+        ("get", f"/v1/prices/{price}", {"colour": "red"}, "colour"),
+        ("get", "/v1/prices/search", {"query": "active:'true'", "sort": "asc"}, "sort"),
+        ("get", "/v1/customers/search", {"query": "email:'q@example.com'", "x": "1"}, "x"),
+        ("get", "/v1/events", {"kind": "all"}, "kind"),
+        ("get", f"/v1/customers/{customer.id}/payment_methods", {"brand": "visa"}, "brand"),
+        ("delete", f"/v1/customers/{customer.id}", {"force": "true"}, "force"),
+    ]
+    for method, path, params, name in cases:
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            stripe_client.raw_request(method, path, **params)
+        assert (caught.value.param, caught.value.code) == (name, "parameter_unknown"), path
+        assert caught.value.user_message == f"Received unknown parameter: {name}", path
+    assert not stripe_client.v1.customers.retrieve(customer.id).to_dict().get("deleted")
+
+    listed = stripe_client.v1.prices.list(
+        params={"limit": 1, "active": True, "created": {"gte": 1}, "expand": ["data.product"]}
+    )
+    assert [p.id for p in listed.data] == [price]
+    found = stripe_client.v1.customers.search(params={"query": "email:'q@example.com'"})
+    assert [c.id for c in found.data] == [customer.id]
+    assert stripe_client.v1.prices.retrieve(price, params={"expand": ["product"]}).id == price
+    stripe_client.v1.customers.delete(customer.id)

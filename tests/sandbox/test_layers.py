@@ -4,8 +4,9 @@ A module may import from its own layer or a lower one, never a higher one (type-
 imports under ``if TYPE_CHECKING:`` included), and the runtime imports (everything
 but those type-only ones, imports inside functions included) must have no cycle.
 Imports sit at module level: one inside a function is reported too, since that is
-how a cycle used to be hidden. The checker reads each module with ``ast`` and
-resolves relative imports itself.
+how a cycle used to be hidden. Imports by name at runtime (``importlib``,
+``__import__``) are reported wherever they appear, since the checker could not follow
+them. The checker reads each module with ``ast`` and resolves relative imports itself.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import stripe_sandbox
 PACKAGE = "stripe_sandbox"
 ROOT = Path(stripe_sandbox.__file__).parent
 
-#: Lowest first. A module of a layer subpackage (``stripe_sandbox.core.store``) is in
-#: that layer; every other module (``api/``, ``pages/``, ``app``, ``testing``…) is a surface.
+#: Lowest first. A layer subpackage (``stripe_sandbox.core``, its ``__init__``) and its
+#: modules (``stripe_sandbox.core.store``) are in that layer; every other module
+#: (``api/``, ``pages/``, ``app``, ``testing``…) is a surface.
 LAYERS = ("core", "resources", "flows", "surfaces")
 #: Modules outside the layer subpackages that belong to a lower layer.
 #: ``settings`` stays at its public path (the shop's ``config.py`` imports it there).
@@ -50,7 +52,7 @@ def layer_of(module: str) -> str:
     if module in PLACED:
         return PLACED[module]
     parts = module.split(".")
-    if len(parts) > 2 and parts[1] in LAYERS[:-1]:
+    if len(parts) > 1 and parts[1] in LAYERS[:-1]:
         return parts[1]
     return LAYERS[-1]
 
@@ -220,12 +222,41 @@ def _cycle_in(start: str, group: set[str], edges: Mapping[str, Mapping[str, Impo
     raise AssertionError(f"no cycle through {start}")
 
 
+def dynamic_imports(sources: Mapping[str, str], paths: Mapping[str, str]) -> list[str]:
+    """A message for each use of ``importlib`` or ``__import__``: an import by name at
+    runtime, which the checks above cannot see."""
+    messages = []
+    for module, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            used = ""
+            if isinstance(node, ast.Import):
+                used = next((a.name for a in node.names if _is_importlib(a.name)), "")
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                used = node.module if node.module and _is_importlib(node.module) else ""
+            elif isinstance(node, ast.Name) and node.id == "__import__":
+                used = node.id
+            elif isinstance(node, ast.Attribute) and node.attr == "__import__":
+                used = node.attr
+            if used and isinstance(node, ast.stmt | ast.expr):
+                messages.append(
+                    f"{paths.get(module, module)}:{node.lineno}: `{ast.unparse(node)}`: "
+                    f"{used} in {module}; import modules with import statements"
+                )
+    return messages
+
+
+def _is_importlib(name: str) -> bool:
+    return name == "importlib" or name.startswith("importlib.")
+
+
 def check(sources: Mapping[str, str], packages: set[str], paths: Mapping[str, str]) -> list[str]:
-    """Every layer violation and import cycle, as messages (empty when all is well)."""
+    """Every layer violation, dynamic import and import cycle, as messages (empty when
+    all is well)."""
     imports = find_imports(sources, packages)
     return (
         upward_imports(imports, paths)
         + function_imports(imports, paths)
+        + dynamic_imports(sources, paths)
         + import_cycles(imports, paths)
     )
 
@@ -237,13 +268,33 @@ def test_sandbox_modules_import_only_their_own_or_lower_layers_without_cycles() 
     assert not problems, "layer rule broken:\n" + "\n".join(problems)
 
 
+def test_a_layer_package_itself_is_in_its_layer() -> None:
+    """A layer's ``__init__`` is in that layer; the package root and other modules are
+    surfaces, ``settings`` is core."""
+    assert layer_of("stripe_sandbox.core") == "core"
+    assert layer_of("stripe_sandbox.resources") == "resources"
+    assert layer_of("stripe_sandbox.flows") == "flows"
+    assert layer_of("stripe_sandbox.flows.engine") == "flows"
+    assert layer_of("stripe_sandbox") == "surfaces"
+    assert layer_of("stripe_sandbox.api") == "surfaces"
+    assert layer_of("stripe_sandbox.testing") == "surfaces"
+    assert layer_of("stripe_sandbox.settings") == "core"
+
+
 def test_the_checker_reports_upward_imports_and_cycles() -> None:
-    """Synthetic modules with an upward import, an import inside a function and a cycle:
-    all are reported, with the file and the import; type-only imports count for layers
-    but not for cycles, and an import inside a function counts for cycles."""
+    """Synthetic modules with upward imports (one from a layer's ``__init__``), an import
+    inside a function, imports by name at runtime and a cycle: all are reported, with the
+    file and the import; type-only imports count for layers but not for cycles, and an
+    import inside a function counts for cycles."""
     sources = {
         "stripe_sandbox": "",
-        "stripe_sandbox.core": "",
+        "stripe_sandbox.core": "from ..pages import display\n",
+        "stripe_sandbox.core.clock": (
+            "import importlib\n"
+            "from importlib import import_module\n"
+            "def load(name):\n"
+            "    return __import__(name)\n"
+        ),
         "stripe_sandbox.core.store": "from ..flows.billing import renew\n",
         "stripe_sandbox.core.ids": "import os\n",
         "stripe_sandbox.resources": "",
@@ -262,11 +313,16 @@ def test_the_checker_reports_upward_imports_and_cycles() -> None:
         ),
         "stripe_sandbox.api": "",
         "stripe_sandbox.api.base": "from ..flows import billing\n",
+        "stripe_sandbox.pages": "",
+        "stripe_sandbox.pages.display": "import importlib.util\n",
     }
     packages = {name for name in sources if name.count(".") < 2}
     paths = {name: name.replace(".", "/") + ".py" for name in sources}
     problems = check(sources, packages, paths)
     assert problems == [
+        "stripe_sandbox/core.py:1: `from ..pages import display`: "
+        "stripe_sandbox.core (core) imports stripe_sandbox.pages.display (surfaces), "
+        "a higher layer",
         "stripe_sandbox/core/store.py:1: `from ..flows.billing import renew`: "
         "stripe_sandbox.core.store (core) imports stripe_sandbox.flows.billing (flows), "
         "a higher layer",
@@ -275,6 +331,14 @@ def test_the_checker_reports_upward_imports_and_cycles() -> None:
         "(surfaces), a higher layer",
         "stripe_sandbox/flows/payments.py:2: `from stripe_sandbox.flows.billing import renew`: "
         "import inside a function in stripe_sandbox.flows.payments; import at module level",
+        "stripe_sandbox/core/clock.py:1: `import importlib`: importlib in "
+        "stripe_sandbox.core.clock; import modules with import statements",
+        "stripe_sandbox/core/clock.py:2: `from importlib import import_module`: importlib in "
+        "stripe_sandbox.core.clock; import modules with import statements",
+        "stripe_sandbox/core/clock.py:4: `__import__`: __import__ in "
+        "stripe_sandbox.core.clock; import modules with import statements",
+        "stripe_sandbox/pages/display.py:1: `import importlib.util`: importlib.util in "
+        "stripe_sandbox.pages.display; import modules with import statements",
         "import cycle: stripe_sandbox.flows.billing -> stripe_sandbox.flows.payments -> "
         "stripe_sandbox.flows.billing\n"
         "    stripe_sandbox/flows/billing.py:1: `from . import payments`\n"

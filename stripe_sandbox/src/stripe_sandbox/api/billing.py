@@ -14,13 +14,13 @@ from ..resources.objects import load
 from .base import Call, route
 
 
-@route("/subscriptions/<sub_id>", ["GET"])
+@route("/subscriptions/<sub_id>", ["GET"], strict="subscription.retrieve")
 def retrieve_subscription(call: Call, sub_id: str) -> dict[str, Any]:
     """Retrieve a subscription."""
     return call.render(load(call.sandbox, "subscription", sub_id))
 
 
-@route("/subscriptions", ["GET"])
+@route("/subscriptions", ["GET"], strict="subscription.list")
 def list_subscriptions(call: Call) -> dict[str, Any]:
     """List subscriptions (canceled ones only with ``status=all``/``canceled``)."""
     return call.page(
@@ -34,13 +34,13 @@ def update_subscription(call: Call, sub_id: str) -> dict[str, Any]:
     return call.render(subscriptions.update_subscription(call.sandbox, sub_id, call.params))
 
 
-@route("/subscriptions/<sub_id>", ["DELETE"])
+@route("/subscriptions/<sub_id>", ["DELETE"], strict="subscription.cancel")
 def cancel_subscription(call: Call, sub_id: str) -> dict[str, Any]:
     """Cancel a subscription now."""
     return call.render(billing.cancel_subscription(call.sandbox, sub_id))
 
 
-@route("/subscription_items", ["GET"])
+@route("/subscription_items", ["GET"], strict="subscription_item.list")
 def list_subscription_items(call: Call) -> dict[str, Any]:
     """A subscription's items."""
     sub_id = get_str(call.params, "subscription", required=True) or ""
@@ -50,7 +50,7 @@ def list_subscription_items(call: Call) -> dict[str, Any]:
     )
 
 
-@route("/subscription_items/<item_id>", ["GET"])
+@route("/subscription_items/<item_id>", ["GET"], strict="subscription_item.retrieve")
 def retrieve_subscription_item(call: Call, item_id: str) -> dict[str, Any]:
     """Retrieve a subscription item (found through its subscription)."""
     for subscription in call.store.list("subscription"):
@@ -60,20 +60,20 @@ def retrieve_subscription_item(call: Call, item_id: str) -> dict[str, Any]:
     raise no_such("subscription_item", item_id)
 
 
-@route("/invoices/<invoice_id>", ["GET"])
+@route("/invoices/<invoice_id>", ["GET"], strict="invoice.retrieve")
 def retrieve_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     """Retrieve an invoice."""
     return call.render(load(call.sandbox, "invoice", invoice_id))
 
 
-@route("/invoices/<invoice_id>/lines", ["GET"])
+@route("/invoices/<invoice_id>/lines", ["GET"], strict="invoice.list_lines")
 def list_invoice_lines(call: Call, invoice_id: str) -> dict[str, Any]:
     """An invoice's line items."""
     invoice = load(call.sandbox, "invoice", invoice_id)
     return call.page(f"/v1/invoices/{invoice_id}/lines", list(invoice["lines"]["data"]))
 
 
-@route("/invoice_payments", ["GET"])
+@route("/invoice_payments", ["GET"], strict="invoice_payment.list")
 def list_invoice_payments(call: Call) -> dict[str, Any]:
     """An invoice's payments (the ``url`` of ``invoice.payments``)."""
     invoice_id = get_str(call.params, "invoice", required=True) or ""
@@ -100,7 +100,7 @@ def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     return call.render(load(call.sandbox, "invoice", invoice_id))
 
 
-@route("/invoices", ["GET"])
+@route("/invoices", ["GET"], strict="invoice.list")
 def list_invoices(call: Call) -> dict[str, Any]:
     """List invoices, filtered by ``customer``, ``subscription`` and ``status``."""
     found = call.store.list("invoice")
@@ -114,7 +114,7 @@ def list_invoices(call: Call) -> dict[str, Any]:
     return call.page("/v1/invoices", found)
 
 
-@route("/invoiceitems", ["GET"])
+@route("/invoiceitems", ["GET"], strict="invoiceitem.list")
 def list_invoice_items(call: Call) -> dict[str, Any]:
     """List invoice items (prorations), filtered by ``customer``."""
     found = call.store.list("invoiceitem")
@@ -140,13 +140,17 @@ def update_portal_configuration(call: Call, config_id: str) -> dict[str, Any]:
     return call.render(portal.update_configuration(call.sandbox, config_id, call.params))
 
 
-@route("/billing_portal/configurations/<config_id>", ["GET"])
+@route(
+    "/billing_portal/configurations/<config_id>",
+    ["GET"],
+    strict="billing_portal.configuration.retrieve",
+)
 def retrieve_portal_configuration(call: Call, config_id: str) -> dict[str, Any]:
     """Retrieve a portal configuration."""
     return call.render(load(call.sandbox, "billing_portal.configuration", config_id))
 
 
-@route("/billing_portal/configurations", ["GET"])
+@route("/billing_portal/configurations", ["GET"], strict="billing_portal.configuration.list")
 def list_portal_configurations(call: Call) -> dict[str, Any]:
     """List portal configurations (``active`` and ``is_default`` filters)."""
     found = call.store.list("billing_portal.configuration")
@@ -189,19 +193,19 @@ def create_clock(call: Call) -> dict[str, Any]:
     return call.render(clocks.create_clock(call.sandbox, call.params))
 
 
-@route("/test_helpers/test_clocks/<clock_id>", ["GET"])
+@route("/test_helpers/test_clocks/<clock_id>", ["GET"], strict="test_clock.retrieve")
 def retrieve_clock(call: Call, clock_id: str) -> dict[str, Any]:
     """Retrieve a test clock."""
     return call.render(load(call.sandbox, "test_helpers.test_clock", clock_id))
 
 
-@route("/test_helpers/test_clocks", ["GET"])
+@route("/test_helpers/test_clocks", ["GET"], strict="test_clock.list")
 def list_clocks(call: Call) -> dict[str, Any]:
     """List test clocks."""
     return call.page("/v1/test_helpers/test_clocks", call.store.list("test_helpers.test_clock"))
 
 
-@route("/test_helpers/test_clocks/<clock_id>", ["DELETE"])
+@route("/test_helpers/test_clocks/<clock_id>", ["DELETE"], strict="test_clock.delete")
 def delete_clock(call: Call, clock_id: str) -> dict[str, Any]:
     """Delete a test clock and its customers."""
     return clocks.delete_clock(call.sandbox, clock_id)

@@ -16,7 +16,7 @@ def create_product(call: Call) -> dict[str, Any]:
     return call.render(catalog.create_product(call.sandbox, call.params))
 
 
-@route("/products/<product_id>", ["GET"])
+@route("/products/<product_id>", ["GET"], strict="product.retrieve")
 def retrieve_product(call: Call, product_id: str) -> dict[str, Any]:
     """Retrieve a product."""
     return call.render(load(call.sandbox, "product", product_id))
@@ -28,13 +28,13 @@ def update_product(call: Call, product_id: str) -> dict[str, Any]:
     return call.render(catalog.update_product(call.sandbox, product_id, call.params))
 
 
-@route("/products/<product_id>", ["DELETE"])
+@route("/products/<product_id>", ["DELETE"], strict="product.delete")
 def delete_product(call: Call, product_id: str) -> dict[str, Any]:
     """Delete a product that has no prices."""
     return catalog.delete_product(call.sandbox, product_id)
 
 
-@route("/products", ["GET"])
+@route("/products", ["GET"], strict="product.list")
 def list_products(call: Call) -> dict[str, Any]:
     """List products, filtered by ``active`` and ``ids[]``."""
     products = call.store.list("product")
@@ -53,14 +53,14 @@ def create_price(call: Call) -> dict[str, Any]:
     return call.render(catalog.create_price(call.sandbox, call.params))
 
 
-@route("/prices/search", ["GET"])
+@route("/prices/search", ["GET"], strict="price.search")
 def search_prices(call: Call) -> dict[str, Any]:
     """Search prices (``lookup_key:'book:dune' AND active:'true'``)."""
     query = get_str(call.params, "query", required=True) or ""
     return call.search("/v1/prices/search", catalog.search_prices(call.sandbox, query))
 
 
-@route("/prices/<price_id>", ["GET"])
+@route("/prices/<price_id>", ["GET"], strict="price.retrieve")
 def retrieve_price(call: Call, price_id: str) -> dict[str, Any]:
     """Retrieve a price."""
     return call.render(load(call.sandbox, "price", price_id))
@@ -72,7 +72,7 @@ def update_price(call: Call, price_id: str) -> dict[str, Any]:
     return call.render(catalog.update_price(call.sandbox, price_id, call.params))
 
 
-@route("/prices", ["GET"])
+@route("/prices", ["GET"], strict="price.list")
 def list_prices(call: Call) -> dict[str, Any]:
     """List prices with Stripe's filters."""
     return call.page("/v1/prices", catalog.filter_prices(call.sandbox, call.params))

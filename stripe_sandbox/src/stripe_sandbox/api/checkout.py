@@ -16,7 +16,7 @@ def create_session(call: Call) -> dict[str, Any]:
     return call.render(checkout.create_session(call.sandbox, call.params))
 
 
-@route("/checkout/sessions/<session_id>", ["GET"])
+@route("/checkout/sessions/<session_id>", ["GET"], strict="checkout.session.retrieve")
 def retrieve_session(call: Call, session_id: str) -> dict[str, Any]:
     """Retrieve a session (expiring it first if it is past ``expires_at``)."""
     return call.render(checkout.load_session(call.sandbox, session_id, param="id"))
@@ -43,7 +43,9 @@ def expire_session(call: Call, session_id: str) -> dict[str, Any]:
     )
 
 
-@route("/checkout/sessions/<session_id>/line_items", ["GET"])
+@route(
+    "/checkout/sessions/<session_id>/line_items", ["GET"], strict="checkout.session.list_line_items"
+)
 def list_line_items(call: Call, session_id: str) -> dict[str, Any]:
     """The session's line items (``item`` objects with their full price)."""
     session = checkout.load_session(call.sandbox, session_id)
@@ -51,7 +53,7 @@ def list_line_items(call: Call, session_id: str) -> dict[str, Any]:
     return call.page(items["url"], list(items["data"]))
 
 
-@route("/checkout/sessions", ["GET"])
+@route("/checkout/sessions", ["GET"], strict="checkout.session.list")
 def list_sessions(call: Call) -> dict[str, Any]:
     """List sessions, filtered by ``payment_intent``, ``subscription``, ``customer``,
     ``customer_details[email]`` and ``status``."""

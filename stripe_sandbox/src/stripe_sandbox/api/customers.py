@@ -17,7 +17,7 @@ def create_customer(call: Call) -> dict[str, Any]:
     return call.render(customers.create_customer(call.sandbox, call.params))
 
 
-@route("/customers/<customer_id>", ["GET"])
+@route("/customers/<customer_id>", ["GET"], strict="customer.retrieve")
 def retrieve_customer(call: Call, customer_id: str) -> dict[str, Any]:
     """Retrieve a customer (a deleted one reads as ``{id, object, deleted: true}``)."""
     stored = call.store.get_typed("customer", customer_id)
@@ -32,13 +32,13 @@ def update_customer(call: Call, customer_id: str) -> dict[str, Any]:
     return call.render(customers.update_customer(call.sandbox, customer_id, call.params))
 
 
-@route("/customers/<customer_id>", ["DELETE"])
+@route("/customers/<customer_id>", ["DELETE"], strict="customer.delete")
 def delete_customer(call: Call, customer_id: str) -> dict[str, Any]:
     """Delete a customer."""
     return billing.delete_customer(call.sandbox, customer_id)
 
 
-@route("/customers", ["GET"])
+@route("/customers", ["GET"], strict="customer.list")
 def list_customers(call: Call) -> dict[str, Any]:
     """List customers, filtered by ``email`` and ``test_clock``."""
     found = [c for c in call.store.list("customer") if not c.get("deleted")]

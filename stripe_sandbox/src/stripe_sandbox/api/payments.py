@@ -23,31 +23,31 @@ def _filtered(call: Call, object_type: str, keys: tuple[str, ...]) -> list[dict[
     return found
 
 
-@route("/payment_intents/<pi_id>", ["GET"])
+@route("/payment_intents/<pi_id>", ["GET"], strict="payment_intent.retrieve")
 def retrieve_payment_intent(call: Call, pi_id: str) -> dict[str, Any]:
     """Retrieve a payment intent."""
     return call.render(load(call.sandbox, "payment_intent", pi_id))
 
 
-@route("/payment_intents", ["GET"])
+@route("/payment_intents", ["GET"], strict="payment_intent.list")
 def list_payment_intents(call: Call) -> dict[str, Any]:
     """List payment intents, filtered by ``customer``."""
     return call.page("/v1/payment_intents", _filtered(call, "payment_intent", ("customer",)))
 
 
-@route("/charges/<charge_id>", ["GET"])
+@route("/charges/<charge_id>", ["GET"], strict="charge.retrieve")
 def retrieve_charge(call: Call, charge_id: str) -> dict[str, Any]:
     """Retrieve a charge."""
     return call.render(load(call.sandbox, "charge", charge_id))
 
 
-@route("/charges", ["GET"])
+@route("/charges", ["GET"], strict="charge.list")
 def list_charges(call: Call) -> dict[str, Any]:
     """List charges, filtered by ``customer`` and ``payment_intent``."""
     return call.page("/v1/charges", _filtered(call, "charge", ("customer", "payment_intent")))
 
 
-@route("/charges/<charge_id>/refunds", ["GET"])
+@route("/charges/<charge_id>/refunds", ["GET"], strict="charge.list_refunds")
 def list_charge_refunds(call: Call, charge_id: str) -> dict[str, Any]:
     """A charge's refunds (the ``url`` of ``charge.refunds``)."""
     load(call.sandbox, "charge", charge_id)
@@ -62,25 +62,25 @@ def create_refund(call: Call) -> dict[str, Any]:
     return call.render(payments.create_refund(call.sandbox, call.params))
 
 
-@route("/refunds/<refund_id>", ["GET"])
+@route("/refunds/<refund_id>", ["GET"], strict="refund.retrieve")
 def retrieve_refund(call: Call, refund_id: str) -> dict[str, Any]:
     """Retrieve a refund."""
     return call.render(load(call.sandbox, "refund", refund_id))
 
 
-@route("/refunds", ["GET"])
+@route("/refunds", ["GET"], strict="refund.list")
 def list_refunds(call: Call) -> dict[str, Any]:
     """List refunds, filtered by ``charge`` and ``payment_intent``."""
     return call.page("/v1/refunds", _filtered(call, "refund", ("charge", "payment_intent")))
 
 
-@route("/disputes/<dispute_id>", ["GET"])
+@route("/disputes/<dispute_id>", ["GET"], strict="dispute.retrieve")
 def retrieve_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
     """Retrieve a dispute."""
     return call.render(load(call.sandbox, "dispute", dispute_id))
 
 
-@route("/disputes", ["GET"])
+@route("/disputes", ["GET"], strict="dispute.list")
 def list_disputes(call: Call) -> dict[str, Any]:
     """List disputes, filtered by ``charge`` and ``payment_intent``."""
     return call.page("/v1/disputes", _filtered(call, "dispute", ("charge", "payment_intent")))
@@ -98,19 +98,19 @@ def close_dispute(call: Call, dispute_id: str) -> dict[str, Any]:
     return call.render(payments.close_dispute(call.sandbox, dispute_id))
 
 
-@route("/payment_methods/<pm_id>", ["GET"])
+@route("/payment_methods/<pm_id>", ["GET"], strict="payment_method.retrieve")
 def retrieve_payment_method(call: Call, pm_id: str) -> dict[str, Any]:
     """Retrieve a payment method."""
     return call.render(load(call.sandbox, "payment_method", pm_id))
 
 
-@route("/payment_methods", ["GET"])
+@route("/payment_methods", ["GET"], strict="payment_method.list")
 def list_payment_methods(call: Call) -> dict[str, Any]:
     """List payment methods, filtered by ``customer`` and ``type``."""
     return call.page("/v1/payment_methods", _filtered(call, "payment_method", ("customer", "type")))
 
 
-@route("/customers/<customer_id>/payment_methods", ["GET"])
+@route("/customers/<customer_id>/payment_methods", ["GET"], strict="customer.list_payment_methods")
 def list_customer_payment_methods(call: Call, customer_id: str) -> dict[str, Any]:
     """A customer's payment methods."""
     load(call.sandbox, "customer", customer_id)

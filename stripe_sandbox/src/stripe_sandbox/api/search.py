@@ -32,12 +32,12 @@ def _search(call: Call, collection: str) -> dict[str, Any]:
     return call.search(f"/v1/{collection}/search", found)
 
 
-for _collection in SEARCHABLE:
+for _collection, _object in SEARCHABLE.items():
 
     def _handler(call: Call, _name: str = _collection) -> dict[str, Any]:
         return _search(call, _name)
 
     _handler.__name__ = f"search_{_collection}"
-    route(f"/{_collection}/search", ["GET"])(_handler)
+    route(f"/{_collection}/search", ["GET"], strict=f"{_object}.search")(_handler)
 
 __all__ = ["SEARCHABLE", "bp"]

@@ -16,7 +16,7 @@ def create_endpoint(call: Call) -> dict[str, Any]:
     return call.render(webhooks.create_endpoint(call.sandbox, call.params))
 
 
-@route("/webhook_endpoints/<endpoint_id>", ["GET"])
+@route("/webhook_endpoints/<endpoint_id>", ["GET"], strict="webhook_endpoint.retrieve")
 def retrieve_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
     """Retrieve an endpoint (without its secret)."""
     return call.render(load(call.sandbox, "webhook_endpoint", endpoint_id))
@@ -28,25 +28,25 @@ def update_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
     return call.render(webhooks.update_endpoint(call.sandbox, endpoint_id, call.params))
 
 
-@route("/webhook_endpoints/<endpoint_id>", ["DELETE"])
+@route("/webhook_endpoints/<endpoint_id>", ["DELETE"], strict="webhook_endpoint.delete")
 def delete_endpoint(call: Call, endpoint_id: str) -> dict[str, Any]:
     """Delete an endpoint."""
     return webhooks.delete_endpoint(call.sandbox, endpoint_id)
 
 
-@route("/webhook_endpoints", ["GET"])
+@route("/webhook_endpoints", ["GET"], strict="webhook_endpoint.list")
 def list_endpoints(call: Call) -> dict[str, Any]:
     """List endpoints."""
     return call.page("/v1/webhook_endpoints", call.store.list("webhook_endpoint"))
 
 
-@route("/events/<event_id>", ["GET"])
+@route("/events/<event_id>", ["GET"], strict="event.retrieve")
 def retrieve_event(call: Call, event_id: str) -> dict[str, Any]:
     """Retrieve an event."""
     return call.render(load(call.sandbox, "event", event_id))
 
 
-@route("/events", ["GET"])
+@route("/events", ["GET"], strict="event.list")
 def list_events(call: Call) -> dict[str, Any]:
     """List events, newest first, filtered by ``type`` (``*`` wildcards), ``types[]``
     and ``created[gte|gt|lte|lt]``."""

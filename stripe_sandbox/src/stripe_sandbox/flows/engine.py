@@ -209,32 +209,57 @@ def _complete(
     emit(sandbox, "checkout.session.completed", session, created=now)
 
 
-def _payment_intent_for(
-    sandbox: Sandbox, session: dict[str, Any], customer: str | None, now: int
+def _session_payment_intent(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    key: str,
+    customer: str | None,
+    now: int,
+    *,
+    reuse_settled: bool,
+    **intent: Any,
 ) -> dict[str, Any]:
-    """The session's PaymentIntent, created on the first payment attempt."""
-    pi_id = session.get("payment_intent")
-    if isinstance(pi_id, str):
-        pi = load(sandbox, "payment_intent", pi_id)
+    """The session's PaymentIntent, kept under ``key``: created on the first payment
+    attempt (with ``intent``'s description, metadata…) and reused by later ones; one that
+    has succeeded or been canceled is replaced unless ``reuse_settled``."""
+    pi_id = session.get(key)
+    pi = sandbox.store.get(pi_id) if isinstance(pi_id, str) else None
+    if pi is not None and (reuse_settled or pi["status"] not in ("succeeded", "canceled")):
         if customer and not pi.get("customer"):
             pi["customer"] = customer
         return pi
-    data = session.get("_payment_intent_data") or {}
     pi = payments.create_payment_intent(
         sandbox,
         amount=int(session["amount_total"]),
         currency=str(session["currency"]),
         customer=customer,
         created=now,
+        **intent,
+    )
+    session[key] = pi["id"]
+    sandbox.store.put(session)
+    return pi
+
+
+def _payment_intent_for(
+    sandbox: Sandbox, session: dict[str, Any], customer: str | None, now: int
+) -> dict[str, Any]:
+    """A payment-mode session's PaymentIntent (its ``payment_intent``), made from its
+    ``payment_intent_data``."""
+    data = session.get("_payment_intent_data") or {}
+    return _session_payment_intent(
+        sandbox,
+        session,
+        "payment_intent",
+        customer,
+        now,
+        reuse_settled=True,
         description=data.get("description"),
         metadata=data.get("metadata") or {},
         setup_future_usage=data.get("setup_future_usage"),
         payment_method_types=["card"],
         receipt_email=data.get("receipt_email"),
     )
-    session["payment_intent"] = pi["id"]
-    sandbox.store.put(session)
-    return pi
 
 
 def _finish_payment_mode(
@@ -293,35 +318,22 @@ def _finish_subscription_mode(
     sandbox.store.put(session)
     if int(session["amount_total"] or 0) == 0:
         return _start_subscription(sandbox, session, pm, pending, now, None)
-    pi = _first_payment_intent(sandbox, session, customer, now)
+    pi = _session_payment_intent(
+        sandbox,
+        session,
+        "_first_payment_intent",
+        customer,
+        now,
+        reuse_settled=False,
+        description="Subscription creation",
+        setup_future_usage="off_session",
+    )
     if authenticate:
         payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
         session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
         sandbox.store.put(session)
         return PaymentOutcome("requires_action")
     return _start_subscription(sandbox, session, pm, pending, now, pi)
-
-
-def _first_payment_intent(
-    sandbox: Sandbox, session: dict[str, Any], customer: str, now: int
-) -> dict[str, Any]:
-    """The PaymentIntent for a subscription's first payment, reused across attempts."""
-    pi_id = session.get("_first_payment_intent")
-    pi = sandbox.store.get(pi_id) if isinstance(pi_id, str) else None
-    if pi is not None and pi["status"] not in ("succeeded", "canceled"):
-        return pi
-    pi = payments.create_payment_intent(
-        sandbox,
-        amount=int(session["amount_total"]),
-        currency=str(session["currency"]),
-        customer=customer,
-        created=now,
-        description="Subscription creation",
-        setup_future_usage="off_session",
-    )
-    session["_first_payment_intent"] = pi["id"]
-    sandbox.store.put(session)
-    return pi
 
 
 def _start_subscription(

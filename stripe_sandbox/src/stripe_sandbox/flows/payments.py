@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import StripeError, invalid, missing_param
 from ..core.ids import new_id, random_token
+from ..core.money import money
 from ..core.params import get_bool, get_dict, get_int, get_str, merge_metadata
 from ..core.render import list_object
 from ..core.shapes import blank
@@ -444,19 +445,6 @@ def settle_processing(sandbox: Sandbox, pi: dict[str, Any], succeeded: bool, cre
     emit(sandbox, "payment_intent.payment_failed", pi, created=created)
 
 
-_ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
-_SYMBOLS = {"gbp": "£", "usd": "$", "eur": "€", "jpy": "¥", "aud": "A$", "cad": "C$"}
-
-
-def _money(amount: int, currency: str) -> str:
-    """An amount as Stripe's error messages show it: ``£12.00``, ``$21.45``, ``¥500``."""
-    places = 0 if currency.lower() in _ZERO_DECIMAL else 2
-    whole, fraction = divmod(amount, 10**places)
-    number = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
-    symbol = _SYMBOLS.get(currency.lower())
-    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
-
-
 def create_refund(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     """Refund a charge (by ``charge`` or ``payment_intent``), in full or in part."""
     require_not_both(params, "charge", "payment_intent")
@@ -491,12 +479,12 @@ def create_refund(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     if amount > remaining:
         currency = str(charge["currency"])
         limit = (
-            f"charge amount ({_money(remaining, currency)})"
+            f"charge amount ({money(remaining, currency)})"
             if charge["amount_refunded"] == 0
-            else f"unrefunded amount on charge ({_money(remaining, currency)})"
+            else f"unrefunded amount on charge ({money(remaining, currency)})"
         )
         raise invalid(
-            f"Refund amount ({_money(amount, currency)}) is greater than {limit}",
+            f"Refund amount ({money(amount, currency)}) is greater than {limit}",
             param="amount",
             code="amount_too_large",
         )

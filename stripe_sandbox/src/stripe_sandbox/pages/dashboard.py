@@ -44,13 +44,16 @@ class Section:
         return self.object_type.replace(".", "-").replace("_", "-")
 
 
+#: Columns most tables share.
 ID, CREATED = Column("ID", "id", "id"), Column("Created", "created", "time")
+STATUS, CUSTOMER = Column("Status", "status", "status"), Column("Customer", "customer", "id")
+ACTIVE = Column("Active", "active", "bool")
 
 SECTIONS = (
     Section(
         "Products",
         "product",
-        (ID, Column("Name", "name"), Column("Active", "active", "bool"), CREATED),
+        (ID, Column("Name", "name"), ACTIVE, CREATED),
     ),
     Section(
         "Prices",
@@ -61,7 +64,7 @@ SECTIONS = (
             Column("Amount", "unit_amount", "money"),
             Column("Interval", "recurring.interval"),
             Column("Lookup key", "lookup_key"),
-            Column("Active", "active", "bool"),
+            ACTIVE,
         ),
     ),
     Section(
@@ -81,10 +84,10 @@ SECTIONS = (
         (
             ID,
             Column("Mode", "mode"),
-            Column("Status", "status", "status"),
+            STATUS,
             Column("Payment", "payment_status", "status"),
             Column("Total", "amount_total", "money"),
-            Column("Customer", "customer", "id"),
+            CUSTOMER,
             CREATED,
         ),
     ),
@@ -94,8 +97,8 @@ SECTIONS = (
         (
             ID,
             Column("Amount", "amount", "money"),
-            Column("Status", "status", "status"),
-            Column("Customer", "customer", "id"),
+            STATUS,
+            CUSTOMER,
             CREATED,
         ),
     ),
@@ -104,8 +107,8 @@ SECTIONS = (
         "subscription",
         (
             ID,
-            Column("Customer", "customer", "id"),
-            Column("Status", "status", "status"),
+            CUSTOMER,
+            STATUS,
             Column("Cancels at period end", "cancel_at_period_end", "bool"),
             CREATED,
         ),
@@ -116,9 +119,9 @@ SECTIONS = (
         (
             ID,
             Column("Number", "number"),
-            Column("Customer", "customer", "id"),
+            CUSTOMER,
             Column("Total", "total", "money"),
-            Column("Status", "status", "status"),
+            STATUS,
             Column("Reason", "billing_reason"),
             CREATED,
         ),
@@ -130,7 +133,7 @@ SECTIONS = (
             ID,
             Column("Payment intent", "payment_intent", "id"),
             Column("Amount", "amount", "money"),
-            Column("Status", "status", "status"),
+            STATUS,
             CREATED,
         ),
     ),
@@ -141,7 +144,7 @@ SECTIONS = (
             ID,
             Column("Name", "name"),
             Column("Frozen time", "frozen_time", "time"),
-            Column("Status", "status", "status"),
+            STATUS,
         ),
     ),
     Section(
@@ -150,7 +153,7 @@ SECTIONS = (
         (
             ID,
             Column("URL", "url"),
-            Column("Status", "status", "status"),
+            STATUS,
             Column("API version", "api_version"),
             CREATED,
         ),

@@ -13,24 +13,14 @@ from typing import Any
 
 from flask import Blueprint
 
-#: Currencies whose amounts Stripe takes in whole units rather than hundredths.
-ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
-#: Currencies with three decimal places.
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
-SYMBOLS = {"gbp": "£", "usd": "$", "eur": "€", "jpy": "¥", "aud": "A$", "cad": "C$"}
+from ..core.money import money as core_money
 
 
 def money(amount: int | None, currency: str | None) -> str:
-    """Minor units as people read them: ``money(900, "gbp") == "£9.00"``."""
+    """Minor units as people read them (``core.money``), or ``—`` when unknown."""
     if amount is None or not currency:
         return "—"
-    currency = currency.lower()
-    places = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
-    sign = "-" if amount < 0 else ""
-    whole, fraction = divmod(abs(int(amount)), 10**places)
-    number = f"{whole:,}" + (f".{fraction:0{places}d}" if places else "")
-    symbol = SYMBOLS.get(currency)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {currency.upper()}"
+    return core_money(amount, currency)
 
 
 def interval(recurring: dict[str, Any] | None) -> str:
