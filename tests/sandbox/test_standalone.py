@@ -127,7 +127,7 @@ def test_production_requirements_leave_the_sandbox_out() -> None:
 
 
 def test_the_heroku_slug_leaves_the_sandbox_out() -> None:
-    """Heroku deletes what `.slugignore` lists after the build, so the emulator's code is
-    not deployed even though it sits in the repository."""
+    """Heroku deletes what `.slugignore` lists from the pushed code before the build runs,
+    so the emulator's code is not deployed even though it sits in the repository."""
     ignored = (ROOT / ".slugignore").read_text().split()
     assert "stripe_sandbox/" in ignored
