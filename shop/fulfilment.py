@@ -1,9 +1,10 @@
 """Bring Quire's records in line with Stripe objects.
 
 Each function takes a Stripe object as Stripe has it *now* (freshly retrieved by
-`stripe_api`, which alone calls Stripe) and makes the local rows say the same. They are idempotent and run without a request, so the
-webhook, the success page and the reconcile command share them. They never commit:
-the caller owns the transaction (one per webhook event, with its processed-event row).
+`stripe_api`, which alone calls Stripe) and makes the local rows say the same. They are
+idempotent and run without a request, so the webhook, the success page and the
+reconcile command share them. They never commit: the caller owns the transaction (one
+per webhook event, with its processed-event row).
 """
 
 from __future__ import annotations
