@@ -16,7 +16,7 @@ import stripe
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from shop import stripe_api
-from shop.catalogue import LookupKey, ProductKind, SellingPrice
+from shop.catalogue import PLAN_METADATA, LookupKey, ProductKind, SellingPrice
 from shop.checkout.customers import ensure_customer
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.checkout.stock import STOCK_HOLD
@@ -104,7 +104,7 @@ def session_params(
     }
     if order.product_kind is ProductKind.MEMBERSHIP:
         subscription_data: SessionCreateParamsSubscriptionData = {
-            "metadata": {**metadata, "plan": item.item_key}
+            "metadata": {**metadata, PLAN_METADATA: item.item_key}
         }
         if order.trial_days:
             subscription_data["trial_period_days"] = order.trial_days
