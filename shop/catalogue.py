@@ -24,6 +24,16 @@ FORMATS = ("ebook", "print")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a unit amount
 
+#: How every Stripe Product id of Quire's begins (`quire_book_<key>`, `quire_plan_<key>`).
+PRODUCT_ID_PREFIX = "quire_"
+#: Metadata naming what a Stripe Product or Price sells: `book:<key>` or `plan:<key>` on
+#: a product, its lookup key on a price.
+QUIRE_KEY_METADATA = "quire_key"
+#: Metadata on a Stripe Product: its kind's prefix (`book` or `plan`).
+QUIRE_KIND_METADATA = "quire_kind"
+#: Metadata on a membership's subscription: the key of the plan it was bought as.
+PLAN_METADATA = "plan"
+
 
 @dataclass(frozen=True)
 class CatalogueProblem:
@@ -108,6 +118,11 @@ class LookupKey(str):
         return cast(Interval, parts[2]) if len(parts) == 3 else None
 
 
+def product_id_for(kind: ProductKind, key: str) -> str:
+    """The id Quire gives the Stripe Product selling the catalogue item `key`."""
+    return f"{PRODUCT_ID_PREFIX}{kind.prefix}_{key}"
+
+
 @dataclass(frozen=True)
 class SellingPrice:
     """One Stripe Price the catalogue asks for, identified by its `lookup_key`."""
@@ -139,7 +154,7 @@ class Book:
 
     @property
     def product_id(self) -> str:
-        return f"quire_{self.kind.prefix}_{self.key}"
+        return product_id_for(self.kind, self.key)
 
     @property
     def name(self) -> str:
@@ -165,7 +180,7 @@ class Plan:
 
     @property
     def product_id(self) -> str:
-        return f"quire_{self.kind.prefix}_{self.key}"
+        return product_id_for(self.kind, self.key)
 
     def lookup_key(self, interval: Interval) -> LookupKey:
         return LookupKey.for_plan(self.key, interval)

@@ -8,8 +8,8 @@ processed leaves the records equal to Stripe's current state. (Order statuses al
 only move forward, see `models.RANK`.)
 
 Handlers are one `stripe_api.sync_*` call each (the same ones the confirmation page,
-refunds and reconcile use); they call Stripe first and write afterwards, so the database is locked only for
-the writes, never across a network call.
+refunds and reconcile use); they call Stripe first and write afterwards, so the database
+is locked only for the writes, never across a network call.
 
 Why one transaction: the processed-event row is committed together with the event's
 effects. If a handler fails, both roll back and the webhook answers 500, so Stripe's

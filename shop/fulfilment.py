@@ -1,9 +1,10 @@
 """Bring Quire's records in line with Stripe objects.
 
 Each function takes a Stripe object as Stripe has it *now* (freshly retrieved by
-`stripe_api`, which alone calls Stripe) and makes the local rows say the same. They are idempotent and run without a request, so the
-webhook, the success page and the reconcile command share them. They never commit:
-the caller owns the transaction (one per webhook event, with its processed-event row).
+`stripe_api`, which alone calls Stripe) and makes the local rows say the same. They are
+idempotent and run without a request, so the webhook, the success page and the
+reconcile command share them. They never commit: the caller owns the transaction (one
+per webhook event, with its processed-event row).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shop.catalogue import LookupKey, ProductKind
+from shop.catalogue import PLAN_METADATA, QUIRE_KEY_METADATA, LookupKey, ProductKind
 from shop.extensions import db
 from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, User, from_timestamp
 from shop.stripe_client import field_of, metadata_of
@@ -50,11 +51,9 @@ def order_for_session(session: stripe.checkout.Session) -> Order | None:
     if order is not None:
         return order
     # The session id may not be stored yet if the redirect beat our own commit.
-    reference = session.client_reference_id or ""
-    if reference.startswith("order-") and reference[6:].isdigit():
-        order = db.session.execute(
-            _locked_orders().filter_by(id=int(reference[6:]))
-        ).scalar_one_or_none()
+    order_id = Order.id_from_reference(session.client_reference_id)
+    if order_id is not None:
+        order = db.session.execute(_locked_orders().filter_by(id=order_id)).scalar_one_or_none()
         if order is not None and order.checkout_session_id in (None, session.id):
             order.checkout_session_id = session.id
             return order
@@ -142,7 +141,7 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
         "cancel_at_period_end": bool(sub.cancel_at_period_end),
         "trial_end": from_timestamp(sub.trial_end),
         "canceled_at": from_timestamp(sub.canceled_at),
-        "plan_key": metadata.get("plan"),
+        "plan_key": metadata.get(PLAN_METADATA),
         "interval": None,
     }
     items = sub.items.data if field_of(sub, "items") else []
@@ -152,7 +151,8 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
         item = items[0]
         price = item.price
         values["interval"] = price.recurring.interval if price.recurring else None
-        lookup_key = LookupKey.parse(price.lookup_key or metadata_of(price).get("quire_key"))
+        quire_key = metadata_of(price).get(QUIRE_KEY_METADATA)
+        lookup_key = LookupKey.parse(price.lookup_key or quire_key)
         if lookup_key is not None and lookup_key.kind is ProductKind.MEMBERSHIP:
             values["plan_key"] = lookup_key.item_key
         period_end = field_of(item, "current_period_end") or period_end

@@ -19,6 +19,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from shop.catalogue import ProductKind
 from shop.extensions import db
 
+#: How an order's reference (its `client_reference_id` at Stripe) begins: `order-12`.
+ORDER_REFERENCE_PREFIX = "order-"
 #: Subscription statuses in which the member enjoys the membership (trial and grace included).
 LIVE_STATUSES = frozenset({"trialing", "active", "past_due"})
 
@@ -150,7 +152,25 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     @property
     def reference(self) -> str:
         """The id shown to shoppers and sent to Stripe as `client_reference_id`."""
-        return f"order-{self.id}"
+        return self.reference_for(self.id)
+
+    @staticmethod
+    def reference_for(order_id: int) -> str:
+        """The reference of the order with this id (`order-12`)."""
+        return f"{ORDER_REFERENCE_PREFIX}{order_id}"
+
+    @classmethod
+    def id_from_reference(cls, reference: str | None) -> int | None:
+        """The order id a reference names (`order-12` → 12), or None for a blank, foreign
+        or malformed one: only what `reference_for` writes is read back.
+        """
+        if not reference or not reference.startswith(ORDER_REFERENCE_PREFIX):
+            return None
+        digits = reference.removeprefix(ORDER_REFERENCE_PREFIX)
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        order_id = int(digits)
+        return order_id if cls.reference_for(order_id) == reference else None
 
     def advance(self, status: OrderStatus) -> bool:
         """Move to `status` unless the order is already further along; True if it moved."""

@@ -3,7 +3,8 @@
 Stripe keeps events for 30 days and an endpoint can be down longer than its retries;
 this walks Checkout Sessions, subscriptions and charges with paginated list calls (100
 a page, never one GET per object) and runs each through the same fulfilment as the
-webhook (`stripe_api.sync_*`, handed the listed objects), so it is safe to run at any time, as often as wanted.
+webhook (`stripe_api.sync_*`, handed the listed objects), so it is safe to run at any
+time, as often as wanted.
 """
 
 from __future__ import annotations

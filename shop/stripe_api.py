@@ -230,6 +230,9 @@ def all_subscriptions(client: stripe.StripeClient) -> Iterator[stripe.Subscripti
         yield from listing.auto_paging_iter()
 
 
+# --- Billing portal --------------------------------------------------------------------
+
+
 def billing_portal_url(client: stripe.StripeClient, customer: str, return_url: str) -> str:
     """A one-time link to Stripe's billing portal for `customer`, coming back to `return_url`."""
     with _calling_stripe():
@@ -237,9 +240,6 @@ def billing_portal_url(client: stripe.StripeClient, customer: str, return_url: s
             params={"customer": customer, "return_url": return_url}
         )
     return portal.url
-
-
-# --- Charges, refunds and disputes -----------------------------------------------------
 
 
 #: A portal configuration read back with the plan-switch products it allows.
@@ -267,6 +267,9 @@ def save_portal_configuration(
             client.v1.billing_portal.configurations.create(params=params)
         else:
             client.v1.billing_portal.configurations.update(configuration_id, params=params)
+
+
+# --- Charges, refunds and disputes -----------------------------------------------------
 
 
 def sync_charge(

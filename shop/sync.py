@@ -17,12 +17,20 @@ from typing import Any, Literal
 import stripe
 
 from shop import stripe_api
-from shop.catalogue import Book, Catalogue, Item, LookupKey, SellingPrice
+from shop.catalogue import (
+    PRODUCT_ID_PREFIX,
+    QUIRE_KEY_METADATA,
+    QUIRE_KIND_METADATA,
+    Book,
+    Catalogue,
+    Item,
+    LookupKey,
+    SellingPrice,
+)
 from shop.money import format_money
 from shop.stripe_client import metadata_of
 
 Progress = Callable[[str], None]
-PRODUCT_PREFIX = "quire_"
 PAGE = stripe_api.PAGE
 
 
@@ -73,7 +81,7 @@ class SyncPlan:
 
 
 def _is_quire_product(product: stripe.Product) -> bool:
-    return product.id.startswith(PRODUCT_PREFIX) or "quire_key" in metadata_of(product)
+    return product.id.startswith(PRODUCT_ID_PREFIX) or QUIRE_KEY_METADATA in metadata_of(product)
 
 
 def read_stripe(client: stripe.StripeClient, progress: Progress = _quiet) -> StripeCatalogue:
@@ -100,7 +108,7 @@ def _product_fields(item: Item) -> dict[str, Any]:
     kind = item.kind.prefix
     fields: dict[str, Any] = {
         "name": item.name,
-        "metadata": {"quire_key": f"{kind}:{item.key}", "quire_kind": kind},
+        "metadata": {QUIRE_KEY_METADATA: f"{kind}:{item.key}", QUIRE_KIND_METADATA: kind},
     }
     if item.description:
         fields["description"] = item.description
@@ -137,7 +145,7 @@ def _price_params(wanted: SellingPrice, product_id: str, *, transfer: bool) -> d
         "currency": wanted.currency,
         "unit_amount": wanted.amount,
         "lookup_key": wanted.lookup_key,
-        "metadata": {"quire_key": wanted.lookup_key},
+        "metadata": {QUIRE_KEY_METADATA: wanted.lookup_key},
     }
     if wanted.interval:
         params["recurring"] = {"interval": wanted.interval}

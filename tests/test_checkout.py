@@ -106,6 +106,7 @@ def test_buying_a_book_redirects_to_stripe_with_catalogue_prices(
     )
     assert params["cancel_url"] == f"http://shop.test/orders/{order_id}/cancelled"
     assert params["client_reference_id"] == f"order-{order_id}"
+    assert Order.id_from_reference(params["client_reference_id"]) == order_id
     assert params["metadata[order_id]"] == str(order_id)
     assert params["customer"] == "cus_reader"
     assert params["allow_promotion_codes"] == "true"

@@ -8,6 +8,7 @@ builds a URL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import stripe
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from shop import stripe_api
-from shop.catalogue import LookupKey, ProductKind, SellingPrice
+from shop.catalogue import PLAN_METADATA, LookupKey, ProductKind, SellingPrice
 from shop.checkout.customers import ensure_customer
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.checkout.stock import STOCK_HOLD
@@ -103,7 +104,7 @@ def session_params(
     }
     if order.product_kind is ProductKind.MEMBERSHIP:
         subscription_data: SessionCreateParamsSubscriptionData = {
-            "metadata": {**metadata, "plan": item.item_key}
+            "metadata": {**metadata, PLAN_METADATA: item.item_key}
         }
         if order.trial_days:
             subscription_data["trial_period_days"] = order.trial_days
@@ -163,6 +164,22 @@ def open_checkout(
     return CheckoutStart(order=order, url=session.url)
 
 
+def _session_now(
+    client: stripe.StripeClient,
+    session_id: str,
+    record_if: Callable[[stripe.checkout.Session], bool],
+) -> stripe.checkout.Session:
+    """The Checkout Session as Stripe has it now; recorded on its order, and committed,
+    when `record_if(session)` holds. :raise StripeFailure: when Stripe cannot be asked.
+    """
+    db.session.commit()  # no transaction open across the Stripe call
+    session = stripe_api.retrieve_checkout_session(client, session_id)
+    if record_if(session):
+        stripe_api.sync_checkout_session(client, session.id, session)
+        db.session.commit()
+    return session
+
+
 def continue_checkout(
     client: stripe.StripeClient, prices: PriceDirectory, order: Order, urls: ReturnUrls
 ) -> CheckoutStart:
@@ -176,17 +193,15 @@ def continue_checkout(
         return CheckoutStart(order, urls.confirmation(order.checkout_session_id or ""))
     if order.checkout_session_id is None:
         return open_checkout(client, prices, order, urls)
-    session_id = order.checkout_session_id
-    db.session.commit()  # no transaction open across the Stripe call
     try:
-        session = stripe_api.retrieve_checkout_session(client, session_id)
+        session = _session_now(
+            client, order.checkout_session_id, lambda found: found.status == "complete"
+        )
     except StripeFailure as error:
         raise _unavailable(order, error) from error
     if session.status == "open" and session.url:
         return CheckoutStart(order, session.url)
     if session.status == "complete":
-        stripe_api.sync_checkout_session(client, session.id, session)
-        db.session.commit()
         return CheckoutStart(order, urls.confirmation(session.id))
     return open_checkout(client, prices, order, urls)
 
@@ -199,9 +214,6 @@ def confirm_checkout(
     Run when Stripe sends the shopper back, so the page tells the truth even when the
     redirect beats the webhook. :raise StripeFailure: when Stripe cannot be asked.
     """
-    db.session.commit()  # no transaction open across the Stripe call
-    session = stripe_api.retrieve_checkout_session(client, session_id)
-    if session.client_reference_id == order.reference:
-        stripe_api.sync_checkout_session(client, session.id, session)
-        db.session.commit()
-    return session
+    return _session_now(
+        client, session_id, lambda found: found.client_reference_id == order.reference
+    )
