@@ -1,5 +1,7 @@
 """The shop's fixtures: an app on a fresh database and the test catalogue, its clients,
-accounts, signed webhooks and fake Stripe. Plain helpers and constants: `tests.helpers`."""
+accounts, signed webhooks and fake Stripe; and, for the sandbox and integration tests, a
+running Stripe sandbox and the real SDK aimed at it. Plain helpers and constants:
+`tests.helpers`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from stripe import StripeClient
+from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from shop.extensions import db
 from tests import helpers
@@ -122,3 +126,16 @@ def post_event(client: FlaskClient) -> Callable[..., Any]:
         return helpers.post_event(client, body, secret, timestamp)
 
     return post
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A fresh Stripe sandbox served on 127.0.0.1, with its retry schedule compressed."""
+    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as running:
+        yield running
+
+
+@pytest.fixture
+def stripe_client(sandbox: RunningSandbox) -> StripeClient:
+    """The real SDK aimed at the sandbox."""
+    return sandbox.client()

@@ -1,6 +1,6 @@
 """The whole shop against a running Stripe sandbox: real SDK, real HTTP, real webhooks.
 
-Fixtures: `sandbox` (a running sandbox), `serve_shop(sandbox, **config)` (the shop served
+Fixtures: `sandbox` (a running sandbox, from `tests/conftest.py`), `serve_shop(sandbox, **config)` (the shop served
 against it), `live_shop` (both, CSRF off, for the Flask test client) and `browser_shop`
 (both, CSRF on, as shoppers meet it in Chromium). `LiveShop` is in `live_shop.py`.
 """
@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from stripe_sandbox.testing import RunningSandbox, running_sandbox
+from stripe_sandbox.testing import RunningSandbox
 
 from tests.integration.live_shop import LiveShop, serve
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    """A fresh Stripe sandbox, served on 127.0.0.1."""
-    with running_sandbox(tmp_path / "stripe-sandbox.sqlite3") as running:
-        yield running
-        running.close_clients()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ class LiveShop:
                 db.session.remove()
             if value or time.monotonic() > deadline:
                 return value
-            self.sandbox.sandbox.wake_worker()
+            self.sandbox.state.wake_worker()
             time.sleep(0.05)
 
     def customer_on_a_clock(self) -> str:

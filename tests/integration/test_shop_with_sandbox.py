@@ -79,7 +79,7 @@ def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: Li
     assert session.line_items is not None
     assert session.line_items.data[0].quantity == 2
 
-    outcome = engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(VISA))
+    outcome = engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(VISA))
     assert outcome.status == "succeeded"
     assert outcome.redirect_url == f"{live_shop.url}/orders/1/confirmation?session_id={session_id}"
 
@@ -103,12 +103,12 @@ def test_a_decline_keeps_the_session_open_and_a_retry_pays(live_shop: LiveShop) 
     session_id = session_id_of(
         client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"}).location
     )
-    declined = engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(DECLINE))
+    declined = engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(DECLINE))
     assert declined.status == "declined"
     assert declined.message == "Your card was declined."
     assert live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id).status == "open"
     assert (
-        engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(VISA)).status
+        engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(VISA)).status
         == "succeeded"
     )
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")  # by webhook alone
@@ -119,7 +119,7 @@ def test_refunds_reach_the_order_by_webhook(live_shop: LiveShop) -> None:
     session_id = session_id_of(
         client.post("/checkout/books/winter-orchard", data={"quantity": "1"}).location
     )
-    engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(VISA))
+    engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(VISA))
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
     intent = order(live_shop).payment_intent_id
     assert intent
@@ -165,7 +165,7 @@ def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveSh
     client, clock_id = _member_on_a_clock(live_shop)
     start = client.post("/checkout/memberships/reader", data={"interval": "month"})
     outcome = engine.pay_checkout_session(
-        live_shop.sandbox.sandbox, session_id_of(start.location), card(FAILS_LATER)
+        live_shop.sandbox.state, session_id_of(start.location), card(FAILS_LATER)
     )
     assert outcome.status == "succeeded"
     trialing = live_shop.wait_for(
@@ -190,9 +190,7 @@ def test_a_trial_turns_past_due_when_the_card_fails_at_its_end(live_shop: LiveSh
 def test_a_renewal_is_paid_and_moves_the_period_on(live_shop: LiveShop) -> None:
     client, clock_id = _member_on_a_clock(live_shop)
     start = client.post("/checkout/memberships/patron", data={"interval": "month"})
-    engine.pay_checkout_session(
-        live_shop.sandbox.sandbox, session_id_of(start.location), card(VISA)
-    )
+    engine.pay_checkout_session(live_shop.sandbox.state, session_id_of(start.location), card(VISA))
     first = live_shop.wait_for(
         lambda: db.session.execute(
             db.select(Subscription).filter_by(status="active")
@@ -220,7 +218,7 @@ def test_shuffled_and_duplicated_deliveries_end_in_stripe_s_state(
         live_shop = serve_shop(sandbox)
         client = live_shop.signed_in_shopper()
         start = client.post("/checkout/memberships/patron", data={"interval": "year"})
-        engine.pay_checkout_session(sandbox.sandbox, session_id_of(start.location), card(VISA))
+        engine.pay_checkout_session(sandbox.state, session_id_of(start.location), card(VISA))
         sub_id = live_shop.wait_for(
             lambda: db.session.execute(
                 db.select(Subscription.stripe_subscription_id)
@@ -245,11 +243,11 @@ def test_reconcile_records_what_missed_webhooks_would_have(live_shop: LiveShop) 
     book = session_id_of(
         client.post("/checkout/books/quiet-machines", data={"quantity": "1"}).location
     )
-    engine.pay_checkout_session(live_shop.sandbox.sandbox, book, card(VISA))
+    engine.pay_checkout_session(live_shop.sandbox.state, book, card(VISA))
     membership = session_id_of(
         client.post("/checkout/memberships/patron", data={"interval": "month"}).location
     )
-    engine.pay_checkout_session(live_shop.sandbox.sandbox, membership, card(VISA))
+    engine.pay_checkout_session(live_shop.sandbox.state, membership, card(VISA))
     intent = live_shop.stripe_client.v1.checkout.sessions.retrieve(book).payment_intent
     assert isinstance(intent, str)
     live_shop.stripe_client.v1.refunds.create(params={"payment_intent": intent, "amount": 650})
@@ -280,7 +278,7 @@ def test_a_declined_first_membership_payment_leaves_no_membership(live_shop: Liv
     client = live_shop.signed_in_shopper()
     start = client.post("/checkout/memberships/patron", data={"interval": "month"})
     session_id = session_id_of(start.location)
-    sandbox = live_shop.sandbox.sandbox
+    sandbox = live_shop.sandbox.state
     assert engine.pay_checkout_session(sandbox, session_id, card(DECLINE)).status == "declined"
     challenged = engine.pay_checkout_session(sandbox, session_id, card(AUTHENTICATES_THEN_DECLINES))
     assert challenged.status == "requires_action"
@@ -313,7 +311,7 @@ def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveS
     session_id = session_id_of(
         client.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "1"}).location
     )
-    outcome = engine.pay_checkout_session(live_shop.sandbox.sandbox, session_id, card(DISPUTED))
+    outcome = engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(DISPUTED))
     assert outcome.status == "succeeded"
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "disputed")
     handled = live_shop.read(

@@ -1,31 +1,16 @@
-"""Fixtures: a sandbox served on 127.0.0.1 and a webhook receiver to deliver to."""
+"""Fixtures: webhook endpoints to deliver to (`sandbox` and `stripe_client` are the
+suite's, in `tests/conftest.py`)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from stripe import StripeClient
-from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from tests.sandbox.helpers import HangingEndpoint, Receiver
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    """A fresh sandbox with fast webhook retries."""
-    with running_sandbox(tmp_path / "stripe.sqlite3") as running:
-        yield running
-
-
-@pytest.fixture
-def stripe_client(sandbox: RunningSandbox) -> StripeClient:
-    """The real SDK aimed at the sandbox."""
-    return sandbox.client()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stripe import StripeClient
@@ -16,6 +17,8 @@ from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox
 
 OK_CARD = "4242424242424242"
+#: Stripe's published example object for every resource (MIT).
+STRIPE_EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 
 
 def book_price(stripe_client: StripeClient, amount: int = 1200, name: str = "Dune") -> str:
@@ -70,7 +73,7 @@ def pay(
         cardholder_name="Reader",
         **extra,
     )
-    return engine.pay_checkout_session(sandbox.sandbox, session_id, details)
+    return engine.pay_checkout_session(sandbox.state, session_id, details)
 
 
 def event_types(stripe_client: StripeClient) -> list[str]:

@@ -368,12 +368,12 @@ def test_portal_session_and_portal_actions(
     created = stripe_client.v1.events.list(params={"type": "billing_portal.session.created"}).data
     assert [e.data.object["id"] for e in created] == [portal.id]
     assert created[0].data.object["url"] == portal.url
-    portal_cancel_at_period_end(sandbox.sandbox, sub.id)
+    portal_cancel_at_period_end(sandbox.state, sub.id)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is True
-    portal_resume(sandbox.sandbox, sub.id)
+    portal_resume(sandbox.state, sub.id)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is False
     outcome = portal_update_card(
-        sandbox.sandbox, customer, CardDetails("5555555555554444", 1, 2033, "123")
+        sandbox.state, customer, CardDetails("5555555555554444", 1, 2033, "123")
     )
     assert outcome.status == "succeeded"
     refreshed = stripe_client.v1.customers.retrieve(customer)
@@ -386,7 +386,7 @@ def test_portal_session_and_portal_actions(
     )
     assert pm.card is not None and pm.card.last4 == "4444" and pm.customer == customer
     declined = portal_update_card(
-        sandbox.sandbox, customer, CardDetails("4000000000000002", 1, 2033, "123")
+        sandbox.state, customer, CardDetails("4000000000000002", 1, 2033, "123")
     )
     assert (declined.status, declined.message) == ("declined", "Your card was declined.")
     types = event_types(stripe_client)
@@ -399,7 +399,7 @@ def test_portal_cancel_and_resume_read_the_subscription_in_their_transaction(
     """Portal cancel/resume read the subscription inside the transaction that writes it,
     so a change committed between a read and the write is never overwritten."""
     sub = subscribe(sandbox, stripe_client, membership_price(stripe_client))
-    store = sandbox.sandbox.store
+    store = sandbox.state.store
     reads: list[int] = []
     real_get = store.get
 
@@ -409,8 +409,8 @@ def test_portal_cancel_and_resume_read_the_subscription_in_their_transaction(
         return real_get(object_id)
 
     monkeypatch.setattr(store, "get", get)
-    canceled = portal_cancel_at_period_end(sandbox.sandbox, sub.id)
-    resumed = portal_resume(sandbox.sandbox, sub.id)
+    canceled = portal_cancel_at_period_end(sandbox.state, sub.id)
+    resumed = portal_resume(sandbox.state, sub.id)
     monkeypatch.undo()
     assert canceled["cancel_at"] == sub["items"].data[0].current_period_end
     assert resumed["cancel_at_period_end"] is False
@@ -483,7 +483,7 @@ def test_subscription_with_three_d_secure(
     assert (pending.status, pending.subscription, pending.invoice) == ("open", None, None)
     assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
     assert (
-        engine.complete_authentication(sandbox.sandbox, session.id, approve=True).status
+        engine.complete_authentication(sandbox.state, session.id, approve=True).status
         == "succeeded"
     )
     done = stripe_client.v1.checkout.sessions.retrieve(session.id)
@@ -557,7 +557,7 @@ def test_failed_authentication_then_retry_keeps_one_subscription(
     """3178 authenticates then declines: no subscription yet; a good card then subscribes once."""
     session = membership_session(stripe_client)
     assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
-    declined = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
+    declined = engine.complete_authentication(sandbox.state, session.id, approve=True)
     assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
     assert stripe_client.v1.subscriptions.list(params={"status": "all"}).data == []
     assert stripe_client.v1.invoices.list().data == []
@@ -613,7 +613,7 @@ def test_switching_to_a_yearly_price_restarts_the_cycle(
         clock.id, params={"frozen_time": START + 10 * DAY}
     )
     yearly = membership_price(stripe_client, 10000, interval="year")
-    portal_switch_price(sandbox.sandbox, sub.id, yearly)
+    portal_switch_price(sandbox.state, sub.id, yearly)
     sub = stripe_client.v1.subscriptions.retrieve(sub.id)
     item = sub["items"].data[0]
     assert item.current_period_start == START + 10 * DAY

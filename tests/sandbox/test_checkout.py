@@ -13,8 +13,8 @@ from stripe import StripeClient
 from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
+from .helpers import STRIPE_EXAMPLES as FIXTURES
 from .helpers import book_price, event_types, pay, payment_session
-from .test_contract import FIXTURES
 
 
 def test_create_validates_like_stripe(stripe_client: StripeClient) -> None:
@@ -154,7 +154,7 @@ def test_past_expiry_date_is_expired(sandbox: RunningSandbox, stripe_client: Str
     details = engine.PaymentDetails(
         email="a@example.com", card_number="4242424242424242", exp_month=1, exp_year=2020, cvc="1"
     )
-    outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+    outcome = engine.pay_checkout_session(sandbox.state, session.id, details)
     assert (outcome.status, outcome.code) == ("declined", "expired_card")
 
 
@@ -168,13 +168,13 @@ def test_three_d_secure_approve_and_reject(
         str(stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent)
     )
     assert pi.status == "requires_action"
-    rejected = engine.complete_authentication(sandbox.sandbox, session.id, approve=False)
+    rejected = engine.complete_authentication(sandbox.state, session.id, approve=False)
     assert rejected.status == "declined"
     assert rejected.message is not None and rejected.message.startswith(
         "We are unable to authenticate your payment method"
     )
     assert pay(sandbox, session.id, card="4000002500003155").status == "requires_action"
-    approved = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
+    approved = engine.complete_authentication(sandbox.state, session.id, approve=True)
     assert approved.status == "succeeded"
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
 
@@ -185,7 +185,7 @@ def test_authenticated_then_insufficient_funds(
     """3178 authenticates, then declines with insufficient funds."""
     session = payment_session(stripe_client, book_price(stripe_client))
     assert pay(sandbox, session.id, card="4000008260003178").status == "requires_action"
-    outcome = engine.complete_authentication(sandbox.sandbox, session.id, approve=True)
+    outcome = engine.complete_authentication(sandbox.state, session.id, approve=True)
     assert (outcome.status, outcome.decline_code) == ("declined", "insufficient_funds")
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
 
@@ -235,10 +235,10 @@ def test_expire_endpoint_and_lazy_expiry(
         stripe_client.v1.checkout.sessions.expire(session.id)
     assert "checkout.session.expired" in event_types(stripe_client)
     later = payment_session(stripe_client, price)
-    stored = sandbox.sandbox.store.get(later.id)
+    stored = sandbox.state.store.get(later.id)
     assert stored is not None
     stored["expires_at"] = int(time.time()) - 1
-    sandbox.sandbox.store.put(stored)
+    sandbox.state.store.put(stored)
     assert stripe_client.v1.checkout.sessions.retrieve(later.id).status == "expired"
 
 
@@ -323,7 +323,7 @@ def test_bank_debit_settles_later(tmp_path: Path) -> None:
         details = engine.PaymentDetails(
             email="a@example.com", method="bank_debit", bank_account_number="00012344"
         )
-        outcome = engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+        outcome = engine.pay_checkout_session(sandbox.state, session.id, details)
         assert outcome.status == "processing"
         sandbox.run_worker_once()
         done = stripe_client.v1.checkout.sessions.retrieve(
@@ -347,10 +347,10 @@ def test_bank_debit_failing_account_settles_by_worker(tmp_path: Path) -> None:
         details = engine.PaymentDetails(
             email="a@example.com", method="bank_debit", bank_account_number="000111111116"
         )
-        engine.pay_checkout_session(sandbox.sandbox, session.id, details)
+        engine.pay_checkout_session(sandbox.state, session.id, details)
         sandbox.run_worker_once()
         assert "checkout.session.async_payment_failed" not in event_types(stripe_client)
-        store = sandbox.sandbox.store
+        store = sandbox.state.store
         with store.transaction():
             stored = store.get(session.id)
             assert stored is not None
@@ -462,7 +462,7 @@ def test_customer_email_prefill_names_the_new_customer(
         customer_creation="always",
     )
     engine.pay_checkout_session(
-        sandbox.sandbox,
+        sandbox.state,
         session.id,
         engine.PaymentDetails(email="", card_number="4242424242424242", exp_month=1, exp_year=2040),
     )

@@ -55,7 +55,7 @@ def test_reset_wipes_state(tmp_path: Path) -> None:
     db = tmp_path / "stripe.sqlite3"
     with running_sandbox(db) as sandbox:
         sandbox.client().v1.customers.create(params={"email": "a@example.com"})
-        assert sandbox.sandbox.store.count("customer") == 1
+        assert sandbox.state.store.count("customer") == 1
     store = Store(str(db))
     assert store.count("customer") == 1
     assert main(["reset", "--db", str(db)]) == 0

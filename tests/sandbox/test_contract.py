@@ -5,16 +5,13 @@ current API versions return only when expanded and those they no longer return."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
+from .helpers import STRIPE_EXAMPLES as FIXTURES
 from .helpers import book_price, membership_price, pay, payment_session, portal_configuration
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
-
 
 # Returned only when expanded (charge.refunds since 2022-11-15; invoice.payments), or no
 # longer returned at all (invoice.subscription, now parent.subscription_details, basil).

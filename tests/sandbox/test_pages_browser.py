@@ -20,7 +20,7 @@ from stripe_sandbox.testing import RunningSandbox
 from tests.browsing import Screenshots
 
 from .helpers import portal_configuration
-from .test_pages_support import recurring, subscribe
+from .pages_support import recurring, subscribe
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 

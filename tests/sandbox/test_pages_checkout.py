@@ -11,7 +11,7 @@ from stripe import StripeClient
 from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
-from .test_pages_support import BANNER, Visitor, labels_of, text_of
+from .pages_support import BANNER, Visitor, labels_of, text_of
 
 pytestmark = pytest.mark.sandbox
 
@@ -202,7 +202,7 @@ def test_bank_debit_completes_unpaid_then_settles(
         assert response.headers["Location"].endswith(f"session_id={cs.id}")
         done = stripe_client.v1.checkout.sessions.retrieve(cs.id)
         assert (done.status, done.payment_status) == ("complete", "unpaid")
-        engine.settle_async_payment(sandbox.sandbox, cs.id)
+        engine.settle_async_payment(sandbox.state, cs.id)
         wanted = f"checkout.session.async_payment_{settles_as}"
         assert len(stripe_client.v1.events.list(params={"type": wanted}).data) == 1
         paid = stripe_client.v1.checkout.sessions.retrieve(cs.id).payment_status

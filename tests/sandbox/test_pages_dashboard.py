@@ -7,7 +7,7 @@ from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
 from .helpers import Receiver
-from .test_pages_support import BANNER, Visitor, text_of
+from .pages_support import BANNER, Visitor, text_of
 
 pytestmark = pytest.mark.sandbox
 

@@ -7,7 +7,7 @@ from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 
 from .helpers import portal_configuration
-from .test_pages_support import BANNER, TOKEN, Visitor, labels_of, recurring, subscribe, text_of
+from .pages_support import BANNER, TOKEN, Visitor, labels_of, recurring, subscribe, text_of
 
 pytestmark = pytest.mark.sandbox
 

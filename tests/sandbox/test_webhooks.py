@@ -16,7 +16,7 @@ from stripe_sandbox.settings import HOUR, SandboxSettings
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from .helpers import HangingEndpoint, Receiver, book_price, payment_session
-from .test_pages_support import Visitor, text_of
+from .pages_support import Visitor, text_of
 
 
 def test_endpoint_secret_only_on_create(stripe_client: StripeClient, receiver: Receiver) -> None:
@@ -72,7 +72,7 @@ def test_failed_deliveries_are_retried_and_recorded(
     receiver.wait_for(lambda events: len(events) == 2)
     assert sandbox.wait_for_deliveries()
     event = stripe_client.v1.events.list().data[0]
-    attempts = sandbox.sandbox.store.deliveries(event_id=event.id)
+    attempts = sandbox.state.store.deliveries(event_id=event.id)
     assert [a["status_code"] for a in attempts] == [200, 500]
     assert [a["succeeded"] for a in attempts] == [True, False]
     assert attempts[1]["response_head"] == '{"received": true}'
@@ -143,7 +143,7 @@ def test_redirects_count_as_failures(
     stripe_client.v1.customers.create(params={"email": "a@example.com"})
     receiver.wait_for(lambda events: len(events) == 2)
     assert sandbox.wait_for_deliveries()
-    attempts = sandbox.sandbox.store.deliveries()
+    attempts = sandbox.state.store.deliveries()
     assert [(a["status_code"], a["succeeded"]) for a in attempts] == [(200, True), (302, False)]
 
 
@@ -159,9 +159,7 @@ def test_pending_webhooks_counts_endpoints_not_yet_reached(
     assert sandbox.wait_for_deliveries(timeout=5)
     event = stripe_client.v1.events.list().data[0]
     assert event.pending_webhooks == 1
-    failures = [
-        a for a in sandbox.sandbox.store.deliveries(event_id=event.id) if not a["succeeded"]
-    ]
+    failures = [a for a in sandbox.state.store.deliveries(event_id=event.id) if not a["succeeded"]]
     assert len(failures) == 4  # the first try and test mode's three retries (compressed)
     assert all(a["status_code"] is None and a["error"] for a in failures)
 
@@ -187,7 +185,7 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
         return real_expire(sb, session, **kwargs)
 
     monkeypatch.setattr(checkout, "expire_session", expire)
-    store = sandbox.sandbox.store
+    store = sandbox.state.store
     for session_id in (broken.id, fine.id):
         stored = store.get(session_id)
         assert stored is not None
@@ -224,10 +222,10 @@ def test_a_hanging_endpoint_holds_up_neither_other_endpoints_nor_due_work(
         assert hanging.arrived.wait(10)
         receiver.wait_for(lambda events: len(events) == 1, timeout=10)
         session = payment_session(stripe_client, book_price(stripe_client))
-        stored = sb.sandbox.store.get(session.id)
+        stored = sb.state.store.get(session.id)
         assert stored is not None
         stored["expires_at"] = int(time.time()) - 60
-        sb.sandbox.store.put(stored)
+        sb.state.store.put(stored)
         events = receiver.wait_for(
             lambda events: any(e["type"] == "checkout.session.expired" for e in events),
             timeout=10,
@@ -291,7 +289,7 @@ def test_disabling_or_deleting_an_endpoint_stops_counting_it(
         assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 1
         stripe_client.v1.webhook_endpoints.delete(failing[1].id)
         assert stripe_client.v1.events.retrieve(event.id).pending_webhooks == 0
-        assert sb.sandbox.store.pending_delivery_count() == 0
+        assert sb.state.store.pending_delivery_count() == 0
 
 
 def test_retry_schedules_have_stripes_shape() -> None:
@@ -323,11 +321,11 @@ def test_a_failing_endpoint_is_retried_on_the_schedule_then_given_up(
     assert sandbox.wait_for_deliveries()
     time.sleep(0.3)
     sandbox.run_worker_once()
-    attempts = sorted(a["attempted_at"] for a in sandbox.sandbox.store.deliveries())
+    attempts = sorted(a["attempted_at"] for a in sandbox.state.store.deliveries())
     assert len(attempts) == 4 and len(receiver.requests) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert gaps[0] < gaps[1] < gaps[2]
-    assert sandbox.sandbox.store.pending_delivery_count() == 0
+    assert sandbox.state.store.pending_delivery_count() == 0
 
 
 @pytest.mark.parametrize(
@@ -356,9 +354,9 @@ def test_dashboard_shows_the_retry_schedule_and_each_next_attempt(
         stripe_client.v1.customers.create(params={"email": "a@example.com"})
         receiver.wait_for(lambda events: len(events) == 1)
         sb.run_worker_once()
-        (attempt,) = sb.sandbox.store.deliveries()
-        (pending,) = sb.sandbox.store.pending_deliveries()
-        first_wait = sb.sandbox.settings.retry_schedule[0]
+        (attempt,) = sb.state.store.deliveries()
+        (pending,) = sb.state.store.pending_deliveries()
+        first_wait = sb.state.settings.retry_schedule[0]
         assert pending["attempts"] == 1
         assert pending["due_at"] == pytest.approx(attempt["attempted_at"] + first_wait, abs=2)
         page = Visitor(sb).get("/dashboard").text

@@ -35,7 +35,8 @@ class RunningSandbox:
 
     base_url: str
     api_key: str
-    sandbox: Sandbox
+    #: The served sandbox's state and background work (store, clock, settings, worker).
+    state: Sandbox
     _http_clients: list[HTTPClient] = field(default_factory=list, repr=False)
 
     def client(self, api_key: str | None = None, **options: Any) -> StripeClient:
@@ -63,17 +64,17 @@ class RunningSandbox:
         ``until`` (a unix time) also delivers what is held or waiting for a retry
         until then, without waiting for it.
         """
-        return self.sandbox.worker.run_once(until)
+        return self.state.worker.run_once(until)
 
     def wait_for_deliveries(self, timeout: float = 5.0) -> bool:
         """Wait until no webhook delivery is pending; False on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.sandbox.store.pending_delivery_count() == 0:
+            if self.state.store.pending_delivery_count() == 0:
                 return True
-            self.sandbox.wake_worker()
+            self.state.wake_worker()
             time.sleep(0.02)
-        return self.sandbox.store.pending_delivery_count() == 0
+        return self.state.store.pending_delivery_count() == 0
 
 
 @contextmanager
@@ -104,7 +105,7 @@ def running_sandbox(db_path: str | os.PathLike[str], **settings: Any) -> Iterato
     thread.start()
     sandbox.start()
     running = RunningSandbox(
-        base_url=f"http://127.0.0.1:{port}", api_key=values["api_keys"][0], sandbox=sandbox
+        base_url=f"http://127.0.0.1:{port}", api_key=values["api_keys"][0], state=sandbox
     )
     try:
         yield running
