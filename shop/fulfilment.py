@@ -19,7 +19,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop.catalogue import PLAN_METADATA, QUIRE_KEY_METADATA, LookupKey, ProductKind
 from shop.extensions import db
-from shop.models import Customer, Invoice, Order, OrderStatus, Subscription, User, from_timestamp
+from shop.models import (
+    ORDER_ID_METADATA,
+    USER_ID_METADATA,
+    Customer,
+    Invoice,
+    Order,
+    OrderStatus,
+    Subscription,
+    User,
+    from_timestamp,
+)
 from shop.stripe_client import field_of, metadata_of
 
 log = logging.getLogger(__name__)
@@ -102,8 +112,8 @@ def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None
     user_id = db.session.execute(
         db.select(Customer.user_id).filter_by(stripe_customer_id=customer_id)
     ).scalar_one_or_none()
-    if user_id is None and metadata.get("user_id", "").isdigit():
-        user = db.session.get(User, int(metadata["user_id"]))
+    if user_id is None and metadata.get(USER_ID_METADATA, "").isdigit():
+        user = db.session.get(User, int(metadata[USER_ID_METADATA]))
         user_id = user.id if user is not None else None
     return user_id
 
@@ -198,7 +208,7 @@ def order_for_payment(intent: Any) -> Order | None:
         _locked_orders().filter_by(payment_intent_id=intent_id)
     ).scalar_one_or_none()
     if order is None and not isinstance(intent, str):
-        order_id = metadata_of(intent).get("order_id", "")
+        order_id = metadata_of(intent).get(ORDER_ID_METADATA, "")
         if order_id.isdigit():
             order = db.session.execute(
                 _locked_orders().filter_by(id=int(order_id), payment_intent_id=None)

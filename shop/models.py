@@ -21,6 +21,10 @@ from shop.extensions import db
 
 #: How an order's reference (its `client_reference_id` at Stripe) begins: `order-12`.
 ORDER_REFERENCE_PREFIX = "order-"
+#: Metadata keys Quire puts on Stripe objects (sessions, payments, refunds, customers) to
+#: find its own records again.
+ORDER_ID_METADATA = "order_id"
+USER_ID_METADATA = "user_id"
 #: Subscription statuses in which the member enjoys the membership (trial and grace included).
 LIVE_STATUSES = frozenset({"trialing", "active", "past_due"})
 

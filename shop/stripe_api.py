@@ -23,7 +23,7 @@ import stripe
 from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
 
 from shop import fulfilment
-from shop.models import Invoice, Order, Subscription, User
+from shop.models import ORDER_ID_METADATA, USER_ID_METADATA, Invoice, Order, Subscription, User
 
 #: What a Checkout Session retrieve carries so fulfilment needs no other call.
 SESSION_EXPAND = ["payment_intent", "subscription"]
@@ -192,7 +192,7 @@ def create_customer(client: stripe.StripeClient, user: User) -> str:
     key = idempotency_key("customer", user.id, user.email, user.created_at.isoformat())
     with _calling_stripe():
         customer = client.v1.customers.create(
-            params={"email": user.email, "metadata": {"user_id": str(user.id)}},
+            params={"email": user.email, "metadata": {USER_ID_METADATA: str(user.id)}},
             options={"idempotency_key": key},
         )
     return customer.id
@@ -317,7 +317,7 @@ def refund_payment(
             params={
                 "payment_intent": payment_intent_id,
                 "amount": amount,
-                "metadata": {"order_id": str(order_id)},
+                "metadata": {ORDER_ID_METADATA: str(order_id)},
             },
             options={"idempotency_key": f"quire-refund-{order_id}-{refunded_before}-{amount}"},
         )

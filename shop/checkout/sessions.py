@@ -21,7 +21,7 @@ from shop.checkout.customers import ensure_customer
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.checkout.stock import STOCK_HOLD
 from shop.extensions import db
-from shop.models import Order, OrderStatus
+from shop.models import ORDER_ID_METADATA, USER_ID_METADATA, Order, OrderStatus
 from shop.stripe_api import StripeFailure
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def session_params(
     Typed with the SDK's own `SessionCreateParams`, so mypy checks every field we send.
     """
     item = order.items[0]
-    metadata = {"order_id": str(order.id), "user_id": str(order.user_id)}
+    metadata = {ORDER_ID_METADATA: str(order.id), USER_ID_METADATA: str(order.user_id)}
     params: SessionCreateParams = {
         "customer": customer_id,
         "line_items": [{"price": price_id, "quantity": item.quantity}],
