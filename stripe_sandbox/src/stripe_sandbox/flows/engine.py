@@ -329,11 +329,23 @@ def _finish_subscription_mode(
         setup_future_usage="off_session",
     )
     if authenticate:
-        payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
-        session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
-        sandbox.store.put(session)
-        return PaymentOutcome("requires_action")
+        return _await_authentication(sandbox, session, pi, pm, pending, now)
     return _start_subscription(sandbox, session, pm, pending, now, pi)
+
+
+def _await_authentication(
+    sandbox: Sandbox,
+    session: dict[str, Any],
+    pi: dict[str, Any],
+    pm: dict[str, Any],
+    pending: dict[str, Any],
+    now: int,
+) -> PaymentOutcome:
+    """Ask for 3-D Secure and park the attempt on the session until the shopper answers."""
+    payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
+    session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
+    sandbox.store.put(session)
+    return PaymentOutcome("requires_action")
 
 
 def _start_subscription(
@@ -421,10 +433,7 @@ def pay_checkout_session(
             payments.fail(sandbox, pi, pm, found.now, now)
             return _declined(found.now)
         if found.authenticate:
-            payments.require_action(sandbox, pi, pm, _return_url(sandbox, session), now)
-            session["_pending"] = dict(pending, payment_method=pm["id"], payment_intent=pi["id"])
-            sandbox.store.put(session)
-            return PaymentOutcome("requires_action")
+            return _await_authentication(sandbox, session, pi, pm, pending, now)
         return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
 
 
