@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck bench sandbox sandbox-tables clean
+.PHONY: install run test lint typecheck bench sandbox sandbox-tables sample-ebooks clean
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ sandbox: $(STAMP)
 # Regenerate the sandbox's core/allowed.py and core/shapes.py from the installed SDK and fixtures3.json.
 sandbox-tables: $(STAMP)
 	$(BIN)/python stripe_sandbox/scripts/generate_tables.py
+
+# Rewrite the sample EPUB and PDF files of the catalogue's ebooks in shop/ebooks/ (deterministic).
+sample-ebooks: $(STAMP)
+	$(BIN)/python scripts/make_sample_ebooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artefacts

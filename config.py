@@ -70,6 +70,16 @@ def _split(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    """A setting that is a whole number, 0 or more; a malformed one stops start-up."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number, 0 or more (got {raw!r})")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The shop's configuration; `as_flask_config` turns it into Flask's mapping."""
@@ -83,6 +93,8 @@ class Settings:
     site_url: str
     catalogue_path: Path
     uses_sandbox: bool
+    ebook_dir: Path = ROOT / "shop" / "ebooks"
+    member_grace_days: int = 7
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -127,6 +139,8 @@ class Settings:
             site_url=(env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             catalogue_path=Path(env.get("CATALOGUE_PATH") or ROOT / "products.yaml"),
             uses_sandbox=uses_sandbox,
+            ebook_dir=Path(env.get("EBOOK_DIR") or ROOT / "shop" / "ebooks"),
+            member_grace_days=_whole_number(env, "MEMBER_GRACE_DAYS", 7),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -142,6 +156,8 @@ class Settings:
             "STRIPE_USES_SANDBOX": self.uses_sandbox,
             "SITE_URL": self.site_url,
             "CATALOGUE_PATH": str(self.catalogue_path),
+            "EBOOK_DIR": str(self.ebook_dir),
+            "MEMBER_GRACE_DAYS": self.member_grace_days,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",

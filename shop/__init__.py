@@ -80,7 +80,9 @@ def register_catalogue(app: Flask) -> None:
     deploy never goes live with a broken catalogue.
     """
     try:
-        app.extensions["quire.catalogue"] = load_catalogue(Path(app.config["CATALOGUE_PATH"]))
+        app.extensions["quire.catalogue"] = load_catalogue(
+            Path(app.config["CATALOGUE_PATH"]), Path(app.config["EBOOK_DIR"])
+        )
         app.extensions["quire.catalogue_error"] = None
     except CatalogueError as error:
         app.extensions["quire.catalogue"] = None

@@ -8,8 +8,9 @@ a shopper can never choose an amount.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
@@ -23,6 +24,11 @@ INTERVALS: tuple[Interval, ...] = ("month", "year")
 FORMATS = ("ebook", "print")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a unit amount
+#: The formats an ebook's files may come in, with the media type each is served as.
+EBOOK_MEDIA_TYPES = {"epub": "application/epub+zip", "pdf": "application/pdf"}
+#: Where the ebook files named in the catalogue live unless `EBOOK_DIR` says otherwise:
+#: a folder of the `shop` package, so the files ship with the app.
+DEFAULT_EBOOK_DIR = Path(__file__).resolve().parent / "ebooks"
 
 #: How every Stripe Product id of Quire's begins (`quire_book_<key>`, `quire_plan_<key>`).
 PRODUCT_ID_PREFIX = "quire_"
@@ -134,6 +140,27 @@ class SellingPrice:
 
 
 @dataclass(frozen=True)
+class EbookFile:
+    """One downloadable file of an ebook: its format and its path in the ebook folder."""
+
+    format: str  # a key of EBOOK_MEDIA_TYPES
+    path: str
+
+    @property
+    def media_type(self) -> str:
+        return EBOOK_MEDIA_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class PlanBenefits:
+    """What a membership gives while it is live: a percentage off printed books, and
+    ebooks readable from the library."""
+
+    print_discount: int | None = None
+    ebooks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Book:
     """A book sold once: an ebook to download or a printed copy to post."""
 
@@ -146,7 +173,12 @@ class Book:
     format: Literal["ebook", "print"]
     image: str | None = None
     stock: int | None = None
+    files: tuple[EbookFile, ...] = ()
     kind: ClassVar[ProductKind] = ProductKind.BOOK
+
+    def file(self, fmt: str) -> EbookFile | None:
+        """The ebook's file in format `fmt`, if it has one."""
+        return next((f for f in self.files if f.format == fmt), None)
 
     @property
     def lookup_key(self) -> LookupKey:
@@ -176,6 +208,7 @@ class Plan:
     currency: str
     prices: tuple[tuple[Interval, int], ...]
     trial_days: int | None = None
+    benefits: PlanBenefits = PlanBenefits()
     kind: ClassVar[ProductKind] = ProductKind.MEMBERSHIP
 
     @property
@@ -200,6 +233,32 @@ Item = Book | Plan
 
 
 @dataclass(frozen=True)
+class PrintCoupon:
+    """The Stripe coupon giving a plan's members their percentage off printed books.
+
+    Stripe coupons cannot change, so the id names everything that makes one: the plan,
+    the percentage and (by a short hash) the printed books it applies to. A new
+    percentage or a new printed book gives a new id; the old coupon is left as it was.
+    """
+
+    plan_key: str
+    percent_off: int
+    product_ids: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256(",".join(self.product_ids).encode()).hexdigest()[:8]
+        return (
+            f"{PRODUCT_ID_PREFIX}{ProductKind.MEMBERSHIP.prefix}_{self.plan_key}"
+            f"_print_{self.percent_off}_{digest}"
+        )
+
+    def discount_on(self, amount: int) -> int:
+        """The discount on a printed line of `amount` minor units (halves rounded up)."""
+        return (amount * self.percent_off + 50) // 100
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """Everything on sale, looked up by key."""
 
@@ -211,6 +270,18 @@ class Catalogue:
 
     def plan(self, key: str) -> Plan | None:
         return next((p for p in self.plans if p.key == key), None)
+
+    @property
+    def printed_books(self) -> tuple[Book, ...]:
+        return tuple(b for b in self.books if b.format == "print")
+
+    def print_coupon(self, plan: Plan) -> PrintCoupon | None:
+        """The coupon for `plan`'s discount on printed books (None: it gives none)."""
+        percent = plan.benefits.print_discount
+        if percent is None or not self.printed_books:
+            return None
+        products = tuple(sorted(book.product_id for book in self.printed_books))
+        return PrintCoupon(plan.key, percent, products)
 
     def items(self) -> Iterator[Item]:
         yield from self.books
@@ -296,8 +367,18 @@ BOOK_FIELDS = {
     "format",
     "image",
     "stock",
+    "files",
 }
-PLAN_FIELDS = {"key", "name", "description", "features", "currency", "prices", "trial_days"}
+PLAN_FIELDS = {
+    "key",
+    "name",
+    "description",
+    "features",
+    "currency",
+    "prices",
+    "trial_days",
+    "benefits",
+}
 
 
 def _entries(raw: Any, section: str, reader: _Reader) -> list[tuple[str, Mapping[str, Any]]]:
@@ -340,6 +421,7 @@ def _read_book(label: str, raw: Mapping[str, Any], reader: _Reader, default: str
             stock = None
         elif fmt == "ebook":
             reader.problem(label, "stock", "only printed books have stock")
+    files = _read_files(label, raw.get("files"), fmt, reader)
     return Book(
         key=str(raw.get("key", "")),
         title=reader.text(raw, label, "title"),
@@ -350,7 +432,94 @@ def _read_book(label: str, raw: Mapping[str, Any], reader: _Reader, default: str
         format="print" if fmt == "print" else "ebook",
         image=reader.text(raw, label, "image", required=False) or None,
         stock=stock,
+        files=files,
     )
+
+
+def _read_files(label: str, raw: Any, fmt: Any, reader: _Reader) -> tuple[EbookFile, ...]:
+    """An ebook's files (`[{format: epub, path: x.epub}]`); a printed book has none."""
+    if fmt != "ebook":
+        if raw is not None:
+            reader.problem(label, "files", "only ebooks have files")
+        return ()
+    if not isinstance(raw, list) or not raw:
+        reader.problem(
+            label, "files", "an ebook needs at least one file, e.g. [{format: epub, path: x.epub}]"
+        )
+        return ()
+    files: list[EbookFile] = []
+    for index, item in enumerate(raw):
+        field = f"files[{index}]"
+        if not isinstance(item, dict) or set(item) != {"format", "path"}:
+            reader.problem(label, field, "must have exactly a format and a path")
+            continue
+        file_format, path = item["format"], item["path"]
+        if file_format not in EBOOK_MEDIA_TYPES:
+            known = ", ".join(EBOOK_MEDIA_TYPES)
+            reader.problem(
+                label, f"{field}.format", f"unknown format {file_format!r} (use {known})"
+            )
+            continue
+        if any(f.format == file_format for f in files):
+            reader.problem(label, f"{field}.format", f"a second {file_format} file")
+            continue
+        parts = Path(path).parts if isinstance(path, str) else ()
+        if not parts or Path(path).is_absolute() or ".." in parts:
+            reader.problem(
+                label, f"{field}.path", f"must be a path inside the ebook folder (got {path!r})"
+            )
+            continue
+        files.append(EbookFile(file_format, path))
+    return tuple(files)
+
+
+def _check_ebook_files(books: Iterable[tuple[str, Book]], ebook_dir: Path, reader: _Reader) -> None:
+    """Every ebook file the catalogue names exists in `ebook_dir`."""
+    for label, book in books:
+        for index, file in enumerate(book.files):
+            if not (ebook_dir / file.path).is_file():
+                reader.problem(
+                    label, f"files[{index}].path", f"{file.path} is not in {ebook_dir.name}/"
+                )
+
+
+def _read_benefits(label: str, raw: Any, reader: _Reader) -> PlanBenefits:
+    """A plan's `benefits: {print_discount: 10, ebooks: [keys…]}`."""
+    if raw is None:
+        return PlanBenefits()
+    if not isinstance(raw, dict):
+        reader.problem(label, "benefits", "must map print_discount and/or ebooks")
+        return PlanBenefits()
+    for name in sorted(set(raw) - {"print_discount", "ebooks"}):
+        reader.problem(label, f"benefits.{name}", "is not a known benefit")
+    discount = raw.get("print_discount")
+    if discount is not None and (
+        isinstance(discount, bool) or not isinstance(discount, int) or not 1 <= discount <= 100
+    ):
+        reader.problem(
+            label,
+            "benefits.print_discount",
+            f"must be a whole percentage, 1 to 100 (got {discount!r})",
+        )
+        discount = None
+    ebooks = raw.get("ebooks") or []
+    if not isinstance(ebooks, list) or not all(isinstance(k, str) for k in ebooks):
+        reader.problem(label, "benefits.ebooks", "must be a list of ebook keys")
+        ebooks = []
+    return PlanBenefits(print_discount=discount, ebooks=tuple(dict.fromkeys(ebooks)))
+
+
+def _check_benefits(
+    plans: Iterable[tuple[str, Plan]], books: Mapping[str, Book], reader: _Reader
+) -> None:
+    """A plan's included ebooks are ebooks of this catalogue."""
+    for label, plan in plans:
+        for key in plan.benefits.ebooks:
+            book = books.get(key)
+            if book is None:
+                reader.problem(label, "benefits.ebooks", f"{key!r} is not a book in the catalogue")
+            elif book.format != "ebook":
+                reader.problem(label, "benefits.ebooks", f"{key!r} is a printed book, not an ebook")
 
 
 def _read_plan(label: str, raw: Mapping[str, Any], reader: _Reader, default: str | None) -> Plan:
@@ -385,11 +554,16 @@ def _read_plan(label: str, raw: Mapping[str, Any], reader: _Reader, default: str
         currency=reader.currency(raw, label, default),
         prices=tuple(prices),
         trial_days=trial,
+        benefits=_read_benefits(label, raw.get("benefits"), reader),
     )
 
 
-def parse_catalogue(text: str, path: Path) -> Catalogue:
-    """Validate catalogue YAML; raise `CatalogueError` listing every problem."""
+def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Catalogue:
+    """Validate catalogue YAML; raise `CatalogueError` listing every problem.
+
+    With `ebook_dir`, every ebook file named must also exist there (`load_catalogue`
+    always checks; a bare parse of text checks the text alone).
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -409,14 +583,19 @@ def parse_catalogue(text: str, path: Path) -> Catalogue:
     if default is not None and (not isinstance(default, str) or default.lower() not in CURRENCIES):
         reader.problem(path.name, "currency", f"unknown currency {default!r}")
         default = None
-    books = tuple(
-        _read_book(label, item, reader, default)
+    labelled_books = [
+        (label, _read_book(label, item, reader, default))
         for label, item in _entries(raw.get("books"), "books", reader)
-    )
-    plans = tuple(
-        _read_plan(label, item, reader, default)
+    ]
+    labelled_plans = [
+        (label, _read_plan(label, item, reader, default))
         for label, item in _entries(raw.get("plans"), "plans", reader)
-    )
+    ]
+    books = tuple(book for _, book in labelled_books)
+    plans = tuple(plan for _, plan in labelled_plans)
+    if ebook_dir is not None:
+        _check_ebook_files(labelled_books, ebook_dir, reader)
+    _check_benefits(labelled_plans, {book.key: book for book in books}, reader)
     if not books and not plans and not reader.problems:
         reader.problem(path.name, "books", "the catalogue sells nothing")
     if reader.problems:
@@ -424,12 +603,12 @@ def parse_catalogue(text: str, path: Path) -> Catalogue:
     return Catalogue(books=books, plans=plans)
 
 
-def load_catalogue(path: Path) -> Catalogue:
-    """Read and validate the catalogue file at `path`."""
+def load_catalogue(path: Path, ebook_dir: Path = DEFAULT_EBOOK_DIR) -> Catalogue:
+    """Read and validate the catalogue file at `path`, its ebook files in `ebook_dir`."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise CatalogueError(
             path, [CatalogueProblem(path.name, "-", f"cannot be read: {error.strerror}")]
         ) from error
-    return parse_catalogue(text, path)
+    return parse_catalogue(text, path, ebook_dir)

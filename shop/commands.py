@@ -31,7 +31,7 @@ def _catalogue_or_exit() -> Catalogue:
     """The catalogue at CATALOGUE_PATH, or exit 1 with one line per problem."""
     path = Path(current_app.config["CATALOGUE_PATH"])
     try:
-        return load_catalogue(path)
+        return load_catalogue(path, Path(current_app.config["EBOOK_DIR"]))
     except CatalogueError as error:
         click.echo(f"{path.name}: {len(error.problems)} problem(s)", err=True)
         for problem in error.problems:
@@ -48,6 +48,14 @@ def catalog_check() -> None:
         f"Catalogue OK: {len(catalogue.books)} book(s), {len(catalogue.plans)} plan(s) "
         f"with {plans} price(s)."
     )
+    for plan in catalogue.plans:
+        coupon = catalogue.print_coupon(plan)
+        if coupon is not None:
+            click.echo(
+                f"  {plan.name}: {coupon.percent_off}% off printed books (coupon {coupon.id})"
+            )
+        if plan.benefits.ebooks:
+            click.echo(f"  {plan.name}: includes {', '.join(plan.benefits.ebooks)}")
 
 
 @catalog.command("sync")

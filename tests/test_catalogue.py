@@ -98,6 +98,7 @@ def test_yaml_syntax_error_gives_the_line() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     text = (
         "books:\n  - key: a\n    title: A\n    author: X\n    price: -1\n    format: ebook\n"
+        "    files: [{format: epub, path: a.epub}]\n"
         "  - key: b\n    author: Y\n    price: 1.5\n    currency: xyz\n    format: print\n"
     )
     found = problems_of(text)

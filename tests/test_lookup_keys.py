@@ -10,7 +10,8 @@ from shop.catalogue import LookupKey, ProductKind, parse_catalogue
 
 CATALOGUE = """
 books:
-  - {key: dune, title: Dune, author: Frank Herbert, price: 999, currency: gbp, format: ebook}
+  - {key: dune, title: Dune, author: Frank Herbert, price: 999, currency: gbp, format: ebook,
+     files: [{format: epub, path: dune.epub}]}
 plans:
   - {key: club, name: Club, currency: usd, prices: {month: 500}}
 """

@@ -77,8 +77,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     assert portal.configurations == {} and portal.writes == []
 
 
-BOOK = "books:\n  - key: dune\n    title: Dune\n    author: F. Herbert\n    price: {price}\n    currency: gbp\n    format: ebook\n"
-SECOND = "  - key: emma\n    title: Emma\n    author: J. Austen\n    price: 500\n    currency: gbp\n    format: ebook\n"
+BOOK = "books:\n  - key: dune\n    title: Dune\n    author: F. Herbert\n    price: {price}\n    currency: gbp\n    format: ebook\n    files: [{{format: epub, path: x.epub}}]\n"
+SECOND = "  - key: emma\n    title: Emma\n    author: J. Austen\n    price: 500\n    currency: gbp\n    format: ebook\n    files: [{format: epub, path: x.epub}]\n"
 
 
 def test_a_new_amount_is_a_new_price_taking_the_lookup_key(
@@ -124,7 +124,7 @@ def test_large_catalogues_are_read_a_page_of_100_at_a_time(
 ) -> None:
     books = "books:\n" + "".join(
         f"  - key: book-{n}\n    title: Book {n}\n    author: A\n    price: {100 + n}\n"
-        f"    currency: gbp\n    format: ebook\n"
+        f"    currency: gbp\n    format: ebook\n    files: [{{format: epub, path: x.epub}}]\n"
         for n in range(250)
     )
     run_sync(books)
