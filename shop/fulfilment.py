@@ -29,6 +29,7 @@ from shop.models import (
     Subscription,
     User,
     from_timestamp,
+    utcnow,
 )
 from shop.stripe_client import field_of, metadata_of
 
@@ -169,6 +170,12 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
     values["current_period_end"] = from_timestamp(period_end)
     row = _upsert(Subscription, {"stripe_subscription_id": sub.id}, values)
     row.user_id = row.user_id or owner
+    # Stripe says past_due but not since when: the grace period counts from when Quire
+    # first saw it so, and starts again only after the membership has left past_due.
+    if row.status == "past_due":
+        row.past_due_since = row.past_due_since or utcnow()
+    else:
+        row.past_due_since = None
     return row
 
 

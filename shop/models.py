@@ -128,6 +128,10 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(32), default=OrderStatus.PENDING, index=True)
     currency: Mapped[str] = mapped_column(String(3))
     amount_total: Mapped[int]  # what the catalogue priced it at, minor units
+    #: A member's discount on its printed books, from the catalogue (0: none).
+    amount_discount: Mapped[int] = mapped_column(default=0)
+    #: The Stripe coupon that discount was sent to Checkout as.
+    discount_coupon_id: Mapped[str | None] = mapped_column(String(255))
     amount_paid: Mapped[int | None]
     amount_refunded: Mapped[int] = mapped_column(default=0)
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -152,6 +156,11 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     @property
     def product_kind(self) -> ProductKind:
         return ProductKind(self.kind)
+
+    @property
+    def amount_due(self) -> int:
+        """What the shopper is expected to pay: the catalogue price less any discount."""
+        return self.amount_total - self.amount_discount
 
     @property
     def reference(self) -> str:
@@ -223,6 +232,8 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When Quire first saw it past due (None in any other status): the grace period's start.
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User | None] = relationship()

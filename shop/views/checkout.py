@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from shop.catalogue import ProductKind
 from shop.checkout import orders, sessions
 from shop.extensions import db
 from shop.forms import ActionForm, BuyForm, SubscribeForm
@@ -99,7 +100,14 @@ def confirmation(order_id: int) -> str:
     except StripeFailure as failure:
         log.error("confirmation of %s: %s", order.reference, failure)
         session = None
-    return render_template("checkout/confirmation.html", order=order, session=session)
+    has_ebooks = any(
+        (book := catalogue().book(item.item_key)) is not None and book.format == "ebook"
+        for item in order.items
+        if order.product_kind is ProductKind.BOOK
+    )
+    return render_template(
+        "checkout/confirmation.html", order=order, session=session, has_ebooks=has_ebooks
+    )
 
 
 @bp.get("/orders/<int:order_id>/cancelled")
