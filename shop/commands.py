@@ -74,6 +74,8 @@ def catalog_sync(dry_run: bool) -> None:
         if plan.steps and not dry_run:
             applied = sync.apply_sync(client, plan, progress=click.echo)
         click.echo(sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run))
+        for line in sync.ensure_plan_coupons(client, catalogue, dry_run=dry_run):
+            click.echo(line)
     except StripeFailure as failure:
         click.echo(f"Stripe refused the sync: {failure}", err=True)
         sys.exit(2)

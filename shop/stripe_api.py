@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import stripe
+from stripe.params import CouponCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
 
 from shop import fulfilment
@@ -181,6 +182,25 @@ def save_price(client: stripe.StripeClient, price_id: str | None, params: Any) -
             client.v1.prices.create(params=params)
         else:
             client.v1.prices.update(price_id, params=params)
+
+
+def coupon(client: stripe.StripeClient, coupon_id: str) -> stripe.Coupon | None:
+    """The coupon with this id, or None when Stripe has none."""
+    try:
+        with _calling_stripe():
+            return client.v1.coupons.retrieve(coupon_id)
+    except StripeFailure as failure:
+        if failure.http_status == 404:
+            return None
+        raise
+
+
+def create_coupon(client: stripe.StripeClient, params: CouponCreateParams) -> stripe.Coupon:
+    """A new coupon (coupons never change: a different one gets a new id)."""
+    with _calling_stripe():
+        return client.v1.coupons.create(
+            params=params, options={"idempotency_key": idempotency_key("coupon", params["id"])}
+        )
 
 
 def create_customer(client: stripe.StripeClient, user: User) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import stripe
+from stripe.params import CouponCreateParams
 
 from shop import stripe_api
 from shop.catalogue import (
@@ -25,6 +26,8 @@ from shop.catalogue import (
     Catalogue,
     Item,
     LookupKey,
+    Plan,
+    PrintCoupon,
     SellingPrice,
 )
 from shop.money import format_money
@@ -350,3 +353,44 @@ def _portal_features_match(current: Mapping[str, Any], wanted: Mapping[str, Any]
             elif have.get(key) != value:
                 return False
     return True
+
+
+# Member discounts -----------------------------------------------------------------
+# One coupon per plan that gives a discount on printed books. Coupons cannot change, so
+# the id names the percentage and the set of printed books (`PrintCoupon.id`): when
+# either changes a new coupon is made, and the old one is left for the sessions that
+# used it. An unchanged catalogue makes one read per plan and no write.
+
+
+def coupon_params(coupon: PrintCoupon, plan: Plan) -> CouponCreateParams:
+    """What the coupon for `plan`'s print discount is created with."""
+    return {
+        "id": coupon.id,
+        "name": f"{plan.name} members: {coupon.percent_off}% off print"[:40],
+        "percent_off": float(coupon.percent_off),
+        "duration": "forever",
+        "applies_to": {"products": list(coupon.product_ids)},
+        "metadata": {QUIRE_KEY_METADATA: f"{plan.kind.prefix}:{plan.key}"},
+    }
+
+
+def ensure_plan_coupons(
+    client: stripe.StripeClient, catalogue: Catalogue, *, dry_run: bool = False
+) -> list[str]:
+    """Create the coupon of each plan's print discount that Stripe lacks; one line per
+    plan saying what was (or, with `dry_run`, would be) done."""
+    lines = []
+    for plan in catalogue.plans:
+        wanted = catalogue.print_coupon(plan)
+        if wanted is None:
+            continue
+        if stripe_api.coupon(client, wanted.id) is not None:
+            lines.append(f"Coupon {wanted.id}: no changes.")
+            continue
+        if not dry_run:
+            stripe_api.create_coupon(client, coupon_params(wanted, plan))
+        lines.append(
+            f"create   coupon {wanted.id} ({wanted.percent_off}% off "
+            f"{len(wanted.product_ids)} printed book(s) for {plan.name} members)"
+        )
+    return lines

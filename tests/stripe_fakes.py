@@ -268,3 +268,50 @@ class FakePortalConfigurations:
                     value = []
                 config["features"][name][key] = value
         return 200, {}, json.dumps(config)
+
+
+class FakeCoupons:
+    """Stripe's coupons over `responses`: retrieve by id (404 when missing) and create
+    (an id in use is refused, as Stripe does). Created params are kept in `created`."""
+
+    def __init__(self, mock: Any) -> None:
+        import re
+
+        self.coupons: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, str]] = []
+        for method in ("GET", "POST"):
+            mock.add_callback(
+                method, re.compile(API + r"/v1/coupons(/[^?]*)?(\?.*)?$"), callback=self._handle
+            )
+
+    def _handle(self, request: Any) -> tuple[int, dict[str, str], str]:
+        from urllib.parse import parse_qsl, urlsplit
+
+        url = urlsplit(request.url)
+        self.calls.append((request.method, url.path))
+        if request.method == "GET":
+            coupon_id = url.path.rsplit("/", 1)[1]
+            if coupon_id not in self.coupons:
+                return 404, {}, json.dumps(self._error(f"No such coupon: '{coupon_id}'"))
+            return 200, {}, json.dumps(self.coupons[coupon_id])
+        raw = request.body.decode() if isinstance(request.body, bytes) else request.body
+        params = _nested(parse_qsl(raw or "", keep_blank_values=True))
+        if params["id"] in self.coupons:
+            return 400, {}, json.dumps(self._error("Coupon already exists."))
+        self.created.append(params)
+        coupon = example(
+            "coupon",
+            id=params["id"],
+            name=params.get("name"),
+            percent_off=float(params["percent_off"]),
+            duration=params["duration"],
+            applies_to={"products": params.get("applies_to", {}).get("products", [])},
+            metadata=params.get("metadata", {}),
+        )
+        self.coupons[coupon["id"]] = coupon
+        return 200, {}, json.dumps(coupon)
+
+    @staticmethod
+    def _error(message: str) -> dict[str, Any]:
+        return {"error": {"type": "invalid_request_error", "message": message}}

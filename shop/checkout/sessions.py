@@ -18,6 +18,7 @@ from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubsc
 from shop import stripe_api
 from shop.catalogue import PLAN_METADATA, LookupKey, ProductKind, SellingPrice
 from shop.checkout.customers import ensure_customer
+from shop.checkout.discounts import apply_member_discount
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.checkout.stock import STOCK_HOLD
 from shop.extensions import db
@@ -102,6 +103,7 @@ def session_params(
         "metadata": metadata,
         "allow_promotion_codes": True,
     }
+    apply_member_discount(params, order)
     if order.product_kind is ProductKind.MEMBERSHIP:
         subscription_data: SessionCreateParamsSubscriptionData = {
             "metadata": {**metadata, PLAN_METADATA: item.item_key}
