@@ -207,3 +207,15 @@ def test_the_script_reproduces_the_committed_samples(tmp_path: Path) -> None:
     assert made == sorted(path for path, *_ in sample_files())
     for name in made:
         assert (tmp_path / name).read_bytes() == (DEFAULT_EBOOK_DIR / name).read_bytes(), name
+
+
+def test_the_ebook_folder_and_grace_period_are_settings(tmp_path: Path) -> None:
+    from config import ConfigError, Settings
+
+    env = {"SECRET_KEY": "dev", "STRIPE_SECRET_KEY": "sk_test_x"}
+    default = Settings.from_env(env).as_flask_config()
+    assert (default["EBOOK_DIR"], default["MEMBER_GRACE_DAYS"]) == (str(DEFAULT_EBOOK_DIR), 7)
+    chosen = Settings.from_env({**env, "EBOOK_DIR": str(tmp_path), "MEMBER_GRACE_DAYS": "3"})
+    assert (chosen.ebook_dir, chosen.member_grace_days) == (tmp_path, 3)
+    with pytest.raises(ConfigError, match="MEMBER_GRACE_DAYS must be a whole number"):
+        Settings.from_env({**env, "MEMBER_GRACE_DAYS": "a week"})
