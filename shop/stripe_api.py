@@ -185,12 +185,13 @@ def save_price(client: stripe.StripeClient, price_id: str | None, params: Any) -
 
 
 def coupon(client: stripe.StripeClient, coupon_id: str) -> stripe.Coupon | None:
-    """The coupon with this id, or None when Stripe has none."""
+    """The coupon with this id, or None when Stripe has none (`resource_missing`; any
+    other refusal, such as a server without coupons, is a `StripeFailure`)."""
     try:
         with _calling_stripe():
             return client.v1.coupons.retrieve(coupon_id)
     except StripeFailure as failure:
-        if failure.http_status == 404:
+        if failure.http_status == 404 and failure.code == "resource_missing":
             return None
         raise
 

@@ -293,12 +293,17 @@ class FakeCoupons:
         if request.method == "GET":
             coupon_id = url.path.rsplit("/", 1)[1]
             if coupon_id not in self.coupons:
-                return 404, {}, json.dumps(self._error(f"No such coupon: '{coupon_id}'"))
+                missing = self._error(f"No such coupon: '{coupon_id}'", "resource_missing")
+                return 404, {}, json.dumps(missing)
             return 200, {}, json.dumps(self.coupons[coupon_id])
         raw = request.body.decode() if isinstance(request.body, bytes) else request.body
         params = _nested(parse_qsl(raw or "", keep_blank_values=True))
         if params["id"] in self.coupons:
-            return 400, {}, json.dumps(self._error("Coupon already exists."))
+            return (
+                400,
+                {},
+                json.dumps(self._error("Coupon already exists.", "resource_already_exists")),
+            )
         self.created.append(params)
         coupon = example(
             "coupon",
@@ -313,5 +318,5 @@ class FakeCoupons:
         return 200, {}, json.dumps(coupon)
 
     @staticmethod
-    def _error(message: str) -> dict[str, Any]:
-        return {"error": {"type": "invalid_request_error", "message": message}}
+    def _error(message: str, code: str) -> dict[str, Any]:
+        return {"error": {"type": "invalid_request_error", "message": message, "code": code}}

@@ -234,6 +234,7 @@ def test_an_owner_downloads_each_format_as_an_attachment(
     assert epub.status_code == 200
     assert epub.mimetype == "application/epub+zip"
     assert epub.headers["Content-Disposition"] == "attachment; filename=salt-road-ebook.epub"
+    assert epub.headers["Cache-Control"] == "private, no-store"
     assert epub.data[30:38] == b"mimetype"
     pdf = fetch(client, links["salt-road-ebook.pdf"])
     assert pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF-")

@@ -270,3 +270,22 @@ def test_a_member_buying_an_ebook_or_a_membership_gets_promotion_codes(
     assert params["allow_promotion_codes"] == ["true"]
     assert not any(key.startswith("discounts") for key in params)
     assert the_order(app) == (699, 0, None)
+
+
+def test_a_server_without_coupons_fails_the_sync_naming_it(
+    runner: FlaskCliRunner, fake_stripe: responses.RequestsMock
+) -> None:
+    """Only Stripe's "no such coupon" means missing; an unknown URL is a refusal, not a
+    reason to create."""
+    FakeProductsAndPrices(fake_stripe)
+    FakePortalConfigurations(fake_stripe)
+    unknown = {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}
+    fake_stripe.add("GET", re.compile(API + r"/v1/coupons/.*"), json=unknown, status=404)
+    result = runner.invoke(args=["catalog", "sync"])
+    assert result.exit_code == 2
+    assert (
+        "Stripe refused the sync" in result.output and "Unrecognized request URL" in result.output
+    )
+    assert not [
+        c for c in fake_stripe.calls if c.request.method == "POST" and "coupons" in c.request.url
+    ]

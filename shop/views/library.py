@@ -59,10 +59,13 @@ def download(token: str) -> Response | tuple[str, int]:
     if file is None or not entitlements.may_read(current_user, grant.book_key, catalogue()):
         abort(404)
     path = Path(current_app.config["EBOOK_DIR"]) / file.path
-    return send_file(
+    response = send_file(
         path,
         mimetype=file.media_type,
         as_attachment=True,
         download_name=f"{grant.book_key}.{file.format}",
-        max_age=0,
+        conditional=False,
     )
+    # Private to this shopper, and revocable: no shared or stored copies.
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
