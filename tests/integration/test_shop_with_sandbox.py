@@ -69,7 +69,7 @@ def test_sync_into_the_sandbox_is_idempotent(live_shop: LiveShop) -> None:
 
 def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: LiveShop) -> None:
     client = live_shop.signed_in_shopper()
-    start = client.post("/checkout/books/the-salt-road", data={"quantity": "2"})
+    start = client.post("/checkout/books/the-salt-road", data={"quantity": "2", "ship_to": "GB"})
     assert start.status_code == 303
     session_id = session_id_of(start.location)
     session = live_shop.stripe_client.v1.checkout.sessions.retrieve(
@@ -117,7 +117,9 @@ def test_a_decline_keeps_the_session_open_and_a_retry_pays(live_shop: LiveShop) 
 def test_refunds_reach_the_order_by_webhook(live_shop: LiveShop) -> None:
     client = live_shop.signed_in_shopper()
     session_id = session_id_of(
-        client.post("/checkout/books/winter-orchard", data={"quantity": "1"}).location
+        client.post(
+            "/checkout/books/winter-orchard", data={"quantity": "1", "ship_to": "GB"}
+        ).location
     )
     engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(VISA))
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
@@ -241,7 +243,9 @@ def test_reconcile_records_what_missed_webhooks_would_have(live_shop: LiveShop) 
         live_shop.stripe_client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
     client = live_shop.signed_in_shopper()
     book = session_id_of(
-        client.post("/checkout/books/quiet-machines", data={"quantity": "1"}).location
+        client.post(
+            "/checkout/books/quiet-machines", data={"quantity": "1", "ship_to": "GB"}
+        ).location
     )
     engine.pay_checkout_session(live_shop.sandbox.state, book, card(VISA))
     membership = session_id_of(
@@ -309,7 +313,9 @@ def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveS
     reaches Quire's handler over HTTP, which marks the order disputed."""
     client = live_shop.signed_in_shopper()
     session_id = session_id_of(
-        client.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "1"}).location
+        client.post(
+            "/checkout/books/letters-from-the-lighthouse", data={"quantity": "1", "ship_to": "GB"}
+        ).location
     )
     outcome = engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(DISPUTED))
     assert outcome.status == "succeeded"
