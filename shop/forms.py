@@ -8,6 +8,7 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -15,7 +16,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 
 from shop.catalogue import Catalogue
 from shop.checkout.orders import MAX_QUANTITY
@@ -87,6 +88,16 @@ class SubscribeForm(FlaskForm):
 
 class RefundForm(FlaskForm):
     amount = StringField("Amount to refund (blank: everything left)")
+
+
+class ShipForm(FlaskForm):
+    """Mark an order shipped, with its tracking reference if the carrier gave one."""
+
+    tracking_reference = StringField(
+        "Tracking reference (optional)", validators=[Optional(), Length(max=255)]
+    )
+    #: Which page to go back to: the "to ship" queue or the order's own page.
+    back = HiddenField(default="queue")
 
 
 class ActionForm(FlaskForm):
