@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
 from shop.models import Invoice, Order, ProcessedEvent, Subscription
+from tests import helpers
 from tests.integration.live_shop import LiveShop
 
 pytestmark = pytest.mark.sandbox
@@ -335,3 +337,32 @@ def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveS
     live_shop.stripe_client.v1.disputes.close(dispute.id)
     assert live_shop.sandbox.wait_for_deliveries()
     assert (order(live_shop).status, order(live_shop).amount_paid) == ("disputed", 2200)
+
+
+def test_a_printed_book_paid_in_the_sandbox_keeps_its_address_and_can_be_shipped(
+    live_shop: LiveShop,
+) -> None:
+    """The sandbox's session carries the address where the pinned API version puts it
+    (`collected_information.shipping_details`); Quire stores it and the admin ships it."""
+    client = live_shop.signed_in_shopper()
+    start = client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
+    session_id = session_id_of(start.location)
+    session = live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id)
+    assert session.shipping_address_collection is not None
+    assert session.shipping_address_collection.allowed_countries == ["GB"]
+    address = {"line1": "1 Quay St", "city": "Bristol", "postal_code": "BS1 4DJ", "country": "GB"}
+    details = replace(card(VISA), shipping={"name": "Ada Reader", "address": address})
+    outcome = engine.pay_checkout_session(live_shop.sandbox.state, session_id, details)
+    client.get(outcome.redirect_url.removeprefix(live_shop.url))
+    paid = order(live_shop)
+    assert (paid.status, paid.ship_to_country, paid.shipping_name) == ("paid", "GB", "Ada Reader")
+    assert paid.shipping_lines == ["1 Quay St", "Bristol", "BS1 4DJ", "United Kingdom"]
+    assert "Not shipped yet" in client.get("/orders/1").text
+
+    helpers.add_user(live_shop.app, "owner@example.com", admin=True)
+    admin = live_shop.app.test_client()
+    helpers.sign_in(admin, "owner@example.com")
+    assert "Ada Reader<br>1 Quay St<br>Bristol" in admin.get("/admin/to-ship").text
+    admin.post("/admin/orders/1/shipped", data={"tracking_reference": "AB123456789GB"})
+    assert "Nothing to ship." in admin.get("/admin/to-ship").text
+    assert "AB123456789GB" in client.get("/orders/1").text
