@@ -10,6 +10,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shop import dispatch
 from shop.extensions import db
 from shop.models import Order
 from tests import builders, helpers
@@ -204,3 +205,23 @@ def test_an_ebook_order_says_nothing_about_delivery(
     order_id = printed_order(app, ships=False)
     page = client.get(f"/orders/{order_id}").text
     assert "Delivery" not in page and "shipped" not in page.lower()
+
+
+def test_two_admins_marking_at_once_record_the_first_dispatch_only(app: Flask) -> None:
+    """Both read the order unshipped; the second's update finds it shipped and does nothing."""
+    order_id = printed_order(app)
+    with app.app_context():
+        first = db.session.get(Order, order_id)
+        with app.app_context():  # a second admin's request, with its own session
+            second = db.session.get(Order, order_id)
+            assert second.shipped_at is None
+            with app.app_context():
+                assert dispatch.mark_shipped(db.session.get(Order, order_id), "FIRST") is True
+                db.session.commit()
+            assert dispatch.mark_shipped(second, "SECOND") is False
+            db.session.commit()
+        assert first.shipped_at is None  # read before either
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        assert order.tracking_reference == "FIRST"
+        assert order.shipped_at is not None

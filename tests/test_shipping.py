@@ -21,8 +21,8 @@ from stripe.params.checkout import SessionCreateParamsShippingAddressCollection
 from shop.catalogue import CatalogueError, load_catalogue, parse_catalogue
 from shop.countries import COUNTRIES
 from shop.extensions import db
-from shop.models import Order
-from shop.shipping import postage_options, zone_for
+from shop.models import Order, OrderItem
+from shop.shipping import postage_options, shipping_params, zone_for
 from tests import builders
 from tests.stripe_fakes import API, event, example, listing
 
@@ -422,3 +422,24 @@ def test_an_ebook_order_stores_no_address(
             None,
             None,
         )
+
+
+def test_an_order_made_before_destinations_were_chosen_accepts_any_country_we_post_to(
+    catalogue_file: Path,
+) -> None:
+    """A printed-book order still pending from before Deliver to existed can be resumed."""
+    catalogue = load_catalogue(catalogue_file)
+    order = Order(ships=True, ship_to_country=None)
+    order.items.append(
+        OrderItem(
+            item_key="the-salt-road",
+            lookup_key="book:the-salt-road",
+            description="The Salt Road",
+            unit_amount=1299,
+            quantity=1,
+        )
+    )
+    everywhere = "GB IE FR DE NL BE ES IT SE DK US CA AU NZ".split()
+    assert shipping_params(order, catalogue) == {
+        "shipping_address_collection": {"allowed_countries": everywhere}
+    }
