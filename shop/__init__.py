@@ -14,6 +14,7 @@ from config import Settings
 from shop import stripe_client
 from shop.catalogue import CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
+from shop.countries import country_name
 from shop.extensions import csrf, db, login_manager, migrate
 from shop.money import format_money
 
@@ -125,6 +126,7 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Money formatting and the catalogue for every template."""
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["country"] = country_name
     app.jinja_env.filters["datetime"] = lambda value: (
         value.strftime("%-d %b %Y, %H:%M UTC") if value else "—"
     )

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, cast
 
 import yaml
 
+from shop.countries import COUNTRIES
 from shop.money import CURRENCIES
 
 Interval = Literal["month", "year"]
@@ -29,6 +30,7 @@ EBOOK_MEDIA_TYPES = {"epub": "application/epub+zip", "pdf": "application/pdf"}
 #: Where the ebook files named in the catalogue live unless `EBOOK_DIR` says otherwise:
 #: a folder of the `shop` package, so the files ship with the app.
 DEFAULT_EBOOK_DIR = Path(__file__).resolve().parent / "ebooks"
+MAX_SHIPPING_RATES = 5  # Stripe's ceiling for a Checkout Session's shipping options
 
 #: How every Stripe Product id of Quire's begins (`quire_book_<key>`, `quire_plan_<key>`).
 PRODUCT_ID_PREFIX = "quire_"
@@ -259,11 +261,58 @@ class PrintCoupon:
 
 
 @dataclass(frozen=True)
+class ShippingRate:
+    """One way of posting to a zone, e.g. Royal Mail 2nd class at 285."""
+
+    key: str
+    name: str
+    amount: int
+    #: The delivery estimate in business days, as (at least, at most); None: not said.
+    days: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class ShippingZone:
+    """Destinations that share postage rates: its countries (ISO codes) and its rates."""
+
+    key: str
+    name: str
+    countries: tuple[str, ...]
+    rates: tuple[ShippingRate, ...]
+    #: Postage is free when printed books come to at least this much (overrides the
+    #: overall `Shipping.free_over`).
+    free_over: int | None = None
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """Postage for printed books: destination zones, in one currency."""
+
+    currency: str
+    zones: tuple[ShippingZone, ...]
+    #: Free postage to any zone at or above this subtotal of printed books, unless the
+    #: zone sets its own.
+    free_over: int | None = None
+
+    def zone_for(self, country: str) -> ShippingZone | None:
+        """The zone a country code belongs to (None: we do not post there)."""
+        code = country.upper()
+        return next((z for z in self.zones if code in z.countries), None)
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """Every country printed books can be posted to, in catalogue order."""
+        return tuple(code for zone in self.zones for code in zone.countries)
+
+
+@dataclass(frozen=True)
 class Catalogue:
-    """Everything on sale, looked up by key."""
+    """Everything on sale, looked up by key, and the postage for printed books."""
 
     books: tuple[Book, ...]
     plans: tuple[Plan, ...]
+    #: None when the catalogue has no `shipping:` section (then nothing can be posted).
+    shipping: Shipping | None = None
 
     def book(self, key: str) -> Book | None:
         return next((b for b in self.books if b.key == key), None)
@@ -379,6 +428,9 @@ PLAN_FIELDS = {
     "trial_days",
     "benefits",
 }
+SHIPPING_FIELDS = {"currency", "free_over", "zones"}
+ZONE_FIELDS = {"key", "name", "countries", "rates", "free_over"}
+RATE_FIELDS = {"key", "name", "amount", "days"}
 
 
 def _entries(raw: Any, section: str, reader: _Reader) -> list[tuple[str, Mapping[str, Any]]]:
@@ -558,6 +610,103 @@ def _read_plan(label: str, raw: Mapping[str, Any], reader: _Reader, default: str
     )
 
 
+def _free_over(raw: Mapping[str, Any], entry: str, reader: _Reader) -> int | None:
+    if raw.get("free_over") is None:
+        return None
+    return reader.amount(raw["free_over"], entry, "free_over")
+
+
+def _days(raw: Any, entry: str, reader: _Reader) -> tuple[int, int] | None:
+    """A delivery estimate in business days: `3`, or `[2, 3]` for two to three days."""
+    if raw is None:
+        return None
+    values = raw if isinstance(raw, list) else [raw]
+    if not (
+        1 <= len(values) <= 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 60 for v in values)
+        and values[0] <= values[-1]
+    ):
+        reader.problem(
+            entry, "days", f"must be business days, 1 to 60, e.g. 3 or [2, 5] (got {raw!r})"
+        )
+        return None
+    return (values[0], values[-1])
+
+
+def _read_rate(label: str, raw: Mapping[str, Any], reader: _Reader) -> ShippingRate:
+    reader.unknown_fields(raw, label, RATE_FIELDS)
+    amount = raw.get("amount")
+    if not (amount == 0 and isinstance(amount, int) and not isinstance(amount, bool)):
+        amount = reader.amount(amount, label, "amount")  # 0 is allowed: free postage
+    return ShippingRate(
+        key=str(raw.get("key", "")),
+        name=reader.text(raw, label, "name"),
+        amount=amount,
+        days=_days(raw.get("days"), label, reader),
+    )
+
+
+def _read_zone(
+    label: str, raw: Mapping[str, Any], reader: _Reader, claimed: dict[str, str]
+) -> ShippingZone:
+    """One zone; `claimed` maps each country already in a zone to that zone's label."""
+    reader.unknown_fields(raw, label, ZONE_FIELDS)
+    countries: list[str] = []
+    raw_countries = raw.get("countries")
+    if not isinstance(raw_countries, list) or not raw_countries:
+        reader.problem(label, "countries", "must be a list of ISO country codes, e.g. [GB]")
+        raw_countries = []
+    for code in raw_countries:
+        if not isinstance(code, str) or code.upper() not in COUNTRIES:
+            hint = ' (YAML reads a bare NO as false: write "NO")' if code is False else ""
+            reader.problem(label, "countries", f"unknown country code {code!r}{hint}")
+            continue
+        code = code.upper()
+        if code in claimed:
+            reader.problem(label, "countries", f"{code} is already in {claimed[code]}")
+            continue
+        claimed[code] = label
+        countries.append(code)
+    rates = tuple(
+        _read_rate(rate_label, item, reader)
+        for rate_label, item in _entries(raw.get("rates"), f"{label}.rates", reader)
+    )
+    if not rates and raw.get("rates") is None:
+        reader.problem(label, "rates", "is missing (at least one way to post)")
+    elif len(rates) > MAX_SHIPPING_RATES:
+        reader.problem(
+            label, "rates", f"at most {MAX_SHIPPING_RATES} (Stripe's limit per checkout)"
+        )
+    return ShippingZone(
+        key=str(raw.get("key", "")),
+        name=reader.text(raw, label, "name"),
+        countries=tuple(countries),
+        rates=rates,
+        free_over=_free_over(raw, label, reader),
+    )
+
+
+def _read_shipping(raw: Any, reader: _Reader, default: str | None) -> Shipping | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        reader.problem("shipping", "-", "must be a mapping with 'zones'")
+        return None
+    reader.unknown_fields(raw, "shipping", SHIPPING_FIELDS)
+    claimed: dict[str, str] = {}
+    zones = tuple(
+        _read_zone(label, item, reader, claimed)
+        for label, item in _entries(raw.get("zones"), "shipping.zones", reader)
+    )
+    if not zones and raw.get("zones") is None:
+        reader.problem("shipping", "zones", "is missing (at least one destination zone)")
+    return Shipping(
+        currency=reader.currency(raw, "shipping", default),
+        zones=zones,
+        free_over=_free_over(raw, "shipping", reader),
+    )
+
+
 def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Catalogue:
     """Validate catalogue YAML; raise `CatalogueError` listing every problem.
 
@@ -578,7 +727,7 @@ def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Cat
         raise CatalogueError(
             path, [CatalogueProblem(path.name, "-", "must be a mapping with 'books' and 'plans'")]
         )
-    reader.unknown_fields(raw, path.name, {"currency", "books", "plans"})
+    reader.unknown_fields(raw, path.name, {"currency", "books", "plans", "shipping"})
     default = raw.get("currency")
     if default is not None and (not isinstance(default, str) or default.lower() not in CURRENCIES):
         reader.problem(path.name, "currency", f"unknown currency {default!r}")
@@ -596,11 +745,20 @@ def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Cat
     if ebook_dir is not None:
         _check_ebook_files(labelled_books, ebook_dir, reader)
     _check_benefits(labelled_plans, {book.key: book for book in books}, reader)
+    shipping = _read_shipping(raw.get("shipping"), reader, default)
+    if shipping is not None and shipping.currency:
+        for label, book in labelled_books:
+            if book.format == "print" and book.currency and book.currency != shipping.currency:
+                reader.problem(
+                    label,
+                    "currency",
+                    f"printed books are sold in the postage currency, {shipping.currency}",
+                )
     if not books and not plans and not reader.problems:
         reader.problem(path.name, "books", "the catalogue sells nothing")
     if reader.problems:
         raise CatalogueError(path, reader.problems)
-    return Catalogue(books=books, plans=plans)
+    return Catalogue(books=books, plans=plans, shipping=shipping)
 
 
 def load_catalogue(path: Path, ebook_dir: Path = DEFAULT_EBOOK_DIR) -> Catalogue:

@@ -2,18 +2,60 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
+    SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 
+from shop.catalogue import Catalogue
 from shop.checkout.orders import MAX_QUANTITY
+from shop.countries import country_name
+
+#: The destination offered first, when the catalogue posts there.
+HOME_COUNTRY = "GB"
+
+
+def posting_countries() -> list[tuple[str, str]]:
+    """(code, name) of every country the running app's catalogue posts to, by name."""
+    catalogue = current_app.extensions.get("quire.catalogue")
+    if not isinstance(catalogue, Catalogue) or catalogue.shipping is None:
+        return []
+    return sorted(
+        ((code, country_name(code)) for code in catalogue.shipping.countries),
+        key=lambda choice: choice[1],
+    )
+
+
+class DeliverToField(SelectField):
+    """ "Deliver to": a country printed books are posted to, chosen before paying.
+
+    Its choices are the catalogue's shipping countries. Left out (an ebook), it is
+    empty and valid; whether a destination is needed is the order's business
+    (`order_book` refuses a printed book without one).
+    """
+
+    def __init__(self, label: str = "Deliver to", **kwargs: Any) -> None:
+        kwargs.setdefault("choices", posting_countries)
+        kwargs.setdefault("default", HOME_COUNTRY)
+        super().__init__(label, **kwargs)
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data:
+            super().pre_validate(form)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = str(valuelist[0]).strip().upper() if valuelist and valuelist[0] else None
 
 
 class RegisterForm(FlaskForm):
@@ -33,6 +75,7 @@ class BuyForm(FlaskForm):
     quantity = IntegerField(
         "Quantity", default=1, validators=[DataRequired(), NumberRange(1, MAX_QUANTITY)]
     )
+    ship_to = DeliverToField()
 
 
 class SubscribeForm(FlaskForm):
@@ -45,6 +88,16 @@ class SubscribeForm(FlaskForm):
 
 class RefundForm(FlaskForm):
     amount = StringField("Amount to refund (blank: everything left)")
+
+
+class ShipForm(FlaskForm):
+    """Mark an order shipped, with its tracking reference if the carrier gave one."""
+
+    tracking_reference = StringField(
+        "Tracking reference (optional)", validators=[Optional(), Length(max=255)]
+    )
+    #: Which page to go back to: the "to ship" queue or the order's own page.
+    back = HiddenField(default="queue")
 
 
 class ActionForm(FlaskForm):

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop.catalogue import PLAN_METADATA, QUIRE_KEY_METADATA, LookupKey, ProductKind
+from shop.countries import country_name
 from shop.extensions import db
 from shop.models import (
     ORDER_ID_METADATA,
@@ -101,11 +102,50 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     order.stripe_subscription_id = _id(session.subscription) or order.stripe_subscription_id
     if status == OrderStatus.PAID:
         order.amount_paid = session.amount_total
+    if order.ships:
+        record_shipping(order, session)
     order.advance(status)
     subscription = session.subscription
     if subscription is not None and not isinstance(subscription, str):
         record_subscription(subscription, user_id=order.user_id)
     return order
+
+
+def _address_lines(address: Any) -> list[str]:
+    """A Stripe address as the lines of a parcel label, blanks left out."""
+    if not address:
+        return []
+    parts = [field_of(address, name) for name in ("line1", "line2", "city", "state")]
+    parts.append(field_of(address, "postal_code"))
+    country = field_of(address, "country")
+    parts.append(country_name(country) if country else None)
+    return [str(part).strip() for part in parts if part and str(part).strip()]
+
+
+def record_shipping(order: Order, session: stripe.checkout.Session) -> None:
+    """Note where a printed book goes and what its postage was, as the session says.
+
+    At the pinned API version the address is `collected_information.shipping_details`
+    (before 2025-03-31 it was the session's `shipping_details`); the postage is
+    `shipping_cost` (with its `shipping_rate` expanded by `stripe_api` for the name),
+    else `total_details.amount_shipping`. Only what the session carries is written, so a
+    replayed or partial session never blanks what an earlier one recorded.
+    """
+    details = field_of(field_of(session, "collected_information"), "shipping_details")
+    details = details or field_of(session, "shipping_details")
+    if details:
+        order.shipping_name = field_of(details, "name") or order.shipping_name
+        lines = _address_lines(field_of(details, "address"))
+        order.shipping_address = "\n".join(lines) if lines else order.shipping_address
+    cost = field_of(session, "shipping_cost")
+    amount = field_of(cost, "amount_total")
+    if amount is None:
+        amount = field_of(field_of(session, "total_details"), "amount_shipping") if cost else None
+    if amount is not None:
+        order.shipping_amount = amount
+    rate = field_of(cost, "shipping_rate")
+    if rate is not None and not isinstance(rate, str):
+        order.shipping_method = field_of(rate, "display_name") or order.shipping_method
 
 
 def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None:

@@ -147,6 +147,15 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Posting a printed book: the destination the shopper chose before paying, then what
+    # Stripe collected (recipient, address lines, postage and its name), then dispatch.
+    ship_to_country: Mapped[str | None] = mapped_column(String(2))
+    shipping_name: Mapped[str | None] = mapped_column(String(255))
+    shipping_address: Mapped[str | None] = mapped_column(Text)  # one line per line
+    shipping_amount: Mapped[int | None]
+    shipping_method: Mapped[str | None] = mapped_column(String(255))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    tracking_reference: Mapped[str | None] = mapped_column(String(255))
 
     user: Mapped[User] = relationship()
     items: Mapped[list[OrderItem]] = relationship(
@@ -184,6 +193,11 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
             return None
         order_id = int(digits)
         return order_id if cls.reference_for(order_id) == reference else None
+
+    @property
+    def shipping_lines(self) -> list[str]:
+        """The delivery address as lines for a label (empty until Stripe collected one)."""
+        return self.shipping_address.splitlines() if self.shipping_address else []
 
     def advance(self, status: OrderStatus) -> bool:
         """Move to `status` unless the order is already further along; True if it moved."""

@@ -26,8 +26,9 @@ from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
 from shop import fulfilment
 from shop.models import ORDER_ID_METADATA, USER_ID_METADATA, Invoice, Order, Subscription, User
 
-#: What a Checkout Session retrieve carries so fulfilment needs no other call.
-SESSION_EXPAND = ["payment_intent", "subscription"]
+#: What a Checkout Session retrieve carries so fulfilment needs no other call (the chosen
+#: shipping rate, for its name).
+SESSION_EXPAND = ["payment_intent", "subscription", "shipping_cost.shipping_rate"]
 #: What a charge or dispute retrieve carries: the payment's own metadata names the order.
 PAYMENT_EXPAND = ["payment_intent"]
 #: List calls page 100 objects at a time (Stripe's maximum), never one GET per object.

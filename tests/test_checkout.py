@@ -87,7 +87,7 @@ def stripe_ready(fake_stripe: responses.RequestsMock) -> responses.RequestsMock:
 def test_buying_a_book_redirects_to_stripe_with_catalogue_prices(
     app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
 ) -> None:
-    response = client.post("/checkout/books/the-salt-road", data={"quantity": "2"})
+    response = client.post("/checkout/books/the-salt-road", data={"quantity": "2", "ship_to": "GB"})
     assert response.status_code == 303
     assert response.location == SESSION_URL
 
@@ -134,7 +134,7 @@ def test_stripe_holding_a_different_amount_is_refused(
     app: Flask, client: FlaskClient, shopper: int, fake_stripe: responses.RequestsMock
 ) -> None:
     stripe_has_prices(fake_stripe, price("book:the-salt-road", 1))  # tampered or unsynced
-    response = client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    response = client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     assert response.status_code == 503
     assert "your order is saved" in response.text
     assert sent(fake_stripe, "/v1/checkout/sessions") == []
@@ -201,7 +201,7 @@ def test_a_bad_interval_is_refused(
 def test_the_stripe_customer_is_created_once_per_shopper(
     app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
 ) -> None:
-    client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"})
     customer_calls = sent(stripe_ready, "/v1/customers")
     assert len(customer_calls) == 1
@@ -249,7 +249,7 @@ def test_a_stripe_failure_shows_a_friendly_page_and_keeps_the_order(
         json=body,
         headers={"Request-Id": "req_outage1"},
     )
-    response = client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    response = client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     assert response.status_code == 503
     assert "We couldn't open the payment page" in response.text
     assert "Traceback" not in response.text
@@ -277,7 +277,7 @@ def test_a_network_failure_shows_the_friendly_page(
     fake_stripe.add(
         "GET", re.compile(API + r"/v1/prices\?.*"), body=requests.ConnectionError("no route")
     )
-    response = client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    response = client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     assert response.status_code == 503
     assert "your order is saved" in response.text
     with app.app_context():
@@ -351,13 +351,15 @@ def test_copies_are_held_while_their_order_can_still_be_paid(
     """Letters from the Lighthouse has 5 copies: held by pending orders, kept by paid ones."""
     assert (
         client.post(
-            "/checkout/books/letters-from-the-lighthouse", data={"quantity": "3"}
+            "/checkout/books/letters-from-the-lighthouse", data={"quantity": "3", "ship_to": "GB"}
         ).status_code
         == 303
     )
     params = form_of(sent(stripe_ready, "/v1/checkout/sessions")[0])
     assert int(params["expires_at"]) - time.time() < 40 * 60  # the session ends with the hold
-    refused = client.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "3"})
+    refused = client.post(
+        "/checkout/books/letters-from-the-lighthouse", data={"quantity": "3", "ship_to": "GB"}
+    )
     assert "Only 2 copies are left" in client.get(refused.location).text
 
     with app.app_context():

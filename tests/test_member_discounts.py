@@ -208,7 +208,7 @@ def test_a_member_buying_printed_books_gets_their_coupon_instead_of_promotion_co
     app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
 ) -> None:
     member(app, shopper, "reader")
-    response = client.post("/checkout/books/the-salt-road", data={"quantity": "2"})
+    response = client.post("/checkout/books/the-salt-road", data={"quantity": "2", "ship_to": "GB"})
     assert response.status_code == 303
     params = session_params(stripe_ready)
     assert params["discounts[0][coupon]"] == [coupon_id(10)]
@@ -226,7 +226,7 @@ def test_the_best_live_plan_discount_wins(
 ) -> None:
     member(app, shopper, "reader")
     member(app, shopper, "patron", status="trialing")
-    client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     assert session_params(stripe_ready)["discounts[0][coupon]"] == [coupon_id(20, "patron")]
     assert the_order(app)[1] == 260  # 20% of £12.99 = 259.8
 
@@ -246,7 +246,7 @@ def test_no_live_membership_means_promotion_codes_and_no_discount(
     if status is not None:
         since = utcnow() - past_due_for if past_due_for else None
         member(app, shopper, "reader", status=status, past_due_since=since)
-    client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     params = session_params(stripe_ready)
     assert params["allow_promotion_codes"] == ["true"]
     assert not any(key.startswith("discounts") for key in params)
@@ -257,7 +257,7 @@ def test_a_member_in_grace_still_gets_the_discount(
     app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
 ) -> None:
     member(app, shopper, "reader", status="past_due", past_due_since=utcnow() - timedelta(days=2))
-    client.post("/checkout/books/the-salt-road", data={"quantity": "1"})
+    client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
     assert session_params(stripe_ready)["discounts[0][coupon]"] == [coupon_id(10)]
 
 

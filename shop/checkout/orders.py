@@ -10,6 +10,7 @@ from shop.catalogue import Catalogue, Interval, Plan, ProductKind
 from shop.checkout.stock import available_stock
 from shop.extensions import db
 from shop.models import LIVE_STATUSES, Order, OrderItem, OrderStatus, Subscription, User
+from shop.shipping import zone_for
 
 MAX_QUANTITY = 10
 
@@ -18,13 +19,24 @@ class CheckoutRefused(ValueError):
     """The shopper asked for something that cannot be sold (the message says why)."""
 
 
-def order_book(catalogue: Catalogue, user: User, book_key: str, quantity: int) -> Order:
-    """A committed pending order for `quantity` copies of a book, priced by the catalogue."""
+def order_book(
+    catalogue: Catalogue, user: User, book_key: str, quantity: int, ship_to: str | None = None
+) -> Order:
+    """A committed pending order for `quantity` copies of a book, priced by the catalogue.
+
+    A printed book needs `ship_to`, the country (ISO code) it is posted to, which sets
+    the postage Checkout offers; an ebook ignores it.
+    """
     book = catalogue.book(book_key)
     if book is None:
         raise CheckoutRefused("That book is not in our catalogue.")
     if not 1 <= quantity <= MAX_QUANTITY:
         raise CheckoutRefused(f"Choose between 1 and {MAX_QUANTITY} copies.")
+    destination = None
+    if book.format == "print":
+        destination = (ship_to or "").upper()
+        if zone_for(catalogue.shipping, destination) is None:
+            raise CheckoutRefused("Choose a country we post to.")
     stock = available_stock(book)
     if stock is not None and quantity > stock:
         raise CheckoutRefused(
@@ -36,6 +48,7 @@ def order_book(catalogue: Catalogue, user: User, book_key: str, quantity: int) -
         currency=book.currency,
         amount_total=book.price * quantity,
         ships=book.format == "print",
+        ship_to_country=destination,
         holds_stock=book.stock is not None,
     )
     order.items.append(

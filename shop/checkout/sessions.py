@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import stripe
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
@@ -23,29 +22,13 @@ from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.checkout.stock import STOCK_HOLD
 from shop.extensions import db
 from shop.models import ORDER_ID_METADATA, USER_ID_METADATA, Order, OrderStatus
+from shop.shipping import checkout_shipping
 from shop.stripe_api import StripeFailure
 
 log = logging.getLogger(__name__)
 
 #: Stripe replaces this literal in a success URL with the session's id.
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
-#: Countries a printed book can be posted to.
-SHIPPING_COUNTRIES: list[Any] = [
-    "GB",
-    "IE",
-    "FR",
-    "DE",
-    "NL",
-    "BE",
-    "ES",
-    "IT",
-    "SE",
-    "DK",
-    "US",
-    "CA",
-    "AU",
-    "NZ",
-]
 
 
 class PaymentsUnavailable(RuntimeError):
@@ -115,8 +98,7 @@ def session_params(
     else:
         params["mode"] = "payment"
         params["payment_intent_data"] = {"metadata": metadata}
-        if order.ships:
-            params["shipping_address_collection"] = {"allowed_countries": SHIPPING_COUNTRIES}
+        params.update(checkout_shipping(order))
         if order.holds_stock:
             # The session must not outlive the copies it holds (see STOCK_HOLD).
             params["expires_at"] = int((order.created_at + STOCK_HOLD).timestamp()) + 60

@@ -11,9 +11,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from shop import refunds
+from shop import dispatch, refunds
 from shop.extensions import db
-from shop.forms import RefundForm
+from shop.forms import RefundForm, ShipForm
 from shop.models import Invoice, Order, OrderStatus, Subscription
 from shop.money import format_money
 from shop.stripe_api import StripeFailure
@@ -92,8 +92,43 @@ def order(order_id: int) -> str:
     """One order with its Stripe ids and a refund form."""
     found = db.session.get(Order, order_id) or abort(404)
     return render_template(
-        "admin/order.html", order=found, left=refunds.refundable(found), form=RefundForm()
+        "admin/order.html",
+        order=found,
+        left=refunds.refundable(found),
+        form=RefundForm(),
+        ship_form=ShipForm(back="order"),
+        to_post=found.status in dispatch.TO_POST,
     )
+
+
+@bp.get("/to-ship")
+@admin_required
+def to_ship() -> str:
+    """Paid printed-book orders waiting to be posted, oldest first, with Mark shipped."""
+    return render_template("admin/to_ship.html", orders=dispatch.to_ship(), form=ShipForm())
+
+
+@bp.post("/orders/<int:order_id>/shipped")
+@admin_required
+def mark_shipped(order_id: int) -> Response:
+    """Mark an order shipped (once: a second press changes nothing)."""
+    found = db.session.get(Order, order_id) or abort(404)
+    form = ShipForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        recorded = dispatch.mark_shipped(found, form.tracking_reference.data)
+    except dispatch.DispatchRefused as refusal:
+        flash(str(refusal), "error")
+    else:
+        db.session.commit()
+        if recorded:
+            flash(f"Order #{order_id} marked shipped.", "success")
+        else:
+            flash(f"Order #{order_id} was already marked shipped.", "info")
+    if form.back.data == "order":
+        return redirect(url_for("admin.order", order_id=order_id))
+    return redirect(url_for("admin.to_ship"))
 
 
 @bp.post("/orders/<int:order_id>/refund")

@@ -47,10 +47,13 @@ def buy_book(key: str) -> Response | tuple[str, int]:
     """Buy a book: only its key and a quantity come from the shopper, never an amount."""
     form = BuyForm()
     if not form.validate_on_submit():
-        flash("Choose a quantity between 1 and 10.", "error")
+        message = "Choose a country we post to." if form.ship_to.errors else None
+        flash(message or "Choose a quantity between 1 and 10.", "error")
         return redirect(url_for("shop.book", key=key))
     try:
-        order = orders.order_book(catalogue(), current_user, key, form.quantity.data or 0)
+        order = orders.order_book(
+            catalogue(), current_user, key, form.quantity.data or 0, form.ship_to.data
+        )
     except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(

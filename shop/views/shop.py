@@ -6,6 +6,7 @@ from flask import Blueprint, abort, render_template
 
 from shop.checkout.stock import available_stock
 from shop.forms import BuyForm, SubscribeForm
+from shop.shipping import cheapest_postage
 from shop.views import catalogue
 
 bp = Blueprint("shop", __name__)
@@ -23,7 +24,15 @@ def book(key: str) -> str:
     item = catalogue().book(key)
     if item is None:
         abort(404)
-    return render_template("shop/book.html", book=item, stock=available_stock(item), form=BuyForm())
+    shipping = catalogue().shipping
+    return render_template(
+        "shop/book.html",
+        book=item,
+        stock=available_stock(item),
+        form=BuyForm(),
+        shipping=shipping,
+        postage_from=cheapest_postage(shipping),
+    )
 
 
 @bp.get("/memberships/<key>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
 from shop.models import Invoice, Order, ProcessedEvent, Subscription
+from tests import helpers
 from tests.integration.live_shop import LiveShop
 
 pytestmark = pytest.mark.sandbox
@@ -69,7 +71,7 @@ def test_sync_into_the_sandbox_is_idempotent(live_shop: LiveShop) -> None:
 
 def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: LiveShop) -> None:
     client = live_shop.signed_in_shopper()
-    start = client.post("/checkout/books/the-salt-road", data={"quantity": "2"})
+    start = client.post("/checkout/books/the-salt-road", data={"quantity": "2", "ship_to": "GB"})
     assert start.status_code == 303
     session_id = session_id_of(start.location)
     session = live_shop.stripe_client.v1.checkout.sessions.retrieve(
@@ -117,7 +119,9 @@ def test_a_decline_keeps_the_session_open_and_a_retry_pays(live_shop: LiveShop) 
 def test_refunds_reach_the_order_by_webhook(live_shop: LiveShop) -> None:
     client = live_shop.signed_in_shopper()
     session_id = session_id_of(
-        client.post("/checkout/books/winter-orchard", data={"quantity": "1"}).location
+        client.post(
+            "/checkout/books/winter-orchard", data={"quantity": "1", "ship_to": "GB"}
+        ).location
     )
     engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(VISA))
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
@@ -241,7 +245,9 @@ def test_reconcile_records_what_missed_webhooks_would_have(live_shop: LiveShop) 
         live_shop.stripe_client.v1.webhook_endpoints.update(endpoint.id, params={"disabled": True})
     client = live_shop.signed_in_shopper()
     book = session_id_of(
-        client.post("/checkout/books/quiet-machines", data={"quantity": "1"}).location
+        client.post(
+            "/checkout/books/quiet-machines", data={"quantity": "1", "ship_to": "GB"}
+        ).location
     )
     engine.pay_checkout_session(live_shop.sandbox.state, book, card(VISA))
     membership = session_id_of(
@@ -309,7 +315,9 @@ def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveS
     reaches Quire's handler over HTTP, which marks the order disputed."""
     client = live_shop.signed_in_shopper()
     session_id = session_id_of(
-        client.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "1"}).location
+        client.post(
+            "/checkout/books/letters-from-the-lighthouse", data={"quantity": "1", "ship_to": "GB"}
+        ).location
     )
     outcome = engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(DISPUTED))
     assert outcome.status == "succeeded"
@@ -329,3 +337,32 @@ def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveS
     live_shop.stripe_client.v1.disputes.close(dispute.id)
     assert live_shop.sandbox.wait_for_deliveries()
     assert (order(live_shop).status, order(live_shop).amount_paid) == ("disputed", 2200)
+
+
+def test_a_printed_book_paid_in_the_sandbox_keeps_its_address_and_can_be_shipped(
+    live_shop: LiveShop,
+) -> None:
+    """The sandbox's session carries the address where the pinned API version puts it
+    (`collected_information.shipping_details`); Quire stores it and the admin ships it."""
+    client = live_shop.signed_in_shopper()
+    start = client.post("/checkout/books/the-salt-road", data={"quantity": "1", "ship_to": "GB"})
+    session_id = session_id_of(start.location)
+    session = live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id)
+    assert session.shipping_address_collection is not None
+    assert session.shipping_address_collection.allowed_countries == ["GB"]
+    address = {"line1": "1 Quay St", "city": "Bristol", "postal_code": "BS1 4DJ", "country": "GB"}
+    details = replace(card(VISA), shipping={"name": "Ada Reader", "address": address})
+    outcome = engine.pay_checkout_session(live_shop.sandbox.state, session_id, details)
+    client.get(outcome.redirect_url.removeprefix(live_shop.url))
+    paid = order(live_shop)
+    assert (paid.status, paid.ship_to_country, paid.shipping_name) == ("paid", "GB", "Ada Reader")
+    assert paid.shipping_lines == ["1 Quay St", "Bristol", "BS1 4DJ", "United Kingdom"]
+    assert "Not shipped yet" in client.get("/orders/1").text
+
+    helpers.add_user(live_shop.app, "owner@example.com", admin=True)
+    admin = live_shop.app.test_client()
+    helpers.sign_in(admin, "owner@example.com")
+    assert "Ada Reader<br>1 Quay St<br>Bristol" in admin.get("/admin/to-ship").text
+    admin.post("/admin/orders/1/shipped", data={"tracking_reference": "AB123456789GB"})
+    assert "Nothing to ship." in admin.get("/admin/to-ship").text
+    assert "AB123456789GB" in client.get("/orders/1").text
