@@ -15,7 +15,7 @@ from typing import Any
 import stripe
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
-from shop import stripe_api
+from shop import saved_cards, stripe_api
 from shop.catalogue import PLAN_METADATA, LookupKey, ProductKind, SellingPrice
 from shop.checkout.customers import ensure_customer
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
@@ -102,6 +102,7 @@ def session_params(
         "metadata": metadata,
         "allow_promotion_codes": True,
     }
+    params.update(saved_cards.checkout_options(customer_id))
     if order.product_kind is ProductKind.MEMBERSHIP:
         subscription_data: SessionCreateParamsSubscriptionData = {
             "metadata": {**metadata, PLAN_METADATA: item.item_key}
