@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 
 from config import Settings
-from shop import stripe_client
+from shop import receipts, stripe_client, wording
 from shop.catalogue import CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
@@ -131,6 +131,20 @@ def register_template_helpers(app: Flask) -> None:
         value.strftime("%-d %b %Y, %H:%M UTC") if value else "—"
     )
     app.jinja_env.filters["date"] = lambda value: value.strftime("%-d %b %Y") if value else "—"
+    register_shopper_wording(app)
+
+
+def register_shopper_wording(app: Flask) -> None:
+    """Plain words for shoppers: `{{ order_status(order).text }}`, `{{ 2|counted("copy",
+    "copies") }}`, why a payment failed and a free trial's first payment.
+    """
+    app.jinja_env.filters["counted"] = wording.counted
+    app.jinja_env.globals.update(
+        order_status=wording.order_status,
+        membership_status=wording.membership_status,
+        failure_reason=wording.failure_reason,
+        first_payment=receipts.first_payment,
+    )
 
 
 def register_commands(app: Flask) -> None:

@@ -87,6 +87,20 @@ def session_status(session: stripe.checkout.Session) -> OrderStatus | None:
     return OrderStatus.AWAITING_PAYMENT
 
 
+def payment_failure(session: stripe.checkout.Session) -> str | None:
+    """Stripe's codes for why the session's payment failed (`payment_failed code=…
+    decline_code=…`), kept so the shopper can be told why in plain words; None if unknown.
+    """
+    intent = session.payment_intent
+    if intent is None or isinstance(intent, str):
+        return None
+    error = field_of(intent, "last_payment_error")
+    if error is None:
+        return None
+    code, decline_code = field_of(error, "code"), field_of(error, "decline_code")
+    return f"payment_failed code={code} decline_code={decline_code}"
+
+
 def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     """Record what a Checkout Session says about its order (and subscription)."""
     order = order_for_session(session)
@@ -104,7 +118,8 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
         order.amount_paid = session.amount_total
     if order.ships:
         record_shipping(order, session)
-    order.advance(status)
+    if order.advance(status) and status == OrderStatus.PAYMENT_FAILED:
+        order.last_error = payment_failure(session) or order.last_error
     subscription = session.subscription
     if subscription is not None and not isinstance(subscription, str):
         record_subscription(subscription, user_id=order.user_id)

@@ -220,6 +220,24 @@ def create_customer(client: stripe.StripeClient, user: User) -> str:
     return customer.id
 
 
+# --- Saved cards -----------------------------------------------------------------------
+
+
+def customer_cards(client: stripe.StripeClient, customer_id: str) -> list[stripe.PaymentMethod]:
+    """The cards saved on a customer, newest first: one list call (up to 100 cards)."""
+    with _calling_stripe():
+        listing = client.v1.customers.payment_methods.list(
+            customer_id, params={"type": "card", "limit": PAGE}
+        )
+    return list(listing.data)
+
+
+def detach_payment_method(client: stripe.StripeClient, payment_method_id: str) -> None:
+    """Detach a saved payment method from its customer (it can no longer be used)."""
+    with _calling_stripe():
+        client.v1.payment_methods.detach(payment_method_id)
+
+
 # --- Memberships -----------------------------------------------------------------------
 
 

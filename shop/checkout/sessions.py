@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import stripe
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
-from shop import stripe_api
+from shop import saved_cards, stripe_api
 from shop.catalogue import PLAN_METADATA, LookupKey, ProductKind, SellingPrice
 from shop.checkout.customers import ensure_customer
 from shop.checkout.discounts import apply_member_discount
@@ -87,6 +87,7 @@ def session_params(
         "allow_promotion_codes": True,
     }
     apply_member_discount(params, order)
+    params.update(saved_cards.checkout_options(customer_id))
     if order.product_kind is ProductKind.MEMBERSHIP:
         subscription_data: SessionCreateParamsSubscriptionData = {
             "metadata": {**metadata, PLAN_METADATA: item.item_key}

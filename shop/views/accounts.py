@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
+from shop import saved_cards
 from shop.extensions import db, login_manager
 from shop.forms import ActionForm, LoginForm, RegisterForm
 from shop.models import Order, Subscription, User
@@ -76,7 +77,19 @@ def logout() -> Response:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    """The shopper's orders and memberships — theirs only."""
+    """The shopper's memberships, saved cards and orders — theirs only.
+
+    The cards are read from Stripe; when Stripe cannot be asked the rest of the page
+    still shows, with a line saying the cards can't be shown right now.
+    """
+    customer_id = saved_cards.customer_id_of(current_user)
+    db.session.commit()  # no transaction open across the Stripe call
+    cards: list[saved_cards.SavedCard] | None
+    try:
+        cards = saved_cards.saved_cards(stripe_client(), customer_id)
+    except StripeFailure as failure:
+        log.error("saved cards for user %s: %s", current_user.id, failure)
+        cards = None
     orders = db.session.execute(
         db.select(Order).filter_by(user_id=current_user.id).order_by(Order.id.desc())
     ).scalars()
@@ -87,8 +100,31 @@ def account() -> str:
         "accounts/account.html",
         orders=list(orders),
         memberships=list(memberships),
+        cards=cards,
         form=ActionForm(),
     )
+
+
+@bp.post("/account/cards/<card_id>/remove")
+@login_required
+def remove_card(card_id: str) -> Response:
+    """Remove one of the shopper's own saved cards. :raise 404: for any other card."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    customer_id = saved_cards.customer_id_of(current_user)
+    if customer_id is None:
+        abort(404)
+    db.session.commit()  # no transaction open across the Stripe calls
+    try:
+        removed = saved_cards.remove_card(stripe_client(), customer_id, card_id)
+    except saved_cards.CardNotFound:
+        abort(404)
+    except StripeFailure as failure:
+        log.error("removing a card of user %s: %s", current_user.id, failure)
+        flash("We couldn't remove the card just now. Nothing changed; please try again.", "error")
+    else:
+        flash(f"{removed.name} was removed.", "success")
+    return redirect(url_for("accounts.account"), code=303)
 
 
 @bp.get("/orders/<int:order_id>")
