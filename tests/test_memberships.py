@@ -8,10 +8,13 @@ On SQLite, and on PostgreSQL when TEST_DATABASE_URL names one (as CI does).
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +22,7 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from shop.extensions import db
@@ -284,3 +288,63 @@ def test_confirming_a_switch_moves_the_item_to_the_new_price_with_prorations(
         row = db.session.execute(db.select(Subscription)).scalar_one()
         assert (row.plan_key, row.interval, row.cancel_at_period_end) == ("patron", "year", False)
     assert "Your membership is now Patron, billed every year." in client.get("/account").text
+
+
+def test_upgrading_keeps_each_user_s_newest_open_signup(
+    tmp_path: Path,
+    make_app: Callable[..., Flask],
+    run_flask: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    """A shop that already holds several open sign-ups for one user can still migrate:
+    the newest stays pending, the older ones are marked expired, and orders name their plan.
+    """
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+    if os.environ.get("TEST_DATABASE_URL"):
+        with make_app().app_context():
+            db.drop_all()
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.session.commit()
+    before = run_flask("db", "upgrade", "fb3bb2810ec2", DATABASE_URL=url, SECRET_KEY="x")
+    assert before.returncode == 0, before.stderr
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_admin, created_at) "
+                "VALUES (1, 'a@example.com', 'x', :no, :now)"
+            ),
+            {"no": False, "now": now},
+        )
+        for order_id, kind, key in (
+            (1, "membership", "reader"),
+            (2, "membership", "patron"),
+            (3, "book", "the-salt-road"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO orders (id, user_id, kind, status, currency, amount_total, "
+                    "amount_refunded, ships, holds_stock, checkout_attempts, created_at, "
+                    "updated_at) VALUES (:id, 1, :kind, 'pending', 'gbp', 900, 0, :no, :no, 0, "
+                    ":now, :now)"
+                ),
+                {"id": order_id, "kind": kind, "no": False, "now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO order_items (order_id, item_key, lookup_key, description, "
+                    "unit_amount, quantity) VALUES (:id, :key, 'k', 'd', 900, 1)"
+                ),
+                {"id": order_id, "key": key},
+            )
+
+    after = run_flask("db", "upgrade", DATABASE_URL=url, SECRET_KEY="x")
+    assert after.returncode == 0, after.stderr
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, status, plan_key FROM orders ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (1, "expired", "reader"),
+        (2, "pending", "patron"),
+        (3, "pending", None),
+    ]
