@@ -241,6 +241,18 @@ def test_the_plan_page_names_your_plan_and_offers_a_switch(
     assert "Your plan" in own and "Switch to this plan" in own  # yearly is a switch
     other = client.get("/memberships/patron").text
     assert "Your plan" not in other and "Switch to this plan" in other
+    assert "Try it free" not in client.get("/memberships/reader").text  # no second trial
+
+
+def test_a_cancelling_member_is_offered_their_own_plan_to_keep_it(
+    app: Flask, client: FlaskClient, shopper: int
+) -> None:
+    member(app, cancel_at_period_end=True)
+    page = client.get("/memberships/reader").text
+    assert "Your plan, ending" in page and "choose it to keep it going" in page
+    assert "Switch to this plan" in page
+    confirm = client.get("/memberships/reader/switch?interval=month").text
+    assert "Switching keeps it going" in confirm
 
 
 def test_a_member_pressing_subscribe_is_asked_to_confirm_a_switch(

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, render_template
 from flask_login import current_user
 
 from shop.checkout.memberships import standing
+from shop.checkout.orders import current_membership
 from shop.checkout.stock import available_stock
 from shop.forms import BuyForm, SubscribeForm
 from shop.views import catalogue
@@ -36,4 +37,10 @@ def plan(key: str) -> str:
         abort(404)
     user = current_user if current_user.is_authenticated else None
     standings = {interval: standing(user, item, interval) for interval, _ in item.prices}
-    return render_template("shop/plan.html", plan=item, form=SubscribeForm(), standings=standings)
+    return render_template(
+        "shop/plan.html",
+        plan=item,
+        form=SubscribeForm(),
+        standings=standings,
+        membership=current_membership(user) if user is not None else None,
+    )
