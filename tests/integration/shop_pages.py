@@ -4,6 +4,8 @@
 title, a shopper with a long email address and many orders (paid through the sandbox,
 pending, refunded), a cancelling membership and an admin. `PAGES` lists every page by who
 sees it; add a page here and both the phone-width test and the link crawl visit it.
+`ANSWER_PAGES` are the pages that only answer a POST (Stripe unreachable): the phone-width
+test renders them from their templates.
 """
 
 from __future__ import annotations
@@ -72,6 +74,22 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("admin-dashboard", "/admin/", Who.ADMIN),
     ShopPage("admin-order", "/admin/orders/{paid}", Who.ADMIN),
     ShopPage("admin-order-refunded", "/admin/orders/{refunded}", Who.ADMIN),
+)
+
+
+@dataclass(frozen=True)
+class AnswerPage:
+    """A page that only answers a POST (Stripe down, say): rendered from its template
+    for the shopper, with `order` (an id key of `Seeded.ids`) when it shows one."""
+
+    name: str
+    template: str
+    order: str | None = None
+
+
+ANSWER_PAGES: tuple[AnswerPage, ...] = (
+    AnswerPage("payments-unavailable", "checkout/unavailable.html", order="pending"),
+    AnswerPage("billing-unavailable", "errors/payments_down.html"),
 )
 
 

@@ -12,16 +12,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from flask import render_template
+from flask_login import login_user
 from playwright.sync_api import Browser, Page, Route, expect
 from stripe_sandbox.testing import RunningSandbox
 
 from shop.extensions import db
-from shop.models import Order
+from shop.models import Order, User
 from tests import helpers
 from tests.browsing import Screenshots
 from tests.integration.live_shop import LiveShop
 from tests.integration.shop_pages import (
     ADMIN,
+    ANSWER_PAGES,
     PAGES,
     SHOPPER,
     Seeded,
@@ -91,7 +94,32 @@ def test_every_page_fits_a_390px_phone_screen(
         width = page_width(tab)
         if width > PHONE["width"]:
             too_wide.append(f"{shop_page.name} ({seeded.path(shop_page)}): {width}px")
+    for answer in ANSWER_PAGES:
+        tab = tabs[Who.SHOPPER]
+        html = render_answer(shop, seeded, answer.template, answer.order)
+        url = f"{shop.url}/answers/{answer.name}"
+        tab.route(url, answering(html))
+        tab.goto(url)
+        Screenshots(tab, f"pages_on_a_phone-{answer.name}").take("shopper")
+        width = page_width(tab)
+        if width > PHONE["width"]:
+            too_wide.append(f"{answer.name} ({answer.template}): {width}px")
     assert too_wide == [], "pages wider than the phone: " + "; ".join(too_wide)
+
+
+def answering(html: str) -> Callable[[Route], None]:
+    """A route handler that answers with `html`, as the shop would have."""
+    return lambda route: route.fulfill(body=html, content_type="text/html")
+
+
+def render_answer(shop: LiveShop, seeded: Seeded, template: str, order: str | None) -> str:
+    """A page the shop answers a POST with, rendered for the seeded shopper."""
+    with shop.app.test_request_context("/"):
+        login_user(db.session.execute(db.select(User).filter_by(email=SHOPPER)).scalar_one())
+        found = db.session.get(Order, seeded.ids[order]) if order else None
+        html = render_template(template, order=found)
+        db.session.remove()
+        return html
 
 
 def test_a_double_clicked_buy_opens_one_checkout(
