@@ -11,7 +11,7 @@ import enum
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, String, Text, TypeDecorator
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -117,10 +117,27 @@ RANK = {
 }
 
 
+#: The condition of an open membership sign-up: a membership order not yet paid for.
+OPEN_SIGNUP = text("kind = 'membership' AND status = 'pending'")
+
+
 class Order(db.Model):  # type: ignore[name-defined,misc]
-    """One Checkout attempt: created pending before Stripe is called, so nothing is lost."""
+    """One Checkout attempt: created pending before Stripe is called, so nothing is lost.
+
+    A user has at most one open membership sign-up (`OPEN_SIGNUP`), enforced by a partial
+    unique index, so five presses of Subscribe at once cannot start two memberships.
+    """
 
     __tablename__ = "orders"
+    __table_args__ = (
+        Index(
+            "uq_orders_one_open_signup_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=OPEN_SIGNUP,
+            postgresql_where=OPEN_SIGNUP,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -142,6 +159,7 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     ships: Mapped[bool] = mapped_column(default=False)  # a printed book: collect an address
     holds_stock: Mapped[bool] = mapped_column(default=False)  # its copies are counted
     trial_days: Mapped[int | None]
+    plan_key: Mapped[str | None] = mapped_column(String(64))  # a membership order's plan
     checkout_attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

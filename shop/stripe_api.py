@@ -107,6 +107,18 @@ def retrieve_checkout_session(
         return client.v1.checkout.sessions.retrieve(session_id, params={"expand": SESSION_EXPAND})
 
 
+def expire_checkout_session(
+    client: stripe.StripeClient, session_id: str
+) -> stripe.checkout.Session:
+    """Close an open Checkout Session, so nobody can pay it any more; the session after.
+
+    Stripe refuses (`StripeFailure`) a session that is no longer open: it was paid or
+    has expired meanwhile, which the caller finds out by retrieving it.
+    """
+    with _calling_stripe():
+        return client.v1.checkout.sessions.expire(session_id, params={"expand": SESSION_EXPAND})
+
+
 def sync_checkout_session(
     client: stripe.StripeClient, session_id: str, session: stripe.checkout.Session | None = None
 ) -> Order | None:
@@ -249,6 +261,31 @@ def sync_subscription(
         with _calling_stripe():
             sub = client.v1.subscriptions.retrieve(subscription_id)
     return fulfilment.record_subscription(sub)
+
+
+def switch_subscription_price(
+    client: stripe.StripeClient, subscription_id: str, price_id: str, metadata: dict[str, str]
+) -> stripe.Subscription:
+    """Move a subscription's (single) item to another price, prorated, and keep it going.
+
+    Stripe credits the unused time of the old price and charges the new one from now,
+    on the next invoice (`create_prorations`); a subscription set to cancel at period
+    end is resumed. `metadata` is merged into the subscription's. The idempotency key
+    names the item and the new price, so a double-clicked confirmation switches once.
+    """
+    with _calling_stripe():
+        current = client.v1.subscriptions.retrieve(subscription_id)
+        item_id = current.items.data[0].id
+        return client.v1.subscriptions.update(
+            subscription_id,
+            params={
+                "items": [{"id": item_id, "price": price_id}],
+                "proration_behavior": "create_prorations",
+                "cancel_at_period_end": False,
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key("switch", item_id, price_id)},
+        )
 
 
 def sync_invoice(client: stripe.StripeClient, invoice_id: str) -> Invoice:

@@ -328,7 +328,7 @@ def test_returning_to_an_order_already_paid_never_opens_a_second_payment(
         assert db.session.get(Order, 1).status == "paid"
 
 
-def test_a_second_tab_for_the_same_membership_reuses_the_open_payment(
+def test_a_second_tab_for_the_same_membership_reuses_the_open_payment_another_replaces_it(
     app: Flask, client: FlaskClient, shopper: int, stripe_ready: responses.RequestsMock
 ) -> None:
     first = client.post("/checkout/memberships/reader", data={"interval": "month"})
@@ -339,10 +339,15 @@ def test_a_second_tab_for_the_same_membership_reuses_the_open_payment(
     second = client.post("/checkout/memberships/reader", data={"interval": "month"})
     assert first.location == second.location == SESSION_URL
     assert len(sent(stripe_ready, "/v1/checkout/sessions")) == 1
+    # Another interval replaces the unpaid sign-up: its payment page is closed at Stripe.
+    expired = {**open_session, "status": "expired", "url": None}
+    stripe_ready.add("POST", API + "/v1/checkout/sessions/cs_test_a1/expire", json=expired)
     other_interval = client.post("/checkout/memberships/reader", data={"interval": "year"})
-    assert "waiting for payment" in client.get(other_interval.location).text
+    assert other_interval.location == SESSION_URL.replace("cs_test_a1", "cs_test_a2")
+    assert len(sent(stripe_ready, "/v1/checkout/sessions/cs_test_a1/expire")) == 1
     with app.app_context():
-        assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 1
+        statuses = db.session.execute(db.select(Order.status).order_by(Order.id)).scalars()
+        assert list(statuses) == ["expired", "pending"]
 
 
 def test_copies_are_held_while_their_order_can_still_be_paid(

@@ -278,8 +278,8 @@ def test_a_membership_ending_at_period_end_is_not_shown_in_the_good_colour(
     add_membership(app, "sub_overdue", "past_due")
     add_membership(app, "sub_over", "canceled", canceled_at=datetime(2030, 1, 2, tzinfo=UTC))
     page = client.get("/account")
-    memberships = page.text.split('<table class="memberships">')[1].split("</table>")[0]
-    rows = re.findall(r'tone-(\w+)">([^<]+)</td>\s*<td>([^<]+)</td>', memberships)
+    memberships = page.text.split('<table class="memberships stacks">')[1].split("</table>")[0]
+    rows = re.findall(r'tone-(\w+)">([^<]+)</td>\s*<td[^>]*>([^<]+)</td>', memberships)
     assert sorted(rows) == sorted(
         [
             ("good", "Active", "Renews 1 Apr 2031"),

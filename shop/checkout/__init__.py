@@ -2,6 +2,8 @@
 
 - `orders`: the committed pending order, priced by the catalogue (the shopper sends
   only a key, a quantity or an interval), and the refusals shown to shoppers.
+- `memberships`: one membership at a time: a new sign-up replaces an unpaid one, and a
+  member switches plan or interval (prorated) instead of stacking a second membership.
 - `stock`: copies of a stock-limited printed book still for sale, and how long a
   pending order holds them.
 - `prices`: the active Stripe Price id for each lookup key, cached per app and checked

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import cast
 
-from shop.catalogue import Catalogue, Interval, Plan, ProductKind
+from sqlalchemy.exc import IntegrityError
+
+from shop.catalogue import Catalogue, Interval, ProductKind
 from shop.checkout.stock import available_stock
 from shop.extensions import db
 from shop.models import LIVE_STATUSES, Order, OrderItem, OrderStatus, Subscription, User
@@ -65,20 +67,42 @@ def order_book(
     return order
 
 
-def live_membership(user: User, plan: Plan) -> Subscription | None:
-    """The user's current membership of `plan`, if they already have one."""
+def current_membership(user: User) -> Subscription | None:
+    """The user's live membership of any plan (the newest, should there be several)."""
     return db.session.execute(
         db.select(Subscription)
-        .filter_by(user_id=user.id, plan_key=plan.key)
+        .filter_by(user_id=user.id)
         .where(Subscription.status.in_(LIVE_STATUSES))
+        .order_by(Subscription.id.desc())
         .limit(1)
     ).scalar_one_or_none()
 
 
+def open_signup(user: User) -> Order | None:
+    """The user's membership sign-up waiting for payment (the database allows one)."""
+    return db.session.execute(
+        db.select(Order)
+        .filter_by(user_id=user.id, kind=ProductKind.MEMBERSHIP, status=OrderStatus.PENDING)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+class SignupWaiting(CheckoutRefused):
+    """The user has an open sign-up for another plan or interval; it must give way first."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__("You have another membership sign-up waiting for payment.")
+        self.order = order
+
+
 def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: str) -> Order:
-    """The pending order for a membership billed every `interval`: the shopper's earlier
-    one for this plan when there is one (so a second tab cannot start a second
-    subscription), else a new committed one.
+    """The pending order for a membership billed every `interval`: the shopper's open
+    sign-up when it is for the same plan and interval, else a new committed one.
+
+    The database holds one open sign-up per user (`OPEN_SIGNUP`): when several presses
+    race, one insert wins and the others return the winner's order, so every press ends
+    on the same Checkout Session. :raise SignupWaiting: the user's open sign-up is for
+    another plan or interval (see `memberships.start_signup`, which replaces it).
     """
     plan = catalogue.plan(plan_key)
     if plan is None:
@@ -86,26 +110,18 @@ def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: 
     amount = plan.price_for(interval)
     if amount is None:
         raise CheckoutRefused(f"{plan.name} is not sold by the {interval}.")
-    if live_membership(user, plan) is not None:
-        raise CheckoutRefused(f"You are already a {plan.name} member.")
+    if current_membership(user) is not None:
+        raise CheckoutRefused("You are a member already: choose a plan to switch to it.")
     lookup_key = plan.lookup_key(cast(Interval, interval))  # price_for knew the interval
-    pending: Order | None = db.session.execute(
-        db.select(Order)
-        .join(OrderItem)
-        .where(Order.user_id == user.id, Order.kind == ProductKind.MEMBERSHIP)
-        .where(Order.status == OrderStatus.PENDING, OrderItem.item_key == plan.key)
-        .order_by(Order.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    pending = open_signup(user)
     if pending is not None and pending.items[0].lookup_key == lookup_key:
         return pending
-    if pending is not None and pending.checkout_session_id is not None:
-        raise CheckoutRefused(
-            f"You have a {plan.name} sign-up waiting for payment: finish or cancel it first."
-        )
+    if pending is not None:
+        raise SignupWaiting(pending)
     order = Order(
         user=user,
         kind=ProductKind.MEMBERSHIP,
+        plan_key=plan.key,
         currency=plan.currency,
         amount_total=amount,
         trial_days=plan.trial_days,
@@ -120,5 +136,13 @@ def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: 
         )
     )
     db.session.add(order)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another press committed the user's open sign-up first: carry on with theirs.
+        db.session.rollback()
+        winner = open_signup(user)
+        if winner is None:
+            raise
+        return winner
     return order

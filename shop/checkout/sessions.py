@@ -119,12 +119,14 @@ def open_checkout(
 ) -> CheckoutStart:
     """Create a Checkout Session for a committed order; on failure keep the order.
 
-    Each attempt has its own idempotency key: Stripe replays a stored failure for a
-    reused key, so a retry after an outage must not reuse the failed attempt's key.
+    `checkout_attempts` counts the attempts that ended (in a session or a failure), and
+    the idempotency key names it: presses that race to open the order's first session
+    share one key, so Stripe makes one session and replays it to the others; a retry
+    after an outage, or a replacement for an expired session, gets a key of its own
+    (Stripe replays a stored failure, or an expired session, for a reused key).
     Everything needed from the database is read first and the transaction ended, so no
     transaction stays open while Stripe is called.
     """
-    order.checkout_attempts += 1
     selling = _selling_price(order)
     user = order.user
     known_customer = user.customer.stripe_customer_id if user.customer else None
@@ -139,7 +141,9 @@ def open_checkout(
             client, session_params(order, price_id, customer_id, urls), key
         )
     except (StripeFailure, CatalogueNotSynced) as error:
+        order.checkout_attempts += 1
         raise _unavailable(order, error) from error
+    order.checkout_attempts += 1
     order.checkout_session_id = session.id
     order.stripe_customer_id = customer_id
     order.last_error = None

@@ -9,7 +9,8 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from shop.catalogue import ProductKind
-from shop.checkout import orders, sessions
+from shop.checkout import memberships, orders, sessions
+from shop.checkout.prices import CatalogueNotSynced
 from shop.extensions import db
 from shop.forms import ActionForm, BuyForm, SubscribeForm
 from shop.models import Order, OrderStatus
@@ -65,17 +66,47 @@ def buy_book(key: str) -> Response | tuple[str, int]:
 @bp.post("/checkout/memberships/<key>")
 @login_required
 def subscribe(key: str) -> Response | tuple[str, int]:
-    """Subscribe to a membership, billed monthly or yearly."""
+    """Subscribe to a membership, billed monthly or yearly; a member is sent to confirm a
+    switch instead, and an unpaid sign-up for another plan gives way to this one.
+    """
     form = SubscribeForm()
     if not form.validate_on_submit():
         flash("Choose monthly or yearly billing.", "error")
         return redirect(url_for("shop.plan", key=key))
+    interval = form.interval.data or ""
+    if orders.current_membership(current_user) is not None:
+        return redirect(url_for("checkout.switch", key=key, interval=interval), code=303)
     try:
-        order = orders.order_membership(catalogue(), current_user, key, form.interval.data or "")
+        order = memberships.start_signup(stripe_client(), catalogue(), current_user, key, interval)
     except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(url_for("accounts.account"))
+    except StripeFailure as failure:
+        log.error("replacing a sign-up for user %s: %s", current_user.id, failure)
+        return render_template("errors/payments_down.html"), 503
     return _go_to_stripe(order)
+
+
+@bp.route("/memberships/<key>/switch", methods=["GET", "POST"])
+@login_required
+def switch(key: str) -> Response | str | tuple[str, int]:
+    """Confirm, then make, a switch of the live membership to another plan or interval."""
+    interval = request.args.get("interval", "")
+    try:
+        change = memberships.plan_switch(catalogue(), current_user, key, interval)
+    except orders.CheckoutRefused as refusal:
+        flash(str(refusal), "info")
+        return redirect(url_for("accounts.account"))
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return render_template("checkout/switch.html", switch=change, form=form)
+    try:
+        memberships.switch_membership(stripe_client(), price_directory(), change)
+    except (StripeFailure, CatalogueNotSynced) as failure:
+        log.error("switching the membership of user %s: %s", current_user.id, failure)
+        return render_template("errors/payments_down.html"), 503
+    flash(f"Your membership is now {change.to_plan.name}, billed every {interval}.", "success")
+    return redirect(url_for("accounts.account"), code=303)
 
 
 def own_order(order_id: int) -> Order:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from flask_login import current_user
 
+from shop.checkout.memberships import standing
+from shop.checkout.orders import current_membership
 from shop.checkout.stock import available_stock
 from shop.forms import BuyForm, SubscribeForm
 from shop.shipping import cheapest_postage
@@ -41,4 +44,12 @@ def plan(key: str) -> str:
     item = catalogue().plan(key)
     if item is None:
         abort(404)
-    return render_template("shop/plan.html", plan=item, form=SubscribeForm())
+    user = current_user if current_user.is_authenticated else None
+    standings = {interval: standing(user, item, interval) for interval, _ in item.prices}
+    return render_template(
+        "shop/plan.html",
+        plan=item,
+        form=SubscribeForm(),
+        standings=standings,
+        membership=current_membership(user) if user is not None else None,
+    )
