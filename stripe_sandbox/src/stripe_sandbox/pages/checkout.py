@@ -91,6 +91,7 @@ def _form_page(
     lines = queries.checkout_lines(sandbox, session)
     countries = queries.allowed_countries(session)
     cards = queries.saved_card_choices(saved_cards(sandbox, session))
+    shipping_choices = queries.shipping_choices(sandbox, session)
     if method is None:
         method = cards[0].payment_method if cards else "card"
     return (
@@ -108,8 +109,8 @@ def _form_page(
             name=name,
             method=method,
             bank_debit_allowed="bank_debit" in (session.get("payment_method_types") or []),
-            shipping_choices=queries.shipping_choices(sandbox, session),
-            chosen_rate=queries.chosen_shipping_rate(session),
+            shipping_choices=shipping_choices,
+            chosen=queries.chosen_shipping(session, shipping_choices),
             discount_label=queries.discount_label(sandbox, session),
             saved_cards=cards,
             offers_saving=queries.offers_saving(session),

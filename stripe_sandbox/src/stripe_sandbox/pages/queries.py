@@ -117,6 +117,7 @@ class ShippingChoice:
     amount: int
     currency: str
     estimate: str | None
+    total: int
 
 
 def _estimate(rate: Obj) -> str | None:
@@ -137,6 +138,8 @@ def _estimate(rate: Obj) -> str | None:
 def shipping_choices(sandbox: Sandbox, session: Obj) -> list[ShippingChoice]:
     """The session's shipping options, in the order the shop gave them."""
     choices = []
+    current = int((session.get("shipping_cost") or {}).get("amount_total") or 0)
+    without_shipping = int(session.get("amount_total") or 0) - current
     for option in session.get("shipping_options") or []:
         rate = resolve(sandbox, option.get("shipping_rate")) or {}
         fixed = rate.get("fixed_amount") or {}
@@ -147,9 +150,16 @@ def shipping_choices(sandbox: Sandbox, session: Obj) -> list[ShippingChoice]:
                 amount=int(option.get("shipping_amount") or 0),
                 currency=str(fixed.get("currency") or session.get("currency") or ""),
                 estimate=_estimate(rate),
+                total=without_shipping + int(option.get("shipping_amount") or 0),
             )
         )
     return choices
+
+
+def chosen_shipping(session: Obj, choices: list[ShippingChoice]) -> ShippingChoice | None:
+    """The shipping option currently selected (the first until the shopper picks one)."""
+    rate = chosen_shipping_rate(session)
+    return next((choice for choice in choices if choice.rate_id == rate), None)
 
 
 def chosen_shipping_rate(session: Obj) -> str | None:
