@@ -120,6 +120,7 @@ ENDPOINTS: dict[str, str] = {
     "event.list": "stripe.params:EventListParams",
     "coupon.create": "stripe.params:CouponCreateParams",
     "coupon.retrieve": "stripe.params:CouponRetrieveParams",
+    "coupon.update": "stripe.params:CouponUpdateParams",
     "coupon.list": "stripe.params:CouponListParams",
     "coupon.delete": "stripe.params:CouponDeleteParams",
     "shipping_rate.create": "stripe.params:ShippingRateCreateParams",

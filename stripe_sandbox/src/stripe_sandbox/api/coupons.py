@@ -21,6 +21,12 @@ def retrieve_coupon(call: Call, coupon_id: str) -> dict[str, Any]:
     return call.render(load(call.sandbox, "coupon", coupon_id))
 
 
+@route("/coupons/<coupon_id>", ["POST"], strict="coupon.update")
+def update_coupon(call: Call, coupon_id: str) -> dict[str, Any]:
+    """Update a coupon's name or metadata."""
+    return call.render(coupons.update_coupon(call.sandbox, coupon_id, call.params))
+
+
 @route("/coupons/<coupon_id>", ["DELETE"], strict="coupon.delete")
 def delete_coupon(call: Call, coupon_id: str) -> dict[str, Any]:
     """Delete a coupon."""

@@ -2082,6 +2082,18 @@ ALLOWED: dict[str, dict[str, Any]] = {
     "coupon.retrieve": {
         "expand": None,
     },
+    "coupon.update": {
+        "currency_options": {
+            "*": {
+                "amount_off": None,
+            },
+        },
+        "expand": None,
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+    },
     "coupon.list": {
         "created": None,
         "ending_before": None,

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import StripeError, exclusive, invalid, missing_param
 from ..core.ids import random_token
-from ..core.params import get_dict, get_int, get_list, get_str
+from ..core.params import get_dict, get_int, get_list, get_str, merge_metadata
 from ..core.shapes import blank
 from .events import emit
-from .objects import load
+from .objects import load, save_updated
 
 if TYPE_CHECKING:
     from ..core.sandbox import Sandbox
@@ -95,6 +95,18 @@ def create_coupon(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     sandbox.store.put(coupon)
     emit(sandbox, "coupon.created", coupon)
     return coupon
+
+
+def update_coupon(sandbox: Sandbox, coupon_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Change a coupon's ``name`` or ``metadata`` (what it takes off never changes);
+    emits ``coupon.updated``."""
+    before = load(sandbox, "coupon", coupon_id)
+    after = dict(before)
+    if "name" in params:
+        after["name"] = get_str(params, "name")
+    if "metadata" in params:
+        after["metadata"] = merge_metadata(before.get("metadata") or {}, params["metadata"])
+    return save_updated(sandbox, before, after, "coupon.updated")
 
 
 def delete_coupon(sandbox: Sandbox, coupon_id: str) -> dict[str, Any]:
