@@ -9,6 +9,7 @@ import pytest
 import stripe
 from stripe import StripeClient
 from stripe_sandbox.core.errors import StripeError as SandboxError
+from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox
 
 from .helpers import book_price, event_types, membership_price, pay, payment_session
@@ -163,3 +164,34 @@ def test_an_unknown_redisplay_filter_is_refused(stripe_client: StripeClient) -> 
             saved_payment_method_options={"allow_redisplay_filters": ["sometimes"]},
         )
     assert refused.value.param == "saved_payment_method_options[allow_redisplay_filters][0]"
+
+
+def test_a_saved_card_that_needs_3d_secure_asks_again(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """4000 0025 0000 3155 saved after authenticating asks for authentication again."""
+    customer = _customer(stripe_client)
+    first = payment_session(
+        stripe_client,
+        book_price(stripe_client),
+        customer=customer,
+        saved_payment_method_options=SAVING,
+    )
+    outcome = pay(sandbox, first.id, card="4000002500003155", email="", save_card=True)
+    assert outcome.status == "requires_action"
+    assert engine.complete_authentication(sandbox.state, first.id, True).status == "succeeded"
+    card = _saved(stripe_client, customer)[0]
+    second = payment_session(
+        stripe_client,
+        book_price(stripe_client),
+        customer=customer,
+        saved_payment_method_options=SAVING,
+    )
+
+    assert pay(sandbox, second.id, email="", payment_method=card.id).status == "requires_action"
+    assert engine.complete_authentication(sandbox.state, second.id, True).status == "succeeded"
+    done = stripe_client.v1.checkout.sessions.retrieve(second.id)
+    assert (
+        stripe_client.v1.payment_intents.retrieve(str(done.payment_intent)).payment_method
+        == card.id
+    )
