@@ -118,6 +118,14 @@ ENDPOINTS: dict[str, str] = {
     "webhook_endpoint.delete": "stripe.params:WebhookEndpointDeleteParams",
     "event.retrieve": "stripe.params:EventRetrieveParams",
     "event.list": "stripe.params:EventListParams",
+    "coupon.create": "stripe.params:CouponCreateParams",
+    "coupon.retrieve": "stripe.params:CouponRetrieveParams",
+    "coupon.update": "stripe.params:CouponUpdateParams",
+    "coupon.list": "stripe.params:CouponListParams",
+    "coupon.delete": "stripe.params:CouponDeleteParams",
+    "shipping_rate.create": "stripe.params:ShippingRateCreateParams",
+    "shipping_rate.retrieve": "stripe.params:ShippingRateRetrieveParams",
+    "shipping_rate.list": "stripe.params:ShippingRateListParams",
 }
 
 # The objects the sandbox returns (keys of fixtures3.json and of the SDK's object classes).
@@ -142,13 +150,17 @@ OBJECT_TYPES: tuple[str, ...] = (
     "webhook_endpoint",
     "billing_portal.session",
     "test_helpers.test_clock",
+    "coupon",
+    "discount",
+    "shipping_rate",
 )
 
 # Fields Stripe returns only when asked for with ``expand[]`` ("includable" fields):
-# Checkout ``line_items``; ``charge.refunds`` since 2022-11-15; ``invoice.payments``; the
+# Checkout ``line_items``; a coupon's ``applies_to``; ``charge.refunds`` since 2022-11-15; ``invoice.payments``; the
 # products a billing portal lets customers switch between (a dotted path: nested).
 ONLY_WHEN_EXPANDED: dict[str, tuple[str, ...]] = {
     "checkout.session": ("line_items",),
+    "coupon": ("applies_to",),
     "charge": ("refunds",),
     "invoice": ("payments",),
     "billing_portal.configuration": ("features.subscription_update.products",),

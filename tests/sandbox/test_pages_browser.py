@@ -239,3 +239,74 @@ def test_dashboard_shows_the_payment_and_its_events(
     expect(page.get_by_role("heading", name="checkout.session.completed")).to_be_visible()
     expect(page.locator("pre").last).to_contain_text(session.id)
     shots.take("event")
+
+
+def test_a_returning_customer_pays_with_the_saved_card_and_chooses_postage(
+    sandbox: RunningSandbox,
+    stripe_client: StripeClient,
+    shop_site: str,
+    page: Page,
+    shots: Screenshots,
+) -> None:
+    """First visit: tick "Save my card". Second: the saved card is selected, the card
+    inputs step aside, Express postage is chosen, and Pay needs nothing typed."""
+    customer = stripe_client.v1.customers.create(params={"email": "ada@example.com"}).id
+    price = stripe_client.v1.prices.create(
+        params={"product_data": {"name": "Dune"}, "unit_amount": 1299, "currency": "gbp"}
+    ).id
+
+    def open_session() -> Any:
+        return stripe_client.v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "customer": customer,
+                "line_items": [{"price": price, "quantity": 1}],
+                "saved_payment_method_options": {"payment_method_save": "enabled"},
+                "shipping_address_collection": {"allowed_countries": ["GB"]},
+                "shipping_options": [
+                    {
+                        "shipping_rate_data": {
+                            "display_name": name,
+                            "type": "fixed_amount",
+                            "fixed_amount": {"amount": amount, "currency": "gbp"},
+                        }
+                    }
+                    for name, amount in (("Standard", 350), ("Express", 900))
+                ],
+                "success_url": f"{shop_site}/orders/thanks?session_id={{CHECKOUT_SESSION_ID}}",
+            }
+        )
+
+    def fill_address() -> None:
+        page.get_by_label("Name", exact=True).fill("Ada Lovelace")
+        page.get_by_label("Address line 1").fill("12 St James's Square")
+        page.get_by_label("City").fill("London")
+        page.get_by_label("Postal code").fill("SW1Y 4JH")
+
+    first = open_session()
+    page.goto(first.url)
+    fill_address()
+    fill_card(page, "4242 4242 4242 4242")
+    page.get_by_label("Save my card for future purchases").check()
+    shots.take("save-card")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.wait_for_url(f"{shop_site}/orders/thanks?session_id={first.id}")
+
+    second = open_session()
+    page.goto(second.url)
+    expect(page.get_by_label("Visa •••• 4242 · expires 12/34")).to_be_checked()
+    expect(page.get_by_label("Card number", exact=True)).to_be_hidden()
+    fill_address()
+    expect(page.get_by_test_id("total")).to_have_text("£16.49")
+    page.get_by_label("Express · £9.00").check()
+    expect(page.get_by_test_id("total")).to_have_text("£21.99")
+    expect(page.get_by_test_id("shipping")).to_have_text("£9.00")
+    shots.take("saved-card")
+    page.get_by_role("button", name="Pay", exact=True).click()
+
+    page.wait_for_url(f"{shop_site}/orders/thanks?session_id={second.id}")
+    done = stripe_client.v1.checkout.sessions.retrieve(second.id)
+    intent = stripe_client.v1.payment_intents.retrieve(str(done.payment_intent))
+    saved = stripe_client.v1.customers.payment_methods.list(customer).data
+    assert [pm.id for pm in saved] == [intent.payment_method]
+    assert intent.amount_received == 1299 + 900

@@ -47,6 +47,27 @@ def test_dashboard_lists_objects_made_through_the_api(
     assert "Customers (2)" in text
 
 
+def test_dashboard_lists_coupons_and_shipping_rates(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """Coupons (with what they take off) and shipping rates have their own tables."""
+    stripe_client.v1.coupons.create(
+        params={"id": "SIX", "name": "Six off", "amount_off": 600, "currency": "gbp"}
+    )
+    stripe_client.v1.shipping_rates.create(
+        params={
+            "display_name": "Royal Mail 2nd class",
+            "type": "fixed_amount",
+            "fixed_amount": {"amount": 295, "currency": "gbp"},
+        }
+    )
+
+    text = text_of(Visitor(sandbox).get("/dashboard").text)
+
+    assert "Coupons (1)" in text and "Six off" in text and "£6.00" in text
+    assert "Shipping rates (1)" in text and "Royal Mail 2nd class" in text
+
+
 def test_event_page_shows_json_and_delivery_attempts(
     sandbox: RunningSandbox, stripe_client: StripeClient, receiver: Receiver
 ) -> None:

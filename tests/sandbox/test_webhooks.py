@@ -185,13 +185,14 @@ def test_a_failing_due_task_does_not_stop_other_work_or_deliveries(
         return real_expire(sb, session, **kwargs)
 
     monkeypatch.setattr(checkout, "expire_session", expire)
+    # The endpoint first: the background worker may expire the sessions as soon as they are due.
+    stripe_client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
     store = sandbox.state.store
     for session_id in (broken.id, fine.id):
         stored = store.get(session_id)
         assert stored is not None
         stored["expires_at"] = int(time.time()) - 60
         store.put(stored)
-    stripe_client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
     customer = stripe_client.v1.customers.create(params={"email": "a@example.com"})
     for _ in range(3):
         sandbox.run_worker_once()

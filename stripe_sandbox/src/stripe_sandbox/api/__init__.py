@@ -1,6 +1,17 @@
 """The ``/v1`` API: importing this package registers every resource's routes."""
 
-from . import billing, catalog, checkout, customers, payments, search, test_helpers, webhooks
+from . import (
+    billing,
+    catalog,
+    checkout,
+    coupons,
+    customers,
+    payments,
+    search,
+    shipping,
+    test_helpers,
+    webhooks,
+)
 from .base import bp
 
 __all__ = [
@@ -8,9 +19,11 @@ __all__ = [
     "bp",
     "catalog",
     "checkout",
+    "coupons",
     "customers",
     "payments",
     "search",
+    "shipping",
     "test_helpers",
     "webhooks",
 ]

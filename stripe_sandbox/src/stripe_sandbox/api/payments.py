@@ -112,10 +112,12 @@ def list_payment_methods(call: Call) -> dict[str, Any]:
 
 @route("/customers/<customer_id>/payment_methods", ["GET"], strict="customer.list_payment_methods")
 def list_customer_payment_methods(call: Call, customer_id: str) -> dict[str, Any]:
-    """A customer's payment methods."""
+    """A customer's payment methods, filtered by ``type`` and ``allow_redisplay``."""
     load(call.sandbox, "customer", customer_id)
     found = [
-        p for p in _filtered(call, "payment_method", ("type",)) if p.get("customer") == customer_id
+        p
+        for p in _filtered(call, "payment_method", ("type", "allow_redisplay"))
+        if p.get("customer") == customer_id
     ]
     return call.page(f"/v1/customers/{customer_id}/payment_methods", found)
 

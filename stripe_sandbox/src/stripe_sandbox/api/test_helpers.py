@@ -27,8 +27,10 @@ def _outcome(call: Call, session_id: str, outcome: engine.PaymentOutcome) -> dic
 @route("/test_helpers/checkout/sessions/<session_id>/pay", ["POST"])
 def pay(call: Call, session_id: str) -> dict[str, Any]:
     """Pay a session: ``email``, ``card_number``, ``exp_month``, ``exp_year``, ``cvc``,
-    ``name``, or ``method=bank_debit`` with ``bank_account_number``; optional
-    ``shipping[name]``, ``shipping[address][line1|city|postal_code|country]``."""
+    ``name``, or ``method=bank_debit`` with ``bank_account_number``, or a saved card's
+    ``payment_method``; optional ``shipping[name]``,
+    ``shipping[address][line1|line2|city|postal_code|state|country]``, ``shipping_rate``
+    (one of the session's options) and ``save_card=true``."""
     params = call.params
     shipping = get_dict(params, "shipping") or None
     details = engine.PaymentDetails(
@@ -41,6 +43,9 @@ def pay(call: Call, session_id: str) -> dict[str, Any]:
         shipping=shipping,
         method="bank_debit" if get_str(params, "method") == "bank_debit" else "card",
         bank_account_number=get_str(params, "bank_account_number"),
+        shipping_rate=get_str(params, "shipping_rate"),
+        save_card=bool(get_bool(params, "save_card")),
+        payment_method=get_str(params, "payment_method"),
     )
     return _outcome(
         call, session_id, engine.pay_checkout_session(call.sandbox, session_id, details)

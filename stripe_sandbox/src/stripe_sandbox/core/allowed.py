@@ -2056,4 +2056,92 @@ ALLOWED: dict[str, dict[str, Any]] = {
         "type": None,
         "types": None,
     },
+    "coupon.create": {
+        "amount_off": None,
+        "applies_to": {
+            "products": None,
+        },
+        "currency": None,
+        "currency_options": {
+            "*": {
+                "amount_off": None,
+            },
+        },
+        "duration": None,
+        "duration_in_months": None,
+        "expand": None,
+        "id": None,
+        "max_redemptions": None,
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+        "percent_off": None,
+        "redeem_by": None,
+    },
+    "coupon.retrieve": {
+        "expand": None,
+    },
+    "coupon.update": {
+        "currency_options": {
+            "*": {
+                "amount_off": None,
+            },
+        },
+        "expand": None,
+        "metadata": {
+            "*": None,
+        },
+        "name": None,
+    },
+    "coupon.list": {
+        "created": None,
+        "ending_before": None,
+        "expand": None,
+        "limit": None,
+        "starting_after": None,
+    },
+    "coupon.delete": {},
+    "shipping_rate.create": {
+        "delivery_estimate": {
+            "maximum": {
+                "unit": None,
+                "value": None,
+            },
+            "minimum": {
+                "unit": None,
+                "value": None,
+            },
+        },
+        "display_name": None,
+        "expand": None,
+        "fixed_amount": {
+            "amount": None,
+            "currency": None,
+            "currency_options": {
+                "*": {
+                    "amount": None,
+                    "tax_behavior": None,
+                },
+            },
+        },
+        "metadata": {
+            "*": None,
+        },
+        "tax_behavior": None,
+        "tax_code": None,
+        "type": None,
+    },
+    "shipping_rate.retrieve": {
+        "expand": None,
+    },
+    "shipping_rate.list": {
+        "active": None,
+        "created": None,
+        "currency": None,
+        "ending_before": None,
+        "expand": None,
+        "limit": None,
+        "starting_after": None,
+    },
 }

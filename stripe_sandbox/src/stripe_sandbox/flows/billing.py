@@ -15,6 +15,7 @@ from ..core.ids import new_id, random_token
 from ..core.render import list_object
 from ..core.shapes import blank
 from ..resources.cards import Decline
+from ..resources.coupons import applies_to_product, split_discount
 from ..resources.events import emit
 from ..resources.objects import changed, load
 from ..resources.periods import DAY, period_end
@@ -241,13 +242,17 @@ def create_invoice(
     at: int,
     lines: list[dict[str, Any]],
     period: tuple[int, int],
+    discount: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A draft invoice for a subscription (``invoice.created``)."""
+    """A draft invoice for a subscription (``invoice.created``), less ``discount``'s
+    coupon on the lines it covers."""
     customer = sandbox.store.get(subscription["customer"]) or {}
     invoice_id = "in_" + random_token(24)
     for line in lines:
         line["invoice"] = invoice_id
-    total = sum(line["amount"] for line in lines)
+    subtotal = sum(line["amount"] for line in lines)
+    discounted = _discount_lines(discount, lines) if discount else 0
+    total = subtotal - discounted
     invoice = blank(
         "invoice",
         id=invoice_id,
@@ -272,17 +277,85 @@ def create_invoice(
         payments=list_object(f"/v1/invoice_payments?invoice={invoice_id}", []),
         period_end=period[1],
         period_start=period[0],
-        subtotal=total,
-        subtotal_excluding_tax=total,
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
         test_clock=subscription.get("test_clock"),
         total=total,
         total_excluding_tax=total,
         webhooks_delivered_at=at,
         _number_sequence=_next_invoice_sequence(sandbox, customer),
     )
+    if discount:
+        invoice.update(
+            discounts=[discount["id"]],
+            total_discount_amounts=[{"amount": discounted, "discount": discount["id"]}],
+        )
     sandbox.store.put(invoice)
     emit(sandbox, "invoice.created", invoice, created=at)
     return invoice
+
+
+def _discount_lines(discount: dict[str, Any], lines: list[dict[str, Any]]) -> int:
+    """Take the discount's coupon (kept under ``_coupon``) off the lines it covers
+    (``discount_amounts``); returns the amount taken off in all."""
+    coupon = discount["_coupon"]
+    covered = [
+        line
+        for line in lines
+        if line["amount"] > 0
+        and applies_to_product(
+            coupon, str(((line.get("pricing") or {}).get("price_details") or {}).get("product"))
+        )
+    ]
+    shares = split_discount(coupon, [int(line["amount"]) for line in covered])
+    for line, off in zip(covered, shares, strict=True):
+        line["discount_amounts"] = [{"amount": off, "discount": discount["id"]}]
+        line["discounts"] = [discount["id"]]
+    return sum(shares)
+
+
+def _live_discount(
+    sandbox: Sandbox, subscription: dict[str, Any], at: int
+) -> dict[str, Any] | None:
+    """The subscription's discount if it still applies at ``at`` (forever, or a
+    repeating one before its ``end``)."""
+    for discount_id in subscription.get("discounts") or []:
+        discount = sandbox.store.get(str(discount_id))
+        if discount and (discount.get("end") is None or at < int(discount["end"])):
+            return discount
+    return None
+
+
+def new_discount(
+    sandbox: Sandbox,
+    coupon: dict[str, Any],
+    *,
+    customer: str,
+    subscription: str | None,
+    checkout_session: str | None,
+    at: int,
+) -> dict[str, Any]:
+    """A ``discount`` (``di_…``): a coupon applied to a customer's subscription."""
+    months = coupon.get("duration_in_months")
+    discount = blank(
+        "discount",
+        id=new_id("di_"),
+        checkout_session=checkout_session,
+        customer=customer,
+        end=at + int(months) * 30 * DAY
+        if coupon.get("duration") == "repeating" and months
+        else None,
+        invoice=None,
+        invoice_item=None,
+        promotion_code=None,
+        source={"coupon": coupon["id"], "type": "coupon"},
+        start=at,
+        subscription=subscription,
+        subscription_item=None,
+        _coupon=copy.deepcopy(coupon),
+    )
+    sandbox.store.put(discount)
+    return discount
 
 
 def finalize_invoice(sandbox: Sandbox, invoice: dict[str, Any], at: int) -> dict[str, Any]:
@@ -557,7 +630,7 @@ def _first_invoice_lines(
         lines.append(
             _line(
                 "",
-                amount=one_time["amount_total"],
+                amount=one_time["amount_subtotal"],
                 currency=one_time["currency"],
                 description=describe(sandbox, one_time["price"], one_time["quantity"]),
                 period=(at, at),
@@ -578,11 +651,14 @@ def create_subscription(
     trial_days: int | None,
     metadata: dict[str, Any],
     at: int,
+    coupon: dict[str, Any] | None = None,
+    checkout_session: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A subscription for Checkout's line items, with its first invoice created and open.
 
     Recurring items become subscription items; one-time items go on the first
-    invoice only. The caller collects the invoice (``attempt_invoice``) and then
+    invoice only; a ``coupon`` (the session's ``discounts``) comes off the first
+    invoice. The caller collects the invoice (``attempt_invoice``) and then
     calls ``activate``.
     """
     subscription = _new_subscription(
@@ -595,6 +671,18 @@ def create_subscription(
         at=at,
     )
     lines = _first_invoice_lines(sandbox, subscription, line_items, at)
+    discount = None
+    if coupon is not None:
+        discount = new_discount(
+            sandbox,
+            coupon,
+            customer=customer_id,
+            subscription=subscription["id"],
+            checkout_session=checkout_session,
+            at=at,
+        )
+        if coupon.get("duration") != "once":
+            subscription["discounts"] = [discount["id"]]
     sandbox.store.put(subscription)
     invoice = create_invoice(
         sandbox,
@@ -603,6 +691,7 @@ def create_subscription(
         at=at,
         lines=lines,
         period=(at, at),
+        discount=discount,
     )
     subscription["latest_invoice"] = invoice["id"]
     sandbox.store.put(subscription)
@@ -755,6 +844,7 @@ def renew(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
         at=at,
         lines=lines,
         period=previous_period,
+        discount=_live_discount(sandbox, subscription, at),
     )
     attach_items_to(sandbox, invoice)
     subscription["latest_invoice"] = invoice["id"]

@@ -9,8 +9,10 @@ from ..core.ids import new_id, random_token
 from ..core.params import get_bool, get_dict, get_int, get_list, get_str
 from ..core.shapes import blank
 from ..resources.catalog import create_price, get_price
+from ..resources.coupons import applies_to_product, redeemable, split_discount
 from ..resources.events import emit
 from ..resources.objects import load
+from ..resources.shipping_rates import create_shipping_rate
 
 if TYPE_CHECKING:
     from ..core.sandbox import Sandbox
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 MIN_EXPIRY = 30 * 60
 MAX_EXPIRY = 24 * 60 * 60
 MODES = ("payment", "subscription", "setup")
+MAX_SHIPPING_OPTIONS = 5
+REDISPLAY = ("always", "limited", "unspecified")
 
 
 def _line_items(sandbox: Sandbox, params: dict[str, Any], mode: str) -> list[dict[str, Any]]:
@@ -178,17 +182,174 @@ def _options(params: dict[str, Any], mode: str) -> dict[str, Any]:
         raise invalid(
             "`payment_intent_data` can only be used in `payment` mode.", param="payment_intent_data"
         )
-    saved = get_dict(params, "saved_payment_method_options")
     return {
         "client_reference_id": client_reference_id,
         "shipping_address_collection": {"allowed_countries": countries} if countries else None,
-        "saved_payment_method_options": {
-            "allow_redisplay_filters": ["always"],
-            "payment_method_remove": saved.get("payment_method_remove") or "disabled",
-            "payment_method_save": saved.get("payment_method_save") or "disabled",
-        },
         "_payment_intent_data": payment_intent_data,
     }
+
+
+def _saved_payment_methods(params: dict[str, Any], customer_id: str | None) -> dict[str, Any]:
+    """``saved_payment_method_options``, and whether the page offers the customer's saved
+    cards (``_show_saved``: a customer, and saving or redisplay filters asked for)."""
+    saved = get_dict(params, "saved_payment_method_options")
+    prefix = "saved_payment_method_options"
+    filters = [str(f) for f in get_list(saved, "allow_redisplay_filters")]
+    for index, value in enumerate(filters):
+        if value not in REDISPLAY:
+            raise invalid(
+                f"Invalid {prefix}[allow_redisplay_filters][{index}]: must be one of "
+                + ", ".join(REDISPLAY),
+                param=f"{prefix}[allow_redisplay_filters][{index}]",
+            )
+    choices = {}
+    for key in ("payment_method_save", "payment_method_remove"):
+        value = get_str(saved, key) or "disabled"
+        if value not in ("enabled", "disabled"):
+            raise invalid(
+                f"Invalid {prefix}[{key}]: must be one of enabled, disabled",
+                param=f"{prefix}[{key}]",
+            )
+        choices[key] = value
+    return {
+        "saved_payment_method_options": {
+            "allow_redisplay_filters": filters or ["always"],
+            **choices,
+        },
+        "_show_saved": bool(customer_id)
+        and (choices["payment_method_save"] == "enabled" or bool(filters)),
+    }
+
+
+def _coupon(
+    sandbox: Sandbox, params: dict[str, Any], currency: str | None
+) -> dict[str, Any] | None:
+    """The coupon named by ``discounts`` (one at most), checked like Stripe."""
+    raw = get_list(params, "discounts")
+    if not raw:
+        return None
+    if get_bool(params, "allow_promotion_codes"):
+        raise exclusive("allow_promotion_codes", "discounts")
+    if len(raw) > 1:
+        raise invalid("You may only specify one discount.", param="discounts")
+    entry = raw[0]
+    if not isinstance(entry, dict):
+        raise invalid("Invalid object", param="discounts[0]")
+    coupon_id = get_str(entry, "coupon")
+    promotion_code = get_str(entry, "promotion_code")
+    if coupon_id and promotion_code:
+        raise exclusive("discounts[0][coupon]", "discounts[0][promotion_code]")
+    if promotion_code:
+        raise no_such(
+            "promotion code", promotion_code, param="discounts[0][promotion_code]", status=400
+        )
+    if not coupon_id:
+        raise missing_param("discounts[0][coupon]")
+    return redeemable(sandbox, coupon_id, "discounts[0][coupon]", currency)
+
+
+def _apply_coupon(items: list[dict[str, Any]], coupon: dict[str, Any], trial: bool) -> None:
+    """Take the coupon off the items whose product it covers (``amount_discount``);
+    recurring items in a free trial are not due now, so get nothing off."""
+    eligible = [
+        item
+        for item in items
+        if applies_to_product(coupon, str(item["price"]["product"]))
+        and not (trial and item["price"]["recurring"])
+    ]
+    shares = split_discount(coupon, [int(item["amount_subtotal"]) for item in eligible])
+    for item, off in zip(eligible, shares, strict=True):
+        item["amount_discount"] = off
+        item["amount_total"] = int(item["amount_subtotal"]) - off
+
+
+def _shipping_options(
+    sandbox: Sandbox, params: dict[str, Any], mode: str, currency: str | None
+) -> list[dict[str, Any]]:
+    """The shipping rates ``shipping_options`` names or describes (payment mode only)."""
+    raw = get_list(params, "shipping_options")
+    if not raw:
+        return []
+    if mode != "payment":
+        raise invalid(
+            "`shipping_options` can only be used in `payment` mode.", param="shipping_options"
+        )
+    if len(raw) > MAX_SHIPPING_OPTIONS:
+        raise invalid(
+            f"You may only specify up to {MAX_SHIPPING_OPTIONS} shipping options.",
+            param="shipping_options",
+        )
+    rates = []
+    for index, entry in enumerate(raw):
+        prefix = f"shipping_options[{index}]"
+        if not isinstance(entry, dict):
+            raise invalid("Invalid object", param=prefix)
+        rate_id = get_str(entry, "shipping_rate")
+        data = entry.get("shipping_rate_data")
+        if rate_id and data:
+            raise exclusive(f"{prefix}[shipping_rate]", f"{prefix}[shipping_rate_data]")
+        if rate_id:
+            rate = load(
+                sandbox, "shipping_rate", rate_id, param=f"{prefix}[shipping_rate]", status=400
+            )
+            if not rate["active"]:
+                raise invalid(
+                    "The shipping rate specified is inactive.", param=f"{prefix}[shipping_rate]"
+                )
+        elif isinstance(data, dict):
+            rate = create_shipping_rate(sandbox, data, param_prefix=f"{prefix}[shipping_rate_data]")
+        else:
+            raise missing_param(f"{prefix}[shipping_rate]")
+        if currency and rate["fixed_amount"]["currency"] != currency:
+            raise invalid(
+                "The shipping rate's currency must match the currency of the line items.",
+                param=f"{prefix}[shipping_rate]",
+            )
+        rates.append(rate)
+    return rates
+
+
+def _due_now(session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The line items paid today (recurring ones wait for the end of a free trial)."""
+    trial = (session.get("_subscription_data") or {}).get("trial_period_days")
+    return [i for i in session["_line_items"] if not (trial and i["price"]["recurring"])]
+
+
+def set_totals(session: dict[str, Any]) -> None:
+    """``amount_subtotal``, ``amount_total`` and ``total_details`` from the items due
+    now, their discounts and the chosen shipping."""
+    due = _due_now(session)
+    subtotal = sum(int(i["amount_subtotal"]) for i in due)
+    discount = sum(int(i["amount_discount"]) for i in due)
+    shipping = int((session.get("shipping_cost") or {}).get("amount_total") or 0)
+    session.update(
+        amount_subtotal=subtotal,
+        amount_total=subtotal - discount + shipping,
+        total_details={
+            "amount_discount": discount,
+            "amount_shipping": shipping,
+            "amount_tax": 0,
+        },
+    )
+
+
+def choose_shipping_rate(sandbox: Sandbox, session: dict[str, Any], rate_id: str | None) -> None:
+    """Make one of the session's shipping options its ``shipping_cost`` (None keeps the
+    current one) and update the totals; 400 for a rate the session does not offer."""
+    if rate_id is None:
+        return
+    offered = [str(option["shipping_rate"]) for option in session.get("shipping_options") or []]
+    if rate_id not in offered:
+        raise invalid("Choose one of the shipping options offered.", param="shipping_rate")
+    rate = sandbox.store.get(rate_id) or {}
+    amount = int((rate.get("fixed_amount") or {}).get("amount") or 0)
+    session["shipping_cost"] = {
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "shipping_rate": rate_id,
+    }
+    set_totals(session)
 
 
 def _session_defaults() -> dict[str, Any]:
@@ -239,20 +400,23 @@ def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
     now = sandbox.clock.for_customer(customer_id)
     expires_at = _expires_at(params, now)
     options = _options(params, mode)
-    due_now = sum(i["amount_total"] for i in items if not (trial_days and i["price"]["recurring"]))
+    currency = items[0]["currency"] if items else get_str(params, "currency")
+    coupon = _coupon(sandbox, params, currency)
+    if coupon is not None:
+        _apply_coupon(items, coupon, bool(trial_days))
+    rates = _shipping_options(sandbox, params, mode, currency)
     session_id = "cs_test_" + random_token(58)
     session = blank(
         "checkout.session",
         id=session_id,
         **_session_defaults(),
         **options,
+        **_saved_payment_methods(params, customer_id),
         allow_promotion_codes=get_bool(params, "allow_promotion_codes"),
-        amount_subtotal=due_now,
-        amount_total=due_now,
         billing_address_collection=get_str(params, "billing_address_collection"),
         cancel_url=get_str(params, "cancel_url"),
         created=now,
-        currency=items[0]["currency"] if items else get_str(params, "currency"),
+        currency=currency,
         customer=customer_id,
         customer_creation=customer_creation,
         customer_email=customer_email,
@@ -274,6 +438,15 @@ def create_session(sandbox: Sandbox, params: dict[str, Any]) -> dict[str, Any]:
             "metadata": get_dict(get_dict(params, "subscription_data"), "metadata"),
         },
     )
+    if coupon is not None:
+        session["discounts"] = [{"coupon": coupon["id"], "promotion_code": None}]
+    session["shipping_options"] = [
+        {"shipping_amount": rate["fixed_amount"]["amount"], "shipping_rate": rate["id"]}
+        for rate in rates
+    ]
+    set_totals(session)
+    # As on Stripe, the first shipping option is selected until the shopper picks another.
+    choose_shipping_rate(sandbox, session, rates[0]["id"] if rates else None)
     sandbox.store.put(session)
     return session
 
@@ -324,3 +497,19 @@ def expire_due_sessions(sandbox: Sandbox, clock_id: str | None = None) -> None:
     for session in sandbox.store.list("checkout.session", status="open"):
         if sandbox.clock.clock_of_customer(session.get("customer")) == clock_id:
             expire_if_due(sandbox, session)
+
+
+def saved_cards(sandbox: Sandbox, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The customer's saved cards the session's page offers: those whose
+    ``allow_redisplay`` is among its ``allow_redisplay_filters`` (newest first)."""
+    customer = session.get("customer")
+    if not session.get("_show_saved") or not isinstance(customer, str):
+        return []
+    filters = (session.get("saved_payment_method_options") or {}).get(
+        "allow_redisplay_filters"
+    ) or ["always"]
+    return [
+        pm
+        for pm in sandbox.store.list("payment_method", customer=customer)
+        if pm.get("type") == "card" and pm.get("allow_redisplay") in filters
+    ]

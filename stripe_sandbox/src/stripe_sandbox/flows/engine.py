@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..core.errors import StripeError, invalid
 from ..resources.cards import AUTHENTICATION_FAILED, CardBehaviour, Decline, behaviour
+from ..resources.coupons import redeem
 from ..resources.customers import address, create_customer
 from ..resources.events import emit
 from ..resources.objects import load
 from ..resources.periods import year_month
 from . import billing, payments
-from .checkout import load_session
+from .checkout import choose_shipping_rate, load_session, saved_cards
 
 if TYPE_CHECKING:
     from ..core.sandbox import Sandbox
@@ -46,7 +47,10 @@ class PaymentDetails:
     Either the flat card fields (``card_number``, ``exp_month``, ``exp_year``,
     ``cvc``, ``cardholder_name``) or ``card=CardDetails(...)``; ``method`` is
     ``"card"`` or ``"bank_debit"`` (``bank_account_number`` implies bank_debit).
-    ``shipping`` is ``{"name", "address": {line1, line2, city, postal_code, state, country}}``.
+    ``shipping`` is ``{"name", "address": {line1, line2, city, postal_code, state, country}}``;
+    ``shipping_rate`` the chosen shipping option (None keeps the first one).
+    ``save_card``: the shopper ticked "Save my card" (when the session offers it).
+    ``payment_method``: pay with this saved card of the session's customer instead.
     """
 
     email: str
@@ -60,6 +64,9 @@ class PaymentDetails:
     name: str | None = None
     card: CardDetails | None = None
     bank_account_number: str | None = None
+    shipping_rate: str | None = None
+    save_card: bool = False
+    payment_method: str | None = None
 
     @property
     def payment_method_type(self) -> str:
@@ -206,6 +213,8 @@ def _complete(
         }
     session.pop("_pending", None)
     sandbox.store.put(session)
+    for discount in session.get("discounts") or []:
+        redeem(sandbox, str(discount["coupon"]))
     emit(sandbox, "checkout.session.completed", session, created=now)
 
 
@@ -227,6 +236,10 @@ def _session_payment_intent(
     if pi is not None and (reuse_settled or pi["status"] not in ("succeeded", "canceled")):
         if customer and not pi.get("customer"):
             pi["customer"] = customer
+        if pi["status"] == "requires_payment_method":
+            # Another shipping option chosen since the last attempt changes the amount.
+            pi["amount"] = int(session["amount_total"])
+            sandbox.store.put(pi)
         return pi
     pi = payments.create_payment_intent(
         sandbox,
@@ -271,9 +284,8 @@ def _finish_payment_mode(
     now: int,
 ) -> PaymentOutcome:
     customer = pending.get("customer")
-    saving = (session.get("saved_payment_method_options") or {}).get("payment_method_save")
-    if customer and (pi.get("setup_future_usage") or saving == "enabled"):
-        payments.attach(sandbox, pm, customer, now)
+    if customer and (pi.get("setup_future_usage") or pending.get("save_card")):
+        _save_for_customer(sandbox, pm, customer, pending, now)
     pi["customer"] = customer
     shipping = pending.get("shipping")
     if shipping:
@@ -312,7 +324,7 @@ def _finish_subscription_mode(
     attempt leaves neither behind; the session stays open for another try.
     """
     customer = str(pending["customer"])
-    payments.attach(sandbox, pm, customer, now)
+    _save_for_customer(sandbox, pm, customer, pending, now)
     # Later attempts on this session reuse the customer made by the first one.
     session["customer"] = customer
     sandbox.store.put(session)
@@ -331,6 +343,17 @@ def _finish_subscription_mode(
     if authenticate:
         return _await_authentication(sandbox, session, pi, pm, pending, now)
     return _start_subscription(sandbox, session, pm, pending, now, pi)
+
+
+def _save_for_customer(
+    sandbox: Sandbox, pm: dict[str, Any], customer: str, pending: dict[str, Any], now: int
+) -> None:
+    """Attach the card to the customer; one the shopper chose to save is shown again
+    (``allow_redisplay: always``) on their later Checkout pages."""
+    payments.attach(sandbox, pm, customer, now)
+    if pending.get("save_card") and pm.get("allow_redisplay") != "always":
+        pm["allow_redisplay"] = "always"
+        sandbox.store.put(pm)
 
 
 def _await_authentication(
@@ -366,6 +389,8 @@ def _start_subscription(
         trial_days=data.get("trial_period_days"),
         metadata=data.get("metadata") or {},
         at=now,
+        coupon=_session_coupon(sandbox, session),
+        checkout_session=str(session["id"]),
     )
     if pi is not None:
         invoice["_payment_intent"] = pi["id"]
@@ -376,6 +401,21 @@ def _start_subscription(
     session.pop("_first_payment_intent", None)
     _complete(sandbox, session, pending, now, paid=True)
     return PaymentOutcome("succeeded", redirect_url=_success_url(session))
+
+
+def _session_coupon(sandbox: Sandbox, session: dict[str, Any]) -> dict[str, Any] | None:
+    """The coupon the session's ``discounts`` applies, if any (and still there)."""
+    for discount in session.get("discounts") or []:
+        return sandbox.store.get_typed("coupon", str(discount["coupon"]))
+    return None
+
+
+def _saved_card(sandbox: Sandbox, session: dict[str, Any], pm_id: str) -> dict[str, Any]:
+    """A saved card the session's page offers, or 400 naming ``payment_method``."""
+    for pm in saved_cards(sandbox, session):
+        if pm["id"] == pm_id:
+            return pm
+    raise invalid("Choose one of your saved cards, or enter a card.", param="payment_method")
 
 
 def _return_url(sandbox: Sandbox, session: dict[str, Any]) -> str:
@@ -393,6 +433,9 @@ def pay_checkout_session(
     """
     with sandbox.store.transaction():
         session = _open_session(sandbox, session_id)
+        if details.shipping_rate is not None:
+            choose_shipping_rate(sandbox, session, details.shipping_rate)
+            sandbox.store.put(session)
         now = sandbox.clock.for_customer(session.get("customer"))
         email = details.email or session.get("customer_email") or ""
         if not email and session.get("customer"):
@@ -404,13 +447,17 @@ def pay_checkout_session(
         )
         if details.payment_method_type == "bank_debit":
             return _pay_by_bank(sandbox, session, details, email, billing_info, now)
-        card = details.card_details()
-        found = _card_behaviour(card, now)
+        saving = (session.get("saved_payment_method_options") or {}).get("payment_method_save")
         pending: dict[str, Any] = {
             "email": email,
             "name": details.holder,
             "shipping": details.shipping,
+            "save_card": bool(details.save_card and saving == "enabled"),
         }
+        if details.payment_method:
+            return _pay_with_saved_card(sandbox, session, details.payment_method, pending, now)
+        card = details.card_details()
+        found = _card_behaviour(card, now)
         if session["mode"] == "setup":
             return _save_card(sandbox, session, details, card, found, pending, billing_info, now)
         if session["mode"] == "subscription":
@@ -435,6 +482,28 @@ def pay_checkout_session(
         if found.authenticate:
             return _await_authentication(sandbox, session, pi, pm, pending, now)
         return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
+
+
+def _pay_with_saved_card(
+    sandbox: Sandbox, session: dict[str, Any], pm_id: str, pending: dict[str, Any], now: int
+) -> PaymentOutcome:
+    """Pay with one of the customer's saved cards: as with a new card, without typing it.
+
+    The card keeps what its number does (3-D Secure, later declines, disputes)."""
+    if session["mode"] == "setup":
+        raise invalid("This card is already saved.", param="payment_method")
+    pm = _saved_card(sandbox, session, pm_id)
+    pending["customer"] = str(session["customer"])
+    pending["name"] = pending.get("name") or (pm.get("billing_details") or {}).get("name")
+    authenticate = bool(pm.get("_three_d_secure"))
+    if session["mode"] == "subscription":
+        return _finish_subscription_mode(
+            sandbox, session, pm, pending, now, authenticate=authenticate
+        )
+    pi = _payment_intent_for(sandbox, session, pending["customer"], now)
+    if authenticate:
+        return _await_authentication(sandbox, session, pi, pm, pending, now)
+    return _finish_payment_mode(sandbox, session, pi, pm, pending, now)
 
 
 def _save_card(

@@ -11,7 +11,7 @@ from ..api.base import current_sandbox
 from ..core.errors import StripeError
 from ..core.sandbox import Sandbox
 from ..flows import engine
-from ..flows.checkout import load_session
+from ..flows.checkout import load_session, saved_cards
 from . import queries
 from .display import COUNTRY_NAMES
 from .forms import ShippingInput, check_post, form_token, read_card, read_email, read_shipping
@@ -79,14 +79,21 @@ def _form_page(
     status: int = 200,
     email: str | None = None,
     name: str = "",
-    method: str = "card",
+    method: str | None = None,
     shipping: ShippingInput | None = None,
     errors: dict[str, str] | None = None,
     message: str | None = None,
+    save_card: bool = False,
 ) -> Page:
-    """The payment form; after a failure the shopper's email and name are kept, the card is not."""
+    """The payment form; after a failure the shopper's email and name are kept, the card is not.
+
+    A returning customer's saved cards come first, the newest selected."""
     lines = queries.checkout_lines(sandbox, session)
     countries = queries.allowed_countries(session)
+    cards = queries.saved_card_choices(saved_cards(sandbox, session))
+    shipping_choices = queries.shipping_choices(sandbox, session)
+    if method is None:
+        method = cards[0].payment_method if cards else "card"
     return (
         render_template(
             "sandbox/checkout.html",
@@ -102,6 +109,12 @@ def _form_page(
             name=name,
             method=method,
             bank_debit_allowed="bank_debit" in (session.get("payment_method_types") or []),
+            shipping_choices=shipping_choices,
+            chosen=queries.chosen_shipping(session, shipping_choices),
+            discount_label=queries.discount_label(sandbox, session),
+            saved_cards=cards,
+            offers_saving=queries.offers_saving(session),
+            save_card=save_card,
             bank_accounts=BANK_ACCOUNTS,
             errors=errors or {},
             message=message,
@@ -131,16 +144,29 @@ def checkout_pay(session_id: str) -> Page:
         return _closed(sandbox, session)
 
     form = request.form
-    method = "bank_debit" if form.get("payment_method") == "bank_debit" else "card"
+    chosen = form.get("payment_method", "card")
+    method = chosen if chosen in ("bank_debit", "card") or chosen.startswith("pm_") else "card"
     email, email_error = read_email(form)
     errors = {"email": email_error} if email_error else {}
     countries = queries.allowed_countries(session)
     shipping = read_shipping(form, countries) if countries else None
     if shipping:
         errors.update(shipping.errors)
+    shipping_rate = form.get("shipping_rate") or None
+    save_card = form.get("save_card") == "on"
 
     details: engine.PaymentDetails | None = None
-    if method == "card":
+    name = ""
+    if method.startswith("pm_"):
+        if not errors:
+            details = engine.PaymentDetails(
+                email=email,
+                payment_method=method,
+                shipping=_shipping_address(shipping),
+                shipping_rate=shipping_rate,
+                save_card=save_card,
+            )
+    elif method == "card":
         card = read_card(form)
         name = card.name
         errors.update(card.errors)
@@ -156,6 +182,8 @@ def checkout_pay(session_id: str) -> Page:
                     name=name,
                 ),
                 shipping=_shipping_address(shipping),
+                shipping_rate=shipping_rate,
+                save_card=save_card,
             )
     else:
         name = form.get("account_holder", "").strip()
@@ -171,6 +199,7 @@ def checkout_pay(session_id: str) -> Page:
                 method="bank_debit",
                 bank_account_number=account,
                 shipping=_shipping_address(shipping),
+                shipping_rate=shipping_rate,
             )
 
     if details is None:
@@ -183,13 +212,21 @@ def checkout_pay(session_id: str) -> Page:
             method=method,
             shipping=shipping,
             errors=errors,
+            save_card=save_card,
         )
     try:
         outcome = engine.pay_checkout_session(sandbox, session_id, details)
     except StripeError as exc:
         outcome = engine.PaymentOutcome(status="declined", message=exc.message)
     return _follow(
-        sandbox, session_id, outcome, email=email, name=name, method=method, shipping=shipping
+        sandbox,
+        session_id,
+        outcome,
+        email=email,
+        name=name,
+        method=method,
+        shipping=shipping,
+        save_card=save_card,
     )
 
 
@@ -200,10 +237,10 @@ def _shipping_address(shipping: ShippingInput | None) -> dict[str, Any] | None:
         "name": shipping.name,
         "address": {
             "line1": shipping.line1,
-            "line2": None,
+            "line2": shipping.line2 or None,
             "city": shipping.city,
             "postal_code": shipping.postal_code,
-            "state": None,
+            "state": shipping.state or None,
             "country": shipping.country,
         },
     }
@@ -216,8 +253,9 @@ def _follow(
     *,
     email: str,
     name: str,
-    method: str = "card",
+    method: str | None = None,
     shipping: ShippingInput | None = None,
+    save_card: bool = False,
 ) -> Page:
     """Go where an outcome leads: the shop, the 3-D Secure page, or the form again."""
     if outcome.status in ("succeeded", "processing") and outcome.redirect_url:
@@ -236,6 +274,7 @@ def _follow(
         method=method,
         shipping=shipping,
         message=outcome.message or "Your payment could not be completed.",
+        save_card=save_card,
     )
 
 

@@ -68,6 +68,23 @@ SECTIONS = (
         ),
     ),
     Section(
+        "Coupons",
+        "coupon",
+        (
+            ID,
+            Column("Name", "name"),
+            Column("Percent off", "percent_off"),
+            Column("Amount off", "amount_off", "money"),
+            Column("Duration", "duration"),
+            Column("Redeemed", "times_redeemed"),
+        ),
+    ),
+    Section(
+        "Shipping rates",
+        "shipping_rate",
+        (ID, Column("Name", "display_name"), ACTIVE, CREATED),
+    ),
+    Section(
         "Customers",
         "customer",
         (

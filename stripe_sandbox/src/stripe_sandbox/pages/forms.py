@@ -136,6 +136,8 @@ class ShippingInput:
     postal_code: str
     country: str
     errors: dict[str, str] = field(default_factory=dict)
+    line2: str = ""
+    state: str = ""
 
 
 def read_shipping(form: MultiDict[str, str], allowed_countries: list[str]) -> ShippingInput:
@@ -146,6 +148,8 @@ def read_shipping(form: MultiDict[str, str], allowed_countries: list[str]) -> Sh
         city=form.get("shipping_city", "").strip(),
         postal_code=form.get("shipping_postal_code", "").strip(),
         country=form.get("shipping_country", "").strip().upper(),
+        line2=form.get("shipping_line2", "").strip(),
+        state=form.get("shipping_state", "").strip(),
     )
     for key, label in (
         ("name", "Enter the name to ship to."),

@@ -29,6 +29,8 @@ NOUNS = {
     "webhook_endpoint": "webhook_endpoint",
     "billing_portal.session": "billing_portal.session",
     "test_helpers.test_clock": "test_clock",
+    "coupon": "coupon",
+    "shipping_rate": "shipping_rate",
 }
 
 
