@@ -34,6 +34,7 @@ def test_a_card_saved_at_checkout_is_listed_and_only_its_owner_can_remove_it(
         exp_year=expiry_year,
         cvc="123",
         cardholder_name="Ada Reader",
+        save_card=True,  # the shopper ticks "Save my card for future purchases"
         shipping={
             "name": "Ada Reader",
             "line1": "1 Quay St",

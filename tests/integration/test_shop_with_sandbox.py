@@ -77,7 +77,8 @@ def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: Li
     session = live_shop.stripe_client.v1.checkout.sessions.retrieve(
         session_id, params={"expand": ["line_items"]}
     )
-    assert session.amount_total == 2598
+    # Two copies at 12.99 and the test catalogue's cheapest postage to GB (2.85).
+    assert session.amount_total == 2598 + 285
     assert session.line_items is not None
     assert session.line_items.data[0].quantity == 2
 
@@ -97,7 +98,8 @@ def test_buying_a_book_pays_the_order_through_redirect_and_webhook(live_shop: Li
         )
     )
     assert kinds
-    assert (order(live_shop).status, order(live_shop).amount_paid) == ("paid", 2598)
+    assert (order(live_shop).status, order(live_shop).amount_paid) == ("paid", 2598 + 285)
+    assert order(live_shop).shipping_amount == 285
 
 
 def test_a_decline_keeps_the_session_open_and_a_retry_pays(live_shop: LiveShop) -> None:
@@ -131,7 +133,7 @@ def test_refunds_reach_the_order_by_webhook(live_shop: LiveShop) -> None:
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "partially_refunded")
     live_shop.stripe_client.v1.refunds.create(params={"payment_intent": intent})
     assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "refunded")
-    assert order(live_shop).amount_refunded == 1000
+    assert order(live_shop).amount_refunded == 1000 + 285  # the book and its postage
 
 
 def test_an_order_s_idempotency_key_gives_back_the_same_session(live_shop: LiveShop) -> None:
@@ -332,11 +334,11 @@ def test_a_disputed_payment_marks_the_order_disputed_by_webhook(live_shop: LiveS
     (dispute,) = live_shop.stripe_client.v1.disputes.list(
         params={"payment_intent": str(intent)}
     ).data
-    assert (dispute.reason, dispute.amount) == ("fraudulent", 2200)
+    assert (dispute.reason, dispute.amount) == ("fraudulent", 2200 + 285)
     # Losing the dispute later changes nothing more: disputed is where the order stays.
     live_shop.stripe_client.v1.disputes.close(dispute.id)
     assert live_shop.sandbox.wait_for_deliveries()
-    assert (order(live_shop).status, order(live_shop).amount_paid) == ("disputed", 2200)
+    assert (order(live_shop).status, order(live_shop).amount_paid) == ("disputed", 2200 + 285)
 
 
 def test_a_printed_book_paid_in_the_sandbox_keeps_its_address_and_can_be_shipped(
