@@ -70,6 +70,15 @@ def _split(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number, 1 or more (got {raw!r})")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The shop's configuration; `as_flask_config` turns it into Flask's mapping."""
@@ -83,6 +92,7 @@ class Settings:
     site_url: str
     catalogue_path: Path
     uses_sandbox: bool
+    max_held_copies: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -127,6 +137,7 @@ class Settings:
             site_url=(env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             catalogue_path=Path(env.get("CATALOGUE_PATH") or ROOT / "products.yaml"),
             uses_sandbox=uses_sandbox,
+            max_held_copies=_positive_int(env, "MAX_HELD_COPIES", 5),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -142,6 +153,7 @@ class Settings:
             "STRIPE_USES_SANDBOX": self.uses_sandbox,
             "SITE_URL": self.site_url,
             "CATALOGUE_PATH": str(self.catalogue_path),
+            "MAX_HELD_COPIES": self.max_held_copies,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",

@@ -101,9 +101,9 @@ def register_stripe(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Shop pages, checkout, accounts, admin, the Stripe webhook and the health check."""
-    from shop.views import accounts, admin, checkout, health, shop, webhooks
+    from shop.views import accounts, admin, cart, checkout, health, shop, webhooks
 
-    for module in (shop, checkout, accounts, admin, webhooks, health):
+    for module in (shop, cart, checkout, accounts, admin, webhooks, health):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange
 
 from shop.checkout.orders import MAX_QUANTITY
 
@@ -33,6 +35,14 @@ class BuyForm(FlaskForm):
     quantity = IntegerField(
         "Quantity", default=1, validators=[DataRequired(), NumberRange(1, MAX_QUANTITY)]
     )
+    #: From the book page: "add" (Add to basket) or "buy" (Buy now: add, then the basket).
+    action = HiddenField(default="add")
+
+
+class QuantityForm(FlaskForm):
+    """A basket line's new quantity (0 takes it out)."""
+
+    quantity = IntegerField("Quantity", validators=[InputRequired(), NumberRange(0, MAX_QUANTITY)])
 
 
 class SubscribeForm(FlaskForm):
@@ -45,6 +55,7 @@ class SubscribeForm(FlaskForm):
 
 class RefundForm(FlaskForm):
     amount = StringField("Amount to refund (blank: everything left)")
+    restock = BooleanField("Put the copies back in stock")
 
 
 class ActionForm(FlaskForm):

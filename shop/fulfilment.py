@@ -18,10 +18,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop.catalogue import PLAN_METADATA, QUIRE_KEY_METADATA, LookupKey, ProductKind
+from shop.checkout import cart, stock
 from shop.extensions import db
 from shop.models import (
+    ENDED_UNPAID,
     ORDER_ID_METADATA,
     USER_ID_METADATA,
+    WAS_PAID,
     Customer,
     Invoice,
     Order,
@@ -101,10 +104,26 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     if status == OrderStatus.PAID:
         order.amount_paid = session.amount_total
     order.advance(status)
+    settle_order(order)
     subscription = session.subscription
     if subscription is not None and not isinstance(subscription, str):
         record_subscription(subscription, user_id=order.user_id)
     return order
+
+
+def settle_order(order: Order) -> None:
+    """What an order's new status means for its copies and its shopper's basket.
+
+    Paid: held copies become sold and the ordered quantities leave the basket. Ended
+    unpaid (expired, payment failed, cancelled): held copies go back, the basket stays.
+    Each move happens once, however often the event is replayed (see `stock`, `cart`).
+    """
+    status = OrderStatus(order.status)
+    if status in WAS_PAID:
+        stock.consume(order)
+        cart.remove_ordered(order)
+    elif status in ENDED_UNPAID:
+        stock.release(order)
 
 
 def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None:

@@ -105,6 +105,18 @@ def retrieve_checkout_session(
         return client.v1.checkout.sessions.retrieve(session_id, params={"expand": SESSION_EXPAND})
 
 
+def expire_checkout_session(
+    client: stripe.StripeClient, session_id: str
+) -> stripe.checkout.Session:
+    """End an open Checkout Session so it can no longer be paid.
+
+    Stripe refuses (`StripeFailure`) a session that is not open: already complete
+    or already expired.
+    """
+    with _calling_stripe():
+        return client.v1.checkout.sessions.expire(session_id)
+
+
 def sync_checkout_session(
     client: stripe.StripeClient, session_id: str, session: stripe.checkout.Session | None = None
 ) -> Order | None:

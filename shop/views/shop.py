@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from flask_login import current_user
 
-from shop.checkout.stock import available_stock
+from shop.checkout import stock
+from shop.checkout.orders import owned_book_keys
 from shop.forms import BuyForm, SubscribeForm
 from shop.views import catalogue
 
@@ -23,7 +25,14 @@ def book(key: str) -> str:
     item = catalogue().book(key)
     if item is None:
         abort(404)
-    return render_template("shop/book.html", book=item, stock=available_stock(item), form=BuyForm())
+    owned = (
+        item.format == "ebook"
+        and current_user.is_authenticated
+        and item.key in owned_book_keys(current_user)
+    )
+    return render_template(
+        "shop/book.html", book=item, stock=stock.available(item), owned=owned, form=BuyForm()
+    )
 
 
 @bp.get("/memberships/<key>")
