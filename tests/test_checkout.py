@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -363,9 +363,9 @@ def test_copies_are_held_while_their_order_can_still_be_paid(
     other = app.test_client()
     helpers.sign_in(other, "other@example.com")
     refused = other.post("/checkout/books/letters-from-the-lighthouse", data={"quantity": "3"})
-    assert "Only 2 copies of Letters from the Lighthouse are left" in other.get(
-        refused.location
-    ).text
+    assert (
+        "Only 2 copies of Letters from the Lighthouse are left" in other.get(refused.location).text
+    )
     assert "2 copies left" in client.get("/books/letters-from-the-lighthouse").text
 
     with app.app_context():

@@ -176,7 +176,7 @@ def open_checkout(
     order.checkout_attempts += 1
     # Every new session lives SESSION_LIFETIME from now (Stripe's minimum is 30 minutes),
     # whatever the order's age; its copies stay held until then.
-    order.expires_at = utcnow() + SESSION_LIFETIME
+    order.expires_at = (utcnow() + SESSION_LIFETIME).replace(microsecond=0)
     selling = _selling_prices(order)
     user = order.user
     known_customer = user.customer.stripe_customer_id if user.customer else None
