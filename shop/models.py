@@ -141,16 +141,18 @@ class CartState(enum.StrEnum):
 
 
 #: An order only moves up this ladder, so a stale or replayed event cannot undo a later one.
+#: Cancelled sits above expired: the shopper's cancel expires the session, and Stripe's
+#: `checkout.session.expired` that follows (even when it lands first) must not hide why.
 RANK = {
     OrderStatus.PENDING: 0,
     OrderStatus.AWAITING_PAYMENT: 1,
     OrderStatus.EXPIRED: 2,
     OrderStatus.PAYMENT_FAILED: 2,
-    OrderStatus.CANCELLED: 2,
-    OrderStatus.PAID: 3,
-    OrderStatus.PARTIALLY_REFUNDED: 4,
-    OrderStatus.REFUNDED: 5,
-    OrderStatus.DISPUTED: 6,
+    OrderStatus.CANCELLED: 3,
+    OrderStatus.PAID: 4,
+    OrderStatus.PARTIALLY_REFUNDED: 5,
+    OrderStatus.REFUNDED: 6,
+    OrderStatus.DISPUTED: 7,
 }
 
 

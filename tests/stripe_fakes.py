@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,8 @@ class FakeCheckoutSessions:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
         self.expire_calls: list[str] = []
+        #: Called with an expired session before the expire call answers (a webhook, say).
+        self.on_expire: Callable[[dict[str, Any]], None] | None = None
         self.delay = delay
         mock.add_callback(
             "POST", re.compile(API + r"/v1/checkout/sessions$"), callback=self._create
@@ -348,6 +351,8 @@ class FakeCheckoutSessions:
                 json.dumps({"error": {"type": "invalid_request_error", "message": message}}),
             )
         found.update(status="expired", url=None)
+        if self.on_expire is not None:
+            self.on_expire(found)
         return 200, {}, json.dumps(found)
 
     def complete(self, session_id: str, amount_total: int) -> dict[str, Any]:

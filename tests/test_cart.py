@@ -396,6 +396,24 @@ def test_a_shopper_cancels_a_pending_order(
     assert "Return to payment" not in client.get("/orders/1").text
 
 
+def test_a_cancelled_order_stays_cancelled_when_stripe_s_expiry_event_lands_first(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    post_event: Callable[..., Any],
+) -> None:
+    client.post("/cart/books/letters-from-the-lighthouse", data={"quantity": "2"})
+    client.post("/cart/checkout")
+    webhook = app.test_client()
+    stripe_shop.sessions.on_expire = lambda session: post_event(
+        event("checkout.session.expired", session), client=webhook
+    )
+    client.post("/orders/1/cancel")
+    assert only_order(app).status == "cancelled"
+    assert level(app) == (0, 0)
+
+
 def test_cancelling_an_order_paid_meanwhile_records_the_payment(
     app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
 ) -> None:

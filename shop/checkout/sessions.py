@@ -294,7 +294,7 @@ def cancel_order(client: stripe.StripeClient, order: Order) -> OrderStatus:
             if order.status != OrderStatus.PENDING:
                 return OrderStatus(order.status)
     order = _locked(order)
-    order.advance(OrderStatus.CANCELLED)
+    order.advance(OrderStatus.CANCELLED)  # even if the expiry event was recorded first
     fulfilment.settle_order(order)
     db.session.commit()
     return OrderStatus(order.status)
