@@ -273,30 +273,32 @@ def _locked(order: Order) -> Order:
 
 
 def cancel_order(client: stripe.StripeClient, order: Order) -> OrderStatus:
-    """Cancel a pending order (books or a membership sign-up): its Checkout Session is
-    expired at Stripe so it can no longer be paid, its copies go back, and it shows
-    Cancelled. Returns the order's status afterwards: when Stripe says the session was
-    already complete (or expired), that is recorded instead.
+    """Cancel a pending order (books or a membership sign-up): it shows Cancelled, its
+    copies go back, and its Checkout Session is expired at Stripe so it can no longer be
+    paid. Returns the order's status afterwards: when Stripe says the session was
+    already complete, the payment is recorded instead (paid ranks above cancelled).
 
-    :raise StripeFailure: when Stripe cannot be asked; nothing is changed then.
+    The order is cancelled before Stripe is asked, so the `checkout.session.expired`
+    event the expiry sends always finds it cancelled (and changes nothing).
+    :raise StripeFailure: when Stripe cannot be asked; the order stays cancelled and its
+    page lapses at its `expires_at` (a payment made before then is still recorded).
     """
+    order = _locked(order)
     if order.status != OrderStatus.PENDING:
+        db.session.commit()
         return OrderStatus(order.status)
+    order.advance(OrderStatus.CANCELLED)
+    fulfilment.settle_order(order)
     session_id = order.checkout_session_id
     db.session.commit()  # no transaction open across the Stripe call
-    if session_id is not None:
-        try:
-            stripe_api.expire_checkout_session(client, session_id)
-        except StripeFailure:
-            session = _session_now(client, session_id, lambda found: found.status != "open")
-            if session.status == "open":
-                raise
-            if order.status != OrderStatus.PENDING:
-                return OrderStatus(order.status)
-    order = _locked(order)
-    order.advance(OrderStatus.CANCELLED)  # even if the expiry event was recorded first
-    fulfilment.settle_order(order)
-    db.session.commit()
+    if session_id is None:
+        return OrderStatus.CANCELLED
+    try:
+        stripe_api.expire_checkout_session(client, session_id)
+    except StripeFailure:
+        session = _session_now(client, session_id, lambda found: found.status == "complete")
+        if session.status == "open":
+            raise
     return OrderStatus(order.status)
 
 
