@@ -70,13 +70,13 @@ def _split(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
-def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
-    """A setting that is a whole number, 0 or more; a malformed one stops start-up."""
+def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 0) -> int:
+    """A setting that is a whole number, `least` or more; a malformed one stops start-up."""
     raw = env.get(name)
     if not raw:
         return default
-    if not raw.strip().isdigit():
-        raise ConfigError(f"{name} must be a whole number, 0 or more (got {raw!r})")
+    if not raw.strip().isdigit() or int(raw) < least:
+        raise ConfigError(f"{name} must be a whole number, {least} or more (got {raw!r})")
     return int(raw)
 
 
@@ -95,6 +95,7 @@ class Settings:
     uses_sandbox: bool
     ebook_dir: Path = ROOT / "shop" / "ebooks"
     member_grace_days: int = 7
+    max_held_copies: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -141,6 +142,7 @@ class Settings:
             uses_sandbox=uses_sandbox,
             ebook_dir=Path(env.get("EBOOK_DIR") or ROOT / "shop" / "ebooks"),
             member_grace_days=_whole_number(env, "MEMBER_GRACE_DAYS", 7),
+            max_held_copies=_whole_number(env, "MAX_HELD_COPIES", 5, least=1),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -158,6 +160,7 @@ class Settings:
             "CATALOGUE_PATH": str(self.catalogue_path),
             "EBOOK_DIR": str(self.ebook_dir),
             "MEMBER_GRACE_DAYS": self.member_grace_days,
+            "MAX_HELD_COPIES": self.max_held_copies,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",

@@ -103,11 +103,11 @@ def register_stripe(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Shop pages, checkout, accounts, the library, admin, the Stripe webhook and the
-    health check."""
-    from shop.views import accounts, admin, checkout, health, library, shop, webhooks
+    """Shop pages, the basket, checkout, accounts, the library, admin, the Stripe webhook
+    and the health check."""
+    from shop.views import accounts, admin, cart, checkout, health, library, shop, webhooks
 
-    for module in (shop, checkout, accounts, library, admin, webhooks, health):
+    for module in (shop, cart, checkout, accounts, library, admin, webhooks, health):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
 

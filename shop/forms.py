@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -16,7 +17,15 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
 from shop.catalogue import Catalogue
 from shop.checkout.orders import MAX_QUANTITY
@@ -76,6 +85,20 @@ class BuyForm(FlaskForm):
         "Quantity", default=1, validators=[DataRequired(), NumberRange(1, MAX_QUANTITY)]
     )
     ship_to = DeliverToField()
+    #: From the book page: "add" (Add to basket) or "buy" (Buy now: add, then the basket).
+    action = HiddenField(default="add")
+
+
+class CheckoutForm(FlaskForm):
+    """The basket's Checkout button, with where its printed books are posted."""
+
+    ship_to = DeliverToField()
+
+
+class QuantityForm(FlaskForm):
+    """A basket line's new quantity (0 takes it out)."""
+
+    quantity = IntegerField("Quantity", validators=[InputRequired(), NumberRange(0, MAX_QUANTITY)])
 
 
 class SubscribeForm(FlaskForm):
@@ -88,6 +111,7 @@ class SubscribeForm(FlaskForm):
 
 class RefundForm(FlaskForm):
     amount = StringField("Amount to refund (blank: everything left)")
+    restock = BooleanField("Put the copies back in stock")
 
 
 class ShipForm(FlaskForm):

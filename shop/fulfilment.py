@@ -18,11 +18,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop.catalogue import PLAN_METADATA, QUIRE_KEY_METADATA, LookupKey, ProductKind
+from shop.checkout import cart, stock
 from shop.countries import country_name
 from shop.extensions import db
 from shop.models import (
+    ENDED_UNPAID,
     ORDER_ID_METADATA,
     USER_ID_METADATA,
+    WAS_PAID,
     Customer,
     Invoice,
     Order,
@@ -120,6 +123,7 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
         record_shipping(order, session)
     if order.advance(status) and status == OrderStatus.PAYMENT_FAILED:
         order.last_error = payment_failure(session) or order.last_error
+    settle_order(order)
     subscription = session.subscription
     if subscription is not None and not isinstance(subscription, str):
         record_subscription(subscription, user_id=order.user_id)
@@ -161,6 +165,21 @@ def record_shipping(order: Order, session: stripe.checkout.Session) -> None:
     rate = field_of(cost, "shipping_rate")
     if rate is not None and not isinstance(rate, str):
         order.shipping_method = field_of(rate, "display_name") or order.shipping_method
+
+
+def settle_order(order: Order) -> None:
+    """What an order's new status means for its copies and its shopper's basket.
+
+    Paid: held copies become sold and the ordered quantities leave the basket. Ended
+    unpaid (expired, payment failed, cancelled): held copies go back, the basket stays.
+    Each move happens once, however often the event is replayed (see `stock`, `cart`).
+    """
+    status = OrderStatus(order.status)
+    if status in WAS_PAID:
+        stock.consume(order)
+        cart.remove_ordered(order)
+    elif status in ENDED_UNPAID:
+        stock.release(order)
 
 
 def _user_for_customer(customer_id: str, metadata: dict[str, str]) -> int | None:

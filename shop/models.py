@@ -11,7 +11,16 @@ import enum
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator, text
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -98,22 +107,61 @@ class OrderStatus(enum.StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     EXPIRED = "expired"
     PAYMENT_FAILED = "payment_failed"
+    CANCELLED = "cancelled"
     PAID = "paid"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     DISPUTED = "disputed"
 
 
+#: Statuses of an order that ended unpaid: its copies go back and its cart stays.
+ENDED_UNPAID = frozenset({OrderStatus.EXPIRED, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED})
+#: Statuses of an order that was paid (whatever happened to the money since).
+WAS_PAID = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
+        OrderStatus.DISPUTED,
+    }
+)
+
+
+class StockState(enum.StrEnum):
+    """What an order does with copies of stock-limited books (`stock_levels`).
+
+    Each move is one guarded UPDATE on the order (`WHERE stock_state = <from>`), so a
+    replayed or racing event cannot release or consume the same copies twice.
+    """
+
+    NONE = "none"  # holds nothing (yet, or ever)
+    HELD = "held"  # counted in `StockLevel.held` while its Checkout Session is open
+    RELEASED = "released"  # given back (expired, failed, cancelled)
+    SOLD = "sold"  # paid: counted in `StockLevel.sold`
+    RESTOCKED = "restocked"  # refunded and the admin put the copies back
+
+
+class CartState(enum.StrEnum):
+    """Where an order made from the shopper's cart stands towards that cart."""
+
+    OPEN = "open"  # pending: the cart's lines are still there
+    CLOSED = "closed"  # ended unpaid: the cart is kept as it was
+    SETTLED = "settled"  # paid: the ordered quantities were taken out of the cart
+
+
 #: An order only moves up this ladder, so a stale or replayed event cannot undo a later one.
+#: Cancelled sits above expired: the shopper's cancel expires the session, and Stripe's
+#: `checkout.session.expired` that follows (even when it lands first) must not hide why.
 RANK = {
     OrderStatus.PENDING: 0,
     OrderStatus.AWAITING_PAYMENT: 1,
     OrderStatus.EXPIRED: 2,
     OrderStatus.PAYMENT_FAILED: 2,
-    OrderStatus.PAID: 3,
-    OrderStatus.PARTIALLY_REFUNDED: 4,
-    OrderStatus.REFUNDED: 5,
-    OrderStatus.DISPUTED: 6,
+    OrderStatus.CANCELLED: 3,
+    OrderStatus.PAID: 4,
+    OrderStatus.PARTIALLY_REFUNDED: 5,
+    OrderStatus.REFUNDED: 6,
+    OrderStatus.DISPUTED: 7,
 }
 
 
@@ -160,6 +208,13 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     holds_stock: Mapped[bool] = mapped_column(default=False)  # its copies are counted
     trial_days: Mapped[int | None]
     plan_key: Mapped[str | None] = mapped_column(String(64))  # a membership order's plan
+    #: When the current Checkout Session stops taking payment (set for each new session).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stock_state: Mapped[str] = mapped_column(String(16), default=StockState.NONE)
+    cart_state: Mapped[str | None] = mapped_column(String(16))  # None: not from the cart
+    #: The user while this is their one open cart order: unique, so a double-clicked
+    #: Checkout cannot make a second one.
+    open_cart_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
     checkout_attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -175,7 +230,7 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     tracking_reference: Mapped[str | None] = mapped_column(String(255))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
@@ -223,6 +278,10 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
             return False
         changed = status != self.status
         self.status = status
+        if status != OrderStatus.PENDING:
+            self.open_cart_user_id = None
+        if status in ENDED_UNPAID and self.cart_state == CartState.OPEN:
+            self.cart_state = CartState.CLOSED
         if status == OrderStatus.PAID and self.paid_at is None:
             self.paid_at = utcnow()
         return changed
@@ -246,6 +305,33 @@ class OrderItem(db.Model):  # type: ignore[name-defined,misc]
     @property
     def line_total(self) -> int:
         return self.unit_amount * self.quantity
+
+
+class CartLine(db.Model):  # type: ignore[name-defined,misc]
+    """A book in a signed-in shopper's cart (signed-out carts live in the Flask session)."""
+
+    __tablename__ = "cart_lines"
+    __table_args__ = (UniqueConstraint("user_id", "book_key", name="uq_cart_lines_user_book"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    book_key: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int]
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StockLevel(db.Model):  # type: ignore[name-defined,misc]
+    """Copies of a stock-limited printed book sold and held; made on first need.
+
+    What is left for sale is the catalogue's `stock` (the copies allotted to the shop in
+    total) less `sold` less `held`; holds are taken with one guarded UPDATE each.
+    """
+
+    __tablename__ = "stock_levels"
+
+    book_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    held: Mapped[int] = mapped_column(default=0)
+    sold: Mapped[int] = mapped_column(default=0)
 
 
 class Subscription(db.Model):  # type: ignore[name-defined,misc]

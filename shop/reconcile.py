@@ -16,6 +16,7 @@ from datetime import datetime
 import stripe
 
 from shop import fulfilment, stripe_api
+from shop.checkout import stock
 from shop.extensions import db
 from shop.models import Customer, Order, Subscription
 
@@ -47,6 +48,10 @@ def _order_state(order: Order | None) -> tuple[object, ...]:
 def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
     """Record every Checkout Session, subscription and refund Stripe has since `since`."""
     report = ReconcileReport()
+    expired = stock.expire_lapsed()  # pending orders whose payment page has lapsed
+    db.session.commit()
+    if expired:
+        report.changed.append(f"{expired} lapsed pending order(s) marked expired")
     for session in stripe_api.recent_checkout_sessions(client, since):
         report.sessions += 1
         before = _order_state(fulfilment.order_for_session(session))

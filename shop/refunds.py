@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 import stripe
 
 from shop import stripe_api
+from shop.checkout import stock
 from shop.extensions import db
 from shop.models import Order, OrderStatus
 from shop.money import exponent, format_money
@@ -43,8 +44,13 @@ def refundable(order: Order) -> int:
     return order.amount_paid - order.amount_refunded
 
 
-def refund_order(client: stripe.StripeClient, order: Order, amount: int | None) -> int:
+def refund_order(
+    client: stripe.StripeClient, order: Order, amount: int | None, *, restock: bool = False
+) -> int:
     """Refund `amount` (all that is left when None) of a paid order; returns the amount.
+
+    With `restock`, a refund that leaves the order fully refunded puts its copies of
+    stock-limited books back on sale (once; a partial refund keeps them sold).
 
     A double-clicked button refunds once (see `stripe_api.refund_payment`). The order is
     updated from the charge right away (the `charge.refunded` webhook will find nothing
@@ -64,6 +70,9 @@ def refund_order(client: stripe.StripeClient, order: Order, amount: int | None) 
     charge_id = refund.charge if isinstance(refund.charge, str) else None
     if charge_id:
         stripe_api.sync_charge(client, charge_id)
+        db.session.commit()
+    if restock and order.status == OrderStatus.REFUNDED:
+        stock.restock(order)
         db.session.commit()
     log.info("refunded %s of order #%s (%s)", amount, order.id, refund.id)
     return amount

@@ -42,6 +42,7 @@ ORDER_STATUSES: dict[OrderStatus, Status] = {
     OrderStatus.AWAITING_PAYMENT: Status("Payment on its way", Tone.WAITING),
     OrderStatus.EXPIRED: Status("Expired", Tone.NEUTRAL),
     OrderStatus.PAYMENT_FAILED: Status("Payment failed", Tone.BAD),
+    OrderStatus.CANCELLED: Status("Cancelled", Tone.NEUTRAL),
     OrderStatus.PAID: Status("Paid", Tone.GOOD),
     OrderStatus.PARTIALLY_REFUNDED: Status("Partly refunded", Tone.NEUTRAL),
     OrderStatus.REFUNDED: Status("Refunded", Tone.NEUTRAL),

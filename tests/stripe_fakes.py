@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,104 @@ class FakeCoupons:
     @staticmethod
     def _error(message: str, code: str) -> dict[str, Any]:
         return {"error": {"type": "invalid_request_error", "message": message, "code": code}}
+
+
+class FakeCheckoutSessions:
+    """Stripe's Checkout Sessions over `responses`: create (open, with the params sent),
+    retrieve, expire (refused unless open), and `complete(id)` / `expire_now(id)` for a
+    test to play the shopper or the clock. Created sessions' params are in `created`.
+    """
+
+    def __init__(self, mock: Any, delay: float = 0.0) -> None:
+        import re
+
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.expire_calls: list[str] = []
+        #: Called with an expired session before the expire call answers (a webhook, say).
+        self.on_expire: Callable[[dict[str, Any]], None] | None = None
+        self.delay = delay
+        mock.add_callback(
+            "POST", re.compile(API + r"/v1/checkout/sessions$"), callback=self._create
+        )
+        mock.add_callback(
+            "POST",
+            re.compile(API + r"/v1/checkout/sessions/[^/?]+/expire$"),
+            callback=self._expire,
+        )
+        mock.add_callback(
+            "GET", re.compile(API + r"/v1/checkout/sessions/[^/?]+(\?.*)?$"), callback=self._get
+        )
+
+    def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        from urllib.parse import parse_qsl
+
+        raw = request.body.decode() if isinstance(request.body, bytes) else request.body
+        params = _nested(parse_qsl(raw or "", keep_blank_values=True))
+        if self.delay:
+            time.sleep(self.delay)
+        session_id = f"cs_test_{len(self.sessions) + 1}"
+        self.created.append(params)
+        self.sessions[session_id] = example(
+            "checkout.session",
+            id=session_id,
+            url=f"https://checkout.stripe.com/c/pay/{session_id}",
+            status="open",
+            payment_status="unpaid",
+            client_reference_id=params.get("client_reference_id"),
+            metadata=params.get("metadata", {}),
+            mode=params.get("mode"),
+            customer=params.get("customer"),
+            currency="gbp",
+            amount_total=None,
+            expires_at=int(params["expires_at"]) if "expires_at" in params else None,
+            payment_intent=None,
+            subscription=None,
+        )
+        return 200, {}, json.dumps(self.sessions[session_id])
+
+    def _id(self, request: Any) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(request.url).path.split("/")[4]
+
+    def _get(self, request: Any) -> tuple[int, dict[str, str], str]:
+        found = self.sessions.get(self._id(request))
+        if found is None:
+            return 404, {}, json.dumps({"error": {"type": "invalid_request_error"}})
+        return 200, {}, json.dumps(found)
+
+    def _expire(self, request: Any) -> tuple[int, dict[str, str], str]:
+        session_id = self._id(request)
+        self.expire_calls.append(session_id)
+        found = self.sessions[session_id]
+        if found["status"] != "open":
+            message = (
+                "Only Checkout Sessions with a status of open can be expired; "
+                f"this one is {found['status']}."
+            )
+            return (
+                400,
+                {},
+                json.dumps({"error": {"type": "invalid_request_error", "message": message}}),
+            )
+        found.update(status="expired", url=None)
+        if self.on_expire is not None:
+            self.on_expire(found)
+        return 200, {}, json.dumps(found)
+
+    def complete(self, session_id: str, amount_total: int) -> dict[str, Any]:
+        """The shopper paid: the session is complete and paid."""
+        self.sessions[session_id].update(
+            status="complete",
+            payment_status="paid",
+            amount_total=amount_total,
+            url=None,
+            payment_intent=example("payment_intent", id=f"pi_{session_id}", status="succeeded"),
+        )
+        return self.sessions[session_id]
+
+    def expire_now(self, session_id: str) -> dict[str, Any]:
+        """The session's time ran out."""
+        self.sessions[session_id].update(status="expired", url=None)
+        return self.sessions[session_id]

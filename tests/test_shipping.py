@@ -305,12 +305,16 @@ def test_a_printed_book_needs_a_country_we_post_to(
     assert len(fake_stripe.calls) == 0
 
 
-def test_the_book_page_offers_destinations_and_shows_postage(client: FlaskClient) -> None:
+def test_the_basket_offers_destinations_and_the_book_page_shows_postage(
+    client: FlaskClient,
+) -> None:
+    client.post("/cart/books/the-salt-road", data={"quantity": "1"})
+    basket = client.get("/cart").text
+    assert '<label for="ship_to">Deliver to</label>' in basket
+    assert '<option selected value="GB">United Kingdom</option>' in basket
+    assert '<option value="FR">France</option>' in basket
+    assert '<option value="CU">' not in basket  # not a country we post to
     page = client.get("/books/the-salt-road").text
-    assert '<label for="ship_to">Deliver to</label>' in page
-    assert '<option selected value="GB">United Kingdom</option>' in page
-    assert '<option value="FR">France</option>' in page
-    assert '<option value="CU">' not in page  # not a country we post to
     assert "Postage from £2.85" in page
     assert "Royal Mail 1st class: £3.95 · 1–2 business days" in page
     assert "Free on printed books from £30.00" in page  # the UK's own limit

@@ -247,6 +247,7 @@ ORDER_WORDS = {
     "awaiting_payment": ("waiting", "Payment on its way"),
     "expired": ("neutral", "Expired"),
     "payment_failed": ("bad", "Payment failed"),
+    "cancelled": ("neutral", "Cancelled"),
     "paid": ("good", "Paid"),
     "partially_refunded": ("neutral", "Partly refunded"),
     "refunded": ("neutral", "Refunded"),

@@ -1,17 +1,27 @@
-"""Pending orders, priced by the catalogue: the shopper sends only a key, a quantity or an
-interval, never an amount. Each is committed before Stripe is called.
+"""Pending orders, priced by the catalogue: the shopper sends only keys, quantities or an
+interval, never an amount. Each is committed before Stripe is called; a book order
+holds its copies of stock-limited books in the same transaction (`stock.hold`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import cast
 
 from sqlalchemy.exc import IntegrityError
 
-from shop.catalogue import Catalogue, Interval, ProductKind
-from shop.checkout.stock import available_stock
+from shop.catalogue import Book, Catalogue, Interval, ProductKind
+from shop.checkout import stock
 from shop.extensions import db
-from shop.models import LIVE_STATUSES, Order, OrderItem, OrderStatus, Subscription, User
+from shop.models import (
+    LIVE_STATUSES,
+    CartState,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Subscription,
+    User,
+)
 from shop.shipping import zone_for
 
 MAX_QUANTITY = 10
@@ -21,50 +31,86 @@ class CheckoutRefused(ValueError):
     """The shopper asked for something that cannot be sold (the message says why)."""
 
 
-def order_book(
-    catalogue: Catalogue, user: User, book_key: str, quantity: int, ship_to: str | None = None
+def book_order(
+    catalogue: Catalogue,
+    user: User,
+    lines: Mapping[str, int],
+    *,
+    max_held: int,
+    from_cart: bool = False,
+    ship_to: str | None = None,
 ) -> Order:
-    """A committed pending order for `quantity` copies of a book, priced by the catalogue.
+    """A committed pending order with one line per book (`{key: quantity}`), priced by
+    the catalogue, holding its copies of stock-limited books — all or nothing.
 
-    A printed book needs `ship_to`, the country (ISO code) it is posted to, which sets
-    the postage Checkout offers; an ebook ignores it.
+    From the cart, it is the user's one open cart order (`open_cart_user_id` is unique,
+    so a racing second one fails with `IntegrityError` and the caller takes the first).
+    Printed books need `ship_to`, the country (ISO code) they are posted to, which sets
+    the postage Checkout offers. :raise CheckoutRefused: for an unknown book, a bad
+    quantity, a country we do not post to, or copies not left.
     """
-    book = catalogue.book(book_key)
-    if book is None:
-        raise CheckoutRefused("That book is not in our catalogue.")
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise CheckoutRefused(f"Choose between 1 and {MAX_QUANTITY} copies.")
-    destination = None
-    if book.format == "print":
-        destination = (ship_to or "").upper()
-        if zone_for(catalogue.shipping, destination) is None:
-            raise CheckoutRefused("Choose a country we post to.")
-    stock = available_stock(book)
-    if stock is not None and quantity > stock:
-        raise CheckoutRefused(
-            "Sorry, that book is sold out." if stock == 0 else f"Only {stock} copies are left."
-        )
+    if not lines:
+        raise CheckoutRefused("Your basket is empty.")
+    books: list[tuple[Book, int]] = []
+    for key, quantity in lines.items():
+        book = catalogue.book(key)
+        if book is None:
+            raise CheckoutRefused("That book is not in our catalogue.")
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise CheckoutRefused(f"Choose between 1 and {MAX_QUANTITY} copies.")
+        books.append((book, quantity))
+    ships = any(book.format == "print" for book, _ in books)
+    destination = (ship_to or "").upper() if ships else None
+    if ships and zone_for(catalogue.shipping, destination or "") is None:
+        raise CheckoutRefused("Choose a country we post to.")
+    if stock.expire_lapsed():  # give back copies of checkouts that ended unannounced
+        db.session.commit()
+    currencies = {book.currency for book, _ in books}
+    if len(currencies) != 1:
+        raise CheckoutRefused("Books priced in different currencies cannot be bought together.")
     order = Order(
         user=user,
         kind=ProductKind.BOOK,
-        currency=book.currency,
-        amount_total=book.price * quantity,
-        ships=book.format == "print",
+        currency=currencies.pop(),
+        amount_total=sum(book.price * quantity for book, quantity in books),
+        ships=ships,
         ship_to_country=destination,
-        holds_stock=book.stock is not None,
+        holds_stock=any(stock.is_limited(book) for book, _ in books),
     )
-    order.items.append(
-        OrderItem(
-            item_key=book.key,
-            lookup_key=book.lookup_key,
-            description=f"{book.title} — {book.author}",
-            unit_amount=book.price,
-            quantity=quantity,
+    if from_cart:
+        order.cart_state = CartState.OPEN
+        order.open_cart_user_id = user.id
+    for book, quantity in books:
+        order.items.append(
+            OrderItem(
+                item_key=book.key,
+                lookup_key=book.lookup_key,
+                description=f"{book.title} — {book.author}",
+                unit_amount=book.price,
+                quantity=quantity,
+            )
         )
-    )
     db.session.add(order)
+    db.session.flush()
+    try:
+        stock.hold(catalogue, order, max_held)
+    except stock.SoldOut as sold_out:
+        raise CheckoutRefused(str(sold_out)) from sold_out
     db.session.commit()
     return order
+
+
+def order_book(
+    catalogue: Catalogue,
+    user: User,
+    book_key: str,
+    quantity: int,
+    *,
+    max_held: int = stock.DEFAULT_MAX_HELD_COPIES,
+    ship_to: str | None = None,
+) -> Order:
+    """A committed pending order for `quantity` copies of one book (Buy on its own)."""
+    return book_order(catalogue, user, {book_key: quantity}, max_held=max_held, ship_to=ship_to)
 
 
 def current_membership(user: User) -> Subscription | None:

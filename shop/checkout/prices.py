@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import ClassVar
 from weakref import WeakKeyDictionary
 
@@ -81,6 +82,48 @@ class PriceDirectory:
         if not _same(price, wanted):
             raise CatalogueNotSynced(key, "Stripe's amount differs from the catalogue")
         return price.id
+
+    def resolve_many(
+        self, client: stripe.StripeClient, wanted: Sequence[SellingPrice]
+    ) -> dict[str, str]:
+        """Price ids by lookup key for every one of `wanted`, checked like `resolve`.
+
+        Prices not cached (or stale, or changed) are fetched together: one Stripe list
+        call for up to ten lookup keys, so a checkout of a basket makes one call at most.
+        :raise CatalogueNotSynced: when Stripe lacks one, or holds another amount.
+        :raise StripeFailure: when Stripe cannot be asked.
+        """
+        now = time.monotonic()
+        with self._lock:
+            cached = {str(w.lookup_key): self._prices.get(str(w.lookup_key)) for w in wanted}
+        missing = [
+            str(w.lookup_key)
+            for w in wanted
+            if (entry := cached[str(w.lookup_key)]) is None
+            or now - entry[0] > self.ttl
+            or not _same(entry[1], w)
+        ]
+        if missing:
+            found = {
+                str(price.lookup_key): price
+                for price in stripe_api.prices_by_lookup_key(client, missing)
+            }
+            with self._lock:
+                for key in missing:
+                    price = found.get(key)
+                    cached[key] = None if price is None else (now, price)
+                    if price is not None:
+                        self._prices[key] = (now, price)
+        ids: dict[str, str] = {}
+        for w in wanted:
+            key = str(w.lookup_key)
+            entry = cached.get(key)
+            if entry is None:
+                raise CatalogueNotSynced(key, "no active Stripe price")
+            if not _same(entry[1], w):
+                raise CatalogueNotSynced(key, "Stripe's amount differs from the catalogue")
+            ids[key] = entry[1].id
+        return ids
 
     def forget(self) -> None:
         """Drop every cached price (after `catalog sync` changed them)."""

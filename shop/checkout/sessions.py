@@ -8,20 +8,30 @@ builds a URL.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import stripe
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
-from shop import saved_cards, stripe_api
-from shop.catalogue import PLAN_METADATA, LookupKey, ProductKind, SellingPrice
+from shop import fulfilment, saved_cards, stripe_api
+from shop.catalogue import PLAN_METADATA, Catalogue, LookupKey, ProductKind, SellingPrice
+from shop.checkout import cart, stock
 from shop.checkout.customers import ensure_customer
 from shop.checkout.discounts import apply_member_discount
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
-from shop.checkout.stock import STOCK_HOLD
 from shop.extensions import db
-from shop.models import ORDER_ID_METADATA, USER_ID_METADATA, Order, OrderStatus
+from shop.models import (
+    ORDER_ID_METADATA,
+    USER_ID_METADATA,
+    WAS_PAID,
+    Order,
+    OrderStatus,
+    User,
+    utcnow,
+)
 from shop.shipping import checkout_shipping
 from shop.stripe_api import StripeFailure
 
@@ -29,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Stripe replaces this literal in a success URL with the session's id.
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+#: How long a new Checkout Session for books (and the copies its order holds) lasts:
+#: Stripe's shortest expiry is 30 minutes from the session's creation, plus a minute.
+SESSION_LIFETIME = timedelta(minutes=31)
 
 
 class PaymentsUnavailable(RuntimeError):
@@ -61,25 +74,32 @@ class CheckoutStart:
     url: str
 
 
-def _selling_price(order: Order) -> SellingPrice:
-    """The catalogue price the order was made at (lookup key, amount, interval)."""
-    item = order.items[0]
-    lookup_key = LookupKey(item.lookup_key)
-    return SellingPrice(lookup_key, item.unit_amount, order.currency, lookup_key.interval)
+def _selling_prices(order: Order) -> list[SellingPrice]:
+    """The catalogue prices the order was made at (lookup key, amount, interval), a line each."""
+    prices = []
+    for item in order.items:
+        lookup_key = LookupKey(item.lookup_key)
+        prices.append(
+            SellingPrice(lookup_key, item.unit_amount, order.currency, lookup_key.interval)
+        )
+    return prices
 
 
 def session_params(
-    order: Order, price_id: str, customer_id: str, urls: ReturnUrls
+    order: Order, price_ids: Mapping[str, str], customer_id: str, urls: ReturnUrls
 ) -> SessionCreateParams:
     """Checkout Session parameters for an order, every amount from its catalogue lines.
 
-    Typed with the SDK's own `SessionCreateParams`, so mypy checks every field we send.
+    The base is built from the order's lines (`price_ids`: Price id by lookup key); then
+    one small function per concern adds its part. Typed with the SDK's own
+    `SessionCreateParams`, so mypy checks every field we send.
     """
-    item = order.items[0]
     metadata = {ORDER_ID_METADATA: str(order.id), USER_ID_METADATA: str(order.user_id)}
     params: SessionCreateParams = {
         "customer": customer_id,
-        "line_items": [{"price": price_id, "quantity": item.quantity}],
+        "line_items": [
+            {"price": price_ids[item.lookup_key], "quantity": item.quantity} for item in order.items
+        ],
         "success_url": urls.success,
         "cancel_url": urls.cancel,
         "client_reference_id": order.reference,
@@ -89,21 +109,35 @@ def session_params(
     apply_member_discount(params, order)
     params.update(saved_cards.checkout_options(customer_id))
     if order.product_kind is ProductKind.MEMBERSHIP:
-        subscription_data: SessionCreateParamsSubscriptionData = {
-            "metadata": {**metadata, PLAN_METADATA: item.item_key}
-        }
-        if order.trial_days:
-            subscription_data["trial_period_days"] = order.trial_days
-        params["mode"] = "subscription"
-        params["subscription_data"] = subscription_data
+        _add_membership(params, order, metadata)
     else:
-        params["mode"] = "payment"
-        params["payment_intent_data"] = {"metadata": metadata}
-        params.update(checkout_shipping(order))
-        if order.holds_stock:
-            # The session must not outlive the copies it holds (see STOCK_HOLD).
-            params["expires_at"] = int((order.created_at + STOCK_HOLD).timestamp()) + 60
+        _add_payment(params, order, metadata)
     return params
+
+
+def _add_membership(params: SessionCreateParams, order: Order, metadata: dict[str, str]) -> None:
+    """Subscription mode, with the plan and the catalogue's trial."""
+    subscription_data: SessionCreateParamsSubscriptionData = {
+        "metadata": {**metadata, PLAN_METADATA: order.items[0].item_key}
+    }
+    if order.trial_days:
+        subscription_data["trial_period_days"] = order.trial_days
+    params["mode"] = "subscription"
+    params["subscription_data"] = subscription_data
+
+
+def _add_payment(params: SessionCreateParams, order: Order, metadata: dict[str, str]) -> None:
+    """Payment mode for books: the destination's postage, and the end of the hold."""
+    params["mode"] = "payment"
+    params["payment_intent_data"] = {"metadata": metadata}
+    params.update(checkout_shipping(order))
+    _add_expiry(params, order)
+
+
+def _add_expiry(params: SessionCreateParams, order: Order) -> None:
+    """The session ends when the order's hold does (`order.expires_at`, set from now)."""
+    if order.expires_at is not None:
+        params["expires_at"] = int(order.expires_at.timestamp())
 
 
 def _unavailable(order: Order, error: Exception) -> PaymentsUnavailable:
@@ -127,7 +161,13 @@ def open_checkout(
     Everything needed from the database is read first and the transaction ended, so no
     transaction stays open while Stripe is called.
     """
-    selling = _selling_price(order)
+    if order.product_kind is ProductKind.BOOK:
+        # Every new session for books lives SESSION_LIFETIME from now (Stripe's minimum
+        # is 30 minutes), whatever the order's age; its copies stay held until then. A
+        # membership's session keeps Stripe's default, so racing presses send the same
+        # parameters under their shared idempotency key.
+        order.expires_at = (utcnow() + SESSION_LIFETIME).replace(microsecond=0)
+    selling = _selling_prices(order)
     user = order.user
     known_customer = user.customer.stripe_customer_id if user.customer else None
     key = stripe_api.idempotency_key(
@@ -135,10 +175,10 @@ def open_checkout(
     )
     db.session.commit()
     try:
-        price_id = prices.resolve(client, selling)
+        price_ids = prices.resolve_many(client, selling)
         customer_id = ensure_customer(client, user, known_customer)
         session = stripe_api.create_checkout_session(
-            client, session_params(order, price_id, customer_id, urls), key
+            client, session_params(order, price_ids, customer_id, urls), key
         )
     except (StripeFailure, CatalogueNotSynced) as error:
         order.checkout_attempts += 1
@@ -206,3 +246,113 @@ def confirm_checkout(
     return _session_now(
         client, session_id, lambda found: found.client_reference_id == order.reference
     )
+
+
+# --- ending an order, and checking out the basket ----------------------------------------
+
+#: How long a second Checkout click waits for the first one's Stripe page.
+OPENING_WAIT_SECONDS = 10.0
+
+
+def _locked(order: Order) -> Order:
+    locked: Order = db.session.execute(
+        db.select(Order)
+        .filter_by(id=order.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    return locked
+
+
+def cancel_order(client: stripe.StripeClient, order: Order) -> OrderStatus:
+    """Cancel a pending order (books or a membership sign-up): it shows Cancelled, its
+    copies go back, and its Checkout Session is expired at Stripe so it can no longer be
+    paid. Returns the order's status afterwards: when Stripe says the session was
+    already complete, the payment is recorded instead (paid ranks above cancelled).
+
+    The order is cancelled before Stripe is asked, so the `checkout.session.expired`
+    event the expiry sends always finds it cancelled (and changes nothing).
+    :raise StripeFailure: when Stripe cannot be asked; the order stays cancelled and its
+    page lapses at its `expires_at` (a payment made before then is still recorded).
+    """
+    order = _locked(order)
+    if order.status != OrderStatus.PENDING:
+        db.session.commit()
+        return OrderStatus(order.status)
+    order.advance(OrderStatus.CANCELLED)
+    fulfilment.settle_order(order)
+    session_id = order.checkout_session_id
+    db.session.commit()  # no transaction open across the Stripe call
+    if session_id is None:
+        return OrderStatus.CANCELLED
+    try:
+        stripe_api.expire_checkout_session(client, session_id)
+    except StripeFailure:
+        session = _session_now(client, session_id, lambda found: found.status == "complete")
+        if session.status == "open":
+            raise
+    return OrderStatus(order.status)
+
+
+def _wait_while_opening(order: Order) -> None:
+    """Wait (briefly) while another request is opening this order's Stripe page, so a
+    double-clicked Checkout is sent to the same page instead of a second one."""
+    recently = utcnow() - timedelta(seconds=30)
+    deadline = time.monotonic() + OPENING_WAIT_SECONDS
+    while (
+        order.status == OrderStatus.PENDING
+        and order.checkout_session_id is None
+        and order.last_error is None
+        and order.updated_at > recently
+        and time.monotonic() < deadline
+    ):
+        db.session.commit()
+        time.sleep(0.1)
+        db.session.refresh(order)
+
+
+def checkout_basket(
+    client: stripe.StripeClient,
+    prices: PriceDirectory,
+    catalogue: Catalogue,
+    user: User,
+    urls_for: Callable[[Order], ReturnUrls],
+    *,
+    max_held: int,
+    ship_to: str | None = None,
+) -> CheckoutStart:
+    """Check out the user's basket: one pending order with a line per book, one session;
+    printed books go to `ship_to` (a country code), whose postage the session offers.
+
+    An open order made from the same basket is reused (a double click, a second tab,
+    a return from Stripe's page), so one basket never has two payment pages; after the
+    basket or the destination changed, the old order is cancelled first.
+    :raise CheckoutRefused: empty basket, an owned ebook, copies not left.
+    :raise PaymentsUnavailable: when Stripe fails (the order is kept).
+    """
+    lines = cart.checkout_lines(catalogue, user)
+    if stock.expire_lapsed():
+        db.session.commit()
+    order = cart.open_cart_order(user)
+    destination = (ship_to or "").upper() or None
+    if order is not None and (
+        not cart.matches(order, lines) or (order.ships and order.ship_to_country != destination)
+    ):
+        try:
+            status = cancel_order(client, order)
+        except StripeFailure as error:
+            raise _unavailable(order, error) from error
+        if status in WAS_PAID:  # paid while the shopper was changing the basket
+            return CheckoutStart(
+                order, urls_for(order).confirmation(order.checkout_session_id or "")
+            )
+        order = None
+    if order is None:
+        order, made = cart.checkout_order(
+            catalogue, user, lines, max_held=max_held, ship_to=destination
+        )
+        if not made:
+            _wait_while_opening(order)
+    else:
+        _wait_while_opening(order)
+    return continue_checkout(client, prices, order, urls_for(order))

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from shop import saved_cards
+from shop.checkout import cart, stock
 from shop.extensions import db, login_manager
 from shop.forms import ActionForm, LoginForm, RegisterForm
 from shop.models import Order, Subscription, User
 from shop.stripe_api import StripeFailure, billing_portal_url
 from shop.stripe_client import stripe_client
-from shop.views import public_url
+from shop.views import catalogue, public_url
 from shop.views.checkout import own_order
 
 bp = Blueprint("accounts", __name__)
@@ -25,6 +26,21 @@ log = logging.getLogger(__name__)
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def _signed_in(user: User) -> None:
+    """Sign `user` in and move the basket they filled while signed out into theirs."""
+    login_user(user)
+    signed_out = cart.SessionBasket(session)
+    if signed_out.lines():
+        cart.merge(catalogue(), user, signed_out.lines())
+        signed_out.clear()
+
+
+def _end_lapsed_orders() -> None:
+    """Orders whose payment page has expired show Expired, even if Stripe's event is late."""
+    if stock.expire_lapsed():
+        db.session.commit()
 
 
 def _next_url() -> str:
@@ -48,7 +64,7 @@ def register() -> Response | str:
             db.session.rollback()
             form.email.errors.append("An account with that email already exists.")
         else:
-            login_user(user)
+            _signed_in(user)
             flash("Welcome to Quire.", "success")
             return redirect(_next_url())
     return render_template("accounts/register.html", form=form)
@@ -61,7 +77,7 @@ def login() -> Response | str:
         email = (form.email.data or "").strip().lower()
         user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none()
         if user is not None and user.check_password(form.password.data or ""):
-            login_user(user)
+            _signed_in(user)
             return redirect(_next_url())
         form.password.errors.append("Email or password is wrong.")
     return render_template("accounts/login.html", form=form)
@@ -82,6 +98,7 @@ def account() -> str:
     The cards are read from Stripe; when Stripe cannot be asked the rest of the page
     still shows, with a line saying the cards can't be shown right now.
     """
+    _end_lapsed_orders()
     customer_id = saved_cards.customer_id_of(current_user)
     db.session.commit()  # no transaction open across the Stripe call
     cards: list[saved_cards.SavedCard] | None
@@ -130,6 +147,7 @@ def remove_card(card_id: str) -> Response:
 @bp.get("/orders/<int:order_id>")
 @login_required
 def order(order_id: int) -> str:
+    _end_lapsed_orders()
     return render_template("accounts/order.html", order=own_order(order_id))
 
 

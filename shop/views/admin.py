@@ -12,12 +12,14 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from shop import dispatch, refunds
+from shop.checkout import stock
 from shop.extensions import db
 from shop.forms import RefundForm, ShipForm
 from shop.models import Invoice, Order, OrderStatus, Subscription
 from shop.money import format_money
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
+from shop.views import catalogue
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 View = TypeVar("View", bound=Callable[..., Any])
@@ -83,6 +85,7 @@ def dashboard() -> str:
         failed_orders=list(failed_orders),
         failed_invoices=list(failed_invoices),
         members=members,
+        stock=stock.stock_rows(catalogue()),
     )
 
 
@@ -141,12 +144,13 @@ def refund(order_id: int) -> Response:
         abort(400)
     try:
         amount = refunds.parse_amount(form.amount.data or "", found.currency)
-        done = refunds.refund_order(stripe_client(), found, amount)
+        done = refunds.refund_order(stripe_client(), found, amount, restock=form.restock.data)
     except refunds.RefundRefused as refusal:
         flash(str(refusal), "error")
     except StripeFailure as failure:
         log.error("refund of order #%s: %s", order_id, failure)
         flash(f"Stripe refused the refund: {failure.user_message or 'try again later'}.", "error")
     else:
-        flash(f"Refunded {format_money(done, found.currency)}.", "success")
+        restocked = " The copies are back in stock." if found.stock_state == "restocked" else ""
+        flash(f"Refunded {format_money(done, found.currency)}.{restocked}", "success")
     return redirect(url_for("admin.order", order_id=order_id))

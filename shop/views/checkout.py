@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from shop.catalogue import ProductKind
-from shop.checkout import memberships, orders, sessions
+from shop.checkout import cart, memberships, orders, sessions, stock
 from shop.checkout.prices import CatalogueNotSynced
 from shop.extensions import db
 from shop.forms import ActionForm, BuyForm, SubscribeForm
-from shop.models import Order, OrderStatus
+from shop.models import WAS_PAID, Order, OrderStatus
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
 from shop.views import catalogue, price_directory, public_url
@@ -43,17 +53,31 @@ def _go_to_stripe(order: Order) -> Response | tuple[str, int]:
 
 
 @bp.post("/checkout/books/<key>")
-@login_required
 def buy_book(key: str) -> Response | tuple[str, int]:
-    """Buy a book: only its key and a quantity come from the shopper, never an amount."""
+    """Buy one book straight away: only its key and a quantity come from the shopper,
+    never an amount. Signed out, the book goes in the basket and the shopper to it
+    (Checkout there asks them to sign in), never to a page that cannot be shown.
+    """
     form = BuyForm()
     if not form.validate_on_submit():
         message = "Choose a country we post to." if form.ship_to.errors else None
         flash(message or "Choose a quantity between 1 and 10.", "error")
         return redirect(url_for("shop.book", key=key))
+    if not current_user.is_authenticated:
+        basket = cart.SessionBasket(session)
+        try:
+            flash(cart.add(catalogue(), basket, key, form.quantity.data or 0, set()), "success")
+        except orders.CheckoutRefused as refusal:
+            flash(str(refusal), "error")
+        return redirect(url_for("cart.show"))
     try:
         order = orders.order_book(
-            catalogue(), current_user, key, form.quantity.data or 0, form.ship_to.data
+            catalogue(),
+            current_user,
+            key,
+            form.quantity.data or 0,
+            max_held=current_app.config["MAX_HELD_COPIES"],
+            ship_to=form.ship_to.data,
         )
     except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
@@ -159,7 +183,31 @@ def resume(order_id: int) -> Response | tuple[str, int]:
     order = own_order(order_id)
     if not ActionForm().validate_on_submit():
         abort(400)
+    if stock.expire_lapsed():
+        db.session.commit()
     if order.status != OrderStatus.PENDING:
         flash("That order is no longer waiting for payment.", "info")
         return redirect(url_for("accounts.order", order_id=order.id))
     return _go_to_stripe(order)
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@login_required
+def cancel(order_id: int) -> Response:
+    """Cancel a pending order: its Stripe page stops taking payment, its copies go back."""
+    order = own_order(order_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        status = sessions.cancel_order(stripe_client(), order)
+    except StripeFailure as failure:
+        log.error("cancelling %s: %s", order.reference, failure)
+        flash("We couldn't reach Stripe to cancel the order; please try again.", "error")
+        return redirect(url_for("accounts.order", order_id=order.id))
+    if status == OrderStatus.CANCELLED:
+        flash(f"Order #{order.id} is cancelled: nothing was charged.", "success")
+    elif status in WAS_PAID:
+        flash(f"Order #{order.id} was already paid, so it cannot be cancelled.", "info")
+    else:
+        flash(f"Order #{order.id} is no longer waiting for payment.", "info")
+    return redirect(url_for("accounts.order", order_id=order.id))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask_login import current_user
 
+from shop.checkout import stock
 from shop.checkout.memberships import standing
 from shop.checkout.orders import current_membership
-from shop.checkout.stock import available_stock
+from shop.entitlements import owned_book_keys
 from shop.forms import BuyForm, SubscribeForm
 from shop.shipping import cheapest_postage
 from shop.views import catalogue
@@ -27,11 +28,17 @@ def book(key: str) -> str:
     item = catalogue().book(key)
     if item is None:
         abort(404)
+    owned = (
+        item.format == "ebook"
+        and current_user.is_authenticated
+        and item.key in owned_book_keys(current_user)
+    )
     shipping = catalogue().shipping
     return render_template(
         "shop/book.html",
         book=item,
-        stock=available_stock(item),
+        stock=stock.available(item),
+        owned=owned,
         form=BuyForm(),
         shipping=shipping,
         postage_from=cheapest_postage(shipping),

@@ -20,7 +20,7 @@ import yaml
 from stripe_sandbox.flows import engine
 
 from shop.extensions import db
-from shop.models import Order, OrderItem, OrderStatus, Subscription, User
+from shop.models import CartLine, Order, OrderItem, OrderStatus, Subscription, User
 from tests import helpers
 from tests.integration.live_shop import LiveShop
 
@@ -62,8 +62,11 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("sign-in", "/login", Who.GUEST),
     ShopPage("register", "/register", Who.GUEST),
     ShopPage("not-found", "/no-such-page", Who.GUEST, status=404),
+    ShopPage("basket-empty", "/cart", Who.GUEST),
     ShopPage("catalogue-signed-in", "/", Who.SHOPPER),
     ShopPage("account", "/account", Who.SHOPPER),
+    ShopPage("basket", "/cart", Who.SHOPPER),
+    ShopPage("library", "/library", Who.SHOPPER),
     ShopPage("order-paid", "/orders/{paid}", Who.SHOPPER),
     ShopPage("order-pending", "/orders/{pending}", Who.SHOPPER),
     ShopPage("order-cancelled", "/orders/{pending}/cancelled", Who.SHOPPER),
@@ -73,6 +76,7 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("switch", "/memberships/patron/switch?interval=year", Who.SHOPPER),
     ShopPage("admin-dashboard", "/admin/", Who.ADMIN),
     ShopPage("admin-order", "/admin/orders/{paid}", Who.ADMIN),
+    ShopPage("admin-to-ship", "/admin/to-ship", Who.ADMIN),
     ShopPage("admin-order-refunded", "/admin/orders/{refunded}", Who.ADMIN),
 )
 
@@ -217,6 +221,8 @@ def seed_shop(live: LiveShop) -> Seeded:
                 current_period_end=datetime.now(UTC) + timedelta(days=20),
             )
         )
+        for key, quantity in ((LONG_BOOK, 2), ("the-salt-road", 10), ("salt-road-ebook", 1)):
+            db.session.add(CartLine(user_id=user.id, book_key=key, quantity=quantity))
         db.session.commit()
         return {"pending": pending.id, "paid": paid.id, "refunded": refunded.id}
 

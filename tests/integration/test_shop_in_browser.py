@@ -59,7 +59,10 @@ def test_buying_a_printed_book_with_4242(
     page.get_by_role("link", name="The Salt Road", exact=True).click()
     page.get_by_label("Quantity").fill("2")
     shots.take("book")
-    page.get_by_role("button", name="Buy").click()
+    page.get_by_role("button", name="Buy now").click()
+    expect(page.locator(".subtotal")).to_have_text("£25.98")
+    shots.take("basket")
+    page.get_by_role("button", name="Checkout").click()
 
     expect(page.get_by_text("£25.98").first).to_be_visible()
     shots.take("hosted-checkout")
@@ -77,12 +80,44 @@ def test_buying_a_printed_book_with_4242(
     shots.take("account")
 
 
+def test_buying_signed_out_then_signing_up_keeps_the_basket_and_reaches_stripe(
+    page: Page, browser_shop: LiveShop, shots: Screenshots
+) -> None:
+    page.goto(browser_shop.url + "/books/letters-from-the-lighthouse")
+    page.get_by_role("button", name="Add to basket").click()
+    page.goto(browser_shop.url + "/books/salt-road-ebook")
+    page.get_by_role("button", name="Buy now").click()
+    expect(page.locator(".subtotal")).to_have_text("£28.99")  # £22.00 + £6.99
+    shots.take("signed-out-basket")
+    page.get_by_role("button", name="Checkout").click()
+    expect(page.get_by_text("your basket is kept")).to_be_visible()
+    page.get_by_role("link", name="Create an account").click()
+    page.get_by_label("Email").fill("new@example.com")
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    page.get_by_label("Repeat password").fill("correct horse battery")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(browser_shop.url + "/cart")
+    expect(page.locator(".subtotal")).to_have_text("£28.99")
+    shots.take("basket-after-sign-up")
+    page.get_by_role("button", name="Checkout").click()
+
+    expect(page.get_by_text("£28.99").first).to_be_visible()  # Stripe's hosted page
+    pay_by_card(page, "4242 4242 4242 4242", shots, "Pay", shipping=True)
+    expect(page.get_by_role("heading", name="Thank you — your order is confirmed")).to_be_visible()
+    shots.take("basket-paid")
+    page.goto(browser_shop.url + "/cart")
+    expect(page.get_by_text("Your basket is empty.")).to_be_visible()
+    page.goto(browser_shop.url + "/books/salt-road-ebook")
+    expect(page.get_by_text("You own this ebook.")).to_be_visible()
+
+
 def test_a_declined_card_then_a_good_one(
     page: Page, browser_shop: LiveShop, shots: Screenshots
 ) -> None:
     register(page, browser_shop, shots)
     page.goto(browser_shop.url + "/books/cartographers-daughter")
-    page.get_by_role("button", name="Buy").click()
+    page.get_by_role("button", name="Buy now").click()
+    page.get_by_role("button", name="Checkout").click()
     pay_by_card(page, "4000 0000 0000 0002", shots, "Pay")
     expect(page.get_by_role("alert")).to_contain_text("Your card was declined.")
     shots.take("declined")

@@ -14,7 +14,7 @@ from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import running_sandbox
 
 from shop.extensions import db
-from shop.models import Invoice, Order, ProcessedEvent, Subscription
+from shop.models import CartLine, Invoice, Order, ProcessedEvent, StockLevel, Subscription
 from tests import helpers
 from tests.integration.live_shop import LiveShop
 
@@ -368,3 +368,53 @@ def test_a_printed_book_paid_in_the_sandbox_keeps_its_address_and_can_be_shipped
     admin.post("/admin/orders/1/shipped", data={"tracking_reference": "AB123456789GB"})
     assert "Nothing to ship." in admin.get("/admin/to-ship").text
     assert "AB123456789GB" in client.get("/orders/1").text
+
+
+def _held_and_sold(book_key: str) -> Callable[[], tuple[int, int]]:
+    def read() -> tuple[int, int]:
+        level = db.session.get(StockLevel, book_key)
+        return (level.held, level.sold) if level else (0, 0)
+
+    return read
+
+
+def test_a_basket_is_one_stripe_payment_and_leaves_the_basket_when_paid(
+    live_shop: LiveShop,
+) -> None:
+    client = live_shop.signed_in_shopper()
+    client.post("/cart/books/letters-from-the-lighthouse", data={"quantity": "2"})
+    client.post("/cart/books/salt-road-ebook", data={"quantity": "1"})
+    session_id = session_id_of(client.post("/cart/checkout", data={"ship_to": "GB"}).location)
+    items = live_shop.stripe_client.v1.checkout.sessions.line_items.list(session_id).data
+    assert sorted((item.price.lookup_key, item.quantity) for item in items if item.price) == [
+        ("book:letters-from-the-lighthouse", 2),
+        ("book:salt-road-ebook", 1),
+    ]
+    assert live_shop.read(_held_and_sold("letters-from-the-lighthouse")) == (2, 0)
+    assert engine.pay_checkout_session(live_shop.sandbox.state, session_id, card(VISA)).status == (
+        "succeeded"
+    )
+    assert live_shop.wait_for(lambda: db.session.get(Order, 1).status == "paid")
+    # Printed books over 30.00 go free to GB in the test catalogue: no postage here.
+    assert order(live_shop).amount_paid == 2 * 2200 + 699
+    assert live_shop.read(_held_and_sold("letters-from-the-lighthouse")) == (0, 2)
+    assert live_shop.read(lambda: db.session.execute(db.select(CartLine)).all()) == []
+
+
+def test_cancelling_expires_the_session_at_stripe_and_gives_the_copies_back(
+    live_shop: LiveShop,
+) -> None:
+    client = live_shop.signed_in_shopper()
+    client.post("/cart/books/letters-from-the-lighthouse", data={"quantity": "3"})
+    session_id = session_id_of(client.post("/cart/checkout", data={"ship_to": "GB"}).location)
+    session = live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id)
+    assert session.expires_at >= int(datetime.now(UTC).timestamp()) + 30 * 60 - 5
+    client.post("/orders/1/cancel")
+    assert live_shop.stripe_client.v1.checkout.sessions.retrieve(session_id).status == "expired"
+    assert order(live_shop).status == "cancelled"
+    assert live_shop.sandbox.wait_for_deliveries()  # checkout.session.expired arrives too
+    assert order(live_shop).status == "cancelled"
+    assert live_shop.read(_held_and_sold("letters-from-the-lighthouse")) == (0, 0)
+    assert (
+        live_shop.read(lambda: db.session.execute(db.select(CartLine.quantity)).scalar_one()) == 3
+    )
