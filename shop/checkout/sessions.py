@@ -265,33 +265,38 @@ def _locked(order: Order) -> Order:
 
 
 def cancel_order(client: stripe.StripeClient, order: Order) -> OrderStatus:
-    """Cancel a pending order (books or a membership sign-up): it shows Cancelled, its
-    copies go back, and its Checkout Session is expired at Stripe so it can no longer be
-    paid. Returns the order's status afterwards: when Stripe says the session was
+    """Cancel a pending order (books or a membership sign-up): its Checkout Session is
+    expired at Stripe so it can no longer be paid, then it shows Cancelled and its copies
+    go back. Returns the order's status afterwards: when Stripe says the session was
     already complete, the payment is recorded instead (paid ranks above cancelled).
 
-    The order is cancelled before Stripe is asked, so the `checkout.session.expired`
-    event the expiry sends always finds it cancelled (and changes nothing).
-    :raise StripeFailure: when Stripe cannot be asked; the order stays cancelled and its
-    page lapses at its `expires_at` (a payment made before then is still recorded).
+    The copies go back only once Stripe has said the page can no longer be paid, so a
+    page left open cannot sell copies already given to someone else. The expiry event
+    that the expiry sends may land first and mark the order expired; cancelled ranks
+    above expired, so it ends cancelled either way, its copies given back once.
+    :raise StripeFailure: when Stripe cannot be asked; the order stays pending, its
+    copies held, and its page lapses at its `expires_at` (or the shopper tries again).
     """
     order = _locked(order)
     if order.status != OrderStatus.PENDING:
         db.session.commit()
         return OrderStatus(order.status)
-    order.advance(OrderStatus.CANCELLED)
-    fulfilment.settle_order(order)
     session_id = order.checkout_session_id
     db.session.commit()  # no transaction open across the Stripe call
-    if session_id is None:
-        return OrderStatus.CANCELLED
-    try:
-        stripe_api.expire_checkout_session(client, session_id)
-    except StripeFailure:
-        session = _session_now(client, session_id, lambda found: found.status == "complete")
-        if session.status == "open":
-            raise
-    return OrderStatus(order.status)
+    if session_id is not None:
+        try:
+            stripe_api.expire_checkout_session(client, session_id)
+        except StripeFailure:
+            session = _session_now(client, session_id, lambda found: found.status == "complete")
+            if session.status == "open":
+                raise
+    order = _locked(order)
+    if order.status in (OrderStatus.PENDING, OrderStatus.EXPIRED):
+        order.advance(OrderStatus.CANCELLED)
+        fulfilment.settle_order(order)
+    status = OrderStatus(order.status)
+    db.session.commit()
+    return status
 
 
 def _wait_while_opening(order: Order) -> None:
