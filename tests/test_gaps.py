@@ -4,18 +4,21 @@ in tests/test_stock_race.py, and the shopper-facing pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+import responses
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from shop.checkout import stock
 from shop.extensions import db
-from shop.models import Order, StockLevel
+from shop.models import CartLine, Order, StockLevel, utcnow
 from tests import helpers
-from tests.stripe_fakes import event
-from tests.test_cart import FakeStripe, level, only_order
+from tests.stripe_fakes import API, event, example, listing
+from tests.test_cart import FakeStripe, basket_of, level, only_order
 from tests.test_cart import stripe_shop as stripe_shop  # the fixture
 
 LIGHTHOUSE = "letters-from-the-lighthouse"  # 5 copies allotted
@@ -74,3 +77,70 @@ def test_a_payment_for_copies_already_sold_to_others_never_takes_stock_below_zer
     page = admin.get("/admin/orders/1").text
     assert "Oversold: 2 copies paid for after they were sold to someone else" in page
     assert "refund or find a copy" in page
+
+
+# --- 3. Try again for a failed order of several books -------------------------------------
+
+
+def test_try_again_for_a_failed_order_of_several_books_puts_them_back_in_the_basket(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    post_event: Callable[..., Any],
+) -> None:
+    client.post(f"/cart/books/{LIGHTHOUSE}", data={"quantity": "2"})
+    client.post("/cart/books/salt-road-ebook", data={"quantity": "1"})
+    client.post("/cart/checkout", data={"ship_to": "GB"})
+    failed = stripe_shop.sessions.complete("cs_test_1", 5099)
+    failed.update(
+        payment_status="unpaid",
+        payment_intent=example("payment_intent", id="pi_1", status="requires_payment_method"),
+    )
+    post_event(event("checkout.session.async_payment_failed", failed))
+    assert only_order(app).status == "payment_failed"
+    for key in (LIGHTHOUSE, "salt-road-ebook"):  # the shopper emptied the basket since
+        client.post(f"/cart/books/{key}/remove")
+    assert basket_of(app) == {}
+
+    page = client.get("/orders/1").text
+    form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', page, re.S)
+    assert form is not None and "Try again" in form[2] and 'name="csrf_token"' in form[2]
+    assert form[1] == "/orders/1/basket"
+    again = client.post("/orders/1/basket")
+    assert again.status_code == 303 and again.location.endswith("/cart")
+    assert basket_of(app) == {LIGHTHOUSE: 2, "salt-road-ebook": 1}
+    client.post("/orders/1/basket")  # pressed twice: the basket is not doubled
+    assert basket_of(app) == {LIGHTHOUSE: 2, "salt-road-ebook": 1}
+    assert "Letters from the Lighthouse" in client.get("/cart").text
+
+
+def test_no_one_else_can_put_my_order_in_their_basket(
+    app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    client.post(f"/cart/books/{LIGHTHOUSE}", data={"quantity": "2"})
+    client.post("/cart/checkout", data={"ship_to": "GB"})
+    helpers.add_user(app, "other@example.com")
+    other = app.test_client()
+    helpers.sign_in(other, "other@example.com")
+    assert other.post("/orders/1/basket").status_code == 404
+    assert basket_of(app, "other@example.com") == {}
+
+
+# --- 4. a book no longer sold -------------------------------------------------------------
+
+
+def test_a_book_no_longer_sold_is_taken_out_of_the_basket_and_the_shopper_told_once(
+    app: Flask, client: FlaskClient, shopper: int
+) -> None:
+    client.post(f"/cart/books/{LIGHTHOUSE}", data={"quantity": "1"})
+    with app.app_context():
+        db.session.add(CartLine(user_id=shopper, book_key="the-lost-atlas", quantity=1))
+        db.session.commit()
+    first = client.get("/cart").text
+    assert "The lost atlas is no longer sold and was taken out of your basket." in first
+    assert basket_of(app) == {LIGHTHOUSE: 1}
+    second = client.get("/cart").text
+    assert "no longer sold" not in second
+    assert "Letters from the Lighthouse" in second
+
