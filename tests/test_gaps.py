@@ -144,3 +144,12 @@ def test_a_book_no_longer_sold_is_taken_out_of_the_basket_and_the_shopper_told_o
     assert "no longer sold" not in second
     assert "Letters from the Lighthouse" in second
 
+
+# --- 5. member prices: none shown when no plan discounts printed books --------------------
+
+
+def test_no_member_price_is_shown_when_no_plan_discounts_printed_books(
+    client: FlaskClient,
+) -> None:
+    assert "members pay" not in client.get("/books/the-salt-road").text.lower()
+
