@@ -153,3 +153,33 @@ def test_no_member_price_is_shown_when_no_plan_discounts_printed_books(
 ) -> None:
     assert "members pay" not in client.get("/books/the-salt-road").text.lower()
 
+
+# --- 6. `orders reconcile` sweeps lapsed holds --------------------------------------------
+
+
+def test_orders_reconcile_ends_lapsed_checkouts_and_gives_their_copies_back(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    fake_stripe: responses.RequestsMock,
+    runner: FlaskCliRunner,
+) -> None:
+    client.post(f"/cart/books/{LIGHTHOUSE}", data={"quantity": "2"})
+    client.post("/cart/checkout", data={"ship_to": "GB"})
+    assert level(app) == (2, 0)
+    with app.app_context():  # the first page lapsed and its expiry event never came
+        db.session.get(Order, 1).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    for path in ("/v1/checkout/sessions", "/v1/subscriptions", "/v1/charges"):
+        fake_stripe.add("GET", re.compile(API + path + r"\?.*"), json=listing(path, []), status=200)
+
+    result = runner.invoke(args=["orders", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "1 lapsed pending order(s) marked expired" in result.output
+    assert only_order(app).status == "expired"
+    assert level(app) == (0, 0)
+    assert "Expired" in client.get("/orders/1").text
+    again = runner.invoke(args=["orders", "reconcile"])  # run again: nothing more to do
+    assert "0 record(s) changed" in again.output
+    assert level(app) == (0, 0)
