@@ -15,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from shop.checkout import stock
 from shop.extensions import db
-from shop.models import CartLine, Order, StockLevel, utcnow
+from shop.models import CartLine, Order, OrderStatus, StockLevel, utcnow
 from tests import helpers
 from tests.stripe_fakes import API, event, example, listing
 from tests.test_cart import FakeStripe, basket_of, level, only_order
@@ -77,6 +77,27 @@ def test_a_payment_for_copies_already_sold_to_others_never_takes_stock_below_zer
     page = admin.get("/admin/orders/1").text
     assert "Oversold: 2 copies paid for after they were sold to someone else" in page
     assert "refund or find a copy" in page
+
+
+def test_copies_of_a_cancel_that_never_reached_stripe_go_back_when_its_page_lapses(
+    app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    client.post(f"/cart/books/{LIGHTHOUSE}", data={"quantity": "2"})
+    client.post("/cart/checkout", data={"ship_to": "GB"})
+    with app.app_context():  # cancelled, then the shop stopped before Stripe answered
+        order = db.session.get(Order, 1)
+        order.advance(OrderStatus.CANCELLED)
+        db.session.commit()
+    assert level(app) == (2, 0)
+    with app.app_context():
+        stock.expire_lapsed()
+        db.session.commit()
+    assert level(app) == (2, 0)  # its page may still be paid until it lapses
+    with app.app_context():
+        stock.expire_lapsed(utcnow() + timedelta(minutes=32))
+        db.session.commit()
+    assert level(app) == (0, 0)
+    assert only_order(app).status == "cancelled"
 
 
 # --- 3. Try again for a failed order of several books -------------------------------------

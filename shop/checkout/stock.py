@@ -298,4 +298,14 @@ def expire_lapsed(now: datetime | None = None, *, exclude: int | None = None) ->
         order.advance(OrderStatus.EXPIRED)
         release(order)
         ended += 1
+    # A cancelled order still holds its copies while its page is being expired; should
+    # that never finish, its copies go back when the page would have lapsed anyway.
+    for order in db.session.execute(
+        db.select(Order).where(
+            Order.status == OrderStatus.CANCELLED,
+            Order.stock_state == StockState.HELD,
+            Order.expires_at < now,
+        )
+    ).scalars():
+        release(order)
     return ended
