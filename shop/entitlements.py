@@ -124,6 +124,38 @@ def member_benefits(
     return MemberBenefits(print_coupon=best, ebooks=ebooks)
 
 
+@dataclass(frozen=True)
+class MemberPrice:
+    """What members of a plan pay for a printed book, from the catalogue."""
+
+    plan: Plan
+    amount: int
+    #: True: the shopper is a live member of `plan`, so this is their own price.
+    mine: bool
+
+
+def member_price(
+    book: Book, user: User | None, catalogue: Catalogue | None = None, now: datetime | None = None
+) -> MemberPrice | None:
+    """The member price to show on a printed book's page: a live member's own (their
+    best plan's discount), else the lowest any plan gives (None: an ebook, or no plan
+    discounts printed books). Worked out from the catalogue, as Checkout's coupon is."""
+    catalogue = catalogue_or_app(catalogue)
+    if book.format != "print":
+        return None
+    mine = member_benefits(user, catalogue, now).print_coupon if user is not None else None
+    coupons = [mine] if mine is not None else []
+    if not coupons:
+        coupons = [c for plan in catalogue.plans if (c := catalogue.print_coupon(plan))]
+    if not coupons:
+        return None
+    best = max(coupons, key=lambda coupon: coupon.discount_on(book.price))
+    plan = catalogue.plan(best.plan_key)
+    if plan is None:
+        return None
+    return MemberPrice(plan, book.price - best.discount_on(book.price), mine is not None)
+
+
 def library(
     user: User, catalogue: Catalogue | None = None, now: datetime | None = None
 ) -> list[LibraryBook]:

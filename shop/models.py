@@ -272,6 +272,11 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
         """The delivery address as lines for a label (empty until Stripe collected one)."""
         return self.shipping_address.splitlines() if self.shipping_address else []
 
+    @property
+    def oversold(self) -> int:
+        """Copies paid for that the shop no longer had (see `OrderItem.copies_short`)."""
+        return sum(item.copies_short for item in self.items)
+
     def advance(self, status: OrderStatus) -> bool:
         """Move to `status` unless the order is already further along; True if it moved."""
         if RANK[status] <= RANK[OrderStatus(self.status)] and status != self.status:
@@ -299,6 +304,9 @@ class OrderItem(db.Model):  # type: ignore[name-defined,misc]
     description: Mapped[str] = mapped_column(String(255))
     unit_amount: Mapped[int]
     quantity: Mapped[int]
+    #: Copies paid for that were no longer there to give (the hold had lapsed and the
+    #: copies were sold to someone else): the admin refunds them or finds a copy.
+    copies_short: Mapped[int] = mapped_column(default=0, server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="items")
 

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import requests
 import stripe
 
 API = "https://api.stripe.com"
@@ -337,6 +338,8 @@ class FakeCheckoutSessions:
         self.expire_calls: list[str] = []
         #: Called with an expired session before the expire call answers (a webhook, say).
         self.on_expire: Callable[[dict[str, Any]], None] | None = None
+        #: True: retrieving or expiring a session fails as if Stripe could not be reached.
+        self.unreachable = False
         self.delay = delay
         mock.add_callback(
             "POST", re.compile(API + r"/v1/checkout/sessions$"), callback=self._create
@@ -383,6 +386,8 @@ class FakeCheckoutSessions:
         return urlsplit(request.url).path.split("/")[4]
 
     def _get(self, request: Any) -> tuple[int, dict[str, str], str]:
+        if self.unreachable:
+            raise requests.ConnectionError("Stripe cannot be reached")
         found = self.sessions.get(self._id(request))
         if found is None:
             return 404, {}, json.dumps({"error": {"type": "invalid_request_error"}})
@@ -391,6 +396,8 @@ class FakeCheckoutSessions:
     def _expire(self, request: Any) -> tuple[int, dict[str, str], str]:
         session_id = self._id(request)
         self.expire_calls.append(session_id)
+        if self.unreachable:
+            raise requests.ConnectionError("Stripe cannot be reached")
         found = self.sessions[session_id]
         if found["status"] != "open":
             message = (

@@ -289,3 +289,28 @@ def test_a_server_without_coupons_fails_the_sync_naming_it(
     assert not [
         c for c in fake_stripe.calls if c.request.method == "POST" and "coupons" in c.request.url
     ]
+
+
+# --- member prices on a printed book's page ------------------------------------------------
+
+
+def test_a_member_sees_their_own_price_on_a_printed_book_s_page(
+    app: Flask, client: FlaskClient, shopper: int
+) -> None:
+    member(app, shopper, "reader")
+    page = client.get("/books/the-salt-road").text
+    assert "£12.99" in page
+    assert "Reader members pay £11.69" in page  # 10% off £12.99, from the catalogue
+    assert "Members pay less" not in page
+    assert "members pay" not in client.get("/books/salt-road-ebook").text.lower()
+
+
+def test_a_shopper_without_a_live_membership_is_told_members_pay_less(
+    app: Flask, client: FlaskClient, shopper: int
+) -> None:
+    member(app, shopper, "reader", status="canceled")
+    page = client.get("/books/the-salt-road").text
+    found = re.search(r'Members pay less: <a href="([^"]+)">Patron members</a> pay £10\.39', page)
+    assert found is not None and found[1] == "/memberships/patron"
+    signed_out = app.test_client().get("/books/the-salt-road").text
+    assert "Members pay less" in signed_out and "Patron members</a> pay £10.39" in signed_out

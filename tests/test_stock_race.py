@@ -92,3 +92,52 @@ def test_last_copy_goes_to_exactly_one_of_ten_racing_shoppers(app: Flask, run: i
     assert level.held == 0 and level.sold == 5 and available == 0
     assert 5 - level.sold - level.held >= 0  # never below zero
     assert 4 + paid <= 5  # copies paid for never exceed the allotment
+
+
+def test_one_account_checking_out_in_six_tabs_at_once_never_holds_more_than_its_limit(
+    app: Flask,
+) -> None:
+    """Six checkouts of 2 copies each, from one account at the same moment, limit 5:
+    exactly two hold (4 copies); the others are told the limit, none slips past it."""
+    book = "the-salt-road"  # 40 copies: only the per-account limit can refuse
+    with app.app_context():
+        user = User(email="tabs@example.com", password_hash="-")
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+    catalogue: Catalogue = app.extensions["quire.catalogue"]
+    tabs = 6
+    start = threading.Barrier(tabs)
+    outcomes: list[Order | str] = []
+    lock = threading.Lock()
+
+    def check_out() -> None:
+        with app.app_context():
+            shopper = db.session.get(User, user_id)
+            start.wait()
+            try:
+                result: Order | str = orders.book_order(
+                    catalogue, shopper, {book: 2}, max_held=5, ship_to="GB"
+                )
+            except orders.CheckoutRefused as refusal:
+                result = str(refusal)
+            finally:
+                db.session.remove()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=check_out) for _ in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    holders = [o for o in outcomes if isinstance(o, Order)]
+    refusals = [o for o in outcomes if isinstance(o, str)]
+    assert len(outcomes) == tabs
+    assert len(holders) == 2
+    assert all(r.startswith("You can hold at most 5 copies") for r in refusals)
+    with app.app_context():
+        level = db.session.get(StockLevel, book)
+        assert level.held == 4
+        assert stock.held_by(user_id, [book], None) == 4

@@ -26,7 +26,7 @@ from shop.checkout import stock
 from shop.checkout.orders import MAX_QUANTITY, CheckoutRefused, book_order
 from shop.entitlements import owned_book_keys
 from shop.extensions import db
-from shop.models import CartLine, CartState, Order, OrderStatus, User
+from shop.models import CartLine, CartState, Order, OrderItem, OrderStatus, User
 
 #: Where a signed-out shopper's basket is kept in the Flask session: `{book_key: quantity}`.
 SESSION_KEY = "basket"
@@ -149,6 +149,54 @@ def view(catalogue: Catalogue, basket: Basket) -> BasketView:
         if book is not None:
             lines.append(BasketLine(book, quantity, stock.available(book)))
     return BasketView(lines)
+
+
+def drop_unsold(catalogue: Catalogue, basket: Basket) -> list[str]:
+    """Take books no longer in the catalogue out of the basket; what to tell the shopper
+    (once: they are gone from the basket afterwards)."""
+    messages = []
+    for key in basket.lines():
+        if catalogue.book(key) is None:
+            basket.put(key, 0)
+            messages.append(
+                f"{former_title(key)} is no longer sold and was taken out of your basket."
+            )
+    return messages
+
+
+def former_title(key: str) -> str:
+    """The title a book no longer in the catalogue was sold under (from an order line's
+    "Title — Author"), else its key in words."""
+    description: str | None = db.session.execute(
+        db.select(OrderItem.description)
+        .filter_by(item_key=key)
+        .order_by(OrderItem.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if description:
+        return description.split(" — ")[0]
+    return key.replace("-", " ").capitalize()
+
+
+def refill(catalogue: Catalogue, basket: Basket, order: Order, owned: set[str]) -> list[str]:
+    """Put a book order's books back in the basket (at least the quantities ordered), as
+    far as the rules allow; what could not go back, to tell the shopper."""
+    problems = []
+    for item in order.items:
+        book = catalogue.book(item.item_key)
+        if book is None:
+            problems.append(f"{former_title(item.item_key)} is no longer sold.")
+            continue
+        lines = basket.lines()
+        if item.item_key not in lines and len(lines) >= MAX_LINES:
+            problems.append(f"A basket holds at most {MAX_LINES} different books.")
+            continue
+        wanted = 1 if book.format == "ebook" else max(lines.get(book.key, 0), item.quantity)
+        try:
+            basket.put(book.key, _allowed(book, wanted, owned))
+        except CheckoutRefused as refusal:
+            problems.append(str(refusal))
+    return problems
 
 
 def _allowed(book: Book, quantity: int, owned: set[str]) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import stripe
+from sqlalchemy.exc import IntegrityError
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from shop import fulfilment, saved_cards, stripe_api
@@ -266,32 +267,63 @@ def _locked(order: Order) -> Order:
 
 def cancel_order(client: stripe.StripeClient, order: Order) -> OrderStatus:
     """Cancel a pending order (books or a membership sign-up): it shows Cancelled, its
-    copies go back, and its Checkout Session is expired at Stripe so it can no longer be
-    paid. Returns the order's status afterwards: when Stripe says the session was
-    already complete, the payment is recorded instead (paid ranks above cancelled).
+    Checkout Session is expired at Stripe so it can no longer be paid, and then its
+    copies go back. Returns the order's status afterwards: when Stripe says the session
+    was already complete, the payment is recorded instead (paid ranks above cancelled).
 
     The order is cancelled before Stripe is asked, so the `checkout.session.expired`
-    event the expiry sends always finds it cancelled (and changes nothing).
-    :raise StripeFailure: when Stripe cannot be asked; the order stays cancelled and its
-    page lapses at its `expires_at` (a payment made before then is still recorded).
+    event the expiry sends always finds it cancelled (and changes nothing); its copies
+    stay held until Stripe has said the page can no longer be paid, so a page left open
+    never sells copies given to someone else.
+    :raise StripeFailure: when Stripe cannot expire the page; the order is pending again,
+    its copies still held, and its page lapses at its `expires_at`.
     """
     order = _locked(order)
     if order.status != OrderStatus.PENDING:
         db.session.commit()
         return OrderStatus(order.status)
-    order.advance(OrderStatus.CANCELLED)
-    fulfilment.settle_order(order)
     session_id = order.checkout_session_id
+    kept = (order.open_cart_user_id, order.cart_state)
+    order.advance(OrderStatus.CANCELLED)
+    if session_id is None:  # no payment page was ever opened
+        fulfilment.settle_order(order)
     db.session.commit()  # no transaction open across the Stripe call
     if session_id is None:
         return OrderStatus.CANCELLED
     try:
-        stripe_api.expire_checkout_session(client, session_id)
+        try:
+            stripe_api.expire_checkout_session(client, session_id)
+        except StripeFailure:
+            session = _session_now(client, session_id, lambda found: found.status == "complete")
+            if session.status == "open":
+                raise
     except StripeFailure:
-        session = _session_now(client, session_id, lambda found: found.status == "complete")
-        if session.status == "open":
-            raise
-    return OrderStatus(order.status)
+        _reopen(order, kept)
+        raise
+    order = _locked(order)
+    fulfilment.settle_order(order)  # cancelled: the copies go back; paid: they are sold
+    status = OrderStatus(order.status)
+    db.session.commit()
+    return status
+
+
+def _reopen(order: Order, kept: tuple[int | None, str | None]) -> None:
+    """Make an order whose cancelling failed at Stripe pending again, still holding its
+    copies (its page may yet be paid), and its basket's open order again if no other
+    has taken that place meanwhile."""
+    order = _locked(order)
+    if order.status != OrderStatus.CANCELLED:  # paid meanwhile: recorded as such
+        db.session.commit()
+        return
+    order.status = OrderStatus.PENDING
+    order.open_cart_user_id, order.cart_state = kept
+    try:
+        db.session.commit()
+    except IntegrityError:  # a new order from the basket took its place
+        db.session.rollback()
+        order = _locked(order)
+        order.status = OrderStatus.PENDING
+        db.session.commit()
 
 
 def _wait_while_opening(order: Order) -> None:

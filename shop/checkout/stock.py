@@ -14,6 +14,7 @@ once at most. Nothing here commits: the caller owns the transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop.catalogue import Book, Catalogue
+from shop.entitlements import catalogue_or_app
 from shop.extensions import db
 from shop.models import (
     Order,
@@ -30,8 +32,11 @@ from shop.models import (
     OrderStatus,
     StockLevel,
     StockState,
+    User,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 #: Copies one account may hold at once in open checkouts (config `MAX_HELD_COPIES`).
 DEFAULT_MAX_HELD_COPIES = 5
@@ -146,6 +151,23 @@ def held_by(user_id: int, limited_keys: Iterable[str], exclude_order: int | None
     return int(db.session.execute(query).scalar_one())
 
 
+def _lock_holder(user_id: int) -> None:
+    """Serialise the user's holds, so two checkouts at once cannot both count the copies
+    held before either holds (and pass `MAX_HELD_COPIES` together).
+
+    PostgreSQL: the user's row is locked (`FOR NO KEY UPDATE`, which does not wait for
+    the key-share locks new orders take on it) until the transaction ends; the count
+    that follows sees every hold committed before. SQLite lets one writer at a time, so
+    a no-op write makes this transaction the writer before it counts.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            db.select(User.id).where(User.id == user_id).with_for_update(key_share=True)
+        )
+    else:
+        db.session.execute(text("UPDATE users SET id = id WHERE id = :u"), {"u": user_id})
+
+
 def hold(catalogue: Catalogue, order: Order, max_held: int) -> None:
     """Hold copies for every stock-limited line of `order`, all or nothing.
 
@@ -159,6 +181,7 @@ def hold(catalogue: Catalogue, order: Order, max_held: int) -> None:
     if not wanted:
         return
     limited_keys = [b.key for b in catalogue.books if is_limited(b)]
+    _lock_holder(order.user_id)
     already = held_by(order.user_id, limited_keys, order.id)
     if already + sum(wanted.values()) > max_held:
         db.session.rollback()
@@ -199,26 +222,59 @@ def release(order: Order) -> bool:
     return True
 
 
-def consume(order: Order) -> bool:
-    """Count a paid order's copies as sold (held → sold, or straight to sold when its
-    hold had already lapsed); once."""
+def consume(order: Order, catalogue: Catalogue | None = None) -> bool:
+    """Count a paid order's copies as sold; once.
+
+    Held copies simply become sold. When the hold had already ended (the order was
+    cancelled or expired, and paid on a page that was still open), only the copies
+    still for sale are taken, never more than are allotted: a line that could not get
+    all its copies records them as `copies_short`, and the order shows the admin it was
+    oversold (refund those copies or find them). `catalogue`: the app's by default.
+    """
     if _move_state(order, [StockState.HELD], StockState.SOLD):
         for key, quantity in _quantities(order).items():
             _adjust(key, held=-quantity, sold=quantity)
         return True
-    if _move_state(order, [StockState.RELEASED], StockState.SOLD):
-        for key, quantity in _quantities(order).items():
-            _adjust(key, sold=quantity)
-        return True
-    return False
+    if not _move_state(order, [StockState.RELEASED], StockState.SOLD):
+        return False
+    catalogue = catalogue_or_app(catalogue)
+    wanted = _quantities(order)
+    _ensure_levels(wanted)
+    for key in sorted(wanted):
+        book = catalogue.book(key)
+        quantity = wanted[key]
+        taken = quantity
+        if is_limited(book) and book is not None and book.stock is not None:
+            level = db.session.execute(
+                db.select(StockLevel)
+                .filter_by(book_key=key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalar_one()
+            taken = max(min(quantity, book.stock - level.sold - level.held), 0)
+        _adjust(key, sold=taken)
+        if taken < quantity:
+            _short(order, key, quantity - taken)
+    return True
+
+
+def _short(order: Order, key: str, copies: int) -> None:
+    """Note `copies` of `key` as paid for but not there, on the order's lines for it."""
+    for item in order.items:
+        if item.item_key == key and copies > 0:
+            item.copies_short = min(item.quantity, copies)
+            copies -= item.copies_short
+    log.error("order %s was paid for copies of %s no longer left", order.reference, key)
 
 
 def restock(order: Order) -> bool:
-    """Put a refunded order's copies back on sale (sold → available); once."""
+    """Put a refunded order's copies back on sale (sold → available); once. Copies it
+    was short of were never counted as sold, so they are not given back."""
     if not _move_state(order, [StockState.SOLD], StockState.RESTOCKED):
         return False
     for key, quantity in _quantities(order).items():
-        _adjust(key, sold=-quantity)
+        short = sum(item.copies_short for item in order.items if item.item_key == key)
+        _adjust(key, sold=-(quantity - short))
     return True
 
 
@@ -242,4 +298,14 @@ def expire_lapsed(now: datetime | None = None, *, exclude: int | None = None) ->
         order.advance(OrderStatus.EXPIRED)
         release(order)
         ended += 1
+    # A cancelled order still holds its copies while its page is being expired; should
+    # that never finish, its copies go back when the page would have lapsed anyway.
+    for order in db.session.execute(
+        db.select(Order).where(
+            Order.status == OrderStatus.CANCELLED,
+            Order.stock_state == StockState.HELD,
+            Order.expires_at < now,
+        )
+    ).scalars():
+        release(order)
     return ended

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
-from flask_login import current_user
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from shop.catalogue import ProductKind
 from shop.checkout import cart, orders, sessions
 from shop.entitlements import owned_book_keys
 from shop.forms import ActionForm, BuyForm, CheckoutForm, QuantityForm
 from shop.shipping import cheapest_postage
 from shop.stripe_client import stripe_client
 from shop.views import catalogue, price_directory
-from shop.views.checkout import return_urls
+from shop.views.checkout import own_order, return_urls
 
 bp = Blueprint("cart", __name__)
 
@@ -43,6 +53,8 @@ def add_book(key: str, quantity: int, *, go_to_cart: bool) -> Response:
 @bp.get("/cart")
 def show() -> str:
     """The basket's lines, subtotal and Checkout button."""
+    for message in cart.drop_unsold(catalogue(), basket()):
+        flash(message, "info")
     shipping = catalogue().shipping
     return render_template(
         "cart/cart.html",
@@ -83,6 +95,20 @@ def remove(key: str) -> Response:
     if ActionForm().validate_on_submit():
         basket().put(key, 0)
     return redirect(url_for("cart.show"))
+
+
+@bp.post("/orders/<int:order_id>/basket")
+@login_required
+def refill(order_id: int) -> Response:
+    """Try again for a book order: its books go back in the basket, then the basket."""
+    order = own_order(order_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if order.product_kind is not ProductKind.BOOK:
+        abort(404)
+    for problem in cart.refill(catalogue(), basket(), order, owned()):
+        flash(problem, "error")
+    return redirect(url_for("cart.show"), code=303)
 
 
 @bp.post("/cart/checkout")

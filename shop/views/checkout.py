@@ -202,7 +202,7 @@ def cancel(order_id: int) -> Response:
         status = sessions.cancel_order(stripe_client(), order)
     except StripeFailure as failure:
         log.error("cancelling %s: %s", order.reference, failure)
-        flash("We couldn't reach Stripe to cancel the order; please try again.", "error")
+        flash("We couldn't cancel it right now — try again in a moment.", "error")
         return redirect(url_for("accounts.order", order_id=order.id))
     if status == OrderStatus.CANCELLED:
         flash(f"Order #{order.id} is cancelled: nothing was charged.", "success")

@@ -8,7 +8,7 @@ from flask_login import current_user
 from shop.checkout import stock
 from shop.checkout.memberships import standing
 from shop.checkout.orders import current_membership
-from shop.entitlements import owned_book_keys
+from shop.entitlements import member_price, owned_book_keys
 from shop.forms import BuyForm, SubscribeForm
 from shop.shipping import cheapest_postage
 from shop.views import catalogue
@@ -39,6 +39,9 @@ def book(key: str) -> str:
         book=item,
         stock=stock.available(item),
         owned=owned,
+        member_price=member_price(
+            item, current_user if current_user.is_authenticated else None, catalogue()
+        ),
         form=BuyForm(),
         shipping=shipping,
         postage_from=cheapest_postage(shipping),
