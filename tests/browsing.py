@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+if TYPE_CHECKING:
+    from tests.integration.live_shop import LiveShop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -73,3 +78,63 @@ class Screenshots:
 def shots(page: Page, request: pytest.FixtureRequest) -> Screenshots:
     """Screenshots named after the running test."""
     return Screenshots(page, request.node.name)
+
+
+#: A card expiry always three years ahead, as the sandbox's hosted form takes it.
+EXPIRY = f"12 / {(datetime.now(UTC).year + 3) % 100:02d}"
+
+
+def register(
+    page: Page, browser_shop: LiveShop, shots: Screenshots, email: str = "ada@example.com"
+) -> None:
+    page.goto(browser_shop.url + "/register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    page.get_by_label("Repeat password").fill("correct horse battery")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Welcome to Quire.")).to_be_visible()
+    shots.take("registered")
+
+
+def pay_by_card(
+    page: Page, number: str, shots: Screenshots, button: str, *, shipping: bool = False
+) -> None:
+    """Fill the sandbox's hosted Checkout form and press its button."""
+    expect(page.get_by_text("Stripe sandbox")).to_be_visible()
+    if shipping:
+        page.get_by_label("Name", exact=True).fill("Ada Reader")
+        page.get_by_label("Address line 1").fill("1 Quay Street")
+        page.get_by_label("City").fill("Bristol")
+        page.get_by_label("Postal code").fill("BS1 4DJ")
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiration").fill(EXPIRY)
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Cardholder name").fill("Ada Reader")
+    shots.take("card-filled")
+    page.get_by_role("button", name=button, exact=True).click()
+
+
+def sign_in(tab: Page, url: str, email: str, password: str) -> None:
+    """Sign `email` in on `tab`, through the shop's sign-in form at `url`."""
+    tab.goto(url + "/login")
+    tab.get_by_label("Email").fill(email)
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+    expect(tab.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def tab_opener(browser: Browser, **context_options: Any) -> Iterator[Callable[[], Page]]:
+    """For a fixture: `open_tab()` gives a new tab in a browser context of its own (a
+    second person, or a phone), and every context is closed afterwards."""
+    contexts: list[BrowserContext] = []
+
+    def open_tab() -> Page:
+        context = browser.new_context(**context_options)
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()

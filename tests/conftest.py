@@ -18,7 +18,7 @@ from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from shop.extensions import db
-from tests import helpers
+from tests import helpers, stripe_fakes
 
 pytest_plugins = ["tests.browsing"]
 
@@ -139,3 +139,9 @@ def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
 def stripe_client(sandbox: RunningSandbox) -> StripeClient:
     """The real SDK aimed at the sandbox."""
     return sandbox.client()
+
+
+@pytest.fixture
+def stripe_shop(fake_stripe: responses.RequestsMock) -> stripe_fakes.FakeStripe:
+    """Stripe faked for checkouts: the test catalogue's prices, one customer, sessions."""
+    return stripe_fakes.FakeStripe(fake_stripe)

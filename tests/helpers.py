@@ -13,12 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import selectinload
 
 from shop import create_app
+from shop.checkout import cart
 from shop.extensions import db
-from shop.models import User
+from shop.models import Order, StockLevel, User
 from tests import stripe_fakes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,3 +113,29 @@ def run_flask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def basket_of(app: Flask, email: str = "reader@example.com") -> dict[str, int]:
+    with app.app_context():
+        user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one()
+        return cart.UserBasket(user).lines()
+
+
+def level(app: Flask, key: str = "letters-from-the-lighthouse") -> tuple[int, int]:
+    """(held, sold) copies of a book."""
+    with app.app_context():
+        row = db.session.get(StockLevel, key)
+        return (row.held, row.sold) if row else (0, 0)
+
+
+def only_order(app: Flask) -> Order:
+    with app.app_context():
+        return db.session.execute(db.select(Order).options(selectinload(Order.items))).scalar_one()
+
+
+def catalogue_with_discounts(reader: int = 10, patron: int = 20) -> str:
+    """The test catalogue with print discounts on its plans (it has none of its own)."""
+    raw = yaml.safe_load(TEST_CATALOGUE.read_text())
+    for plan, percent in zip(raw["plans"], (reader, patron), strict=True):
+        plan["benefits"]["print_discount"] = percent
+    return yaml.safe_dump(raw, sort_keys=False)

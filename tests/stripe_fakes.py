@@ -11,14 +11,17 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import requests
+import responses
 import stripe
 
 API = "https://api.stripe.com"
@@ -429,3 +432,42 @@ class FakeCheckoutSessions:
         """The session's time ran out."""
         self.sessions[session_id].update(status="expired", url=None)
         return self.sessions[session_id]
+
+
+#: The test catalogue's Stripe prices that `FakeStripe` answers for, by lookup key.
+PRICES = {
+    "book:the-salt-road": 1299,
+    "book:salt-road-ebook": 699,
+    "book:winter-orchard": 1000,
+    "book:letters-from-the-lighthouse": 2200,
+    "plan:reader:month": 900,
+}
+
+
+class FakeStripe:
+    """Prices by lookup key (list calls counted), one customer, and Checkout Sessions."""
+
+    def __init__(self, mock: responses.RequestsMock, delay: float = 0.0) -> None:
+        self.price_lists = 0
+        self.sessions = FakeCheckoutSessions(mock, delay)
+        mock.add_callback("GET", re.compile(API + r"/v1/prices\?.*"), callback=self._prices)
+        mock.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
+
+    def _prices(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.price_lists += 1
+        query = parse_qs(request.url.split("?", 1)[1])
+        wanted = {v for k, vs in query.items() if k.startswith("lookup_keys") for v in vs}
+        found = [
+            example(
+                "price",
+                id=f"price_{key.replace(':', '_')}",
+                lookup_key=key,
+                unit_amount=amount,
+                currency="gbp",
+                active=True,
+                recurring={"interval": "month", "interval_count": 1} if "plan" in key else None,
+            )
+            for key, amount in PRICES.items()
+            if key in wanted
+        ]
+        return 200, {}, json.dumps(listing("/v1/prices", found))

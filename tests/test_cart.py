@@ -3,87 +3,24 @@ paid; pending orders that end (cancelled, expired) and the copies they held."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs
 
-import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import selectinload
 
-from shop.checkout import cart, orders, sessions, stock
+from shop.checkout import orders, sessions, stock
 from shop.extensions import db
 from shop.models import CartLine, Order, OrderItem, OrderStatus, StockLevel, User, utcnow
 from shop.stripe_client import stripe_client
 from tests import helpers
-from tests.stripe_fakes import API, FakeCheckoutSessions, event, example, listing
-
-PRICES = {
-    "book:the-salt-road": 1299,
-    "book:salt-road-ebook": 699,
-    "book:winter-orchard": 1000,
-    "book:letters-from-the-lighthouse": 2200,
-    "plan:reader:month": 900,
-}
-
-
-class FakeStripe:
-    """Prices by lookup key (list calls counted), one customer, and Checkout Sessions."""
-
-    def __init__(self, mock: responses.RequestsMock, delay: float = 0.0) -> None:
-        self.price_lists = 0
-        self.sessions = FakeCheckoutSessions(mock, delay)
-        mock.add_callback("GET", re.compile(API + r"/v1/prices\?.*"), callback=self._prices)
-        mock.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
-
-    def _prices(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self.price_lists += 1
-        query = parse_qs(request.url.split("?", 1)[1])
-        wanted = {v for k, vs in query.items() if k.startswith("lookup_keys") for v in vs}
-        found = [
-            example(
-                "price",
-                id=f"price_{key.replace(':', '_')}",
-                lookup_key=key,
-                unit_amount=amount,
-                currency="gbp",
-                active=True,
-                recurring={"interval": "month", "interval_count": 1} if "plan" in key else None,
-            )
-            for key, amount in PRICES.items()
-            if key in wanted
-        ]
-        return 200, {}, json.dumps(listing("/v1/prices", found))
-
-
-@pytest.fixture
-def stripe_shop(fake_stripe: responses.RequestsMock) -> FakeStripe:
-    return FakeStripe(fake_stripe)
-
-
-def basket_of(app: Flask, email: str = "reader@example.com") -> dict[str, int]:
-    with app.app_context():
-        user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one()
-        return cart.UserBasket(user).lines()
-
-
-def level(app: Flask, key: str = "letters-from-the-lighthouse") -> tuple[int, int]:
-    """(held, sold) copies of a book."""
-    with app.app_context():
-        row = db.session.get(StockLevel, key)
-        return (row.held, row.sold) if row else (0, 0)
-
-
-def only_order(app: Flask) -> Order:
-    with app.app_context():
-        return db.session.execute(db.select(Order).options(selectinload(Order.items))).scalar_one()
+from tests.helpers import basket_of, level, only_order
+from tests.stripe_fakes import API, FakeStripe, event, example
 
 
 def complete_event(

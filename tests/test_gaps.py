@@ -17,9 +17,8 @@ from shop.checkout import stock
 from shop.extensions import db
 from shop.models import CartLine, Order, OrderStatus, StockLevel, utcnow
 from tests import helpers
-from tests.stripe_fakes import API, event, example, listing
-from tests.test_cart import FakeStripe, basket_of, level, only_order
-from tests.test_cart import stripe_shop as stripe_shop  # the fixture
+from tests.helpers import basket_of, level, only_order
+from tests.stripe_fakes import API, FakeStripe, event, example, listing
 
 LIGHTHOUSE = "letters-from-the-lighthouse"  # 5 copies allotted
 

@@ -22,7 +22,7 @@ from shop.catalogue import parse_catalogue
 from shop.extensions import db
 from shop.models import Order, Subscription, utcnow
 from shop.stripe_client import build_client
-from tests.helpers import TEST_CATALOGUE
+from tests.helpers import catalogue_with_discounts
 from tests.stripe_fakes import (
     API,
     FakeCoupons,
@@ -36,14 +36,6 @@ PRINTED = sorted(
     f"quire_book_{key}"
     for key in ("the-salt-road", "quiet-machines", "winter-orchard", "letters-from-the-lighthouse")
 )
-
-
-def catalogue_with_discounts(reader: int = 10, patron: int = 20) -> str:
-    """The test catalogue with print discounts on its plans (it has none of its own)."""
-    raw = yaml.safe_load(TEST_CATALOGUE.read_text())
-    for plan, percent in zip(raw["plans"], (reader, patron), strict=True):
-        plan["benefits"]["print_discount"] = percent
-    return yaml.safe_dump(raw, sort_keys=False)
 
 
 @pytest.fixture

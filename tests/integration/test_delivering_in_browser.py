@@ -19,10 +19,9 @@ from stripe_sandbox.testing import RunningSandbox
 from shop.extensions import db
 from shop.models import Order, Subscription
 from tests import helpers
-from tests.browsing import Screenshots
+from tests.browsing import Screenshots, pay_by_card, register, sign_in, tab_opener
+from tests.helpers import catalogue_with_discounts
 from tests.integration.live_shop import LiveShop
-from tests.integration.test_shop_in_browser import pay_by_card, register
-from tests.test_member_discounts import catalogue_with_discounts
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -33,27 +32,7 @@ EXPIRY_YEAR = (datetime.now(UTC).year + 3) % 100
 @pytest.fixture
 def new_tab(browser: Browser) -> Iterator[Callable[[], Page]]:
     """`new_tab()`: a tab in a browser context of its own (another person's cookies)."""
-    contexts = []
-
-    def open_tab() -> Page:
-        context = browser.new_context(viewport={"width": 1100, "height": 900})
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(10_000)
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
-
-
-def sign_in(tab: Page, url: str, email: str) -> None:
-    """Sign `email` (an account made with `helpers.add_user`) in on `tab`."""
-    tab.goto(url + "/login")
-    tab.get_by_label("Email").fill(email)
-    tab.get_by_label("Password").fill(helpers.PASSWORD)
-    tab.get_by_role("button", name="Sign in").click()
-    expect(tab.get_by_role("button", name="Sign out")).to_be_visible()
+    yield from tab_opener(browser, viewport={"width": 1100, "height": 900})
 
 
 def fill_basket(page: Page, url: str, shots: Screenshots) -> None:
@@ -135,7 +114,7 @@ def test_a_basket_of_a_printed_book_and_an_ebook_is_paid_and_the_ebook_downloads
     # Another shopper, signed in, given the first one's link: not found, and no file.
     helpers.add_user(browser_shop.app, "grace@example.com")
     other = new_tab()
-    sign_in(other, url, "grace@example.com")
+    sign_in(other, url, "grace@example.com", helpers.PASSWORD)
     downloads: list[Download] = []
     other.on("download", lambda started: downloads.append(started))
     answer = other.goto(url + epub_link)
@@ -280,7 +259,7 @@ def test_a_members_discounted_printed_book_is_posted_with_tracking(
     helpers.add_user(discount_shop.app, "owner@example.com", admin=True)
     admin = new_tab()
     admin_shots = Screenshots(admin, f"{request.node.name}-admin")
-    sign_in(admin, url, "owner@example.com")
+    sign_in(admin, url, "owner@example.com", helpers.PASSWORD)
     admin.goto(url + "/admin/to-ship")
     parcel = admin.locator(f"#order-{order_id}")
     expect(parcel.locator(".shipping-address")).to_contain_text("Ada Reader")

@@ -20,7 +20,7 @@ from stripe_sandbox.testing import RunningSandbox
 from shop.extensions import db
 from shop.models import Order, User
 from tests import helpers
-from tests.browsing import Screenshots
+from tests.browsing import Screenshots, sign_in, tab_opener
 from tests.integration.live_shop import LiveShop
 from tests.integration.shop_pages import (
     ADMIN,
@@ -49,26 +49,7 @@ def seeded_shop(
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[Callable[[], Page]]:
     """`phone()`: a new tab in a 390×844 phone-sized browser context of its own."""
-    contexts = []
-
-    def open_tab() -> Page:
-        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(10_000)
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
-
-
-def sign_in(tab: Page, url: str, email: str) -> None:
-    tab.goto(url + "/login")
-    tab.get_by_label("Email").fill(email)
-    tab.get_by_label("Password").fill(helpers.PASSWORD)
-    tab.get_by_role("button", name="Sign in").click()
-    expect(tab.get_by_role("button", name="Sign out")).to_be_visible()
+    yield from tab_opener(browser, viewport=PHONE, device_scale_factor=2, is_mobile=True)
 
 
 def page_width(tab: Page) -> int:
@@ -85,7 +66,7 @@ def test_every_page_fits_a_390px_phone_screen(
     for who, email in ((Who.GUEST, None), (Who.SHOPPER, SHOPPER), (Who.ADMIN, ADMIN)):
         tabs[who] = phone()
         if email is not None:
-            sign_in(tabs[who], shop.url, email)
+            sign_in(tabs[who], shop.url, email, helpers.PASSWORD)
     too_wide = []
     for shop_page in PAGES:
         tab = tabs[shop_page.who]
@@ -126,7 +107,7 @@ def test_a_double_clicked_buy_opens_one_checkout(
     browser_shop: LiveShop, page: Page, shots: Screenshots
 ) -> None:
     helpers.add_user(browser_shop.app)
-    sign_in(page, browser_shop.url, "reader@example.com")
+    sign_in(page, browser_shop.url, "reader@example.com", helpers.PASSWORD)
     page.goto(browser_shop.url + "/books/the-salt-road")
     page.get_by_role("button", name="Buy now").click()
     expect(page).to_have_url(browser_shop.url + "/cart")

@@ -6,48 +6,16 @@ Every step leaves a screenshot in test-artefacts/screenshots/.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from shop.extensions import db
 from shop.models import Invoice, Order, Subscription
-from tests.browsing import Screenshots
+from tests.browsing import Screenshots, pay_by_card, register
 from tests.integration.live_shop import LiveShop
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
-EXPIRY = f"12 / {(datetime.now(UTC).year + 3) % 100:02d}"
-
-
-def register(
-    page: Page, browser_shop: LiveShop, shots: Screenshots, email: str = "ada@example.com"
-) -> None:
-    page.goto(browser_shop.url + "/register")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill("correct horse battery")
-    page.get_by_label("Repeat password").fill("correct horse battery")
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_text("Welcome to Quire.")).to_be_visible()
-    shots.take("registered")
-
-
-def pay_by_card(
-    page: Page, number: str, shots: Screenshots, button: str, *, shipping: bool = False
-) -> None:
-    """Fill the sandbox's hosted Checkout form and press its button."""
-    expect(page.get_by_text("Stripe sandbox")).to_be_visible()
-    if shipping:
-        page.get_by_label("Name", exact=True).fill("Ada Reader")
-        page.get_by_label("Address line 1").fill("1 Quay Street")
-        page.get_by_label("City").fill("Bristol")
-        page.get_by_label("Postal code").fill("BS1 4DJ")
-    page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiration").fill(EXPIRY)
-    page.get_by_label("CVC").fill("123")
-    page.get_by_label("Cardholder name").fill("Ada Reader")
-    shots.take("card-filled")
-    page.get_by_role("button", name=button, exact=True).click()
 
 
 def test_buying_a_printed_book_with_4242(
