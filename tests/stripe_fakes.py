@@ -444,17 +444,17 @@ PRICES = {
 }
 
 
-class FakeStripe:
-    """Prices by lookup key (list calls counted), one customer, and Checkout Sessions."""
+class FakePrices:
+    """Stripe's price list by lookup key over `responses`, answering from `prices`
+    (lookup key → amount; a plan's key names its interval). `lists` counts the calls."""
 
-    def __init__(self, mock: responses.RequestsMock, delay: float = 0.0) -> None:
-        self.price_lists = 0
-        self.sessions = FakeCheckoutSessions(mock, delay)
-        mock.add_callback("GET", re.compile(API + r"/v1/prices\?.*"), callback=self._prices)
-        mock.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
+    def __init__(self, mock: responses.RequestsMock, prices: dict[str, int]) -> None:
+        self.prices = prices
+        self.lists = 0
+        mock.add_callback("GET", re.compile(API + r"/v1/prices\?.*"), callback=self._answer)
 
-    def _prices(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self.price_lists += 1
+    def _answer(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.lists += 1
         query = parse_qs(request.url.split("?", 1)[1])
         wanted = {v for k, vs in query.items() if k.startswith("lookup_keys") for v in vs}
         found = [
@@ -465,9 +465,26 @@ class FakeStripe:
                 unit_amount=amount,
                 currency="gbp",
                 active=True,
-                recurring={"interval": "month", "interval_count": 1} if "plan" in key else None,
+                recurring=(
+                    {"interval": key.rsplit(":", 1)[1], "interval_count": 1}
+                    if key.startswith("plan:")
+                    else None
+                ),
             )
-            for key, amount in PRICES.items()
+            for key, amount in self.prices.items()
             if key in wanted
         ]
         return 200, {}, json.dumps(listing("/v1/prices", found))
+
+
+class FakeStripe:
+    """Prices by lookup key (list calls counted), one customer, and Checkout Sessions."""
+
+    def __init__(self, mock: responses.RequestsMock, delay: float = 0.0) -> None:
+        self.prices = FakePrices(mock, PRICES)
+        self.sessions = FakeCheckoutSessions(mock, delay)
+        mock.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
+
+    @property
+    def price_lists(self) -> int:
+        return self.prices.lists

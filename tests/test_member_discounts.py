@@ -3,7 +3,6 @@ member's Checkout Session for printed books (promotion codes otherwise)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -27,9 +26,9 @@ from tests.stripe_fakes import (
     API,
     FakeCoupons,
     FakePortalConfigurations,
+    FakePrices,
     FakeProductsAndPrices,
     example,
-    listing,
 )
 
 PRINTED = sorted(
@@ -137,31 +136,10 @@ def test_a_new_percentage_or_printed_book_makes_a_new_coupon_and_leaves_the_old(
 @pytest.fixture
 def stripe_ready(fake_stripe: responses.RequestsMock) -> responses.RequestsMock:
     """Stripe with the test catalogue's prices, a customer and new open sessions."""
-    prices = {
-        "book:the-salt-road": 1299,
-        "book:salt-road-ebook": 699,
-        "plan:reader:month": 900,
-    }
-
-    def answer_prices(request: Any) -> tuple[int, dict[str, str], str]:
-        query = parse_qs(request.url.split("?", 1)[1])
-        wanted = {v for k, vs in query.items() if k.startswith("lookup_keys") for v in vs}
-        found = [
-            example(
-                "price",
-                id=f"price_{key}",
-                lookup_key=key,
-                unit_amount=amount,
-                currency="gbp",
-                active=True,
-                recurring={"interval": "month", "interval_count": 1} if "plan" in key else None,
-            )
-            for key, amount in prices.items()
-            if key in wanted
-        ]
-        return 200, {}, json.dumps(listing("/v1/prices", found))
-
-    fake_stripe.add_callback("GET", re.compile(API + r"/v1/prices\?.*"), callback=answer_prices)
+    FakePrices(
+        fake_stripe,
+        {"book:the-salt-road": 1299, "book:salt-road-ebook": 699, "plan:reader:month": 900},
+    )
     fake_stripe.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
     session = example(
         "checkout.session", id="cs_test_a1", url="https://stripe.test/cs", status="open"
@@ -205,7 +183,7 @@ def test_a_member_buying_printed_books_gets_their_coupon_instead_of_promotion_co
     params = session_params(stripe_ready)
     assert params["discounts[0][coupon]"] == [coupon_id(10)]
     assert "allow_promotion_codes" not in params
-    assert params["line_items[0][price]"] == ["price_book:the-salt-road"]
+    assert params["line_items[0][price]"] == ["price_book_the-salt-road"]
     assert the_order(app) == (2598, 260, coupon_id(10))  # 10% of £25.98, from the catalogue
     with app.app_context():
         order_id = db.session.execute(db.select(Order.id)).scalar_one()

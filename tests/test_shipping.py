@@ -4,8 +4,6 @@ shipping options sent to Checkout, and the address Stripe collected stored on th
 
 from __future__ import annotations
 
-import json
-import re
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,7 @@ from shop.extensions import db
 from shop.models import Order, OrderItem
 from shop.shipping import postage_options, shipping_params, zone_for
 from tests import builders
-from tests.stripe_fakes import API, event, example, listing
+from tests.stripe_fakes import API, FakePrices, event, example
 
 BOOK = """books:
   - key: dune
@@ -184,25 +182,7 @@ PRICES = {"book:the-salt-road": 1299, "book:salt-road-ebook": 699, "book:winter-
 def stripe_ready(fake_stripe: responses.RequestsMock) -> responses.RequestsMock:
     """Stripe with the books' prices synced, a customer and new open sessions."""
 
-    def prices(request: Any) -> tuple[int, dict[str, str], str]:
-        query = parse_qs(urlsplit(request.url).query)
-        wanted = {v for k, vs in query.items() if k.startswith("lookup_keys") for v in vs}
-        found = [
-            example(
-                "price",
-                id=f"price_{key.replace(':', '_')}",
-                lookup_key=key,
-                unit_amount=amount,
-                currency="gbp",
-                active=True,
-                recurring=None,
-            )
-            for key, amount in PRICES.items()
-            if key in wanted
-        ]
-        return 200, {}, json.dumps(listing("/v1/prices", found))
-
-    fake_stripe.add_callback("GET", re.compile(API + r"/v1/prices\?.*"), callback=prices)
+    FakePrices(fake_stripe, PRICES)
     fake_stripe.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
     fake_stripe.add(
         "POST",
