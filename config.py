@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
 
 from dotenv import load_dotenv
 
@@ -70,6 +71,29 @@ def _split(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
+def mail_url(env: Mapping[str, str]) -> str | None:
+    """Where mail goes: `MAIL_URL`, else one built from `SMTP_HOST`, `SMTP_PORT`,
+    `SMTP_USERNAME` and `SMTP_PASSWORD` (port 465 means TLS from the start). None: the
+    development outbox, where nothing leaves the machine.
+    """
+    if env.get("MAIL_URL"):
+        return env["MAIL_URL"]
+    host = env.get("SMTP_HOST")
+    if not host:
+        return None
+    port = env.get("SMTP_PORT") or "587"
+    if not port.isdigit():
+        raise ConfigError(f"SMTP_PORT must be a port number (got {port!r})")
+    scheme = "smtps" if port == "465" else "smtp"
+    user = env.get("SMTP_USERNAME")
+    credentials = ""
+    if user:
+        credentials = (
+            quote(user, safe="") + ":" + quote(env.get("SMTP_PASSWORD", ""), safe="") + "@"
+        )
+    return f"{scheme}://{credentials}{host}:{port}"
+
+
 def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 0) -> int:
     """A setting that is a whole number, `least` or more; a malformed one stops start-up."""
     raw = env.get(name)
@@ -78,6 +102,15 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 
     if not raw.strip().isdigit() or int(raw) < least:
         raise ConfigError(f"{name} must be a whole number, {least} or more (got {raw!r})")
     return int(raw)
+
+
+def _checked_mail_url(env: Mapping[str, str]) -> str | None:
+    url = mail_url(env)
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError("MAIL_URL must look like smtp://user:password@host:587")
+    return url
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,8 @@ class Settings:
     ebook_dir: Path = ROOT / "shop" / "ebooks"
     member_grace_days: int = 7
     max_held_copies: int = 5
+    mail_url: str | None = None
+    mail_from: str = "Quire <shop@quire.invalid>"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -113,6 +148,10 @@ class Settings:
         ]
         if production and not env.get("SITE_URL"):
             missing.append("SITE_URL")
+        if production and not (env.get("MAIL_URL") or env.get("SMTP_HOST")):
+            missing.append("MAIL_URL (or SMTP_HOST)")
+        if production and not env.get("MAIL_FROM"):
+            missing.append("MAIL_FROM")
         if missing:
             raise ConfigError(
                 "Quire cannot start in production without: "
@@ -143,6 +182,8 @@ class Settings:
             ebook_dir=Path(env.get("EBOOK_DIR") or ROOT / "shop" / "ebooks"),
             member_grace_days=_whole_number(env, "MEMBER_GRACE_DAYS", 7),
             max_held_copies=_whole_number(env, "MAX_HELD_COPIES", 5, least=1),
+            mail_url=_checked_mail_url(env),
+            mail_from=env.get("MAIL_FROM") or "Quire <shop@quire.invalid>",
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -161,6 +202,8 @@ class Settings:
             "EBOOK_DIR": str(self.ebook_dir),
             "MEMBER_GRACE_DAYS": self.member_grace_days,
             "MAX_HELD_COPIES": self.max_held_copies,
+            "MAIL_URL": self.mail_url,
+            "MAIL_FROM": self.mail_from,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",

@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 
 from config import Settings
-from shop import receipts, stripe_client, wording
+from shop import mail, receipts, stripe_client, wording
 from shop.catalogue import CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
@@ -30,6 +30,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_catalogue(app)
     register_stripe(app)
+    register_mail(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -102,14 +103,22 @@ def register_stripe(app: Flask) -> None:
     PriceDirectory.init_app(app)
 
 
+def register_mail(app: Flask) -> None:
+    """Mail goes to the SMTP server of `MAIL_URL`, or stays in the development outbox."""
+    mail.init_app(app)
+
+
 def register_blueprints(app: Flask) -> None:
     """Shop pages, the basket, checkout, accounts, the library, admin, the Stripe webhook
-    and the health check."""
-    from shop.views import accounts, admin, cart, checkout, health, library, shop, webhooks
+    and the health check; the outbox page too while mail stays on this machine."""
+    from shop.views import accounts, admin, cart, checkout, health, library, outbox, shop, webhooks
 
     for module in (shop, cart, checkout, accounts, library, admin, webhooks, health):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
+    app.jinja_env.globals["outbox_open"] = mail.uses_outbox_for(app)
+    if mail.uses_outbox_for(app):
+        app.register_blueprint(outbox.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Admin commands: `flask --app wsgi catalog|users …`."""
+"""Admin commands: `flask --app wsgi catalog|orders|users|stripe|mail|sandbox …`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from shop import sync
+from shop import mail, sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
-from shop.models import User, utcnow
+from shop.models import Mail, MailStatus, User, utcnow
 from shop.reconcile import reconcile
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
@@ -24,6 +24,7 @@ catalog = AppGroup("catalog", help="Check the catalogue and make Stripe match it
 users = AppGroup("users", help="Manage shop accounts.")
 orders = AppGroup("orders", help="Keep orders and memberships in step with Stripe.")
 stripe_group = AppGroup("stripe", help="Set up Quire's side of the Stripe account.")
+mail_group = AppGroup("mail", help="Send the mail the shop has written.")
 sandbox = AppGroup("sandbox", help="Run the embedded Stripe sandbox (no account needed).")
 
 
@@ -173,7 +174,42 @@ def _run_sandbox(argv: list[str]) -> int:
     return main(argv)
 
 
+@mail_group.command("send")
+def mail_send() -> None:
+    """Send mails still waiting (each is sent after its transaction commits; this catches
+    up after a mail server outage)."""
+    sent = mail.deliver_pending(limit=10_000)
+    waiting = db.session.execute(
+        db.select(db.func.count()).select_from(Mail).where(Mail.status != MailStatus.SENT)
+    ).scalar_one()
+    click.echo(f"Sent {sent} mail(s); {waiting} not sent (see their last_error).")
+
+
+@mail_group.command("test")
+@click.argument("address")
+def mail_test(address: str) -> None:
+    """Send a test mail to ADDRESS, to check the mail settings."""
+    mail.queue("mail_check", address, key=f"mail-check:{address}:{utcnow().isoformat()}")
+    db.session.commit()
+    mail.deliver_pending()
+    sent = (
+        db.session.execute(
+            db.select(Mail)
+            .filter_by(kind="mail_check", to_address=address)
+            .order_by(Mail.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    if sent is None or sent.status != MailStatus.SENT:
+        error = sent.last_error if sent is not None else "not written"
+        click.echo(f"The test mail to {address} was not sent: {error}", err=True)
+        sys.exit(1)
+    where = "kept in the outbox (/outbox)" if mail.uses_outbox_for(current_app) else "sent"
+    click.echo(f"Test mail to {address} {where}.")
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app's `flask` CLI."""
-    for group in (catalog, orders, users, stripe_group, sandbox):
+    for group in (catalog, orders, users, stripe_group, mail_group, sandbox):
         app.cli.add_command(group)

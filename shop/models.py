@@ -405,3 +405,36 @@ class ProcessedEvent(db.Model):  # type: ignore[name-defined,misc]
     stripe_created: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     raw_json: Mapped[str] = mapped_column(Text)  # the body exactly as Stripe sent it
+
+
+class MailStatus(enum.StrEnum):
+    """Where a mail is: waiting, being handed to the mail server, or handed over."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Mail(db.Model):  # type: ignore[name-defined,misc]
+    """A mail the shop sends, written in the transaction of what it tells about.
+
+    `key` names the happening it reports ("receipt:order:12"), unique, so a replayed
+    webhook or a double click cannot queue it twice; it is sent only once committed.
+    """
+
+    __tablename__ = "mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(50), index=True)
+    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=MailStatus.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

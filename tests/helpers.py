@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from shop import create_app
 from shop.checkout import cart
 from shop.extensions import db
-from shop.models import Order, StockLevel, User
+from shop.models import Mail, Order, StockLevel, User
 from tests import stripe_fakes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,3 +139,12 @@ def catalogue_with_discounts(reader: int = 10, patron: int = 20) -> str:
     for plan, percent in zip(raw["plans"], (reader, patron), strict=True):
         plan["benefits"]["print_discount"] = percent
     return yaml.safe_dump(raw, sort_keys=False)
+
+
+def mails_to(app: Flask, address: str, kind: str | None = None) -> list[Mail]:
+    """The mails the shop wrote to `address` (of one `kind`), oldest first."""
+    with app.app_context():
+        query = db.select(Mail).filter_by(to_address=address).order_by(Mail.id)
+        if kind is not None:
+            query = query.filter_by(kind=kind)
+        return list(db.session.execute(query).scalars())

@@ -23,6 +23,8 @@ PRODUCTION = {
     "STRIPE_SECRET_KEY": "sk_test_123",
     "STRIPE_WEBHOOK_SECRET": "whsec_new,whsec_old",
     "SITE_URL": "https://books.example/",
+    "MAIL_URL": "smtp://shop:secret@mail.example:587",
+    "MAIL_FROM": "Quire <orders@books.example>",
 }
 
 
