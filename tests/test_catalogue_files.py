@@ -3,13 +3,19 @@ one message naming the line, never a traceback and never a silently wrong catalo
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from shop.catalogue import CatalogueError, load_catalogue
-from tests.helpers import TEST_CATALOGUE
+from shop.extensions import db
+from shop.models import User
+from tests.helpers import PASSWORD, TEST_CATALOGUE
 
 #: The classic "billion laughs": nine levels of nine aliases, a billion strings expanded.
 ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
@@ -140,3 +146,74 @@ def test_other_yaml_a_catalogue_never_needs_is_refused_with_its_line(
     path = tmp_path / "products.yaml"
     path.write_text(text, encoding="utf-8")
     assert refusal(path).startswith(f"products.yaml: {expected}")
+
+
+@pytest.fixture
+def bomb_file(tmp_path: Path) -> Path:
+    path = tmp_path / "products.yaml"
+    path.write_text(ALIAS_BOMB + TEST_CATALOGUE.read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+def test_a_shop_with_an_alias_bomb_catalogue_starts_and_answers_503_at_once(
+    make_app: Callable[..., Flask], bomb_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken catalogue once hung every worker at boot; now the app starts, its health
+    check answers, and shop pages close with Quire's 503 page in well under a second,
+    the problem logged once however many pages are asked for."""
+    started = time.perf_counter()
+    app = make_app(CATALOGUE_PATH=str(bomb_file))
+    with app.app_context():
+        db.create_all()
+    assert time.perf_counter() - started < 1.0
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    for url in ("/", "/books/the-salt-road", "/memberships/reader", "/cart"):
+        started = time.perf_counter()
+        page = client.get(url)
+        assert time.perf_counter() - started < 0.5
+        assert page.status_code == 503
+        assert "The shop is closed for a moment" in page.text
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR and "503" in r.message]
+    assert len(logged) == 1
+    assert "products.yaml has 1 problem(s)" in logged[0].message
+
+
+def test_commands_that_sell_nothing_run_while_the_catalogue_is_broken(
+    make_app: Callable[..., Flask], bomb_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`users create-admin` neither reads the catalogue nor complains about it;
+    `catalog check` still names the problem."""
+    app = make_app(CATALOGUE_PATH=str(bomb_file))
+    with app.app_context():
+        db.create_all()
+    runner = app.test_cli_runner()
+    started = time.perf_counter()
+    made = runner.invoke(
+        args=["users", "create-admin", "owner@example.com", "--password", PASSWORD]
+    )
+    assert made.exit_code == 0, made.output
+    assert time.perf_counter() - started < 1.0
+    with app.app_context():
+        owner = db.session.execute(
+            db.select(User).filter_by(email="owner@example.com")
+        ).scalar_one()
+        assert owner.is_admin
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    check = runner.invoke(args=["catalog", "check"])
+    assert check.exit_code == 1
+    assert "products.yaml: line 1: anchor &a refused" in check.output
+
+
+def test_flask_db_upgrade_runs_while_the_catalogue_is_broken(
+    tmp_path: Path,
+    bomb_file: Path,
+    run_flask: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    """The real `flask --app wsgi db upgrade`, as the release phase runs it."""
+    url = f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+    started = time.perf_counter()
+    result = run_flask("db", "upgrade", DATABASE_URL=url, CATALOGUE_PATH=str(bomb_file))
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started < 20  # the bomb alone once took 35 s
+    assert "problem" not in result.stderr
