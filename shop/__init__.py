@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
@@ -12,7 +11,7 @@ from sqlalchemy import event
 
 from config import Settings
 from shop import mail, receipts, stripe_client, wording
-from shop.catalogue import CatalogueError, load_catalogue
+from shop.catalogue_source import CatalogueSource
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
 from shop.extensions import csrf, db, login_manager, migrate
@@ -74,27 +73,15 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_catalogue(app: Flask) -> None:
-    """Read and validate the catalogue once, at start-up.
+    """Where the catalogue comes from; it is read on first use, not now.
 
-    A broken catalogue does not stop the app from being built, so `flask catalog check`
-    can still report on it; instead every problem is logged now and the shop's pages
-    answer 503 until it is fixed. The release phase (`catalog sync`) fails first, so a
-    deploy never goes live with a broken catalogue.
+    So a broken catalogue never stops the app from being built or a command that does
+    not sell (`db upgrade`, `users create-admin`) from running: the first page that
+    needs it logs its problems once and the shop's pages answer 503 until it is fixed;
+    `flask catalog check` lists them. The release phase (`catalog sync`) fails first,
+    so a deploy never goes live with a broken catalogue.
     """
-    try:
-        app.extensions["quire.catalogue"] = load_catalogue(
-            Path(app.config["CATALOGUE_PATH"]), Path(app.config["EBOOK_DIR"])
-        )
-        app.extensions["quire.catalogue_error"] = None
-    except CatalogueError as error:
-        app.extensions["quire.catalogue"] = None
-        app.extensions["quire.catalogue_error"] = error
-        app.logger.error(
-            "%s has %d problem(s); the shop answers 503 until they are fixed "
-            "(see `flask --app wsgi catalog check`)",
-            error.path.name,
-            len(error.problems),
-        )
+    CatalogueSource.init_app(app)
 
 
 def register_stripe(app: Flask) -> None:
@@ -128,7 +115,7 @@ def register_errorhandlers(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", code=code), code
 
-    for code in (400, 403, 404, 405, 500):
+    for code in (400, 403, 404, 405, 500, 503):
         app.register_error_handler(code, render_error)
 
 

@@ -1,7 +1,9 @@
 """The catalogue: what Quire sells and at what price, read from `products.yaml`.
 
-Loaded and validated once at start-up into frozen objects. It knows nothing of Flask or
-Stripe; `sync.py` makes Stripe match it and checkout resolves every price through it, so
+Read by `safe_yaml` (which refuses duplicate keys, aliases, oversized or deeply nested
+files) and validated into frozen objects, each problem named once by entry and field;
+the running app reads it on first use (`shop.catalogue_source`). It knows nothing of
+Flask or Stripe; `sync.py` makes Stripe match it and checkout resolves every price through it, so
 a shopper can never choose an amount.
 """
 
@@ -15,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
-import yaml
-
+from shop import safe_yaml
 from shop.countries import COUNTRIES
 from shop.money import CURRENCIES
 
@@ -30,6 +31,8 @@ EBOOK_MEDIA_TYPES = {"epub": "application/epub+zip", "pdf": "application/pdf"}
 #: Where the ebook files named in the catalogue live unless `EBOOK_DIR` says otherwise:
 #: a folder of the `shop` package, so the files ship with the app.
 DEFAULT_EBOOK_DIR = Path(__file__).resolve().parent / "ebooks"
+#: Where cover images (`image: covers/x.svg`) live: the shop's static folder.
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_SHIPPING_RATES = 5  # Stripe's ceiling for a Checkout Session's shipping options
 
 #: How every Stripe Product id of Quire's begins (`quire_book_<key>`, `quire_plan_<key>`).
@@ -359,6 +362,9 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[CatalogueProblem] = []
+        #: The file-wide currency was wrong (and said so): entries that inherit it are
+        #: not told again that theirs is missing.
+        self.default_currency_refused = False
 
     def problem(self, entry: str, field: str, message: str) -> None:
         self.problems.append(CatalogueProblem(entry, field, message))
@@ -393,6 +399,8 @@ class _Reader:
 
     def currency(self, raw: Mapping[str, Any], entry: str, default: str | None) -> str:
         value = raw.get("currency", default)
+        if value is None and self.default_currency_refused:
+            return ""
         if value is None:
             self.problem(entry, "currency", "is missing (set it here or at the top of the file)")
             return ""
@@ -482,14 +490,19 @@ def _read_book(label: str, raw: Mapping[str, Any], reader: _Reader, default: str
         price=reader.amount(raw.get("price"), label, "price"),
         currency=reader.currency(raw, label, default),
         format="print" if fmt == "print" else "ebook",
-        image=reader.text(raw, label, "image", required=False) or None,
+        image=_read_image(label, raw, reader),
         stock=stock,
         files=files,
     )
 
 
 def _read_files(label: str, raw: Any, fmt: Any, reader: _Reader) -> tuple[EbookFile, ...]:
-    """An ebook's files (`[{format: epub, path: x.epub}]`); a printed book has none."""
+    """An ebook's files (`[{format: epub, path: x.epub}]`); a printed book has none.
+
+    A book whose format is itself wrong gets no complaint about files: which rule
+    applies depends on the format, already reported."""
+    if fmt not in FORMATS:
+        return ()
     if fmt != "ebook":
         if raw is not None:
             reader.problem(label, "files", "only ebooks have files")
@@ -515,14 +528,35 @@ def _read_files(label: str, raw: Any, fmt: Any, reader: _Reader) -> tuple[EbookF
         if any(f.format == file_format for f in files):
             reader.problem(label, f"{field}.format", f"a second {file_format} file")
             continue
-        parts = Path(path).parts if isinstance(path, str) else ()
-        if not parts or Path(path).is_absolute() or ".." in parts:
+        if not _inside(path):
             reader.problem(
                 label, f"{field}.path", f"must be a path inside the ebook folder (got {path!r})"
             )
             continue
         files.append(EbookFile(file_format, path))
     return tuple(files)
+
+
+def _inside(path: Any) -> bool:
+    """`path` is a relative path that stays inside its folder (no `..`, not absolute)."""
+    parts = Path(path).parts if isinstance(path, str) else ()
+    return bool(parts) and not Path(path).is_absolute() and ".." not in parts
+
+
+def _read_image(label: str, raw: Mapping[str, Any], reader: _Reader) -> str | None:
+    """A book's cover, a path in the static folder (`covers/x.svg`), if it has one."""
+    image = reader.text(raw, label, "image", required=False) or None
+    if image is not None and not _inside(image):
+        reader.problem(label, "image", f"must be a path inside shop/static/ (got {image!r})")
+        return None
+    return image
+
+
+def _check_images(books: Iterable[tuple[str, Book]], static_dir: Path, reader: _Reader) -> None:
+    """Every cover image the catalogue names exists in `static_dir`."""
+    for label, book in books:
+        if book.image is not None and not (static_dir / book.image).is_file():
+            reader.problem(label, "image", f"{book.image} is not in {static_dir.name}/")
 
 
 def _check_ebook_files(books: Iterable[tuple[str, Book]], ebook_dir: Path, reader: _Reader) -> None:
@@ -707,21 +741,55 @@ def _read_shipping(raw: Any, reader: _Reader, default: str | None) -> Shipping |
     )
 
 
-def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Catalogue:
-    """Validate catalogue YAML; raise `CatalogueError` listing every problem.
+def _refused(path: Path, refusal: safe_yaml.YamlRefused) -> CatalogueError:
+    where = f"line {refusal.line}" if refusal.line else "file"
+    return CatalogueError(path, [CatalogueProblem(path.name, where, refusal.message)])
 
-    With `ebook_dir`, every ebook file named must also exist there (`load_catalogue`
-    always checks; a bare parse of text checks the text alone).
+
+def _check_postage_currency(
+    books: Iterable[tuple[str, Book]],
+    own_currency: Iterable[bool],
+    shipping: Shipping,
+    default: str | None,
+    reader: _Reader,
+) -> None:
+    """Printed books are sold in the postage currency.
+
+    Books that inherit the file's currency share one cause, so it is said once, on
+    `shipping`; a book that names its own other currency is named itself.
+    """
+    inheriting = False
+    for (label, book), named in zip(books, own_currency, strict=True):
+        if book.format != "print" or not book.currency or book.currency == shipping.currency:
+            continue
+        if named:
+            reader.problem(
+                label,
+                "currency",
+                f"printed books are sold in the postage currency, {shipping.currency}",
+            )
+        else:
+            inheriting = True
+    if inheriting:
+        reader.problem(
+            "shipping",
+            "currency",
+            f"must be the printed books' currency, {default} (postage is charged with them)",
+        )
+
+
+def parse_catalogue(
+    text: str, path: Path, ebook_dir: Path | None = None, static_dir: Path | None = None
+) -> Catalogue:
+    """Validate catalogue YAML; raise `CatalogueError` listing every problem, each once.
+
+    With `ebook_dir` / `static_dir`, every ebook file / cover image named must also
+    exist there (`load_catalogue` always checks; a bare parse checks the text alone).
     """
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
-        reason = getattr(error, "problem", None) or str(error)
-        raise CatalogueError(
-            path, [CatalogueProblem(path.name, where, f"YAML syntax error: {reason}")]
-        ) from error
+        raw = safe_yaml.load(text)
+    except safe_yaml.YamlRefused as refusal:
+        raise _refused(path, refusal) from refusal
     reader = _Reader()
     if not isinstance(raw, dict):
         raise CatalogueError(
@@ -731,10 +799,13 @@ def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Cat
     default = raw.get("currency")
     if default is not None and (not isinstance(default, str) or default.lower() not in CURRENCIES):
         reader.problem(path.name, "currency", f"unknown currency {default!r}")
+        reader.default_currency_refused = True
         default = None
+    elif default is not None:
+        default = default.lower()
+    raw_books = _entries(raw.get("books"), "books", reader)
     labelled_books = [
-        (label, _read_book(label, item, reader, default))
-        for label, item in _entries(raw.get("books"), "books", reader)
+        (label, _read_book(label, item, reader, default)) for label, item in raw_books
     ]
     labelled_plans = [
         (label, _read_plan(label, item, reader, default))
@@ -744,16 +815,13 @@ def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Cat
     plans = tuple(plan for _, plan in labelled_plans)
     if ebook_dir is not None:
         _check_ebook_files(labelled_books, ebook_dir, reader)
+    if static_dir is not None:
+        _check_images(labelled_books, static_dir, reader)
     _check_benefits(labelled_plans, {book.key: book for book in books}, reader)
     shipping = _read_shipping(raw.get("shipping"), reader, default)
     if shipping is not None and shipping.currency:
-        for label, book in labelled_books:
-            if book.format == "print" and book.currency and book.currency != shipping.currency:
-                reader.problem(
-                    label,
-                    "currency",
-                    f"printed books are sold in the postage currency, {shipping.currency}",
-                )
+        own_currency = ["currency" in item for _, item in raw_books]
+        _check_postage_currency(labelled_books, own_currency, shipping, default, reader)
     if not books and not plans and not reader.problems:
         reader.problem(path.name, "books", "the catalogue sells nothing")
     if reader.problems:
@@ -761,12 +829,17 @@ def parse_catalogue(text: str, path: Path, ebook_dir: Path | None = None) -> Cat
     return Catalogue(books=books, plans=plans, shipping=shipping)
 
 
-def load_catalogue(path: Path, ebook_dir: Path = DEFAULT_EBOOK_DIR) -> Catalogue:
-    """Read and validate the catalogue file at `path`, its ebook files in `ebook_dir`."""
+def load_catalogue(
+    path: Path, ebook_dir: Path = DEFAULT_EBOOK_DIR, static_dir: Path = DEFAULT_STATIC_DIR
+) -> Catalogue:
+    """Read and validate the catalogue file at `path`: its ebook files in `ebook_dir`, its
+    cover images in `static_dir`. A file over `safe_yaml.MAX_BYTES` is refused unread."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safe_yaml.read_text(path)
     except OSError as error:
         raise CatalogueError(
             path, [CatalogueProblem(path.name, "-", f"cannot be read: {error.strerror}")]
         ) from error
-    return parse_catalogue(text, path, ebook_dir)
+    except safe_yaml.YamlRefused as refusal:
+        raise _refused(path, refusal) from refusal
+    return parse_catalogue(text, path, ebook_dir, static_dir)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from shop.catalogue import Book, Catalogue, Plan, PrintCoupon, ProductKind
+from shop.catalogue_source import catalogue_of
 from shop.extensions import db
 from shop.models import Order, OrderItem, OrderStatus, Subscription, User, utcnow
 
@@ -48,7 +49,7 @@ def catalogue_or_app(catalogue: Catalogue | None) -> Catalogue:
     """The catalogue asked about: the one given, else the running app's."""
     if catalogue is not None:
         return catalogue
-    loaded: Catalogue | None = current_app.extensions.get("quire.catalogue")
+    loaded = catalogue_of(current_app._get_current_object())  # type: ignore[attr-defined]
     if loaded is None:
         raise RuntimeError("the catalogue is broken: no entitlements can be read")
     return loaded

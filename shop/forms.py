@@ -27,7 +27,7 @@ from wtforms.validators import (
     Optional,
 )
 
-from shop.catalogue import Catalogue
+from shop.catalogue_source import catalogue_of
 from shop.checkout.orders import MAX_QUANTITY
 from shop.countries import country_name
 
@@ -37,8 +37,8 @@ HOME_COUNTRY = "GB"
 
 def posting_countries() -> list[tuple[str, str]]:
     """(code, name) of every country the running app's catalogue posts to, by name."""
-    catalogue = current_app.extensions.get("quire.catalogue")
-    if not isinstance(catalogue, Catalogue) or catalogue.shipping is None:
+    catalogue = catalogue_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    if catalogue is None or catalogue.shipping is None:
         return []
     return sorted(
         ((code, country_name(code)) for code in catalogue.shipping.countries),

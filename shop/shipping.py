@@ -21,6 +21,7 @@ from stripe.params.checkout import (
 )
 
 from shop.catalogue import Catalogue, Shipping, ShippingZone
+from shop.catalogue_source import catalogue_of
 from shop.models import Order
 
 
@@ -141,5 +142,5 @@ def shipping_params(order: Order, catalogue: Catalogue) -> SessionCreateParams:
 
 def checkout_shipping(order: Order) -> SessionCreateParams:
     """`shipping_params` for an order, from the running app's catalogue."""
-    catalogue = current_app.extensions.get("quire.catalogue")
-    return shipping_params(order, catalogue) if isinstance(catalogue, Catalogue) else {}
+    catalogue = catalogue_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    return shipping_params(order, catalogue) if catalogue is not None else {}

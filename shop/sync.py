@@ -169,6 +169,9 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
 
     for item in catalogue.items():
         wanted = _product_fields(item)
+        # Stripe clears a field sent empty (and refuses an empty one on create), so an
+        # update sends "" for a description removed from the catalogue.
+        changes = {"description": "", **wanted}
         existing = stripe_side.products.get(item.product_id)
         if existing is None:
             steps.append(
@@ -187,13 +190,15 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
                     "product",
                     item.product_id,
                     repr(item.name),
-                    {"active": True, **wanted},
+                    {"active": True, **changes},
                     existing.id,
                 )
             )
         elif _product_differs(existing, wanted):
             steps.append(
-                SyncStep("update", "product", item.product_id, repr(item.name), wanted, existing.id)
+                SyncStep(
+                    "update", "product", item.product_id, repr(item.name), changes, existing.id
+                )
             )
 
         for selling in item.selling_prices:

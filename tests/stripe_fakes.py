@@ -99,7 +99,7 @@ class FakeProductsAndPrices:
         raw = request.body if request.method == "POST" else urlsplit(request.url).query
         if isinstance(raw, bytes):
             raw = raw.decode()
-        return dict(self._parse(raw or ""))
+        return dict(self._parse(raw or "", keep_blank_values=True))
 
     def _handle(self, request: Any) -> tuple[int, dict[str, str], str]:
         from urllib.parse import urlsplit
@@ -132,8 +132,10 @@ class FakeProductsAndPrices:
                     obj["active"] = value == "true"
                 elif key.startswith("metadata["):
                     obj["metadata"][key[9:-1]] = value
-                elif key in ("name", "description", "lookup_key"):
+                elif key in ("name", "lookup_key"):
                     obj[key] = value
+                elif key == "description":
+                    obj[key] = value or None  # Stripe clears a field sent empty
                 elif key == "shippable":
                     obj["shippable"] = value == "true"
             return 200, {}, json.dumps(self._public(obj))

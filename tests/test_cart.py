@@ -14,6 +14,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shop.catalogue_source import loaded_catalogue
 from shop.checkout import orders, sessions, stock
 from shop.extensions import db
 from shop.models import CartLine, Order, OrderItem, OrderStatus, StockLevel, User, utcnow
@@ -396,7 +397,7 @@ def test_resuming_an_order_made_two_hours_ago_asks_for_a_page_from_now(
     """Made during a Stripe outage two hours ago, it never got a page; Try again works."""
     with app.app_context():
         user = db.session.get(User, shopper)
-        order = orders.book_order(app.extensions["quire.catalogue"], user, {"winter-orchard": 1},
+        order = orders.book_order(loaded_catalogue(app), user, {"winter-orchard": 1},
                                 max_held=5, ship_to="GB")  # fmt: skip
         order.created_at = utcnow() - timedelta(hours=2)
         db.session.commit()
@@ -524,7 +525,7 @@ def test_lapsed_holds_are_swept_before_new_ones(
         db.session.get(Order, 1).expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
         user = db.session.get(User, shopper)
-        order = orders.book_order(app.extensions["quire.catalogue"], user,
+        order = orders.book_order(loaded_catalogue(app), user,
                                 {"letters-from-the-lighthouse": 5}, max_held=5, ship_to="GB")  # fmt: skip
         assert order.stock_state == "held"
         assert db.session.get(Order, 1).status == "expired"
@@ -538,10 +539,10 @@ def test_cancel_order_runs_without_a_request(
     user_id = add_user()
     with app.app_context():
         user = db.session.get(User, user_id)
-        order = orders.book_order(app.extensions["quire.catalogue"], user,
+        order = orders.book_order(loaded_catalogue(app), user,
                                 {"letters-from-the-lighthouse": 2}, max_held=5, ship_to="GB")  # fmt: skip
         status = sessions.cancel_order(stripe_client(), order)
         assert status == OrderStatus.CANCELLED
-        book = app.extensions["quire.catalogue"].book("letters-from-the-lighthouse")
+        book = loaded_catalogue(app).book("letters-from-the-lighthouse")
         assert stock.available(book) == 5
     assert stripe_shop.sessions.expire_calls == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shop.catalogue import CatalogueError, load_catalogue, parse_catalogue
-from tests.helpers import SHIPPED_CATALOGUE
+from tests.helpers import SHIPPED_CATALOGUE, TEST_CATALOGUE
 
 RunFlask = Callable[..., subprocess.CompletedProcess[str]]
 GOOD_BOOK = """
@@ -134,3 +134,42 @@ def test_catalog_check_command_fails_naming_key_and_field(
     assert "books[the-salt-road]: price: must be a whole number of minor units" in result.stderr
     assert "products.yaml: currency: unknown currency 'quid'" in result.stderr
     assert result.stderr.count("unknown currency 'quid'") == 1  # each problem said once
+
+
+def test_a_bad_file_currency_is_one_problem_not_a_missing_currency_on_every_entry() -> None:
+    """`currency: quid` at the top once also said "currency: is missing" nine times."""
+    text = TEST_CATALOGUE.read_text().replace("currency: gbp", "currency: quid", 1)
+    assert problems_of(text) == ["products.yaml: currency: unknown currency 'quid'"]
+
+
+def test_a_misspelt_format_is_one_problem_not_also_one_about_files() -> None:
+    text = TEST_CATALOGUE.read_text().replace("format: ebook", "format: e-book", 1)
+    assert problems_of(text) == [
+        "books[salt-road-ebook]: format: must be 'ebook' or 'print' (got 'e-book')"
+    ]
+
+
+def test_postage_in_another_currency_is_said_once_on_shipping() -> None:
+    """Every printed book inherits gbp; the one cause is the shipping currency."""
+    text = TEST_CATALOGUE.read_text().replace("shipping:\n", "shipping:\n  currency: usd\n", 1)
+    assert problems_of(text) == [
+        "shipping: currency: must be the printed books' currency, gbp (postage is charged "
+        "with them)"
+    ]
+
+
+def test_a_cover_image_that_does_not_exist_is_named_with_entry_and_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "products.yaml"
+    path.write_text(
+        TEST_CATALOGUE.read_text()
+        .replace("image: covers/quiet-machines.svg", "image: covers/quiet-machine.svg")
+        .replace("image: covers/winter-orchard.svg", "image: ../../config.py")
+    )
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path)
+    assert [str(p) for p in caught.value.problems] == [
+        "books[winter-orchard]: image: must be a path inside shop/static/ (got '../../config.py')",
+        "books[quiet-machines]: image: covers/quiet-machine.svg is not in static/",
+    ]

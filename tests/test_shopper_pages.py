@@ -14,6 +14,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shop.catalogue_source import loaded_catalogue
 from shop.extensions import db
 from shop.models import Customer, Order, OrderItem, OrderStatus, Subscription, User
 from tests import builders
@@ -346,7 +347,7 @@ def test_no_stripe_id_appears_on_any_shopper_page(
     shopper_with_everything: list[int],
     fake_stripe: responses.RequestsMock,
 ) -> None:
-    catalogue = app.extensions["quire.catalogue"]
+    catalogue = loaded_catalogue(app)
     pages = ["/", "/account"]
     pages += [f"/books/{book.key}" for book in catalogue.books]
     pages += [f"/memberships/{plan.key}" for plan in catalogue.plans]

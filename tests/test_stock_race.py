@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 
 from shop.catalogue import Catalogue
+from shop.catalogue_source import loaded_catalogue
 from shop.checkout import orders, stock
 from shop.extensions import db
 from shop.fulfilment import settle_order
@@ -28,7 +29,7 @@ def _race(
 ) -> list[Order | str]:
     """Each user id checks out `lines` (one copy of BOOK) at the same moment, each on a
     thread and connection of its own: the orders made, or the refusals' words."""
-    catalogue: Catalogue = app.extensions["quire.catalogue"]
+    catalogue: Catalogue = loaded_catalogue(app)
     start = threading.Barrier(len(user_ids))
     outcomes: list[Order | str] = []
     lock = threading.Lock()
@@ -88,7 +89,7 @@ def test_last_copy_goes_to_exactly_one_of_ten_racing_shoppers(app: Flask, run: i
         paid = db.session.execute(
             db.select(db.func.count(Order.id)).filter_by(status=OrderStatus.PAID)
         ).scalar_one()
-        available = stock.available(app.extensions["quire.catalogue"].book(BOOK))
+        available = stock.available(loaded_catalogue(app).book(BOOK))
     print(
         f"run {run:2}: {len(winners)} holder, {len(refusals)} told sold out; "
         f"allotted 5, sold {level.sold}, held {level.held}, available {available}"

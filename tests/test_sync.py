@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import responses
 from flask.testing import FlaskCliRunner
+from stripe import StripeClient
 
 from shop import sync
 from shop.catalogue import load_catalogue, parse_catalogue
@@ -233,3 +234,33 @@ def test_portal_configuration_without_plans_offers_no_plan_switch(
     assert (update["enabled"], update["products"]) == (False, [])
     assert sync.ensure_portal_configuration(unit_stripe_client(), catalogue).endswith("no changes.")
     assert len(portal.writes) == 1
+
+
+DESCRIBED = BOOK.format(price=1000).replace(
+    "    price:", "    description: A desert planet.\n    price:"
+)
+
+
+def test_a_removed_description_is_cleared_at_stripe_and_the_next_sync_does_nothing(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    """Once removed from products.yaml, a description was never cleared at Stripe, so
+    every sync planned "update product" again."""
+    run_sync(DESCRIBED)
+    assert stripe_catalogue.products["quire_book_dune"]["description"] == "A desert planet."
+    plan, _ = run_sync(BOOK.format(price=1000))
+    assert [(s.verb, s.kind) for s in plan.steps] == [("update", "product")]
+    assert stripe_catalogue.products["quire_book_dune"]["description"] is None
+    writes = len(stripe_catalogue.writes)
+    assert run_sync(BOOK.format(price=1000))[0].steps == ()
+    assert len(stripe_catalogue.writes) == writes
+
+
+def test_a_removed_description_is_cleared_in_the_sandbox_too(stripe_client: StripeClient) -> None:
+    """The real SDK against a Stripe-compatible server: `description=""` clears it."""
+    for text in (DESCRIBED, BOOK.format(price=1000)):
+        catalogue = parse_catalogue(text, Path("products.yaml"))
+        sync.apply_sync(stripe_client, sync.plan_sync(catalogue, sync.read_stripe(stripe_client)))
+    assert stripe_client.v1.products.retrieve("quire_book_dune").description is None
+    again = sync.plan_sync(catalogue, sync.read_stripe(stripe_client))
+    assert again.steps == ()

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from flask import abort, current_app, url_for
 
 from shop.catalogue import Catalogue
+from shop.catalogue_source import catalogue_of
 from shop.checkout.prices import PriceDirectory
 
 
 def catalogue() -> Catalogue:
-    """The catalogue loaded at start-up; 503 while it is broken."""
-    loaded = current_app.extensions.get("quire.catalogue")
+    """The app's catalogue (read on first use); 503 while it is broken."""
+    loaded = catalogue_of(current_app._get_current_object())  # type: ignore[attr-defined]
     if loaded is None:
         abort(503)
-    return cast(Catalogue, loaded)
+    return loaded
 
 
 def price_directory() -> PriceDirectory:
