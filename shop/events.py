@@ -3,18 +3,26 @@
 Why handlers re-retrieve: Stripe may deliver events late, twice or out of order, and an
 event's `created` has one-second resolution, so it cannot order two changes to one
 object. Each handler therefore treats its event as a trigger, retrieves the object as
-Stripe has it now, and writes that. Whatever order the events arrive in, the last one
-processed leaves the records equal to Stripe's current state. (Order statuses also
-only move forward, see `models.RANK`.)
+Stripe has it now, and writes that.
+
+Why retrieving is not enough, and what is done: two handlers of one object can overlap
+(an `invoice.paid` whose subscription retrieve is slow, a `customer.subscription.deleted`
+that retrieves later and writes first). Every write from a retrieve goes through
+`shop.mirror`: the object's version is read before the retrieve and bumped by a guarded
+UPDATE in the write; if another write landed in between, the handler rolls back and
+retrieves again. So no older retrieve ever overwrites a newer one, and the records end
+equal to Stripe's state whatever the order and overlap of deliveries. (Order statuses
+also only move forward, see `models.RANK`.)
 
 Handlers are one `stripe_api.sync_*` call each (the same ones the confirmation page,
 refunds and reconcile use); they call Stripe first and write afterwards, so the database
 is locked only for the writes, never across a network call.
 
 Why one transaction: the processed-event row is committed together with the event's
-effects. If a handler fails, both roll back and the webhook answers 500, so Stripe's
-retry redoes the work instead of finding it wrongly marked done. A duplicate — even one
-arriving at the same moment — fails on the event row's primary key and changes nothing.
+effects (and their version bumps). If a handler fails, both roll back and the webhook
+answers 500, so Stripe's retry redoes the work instead of finding it wrongly marked
+done. A duplicate — even one arriving at the same moment — fails on the event row's
+primary key and changes nothing.
 """
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ def _checkout_session(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-checkout.session.completed
     """
-    stripe_api.sync_checkout_session(client, obj["id"])
+    stripe_api.sync_checkout_session(client, obj["id"], hint=obj)
 
 
 def _subscription(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -91,7 +99,7 @@ def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-invoice.payment_failed
     """
-    stripe_api.sync_invoice(client, obj["id"])
+    stripe_api.sync_invoice(client, obj["id"], hint=obj)
 
 
 def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -99,7 +107,7 @@ def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.refunded
     """
-    stripe_api.sync_charge(client, obj["id"])
+    stripe_api.sync_charge(client, obj["id"], hint=obj)
 
 
 def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -107,7 +115,7 @@ def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.dispute.created
     """
-    stripe_api.sync_dispute(client, obj["id"])
+    stripe_api.sync_dispute(client, obj["id"], hint=obj)
 
 
 HANDLERS: dict[str, Handler] = {

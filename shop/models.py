@@ -405,3 +405,18 @@ class ProcessedEvent(db.Model):  # type: ignore[name-defined,misc]
     stripe_created: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     raw_json: Mapped[str] = mapped_column(Text)  # the body exactly as Stripe sent it
+
+
+class ObjectVersion(db.Model):  # type: ignore[name-defined,misc]
+    """How many times Quire has written what it mirrors of one Stripe object.
+
+    Keyed by the Stripe id (a subscription, an invoice) or, for an order, the reference
+    Stripe knows it by (`order-12`, which its sessions, charges and disputes write).
+    `shop.mirror` bumps it with a guarded UPDATE in every write from a retrieve, so an
+    older retrieve can never overwrite what a newer one wrote.
+    """
+
+    __tablename__ = "stripe_object_versions"
+
+    stripe_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(default=1)

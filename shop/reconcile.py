@@ -4,7 +4,9 @@ Stripe keeps events for 30 days and an endpoint can be down longer than its retr
 this walks Checkout Sessions, subscriptions and charges with paginated list calls (100
 a page, never one GET per object) and runs each through the same fulfilment as the
 webhook (`stripe_api.sync_*`, handed the listed objects), so it is safe to run at any
-time, as often as wanted.
+time, as often as wanted. Each list is preceded by a read of the mirrored versions
+(`shop.mirror`), so a webhook that wrote newer data while the list was fetched is never
+overwritten: that object is retrieved afresh instead.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 
 import stripe
 
-from shop import fulfilment, stripe_api
+from shop import fulfilment, mirror, stripe_api
 from shop.checkout import stock
 from shop.extensions import db
 from shop.models import Customer, Order, Subscription
@@ -52,10 +54,12 @@ def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
     db.session.commit()
     if expired:
         report.changed.append(f"{expired} lapsed pending order(s) marked expired")
+    seen = mirror.read(None)  # before each list call: see shop.mirror
     for session in stripe_api.recent_checkout_sessions(client, since):
         report.sessions += 1
         before = _order_state(fulfilment.order_for_session(session))
-        order = stripe_api.sync_checkout_session(client, session.id, session)
+        db.session.rollback()  # a read only: let go of the order's lock before the write
+        order = stripe_api.sync_checkout_session(client, session.id, session, seen=seen)
         if order is not None and _order_state(order) != before:
             report.changed.append(f"order #{order.id}: {before[0]} → {order.status}")
         db.session.commit()
@@ -63,22 +67,30 @@ def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
     ours = set(db.session.execute(db.select(Customer.stripe_customer_id)).scalars())
     known = set(db.session.execute(db.select(Subscription.stripe_subscription_id)).scalars())
     db.session.commit()
+    seen = mirror.read(None)
     for sub in stripe_api.all_subscriptions(client):
         customer = sub.customer if isinstance(sub.customer, str) else sub.customer.id
         if customer not in ours and sub.id not in known:
             continue
         report.subscriptions += 1
-        row = stripe_api.sync_subscription(client, sub.id, sub)
-        if db.session.is_modified(row) or sub.id not in known:
+        before_sub = db.session.execute(
+            db.select(Subscription.status, Subscription.cancel_at_period_end).filter_by(
+                stripe_subscription_id=sub.id
+            )
+        ).one_or_none()
+        row = stripe_api.sync_subscription(client, sub.id, sub, seen=seen)
+        if before_sub is None or tuple(before_sub) != (row.status, row.cancel_at_period_end):
             report.changed.append(f"membership {sub.id}: {row.status}")
         db.session.commit()
 
+    seen = mirror.read(None)
     for charge in stripe_api.recent_charges(client, since):
         if not charge.amount_refunded:
             continue
         report.charges += 1
         before = _order_state(fulfilment.order_for_payment(charge.payment_intent))
-        order = stripe_api.sync_charge(client, charge.id, charge)
+        db.session.rollback()  # a read only: let go of the order's lock before the write
+        order = stripe_api.sync_charge(client, charge.id, charge, seen=seen)
         if order is not None and _order_state(order) != before:
             report.changed.append(f"order #{order.id}: {before[0]} → {order.status}")
         db.session.commit()
