@@ -80,6 +80,10 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 
     return int(raw)
 
 
+#: The largest request body the shop reads (1 MiB).
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Settings:
     """The shop's configuration; `as_flask_config` turns it into Flask's mapping."""
@@ -161,6 +165,9 @@ class Settings:
             "EBOOK_DIR": str(self.ebook_dir),
             "MEMBER_GRACE_DAYS": self.member_grace_days,
             "MAX_HELD_COPIES": self.max_held_copies,
+            # No form or upload of the shop comes near this; a bigger body is refused (413)
+            # before it is read. The webhook sets its own, smaller limit.
+            "MAX_CONTENT_LENGTH": MAX_REQUEST_BYTES,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",
