@@ -1,10 +1,10 @@
 """Close the gap left by missed webhooks: re-list recent Stripe objects and record them.
 
 Stripe keeps events for 30 days and an endpoint can be down longer than its retries;
-this walks Checkout Sessions, subscriptions and charges with paginated list calls (100
-a page, never one GET per object) and runs each through the same fulfilment as the
-webhook (`stripe_api.sync_*`, handed the listed objects), so it is safe to run at any
-time, as often as wanted. Each list is preceded by a read of the mirrored versions
+this walks Checkout Sessions, subscriptions, invoices and charges with paginated list
+calls (100 a page, never one GET per object) and runs each through the same fulfilment
+as the webhook (`stripe_api.sync_*`, handed the listed objects), so it is safe to run at
+any time, as often as wanted. Each list is preceded by a read of the mirrored versions
 (`shop.mirror`), so a webhook that wrote newer data while the list was fetched is never
 overwritten: that object is retrieved afresh instead.
 """
@@ -20,7 +20,7 @@ import stripe
 from shop import fulfilment, mirror, stripe_api
 from shop.checkout import stock
 from shop.extensions import db
-from shop.models import Customer, Order, Subscription
+from shop.models import Customer, Invoice, Order, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,15 @@ class ReconcileReport:
 
     sessions: int = 0
     subscriptions: int = 0
+    invoices: int = 0
     charges: int = 0
     changed: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
-            f"Checked {self.sessions} checkout session(s), {self.subscriptions} subscription(s) "
-            f"and {self.charges} refunded charge(s): {len(self.changed)} record(s) changed."
+            f"Checked {self.sessions} checkout session(s), {self.subscriptions} subscription(s), "
+            f"{self.invoices} invoice(s) and {self.charges} refunded charge(s): "
+            f"{len(self.changed)} record(s) changed."
         ]
         lines += [f"  {change}" for change in self.changed]
         return "\n".join(lines)
@@ -48,7 +50,8 @@ def _order_state(order: Order | None) -> tuple[object, ...]:
 
 
 def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
-    """Record every Checkout Session, subscription and refund Stripe has since `since`."""
+    """Record every Checkout Session, subscription, invoice and refund Stripe has since
+    `since`."""
     report = ReconcileReport()
     expired = stock.expire_lapsed()  # pending orders whose payment page has lapsed
     db.session.commit()
@@ -83,6 +86,8 @@ def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
             report.changed.append(f"membership {sub.id}: {row.status}")
         db.session.commit()
 
+    _reconcile_invoices(client, since, report)
+
     seen = mirror.read(None)
     for charge in stripe_api.recent_charges(client, since):
         if not charge.amount_refunded:
@@ -96,3 +101,34 @@ def reconcile(client: stripe.StripeClient, since: datetime) -> ReconcileReport:
         db.session.commit()
     log.info("reconcile: %s", report)
     return report
+
+
+def _reconcile_invoices(
+    client: stripe.StripeClient, since: datetime, report: ReconcileReport
+) -> None:
+    """Record the invoices of Quire's memberships created since `since` (renewals paid or
+    failed whose `invoice.paid` / `invoice.payment_failed` never arrived)."""
+    ours = set(db.session.execute(db.select(Customer.stripe_customer_id)).scalars())
+    subscriptions = set(
+        db.session.execute(db.select(Subscription.stripe_subscription_id)).scalars()
+    )
+    seen = mirror.read(None)
+    for invoice in stripe_api.recent_invoices(client, since):
+        customer = invoice.customer
+        customer = customer if isinstance(customer, str) or customer is None else customer.id
+        if (
+            customer not in ours
+            and fulfilment.invoice_subscription_id(invoice) not in subscriptions
+        ):
+            continue
+        report.invoices += 1
+        before = db.session.execute(
+            db.select(Invoice.status, Invoice.amount_paid, Invoice.attempt_count).filter_by(
+                stripe_invoice_id=invoice.id
+            )
+        ).one_or_none()
+        db.session.commit()
+        row = stripe_api.sync_invoice(client, invoice.id or "", invoice, seen=seen)
+        if before is None or tuple(before) != (row.status, row.amount_paid, row.attempt_count):
+            report.changed.append(f"invoice {row.stripe_invoice_id}: {row.status}")
+        db.session.commit()
