@@ -113,6 +113,10 @@ def _checked_mail_url(env: Mapping[str, str]) -> str | None:
     return url
 
 
+#: The largest request body the shop reads (1 MiB).
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Settings:
     """The shop's configuration; `as_flask_config` turns it into Flask's mapping."""
@@ -204,6 +208,9 @@ class Settings:
             "MAX_HELD_COPIES": self.max_held_copies,
             "MAIL_URL": self.mail_url,
             "MAIL_FROM": self.mail_from,
+            # No form or upload of the shop comes near this; a bigger body is refused (413)
+            # before it is read. The webhook sets its own, smaller limit.
+            "MAX_CONTENT_LENGTH": MAX_REQUEST_BYTES,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",

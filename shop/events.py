@@ -3,24 +3,39 @@
 Why handlers re-retrieve: Stripe may deliver events late, twice or out of order, and an
 event's `created` has one-second resolution, so it cannot order two changes to one
 object. Each handler therefore treats its event as a trigger, retrieves the object as
-Stripe has it now, and writes that. Whatever order the events arrive in, the last one
-processed leaves the records equal to Stripe's current state. (Order statuses also
-only move forward, see `models.RANK`.)
+Stripe has it now, and writes that.
+
+Why retrieving is not enough, and what is done: two handlers of one object can overlap
+(an `invoice.paid` whose subscription retrieve is slow, a `customer.subscription.deleted`
+that retrieves later and writes first). Every write from a retrieve goes through
+`shop.mirror`: the object's version is read before the retrieve and bumped by a guarded
+UPDATE in the write; if another write landed in between, the handler rolls back and
+retrieves again. So no older retrieve ever overwrites a newer one, and the records end
+equal to Stripe's state whatever the order and overlap of deliveries. (Order statuses
+also only move forward, see `models.RANK`.)
 
 Handlers are one `stripe_api.sync_*` call each (the same ones the confirmation page,
 refunds and reconcile use); they call Stripe first and write afterwards, so the database
 is locked only for the writes, never across a network call.
 
 Why one transaction: the processed-event row is committed together with the event's
-effects. If a handler fails, both roll back and the webhook answers 500, so Stripe's
-retry redoes the work instead of finding it wrongly marked done. A duplicate — even one
-arriving at the same moment — fails on the event row's primary key and changes nothing.
+effects (and their version bumps). If a handler fails, both roll back and the webhook
+answers 500, so Stripe's retry redoes the work instead of finding it wrongly marked
+done. A duplicate — even one arriving at the same moment — fails on the event row's
+primary key and changes nothing.
+
+Verification is on the exact bytes received: the HMAC of `t.` + body is compared for
+each secret, the timestamp must be within `TOLERANCE_SECONDS`, and only then is the
+body decoded, strictly (a signed body that is not UTF-8 JSON is refused, never guessed at).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -34,6 +49,8 @@ from shop.models import ProcessedEvent, from_timestamp, utcnow
 log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
+#: The signature scheme Stripe signs events with (an HMAC-SHA256, hex).
+SCHEME = "v1"
 Outcome = Literal["processed", "ignored", "duplicate"]
 Handler = Callable[[stripe.StripeClient, dict[str, Any]], None]
 
@@ -42,29 +59,49 @@ class BadSignature(ValueError):
     """The request is not a Stripe event signed with one of our secrets."""
 
 
-def verify_event(payload: bytes, header: str | None, secrets: Sequence[str]) -> dict[str, Any]:
-    """Check `Stripe-Signature` against every current secret, then parse the body once.
+def _signed_parts(header: str) -> tuple[int, list[bytes]]:
+    """The timestamp and `v1` signatures of a `Stripe-Signature` header."""
+    timestamp: int | None = None
+    signatures: list[bytes] = []
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t" and value.isascii() and value.isdigit():
+            timestamp = int(value)
+        elif name == SCHEME:
+            signatures.append(value.encode("ascii", errors="replace"))
+    if timestamp is None or not signatures:
+        raise BadSignature("Stripe-Signature has no timestamp or no v1 signature")
+    return timestamp, signatures
+
+
+def verify_event(
+    payload: bytes, header: str | None, secrets: Sequence[str], now: float | None = None
+) -> dict[str, Any]:
+    """Check `Stripe-Signature` on the raw bytes against every current secret, then parse.
 
     More than one secret is accepted so a secret can be rolled without losing events.
+    The HMAC covers the bytes exactly as received; decoding comes after, and strictly.
     """
     if not header:
         raise BadSignature("missing Stripe-Signature header")
     if not secrets:
         raise BadSignature("no webhook signing secret is configured")
-    text = payload.decode("utf-8", errors="replace")
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(text, header, secret, TOLERANCE_SECONDS)
-        except stripe.SignatureVerificationError:
-            continue
-        try:
-            event: dict[str, Any] = json.loads(text)
-        except ValueError as error:
-            raise BadSignature("signed body is not JSON") from error
-        if not isinstance(event, dict) or not {"id", "type", "data"} <= event.keys():
-            raise BadSignature("signed body is not a Stripe event")
-        return event
-    raise BadSignature("signature does not match any configured secret, or is too old")
+    timestamp, signatures = _signed_parts(header)
+    signed = f"{timestamp}.".encode() + payload
+    expected = [
+        hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode() for secret in secrets
+    ]
+    if not any(hmac.compare_digest(mac, given) for mac in expected for given in signatures):
+        raise BadSignature("signature does not match any configured secret")
+    if abs((time.time() if now is None else now) - timestamp) > TOLERANCE_SECONDS:
+        raise BadSignature("signature is too old")
+    try:
+        event: dict[str, Any] = json.loads(payload.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError included
+        raise BadSignature("signed body is not a Stripe event: not UTF-8 JSON") from error
+    if not isinstance(event, dict) or not {"id", "type", "data"} <= event.keys():
+        raise BadSignature("signed body is not a Stripe event")
+    return event
 
 
 # --- handlers: one per event type --------------------------------------------------
@@ -75,7 +112,7 @@ def _checkout_session(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-checkout.session.completed
     """
-    stripe_api.sync_checkout_session(client, obj["id"])
+    stripe_api.sync_checkout_session(client, obj["id"], hint=obj)
 
 
 def _subscription(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -91,7 +128,7 @@ def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-invoice.payment_failed
     """
-    stripe_api.sync_invoice(client, obj["id"])
+    stripe_api.sync_invoice(client, obj["id"], hint=obj)
 
 
 def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -99,7 +136,7 @@ def _charge_refunded(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.refunded
     """
-    stripe_api.sync_charge(client, obj["id"])
+    stripe_api.sync_charge(client, obj["id"], hint=obj)
 
 
 def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
@@ -107,7 +144,7 @@ def _dispute_created(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
 
     https://docs.stripe.com/api/events/types#event_types-charge.dispute.created
     """
-    stripe_api.sync_dispute(client, obj["id"])
+    stripe_api.sync_dispute(client, obj["id"], hint=obj)
 
 
 HANDLERS: dict[str, Handler] = {

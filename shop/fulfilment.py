@@ -58,6 +58,66 @@ def _locked_orders() -> Select[Order]:
     return select(Order).with_for_update().execution_options(populate_existing=True)
 
 
+# --- what each Stripe object writes, for `shop.mirror` ------------------------------------
+# These read without locking and accept the object as retrieved or as an event carries it.
+
+
+def _session_order_id(session: Any) -> int | None:
+    """The id of the order a session writes, found as `order_for_session` finds it."""
+    order_id: int | None = db.session.execute(
+        select(Order.id).filter_by(checkout_session_id=field_of(session, "id"))
+    ).scalar_one_or_none()
+    if order_id is not None:
+        return order_id
+    by_reference = Order.id_from_reference(field_of(session, "client_reference_id"))
+    if by_reference is None:
+        return None
+    current = db.session.execute(
+        select(Order.checkout_session_id).filter_by(id=by_reference)
+    ).one_or_none()
+    if current is None or current[0] not in (None, field_of(session, "id")):
+        return None
+    return by_reference
+
+
+def session_keys(session: Any) -> set[str]:
+    """What recording a Checkout Session writes: its order and its subscription."""
+    keys = set()
+    order_id = _session_order_id(session)
+    if order_id is not None:
+        keys.add(Order.reference_for(order_id))
+    subscription_id = _id(field_of(session, "subscription"))
+    if subscription_id:
+        keys.add(subscription_id)
+    return keys
+
+
+def payment_keys(intent: Any) -> set[str]:
+    """What recording a charge or dispute of this PaymentIntent writes: its order."""
+    intent_id = _id(intent)
+    if intent_id is None:
+        return set()
+    order_id: int | None = db.session.execute(
+        select(Order.id).filter_by(payment_intent_id=intent_id)
+    ).scalar_one_or_none()
+    if order_id is None and not isinstance(intent, str):
+        named = str(field_of(field_of(intent, "metadata"), ORDER_ID_METADATA) or "")
+        if named.isdigit():
+            order_id = db.session.execute(
+                select(Order.id).filter_by(id=int(named), payment_intent_id=None)
+            ).scalar_one_or_none()
+    return set() if order_id is None else {Order.reference_for(order_id)}
+
+
+def invoice_keys(invoice: Any, *, with_subscription: bool = True) -> set[str]:
+    """What recording an invoice writes: the invoice, and its subscription if recorded."""
+    keys = {str(field_of(invoice, "id"))}
+    subscription_id = invoice_subscription_id(invoice) if with_subscription else None
+    if subscription_id:
+        keys.add(subscription_id)
+    return keys
+
+
 def order_for_session(session: stripe.checkout.Session) -> Order | None:
     """The order a session was made for, or None when it is not one of Quire's."""
     order: Order | None = db.session.execute(
@@ -118,7 +178,10 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     order.payment_intent_id = _id(session.payment_intent) or order.payment_intent_id
     order.stripe_subscription_id = _id(session.subscription) or order.stripe_subscription_id
     if status == OrderStatus.PAID:
+        # Whatever the order's status: a refund recorded before this completion has
+        # moved it past Paid already, and it was still paid, then.
         order.amount_paid = session.amount_total
+        order.paid_at = order.paid_at or utcnow()
     if order.ships:
         record_shipping(order, session)
     if order.advance(status) and status == OrderStatus.PAYMENT_FAILED:

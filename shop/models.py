@@ -438,3 +438,18 @@ class Mail(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ObjectVersion(db.Model):  # type: ignore[name-defined,misc]
+    """How many times Quire has written what it mirrors of one Stripe object.
+
+    Keyed by the Stripe id (a subscription, an invoice) or, for an order, the reference
+    Stripe knows it by (`order-12`, which its sessions, charges and disputes write).
+    `shop.mirror` bumps it with a guarded UPDATE in every write from a retrieve, so an
+    older retrieve can never overwrite what a newer one wrote.
+    """
+
+    __tablename__ = "stripe_object_versions"
+
+    stripe_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(default=1)

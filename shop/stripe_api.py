@@ -23,8 +23,9 @@ import stripe
 from stripe.params import CouponCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
 
-from shop import fulfilment
+from shop import fulfilment, mirror
 from shop.models import ORDER_ID_METADATA, USER_ID_METADATA, Invoice, Order, Subscription, User
+from shop.stripe_client import field_of
 
 #: What a Checkout Session retrieve carries so fulfilment needs no other call (the chosen
 #: shipping rate, for its name).
@@ -120,12 +121,31 @@ def expire_checkout_session(
 
 
 def sync_checkout_session(
-    client: stripe.StripeClient, session_id: str, session: stripe.checkout.Session | None = None
+    client: stripe.StripeClient,
+    session_id: str,
+    session: stripe.checkout.Session | None = None,
+    *,
+    seen: mirror.Versions | None = None,
+    hint: Any = None,
 ) -> Order | None:
-    """Record a Checkout Session on its order (retrieved now unless `session` is given)."""
-    if session is None:
-        session = retrieve_checkout_session(client, session_id)
-    return fulfilment.fulfil_checkout_session(session)
+    """Record a Checkout Session on its order, never over a newer write (`shop.mirror`).
+
+    Retrieved now, unless `session` is handed with the versions `seen` before it was
+    fetched (`session_versions`). `hint`: the session as an event carried it.
+    """
+    return mirror.sync(
+        lambda: retrieve_checkout_session(client, session_id),
+        fulfilment.fulfil_checkout_session,
+        fulfilment.session_keys,
+        fulfilment.session_keys(hint if hint is not None else {"id": session_id}),
+        fetched=session,
+        seen=seen,
+    )
+
+
+def session_versions(session_id: str) -> mirror.Versions:
+    """What a Checkout Session writes, read before it is fetched by some other call."""
+    return mirror.read(fulfilment.session_keys({"id": session_id}))
 
 
 def recent_checkout_sessions(
@@ -254,13 +274,30 @@ def detach_payment_method(client: stripe.StripeClient, payment_method_id: str) -
 
 
 def sync_subscription(
-    client: stripe.StripeClient, subscription_id: str, sub: stripe.Subscription | None = None
+    client: stripe.StripeClient,
+    subscription_id: str,
+    sub: stripe.Subscription | None = None,
+    *,
+    seen: mirror.Versions | None = None,
 ) -> Subscription:
-    """Record a subscription as Stripe has it now (retrieved unless `sub` is given)."""
-    if sub is None:
+    """Record a subscription as Stripe has it now, never over a newer write.
+
+    Retrieved now, unless `sub` is handed with the versions `seen` before it was fetched
+    (`mirror.read([subscription_id])`).
+    """
+
+    def fetch() -> stripe.Subscription:
         with _calling_stripe():
-            sub = client.v1.subscriptions.retrieve(subscription_id)
-    return fulfilment.record_subscription(sub)
+            return client.v1.subscriptions.retrieve(subscription_id)
+
+    return mirror.sync(
+        fetch,
+        fulfilment.record_subscription,
+        lambda found: {found.id},
+        {subscription_id},
+        fetched=sub,
+        seen=seen,
+    )
 
 
 def switch_subscription_price(
@@ -288,16 +325,63 @@ def switch_subscription_price(
         )
 
 
-def sync_invoice(client: stripe.StripeClient, invoice_id: str) -> Invoice:
-    """Record an invoice and its subscription's new status; every read before any write."""
+def _retrieve_invoice(client: stripe.StripeClient, invoice_id: str) -> stripe.Invoice:
     with _calling_stripe():
-        invoice = client.v1.invoices.retrieve(invoice_id)
-        subscription_id = fulfilment.invoice_subscription_id(invoice)
-        sub = client.v1.subscriptions.retrieve(subscription_id) if subscription_id else None
-    row = fulfilment.record_invoice(invoice)
-    if sub is not None:
-        fulfilment.record_subscription(sub)
-    return row
+        return client.v1.invoices.retrieve(invoice_id)
+
+
+def sync_invoice(
+    client: stripe.StripeClient,
+    invoice_id: str,
+    invoice: stripe.Invoice | None = None,
+    *,
+    seen: mirror.Versions | None = None,
+    hint: Any = None,
+) -> Invoice:
+    """Record an invoice and its subscription's new status, never over a newer write.
+
+    Both are retrieved, every read before any write. A handed `invoice` (a listed one,
+    with the versions `seen` before the list call) is recorded alone: its subscription
+    is the subscription list's to record.
+    """
+    if invoice is not None:
+        return mirror.sync(
+            lambda: _retrieve_invoice(client, invoice_id),
+            fulfilment.record_invoice,
+            lambda found: fulfilment.invoice_keys(found, with_subscription=False),
+            {invoice_id},
+            fetched=invoice,
+            seen=seen,
+        )
+
+    def fetch() -> tuple[stripe.Invoice, stripe.Subscription | None]:
+        found = _retrieve_invoice(client, invoice_id)
+        subscription_id = fulfilment.invoice_subscription_id(found)
+        with _calling_stripe():
+            sub = client.v1.subscriptions.retrieve(subscription_id) if subscription_id else None
+        return found, sub
+
+    def record(fetched: tuple[stripe.Invoice, stripe.Subscription | None]) -> Invoice:
+        found, sub = fetched
+        row = fulfilment.record_invoice(found)
+        if sub is not None:
+            fulfilment.record_subscription(sub)
+        return row
+
+    return mirror.sync(
+        fetch,
+        record,
+        lambda fetched: fulfilment.invoice_keys(fetched[0]),
+        fulfilment.invoice_keys(hint if hint is not None else {"id": invoice_id}),
+    )
+
+
+def recent_invoices(client: stripe.StripeClient, since: datetime) -> Iterator[stripe.Invoice]:
+    """Every invoice created since `since`, whatever its status (100 a page)."""
+    created: Any = {"gte": int(since.timestamp())}
+    with _calling_stripe():
+        listing = client.v1.invoices.list(params={"limit": PAGE, "created": created})
+        yield from listing.auto_paging_iter()
 
 
 def all_subscriptions(client: stripe.StripeClient) -> Iterator[stripe.Subscription]:
@@ -349,14 +433,32 @@ def save_portal_configuration(
 # --- Charges, refunds and disputes -----------------------------------------------------
 
 
+def _retrieve_charge(client: stripe.StripeClient, charge_id: str) -> stripe.Charge:
+    with _calling_stripe():
+        return client.v1.charges.retrieve(charge_id, params={"expand": PAYMENT_EXPAND})
+
+
 def sync_charge(
-    client: stripe.StripeClient, charge_id: str, charge: stripe.Charge | None = None
+    client: stripe.StripeClient,
+    charge_id: str,
+    charge: stripe.Charge | None = None,
+    *,
+    seen: mirror.Versions | None = None,
+    hint: Any = None,
 ) -> Order | None:
-    """Record a charge's refunds on its order (retrieved now unless `charge` is given)."""
-    if charge is None:
-        with _calling_stripe():
-            charge = client.v1.charges.retrieve(charge_id, params={"expand": PAYMENT_EXPAND})
-    return fulfilment.record_charge(charge)
+    """Record a charge's refunds on its order, never over a newer write.
+
+    Retrieved now, unless `charge` is handed with the versions `seen` before it was
+    fetched. `hint`: the charge as an event carried it (its PaymentIntent names the order).
+    """
+    return mirror.sync(
+        lambda: _retrieve_charge(client, charge_id),
+        fulfilment.record_charge,
+        lambda found: fulfilment.payment_keys(found.payment_intent),
+        fulfilment.payment_keys(field_of(hint, "payment_intent")),
+        fetched=charge,
+        seen=seen,
+    )
 
 
 def recent_charges(client: stripe.StripeClient, since: datetime) -> Iterator[stripe.Charge]:
@@ -370,11 +472,19 @@ def recent_charges(client: stripe.StripeClient, since: datetime) -> Iterator[str
         yield from listing.auto_paging_iter()
 
 
-def sync_dispute(client: stripe.StripeClient, dispute_id: str) -> Order | None:
+def sync_dispute(client: stripe.StripeClient, dispute_id: str, *, hint: Any = None) -> Order | None:
     """Mark the order whose payment a dispute contests, as Stripe has the dispute now."""
-    with _calling_stripe():
-        dispute = client.v1.disputes.retrieve(dispute_id, params={"expand": PAYMENT_EXPAND})
-    return fulfilment.record_dispute(dispute)
+
+    def fetch() -> stripe.Dispute:
+        with _calling_stripe():
+            return client.v1.disputes.retrieve(dispute_id, params={"expand": PAYMENT_EXPAND})
+
+    return mirror.sync(
+        fetch,
+        fulfilment.record_dispute,
+        lambda found: fulfilment.payment_keys(found.payment_intent),
+        fulfilment.payment_keys(field_of(hint, "payment_intent")),
+    )
 
 
 def refund_payment(

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -490,3 +491,75 @@ class FakeStripe:
     @property
     def price_lists(self) -> int:
         return self.prices.lists
+
+
+class Gate:
+    """One held retrieve: `arrived` is set once Stripe has read its answer, and the
+    answer goes back only when `release` is set (a slow network, a slow Stripe)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+
+class SlowStripe:
+    """Stripe's objects by path, changed by the test as Stripe would change them; each
+    GET answers the object as it was when the request reached Stripe, and may be held
+    (`hold`, `hold_every`) before the answer comes back, so retrieves overlap."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.mock = mock
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.gates: dict[str, list[Gate]] = {}
+        self.holding: set[str] = set()
+        self.held: list[Gate] = []
+        self.lock = threading.Lock()
+
+    def serve(self, path: str, body: dict[str, Any]) -> None:
+        """From now on Stripe has `body` at `path`."""
+        with self.lock:
+            if path not in self.objects:
+                self.mock.add_callback(
+                    "GET", re.compile(re.escape(API + path) + r"(\?.*)?$"), self._answer
+                )
+            self.objects[path] = copy.deepcopy(body)
+
+    def hold(self, path: str) -> Gate:
+        """The next GET of `path` is held until the gate is released."""
+        gate = Gate()
+        with self.lock:
+            self.gates.setdefault(path, []).append(gate)
+        return gate
+
+    def hold_every(self, *paths: str) -> None:
+        """Hold every GET of these paths (collected in `held`) until `stop_holding`."""
+        with self.lock:
+            self.holding = set(paths)
+
+    def stop_holding(self) -> None:
+        """GETs answer at once again (those already held wait for their gates)."""
+        with self.lock:
+            self.holding = set()
+
+    def wait_for_held(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `count` GETs in all have been held (False: they never were)."""
+        deadline = time.monotonic() + timeout
+        while len(self.held) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def _answer(self, request: Any) -> tuple[int, dict[str, str], str]:
+        path = request.path_url.split("?")[0]
+        with self.lock:
+            body = json.dumps(self.objects[path])  # Stripe's state when the request arrives
+            gates = self.gates.get(path)
+            gate = gates.pop(0) if gates else None
+            if gate is None and path in self.holding:
+                gate = Gate()
+                self.held.append(gate)
+        if gate is not None:
+            gate.arrived.set()
+            assert gate.release.wait(30), f"held GET {path} never released"
+        return 200, {"Request-Id": f"req_{uuid.uuid4().hex[:12]}"}, body

@@ -192,7 +192,7 @@ def test_orders_reconcile_ends_lapsed_checkouts_and_gives_their_copies_back(
     with app.app_context():  # the first page lapsed and its expiry event never came
         db.session.get(Order, 1).expires_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
-    for path in ("/v1/checkout/sessions", "/v1/subscriptions", "/v1/charges"):
+    for path in ("/v1/checkout/sessions", "/v1/subscriptions", "/v1/invoices", "/v1/charges"):
         fake_stripe.add("GET", re.compile(API + path + r"\?.*"), json=listing(path, []), status=200)
 
     result = runner.invoke(args=["orders", "reconcile"])

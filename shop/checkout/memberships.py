@@ -14,7 +14,7 @@ from typing import cast
 
 import stripe
 
-from shop import stripe_api
+from shop import mirror, stripe_api
 from shop.catalogue import PLAN_METADATA, Catalogue, Interval, Plan, SellingPrice
 from shop.checkout.orders import (
     CheckoutRefused,
@@ -61,12 +61,13 @@ def give_up_signup(client: stripe.StripeClient, order: Order) -> None:
     db.session.commit()  # no transaction open across the Stripe calls
     still_open = False
     if session_id is not None:
+        seen = stripe_api.session_versions(session_id)  # before Stripe: see shop.mirror
         try:
             session = stripe_api.expire_checkout_session(client, session_id)
         except StripeFailure:
             # No longer open: paid or expired meanwhile. Stripe's word decides which.
             session = stripe_api.retrieve_checkout_session(client, session_id)
-        stripe_api.sync_checkout_session(client, session.id, session)
+        stripe_api.sync_checkout_session(client, session.id, session, seen=seen)
         still_open = session.status == "open"
     if order.status == OrderStatus.PENDING and not still_open:
         order.advance(OrderStatus.EXPIRED)
@@ -150,9 +151,10 @@ def switch_membership(
     subscription_id = switch.membership.stripe_subscription_id
     db.session.commit()  # no transaction open across the Stripe calls
     price_id = prices.resolve(client, wanted)
+    seen = mirror.read([subscription_id])  # before Stripe answers: see shop.mirror
     updated = stripe_api.switch_subscription_price(
         client, subscription_id, price_id, {PLAN_METADATA: plan.key}
     )
-    row = stripe_api.sync_subscription(client, subscription_id, updated)
+    row = stripe_api.sync_subscription(client, subscription_id, updated, seen=seen)
     db.session.commit()
     return row

@@ -203,9 +203,10 @@ def _session_now(
     when `record_if(session)` holds. :raise StripeFailure: when Stripe cannot be asked.
     """
     db.session.commit()  # no transaction open across the Stripe call
+    seen = stripe_api.session_versions(session_id)  # before the retrieve: see shop.mirror
     session = stripe_api.retrieve_checkout_session(client, session_id)
     if record_if(session):
-        stripe_api.sync_checkout_session(client, session.id, session)
+        stripe_api.sync_checkout_session(client, session.id, session, seen=seen)
         db.session.commit()
     return session
 
