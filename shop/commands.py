@@ -98,6 +98,7 @@ def orders_reconcile(days: int) -> None:
         click.echo(f"Stripe refused: {failure}", err=True)
         sys.exit(2)
     click.echo(str(report))
+    mail.deliver_pending(limit=10_000)  # what reconcile recorded may have mail to send
 
 
 @users.command("create-admin")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from shop import notices
 from shop.extensions import db
 from shop.models import Order, OrderStatus, utcnow
 
@@ -55,4 +56,7 @@ def mark_shipped(order: Order, tracking_reference: str | None = None) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(order)
-    return bool(getattr(result, "rowcount", 0))
+    recorded = bool(getattr(result, "rowcount", 0))
+    if recorded:
+        notices.order_shipped(order)
+    return recorded

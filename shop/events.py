@@ -42,7 +42,7 @@ from typing import Any, Literal
 import stripe
 from sqlalchemy.exc import IntegrityError
 
-from shop import stripe_api
+from shop import notices, stripe_api
 from shop.extensions import db
 from shop.models import ProcessedEvent, from_timestamp, utcnow
 
@@ -123,6 +123,15 @@ def _subscription(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
     stripe_api.sync_subscription(client, obj["id"])
 
 
+def _trial_will_end(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
+    """customer.subscription.trial_will_end: three days before a free trial ends (at once
+    when the trial is shorter); the member is told what will be charged, and when.
+
+    https://docs.stripe.com/api/events/types#event_types-customer.subscription.trial_will_end
+    """
+    notices.trial_ending(stripe_api.sync_subscription(client, obj["id"]))
+
+
 def _invoice(client: stripe.StripeClient, obj: dict[str, Any]) -> None:
     """invoice.paid / invoice.payment_failed: the invoice, and its subscription's new status.
 
@@ -155,6 +164,7 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.created": _subscription,
     "customer.subscription.updated": _subscription,
     "customer.subscription.deleted": _subscription,
+    "customer.subscription.trial_will_end": _trial_will_end,
     "invoice.paid": _invoice,
     "invoice.payment_failed": _invoice,
     "charge.refunded": _charge_refunded,

@@ -17,6 +17,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shop import notices
 from shop.catalogue import PLAN_METADATA, QUIRE_KEY_METADATA, LookupKey, ProductKind
 from shop.checkout import cart, stock
 from shop.countries import country_name
@@ -190,6 +191,8 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     subscription = session.subscription
     if subscription is not None and not isinstance(subscription, str):
         record_subscription(subscription, user_id=order.user_id)
+    if status == OrderStatus.PAID:
+        notices.order_paid(order)
     return order
 
 
@@ -313,6 +316,7 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
         row.past_due_since = row.past_due_since or utcnow()
     else:
         row.past_due_since = None
+    notices.membership_recorded(row)
     return row
 
 
@@ -337,7 +341,9 @@ def record_invoice(invoice: stripe.Invoice) -> Invoice:
         "hosted_invoice_url": invoice.hosted_invoice_url,
         "created_at": from_timestamp(invoice.created),
     }
-    return _upsert(Invoice, {"stripe_invoice_id": invoice.id or ""}, values)
+    row = _upsert(Invoice, {"stripe_invoice_id": invoice.id or ""}, values)
+    notices.invoice_recorded(row)
+    return row
 
 
 def order_for_payment(intent: Any) -> Order | None:
@@ -368,7 +374,9 @@ def record_charge(charge: stripe.Charge) -> Order | None:
     if order is None:
         log.warning("charge %s matches no Quire order; ignored", charge.id)
         return None
+    refunded_before = order.amount_refunded
     order.amount_refunded = max(order.amount_refunded, charge.amount_refunded)
+    notices.refund_recorded(order, charge.id, refunded_before)
     if charge.refunded or charge.amount_refunded >= charge.amount:
         order.advance(OrderStatus.REFUNDED)
     elif charge.amount_refunded > 0:

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox
 from werkzeug.serving import make_server
+from werkzeug.wsgi import ClosingIterator
 
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
@@ -87,6 +88,37 @@ class LiveShop:
                 db.session.remove()
 
 
+class InFlight:
+    """WSGI middleware counting requests not yet finished, including the work a response
+    does once it is closed (the mail it sends), so the server can be stopped only after
+    them: a request thread still holding a database connection when the test's engine
+    is disposed would leave that connection open."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.count = 0
+        self.idle = threading.Condition()
+
+    def _done(self) -> None:
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with self.idle:
+            self.count += 1
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return ClosingIterator(result, self._done)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        with self.idle:
+            self.idle.wait_for(lambda: self.count == 0, timeout)
+
+
 @contextmanager
 def serve(
     make_app: Callable[..., Flask], sandbox: RunningSandbox, **overrides: Any
@@ -101,7 +133,8 @@ def serve(
     with app.app_context():
         db.drop_all()
         db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    in_flight = InFlight(app)
+    server = make_server("127.0.0.1", 0, in_flight, threaded=True)
     url = f"http://127.0.0.1:{server.port}"
     app.config["SITE_URL"] = url
     sync = app.test_cli_runner().invoke(args=["catalog", "sync"])
@@ -118,6 +151,7 @@ def serve(
         yield LiveShop(app=app, url=url, sandbox=sandbox, stripe_client=stripe_client)
     finally:
         server.shutdown()
+        in_flight.wait()
         server.server_close()
         with app.app_context():
             db.session.remove()
