@@ -112,6 +112,8 @@ class SubscribeForm(FlaskForm):
 class RefundForm(FlaskForm):
     amount = StringField("Amount to refund (blank: everything left)")
     restock = BooleanField("Put the copies back in stock")
+    #: One-time token made with the page (`refunds.form_token`): one form, one refund.
+    token = HiddenField(validators=[DataRequired()])
 
 
 class ShipForm(FlaskForm):
