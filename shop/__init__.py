@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from sqlalchemy import event
 
 from config import Settings
-from shop import receipts, stripe_client, wording
+from shop import headers, receipts, stripe_client, wording
 from shop.catalogue import CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
@@ -32,6 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_stripe(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -121,6 +122,12 @@ def register_errorhandlers(app: Flask) -> None:
 
     for code in (400, 403, 404, 405, 500):
         app.register_error_handler(code, render_error)
+
+
+def register_security_headers(app: Flask) -> None:
+    """CSP, no framing, nosniff, a referrer policy and (in production) HSTS on every
+    response (`shop/headers.py`)."""
+    headers.init_app(app)
 
 
 def register_template_helpers(app: Flask) -> None:
