@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -15,6 +14,7 @@ from shop.extensions import db
 from shop.models import Order
 from shop.refunds import RefundRefused, parse_amount
 from tests import builders
+from tests.helpers import refund_form
 from tests.stripe_fakes import API, example
 
 
@@ -36,15 +36,6 @@ def owner(add_user: Callable[..., int], sign_in: Callable[..., None]) -> None:
 
 def refund_requests(mock: responses.RequestsMock) -> list[dict[str, list[str]]]:
     return [parse_qs(c.request.body) for c in mock.calls if c.request.url == API + "/v1/refunds"]
-
-
-def refund_form(client: FlaskClient, order_id: int, amount: str = "") -> dict[str, str]:
-    """The refund form as the admin's order page renders it (with its one-time token)."""
-    page = client.get(f"/admin/orders/{order_id}")
-    assert page.status_code == 200
-    match = re.search(r'name="token" type="hidden" value="([^"]+)"', page.text)
-    assert match, "the refund form carries a one-time token"
-    return {"amount": amount, "token": match.group(1)}
 
 
 def test_an_admin_refunds_part_of_an_order(

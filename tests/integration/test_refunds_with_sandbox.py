@@ -9,7 +9,6 @@ deliberate refund from a fresh page refunds what is left.
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import UTC, datetime
 
@@ -52,13 +51,6 @@ def paid_order(live_shop: LiveShop) -> str:
     return intent
 
 
-def refund_form(admin: FlaskClient, amount: str) -> dict[str, str]:
-    page = admin.get("/admin/orders/1")
-    match = re.search(r'name="token" type="hidden" value="([^"]+)"', page.text)
-    assert match
-    return {"amount": amount, "token": match.group(1)}
-
-
 def send(admin: FlaskClient, form: dict[str, str]) -> str:
     """Post the refund form as the browser would, and read the page it lands on."""
     answer = admin.post("/admin/orders/1/refund", data=form)
@@ -91,7 +83,7 @@ def test_a_refund_form_sent_twice_at_once_and_again_refunds_once(live_shop: Live
         helpers.sign_in(admin, "owner@example.com")
 
     for round_ in range(1, ROUNDS + 1):
-        form = refund_form(admins[0], "1.00")
+        form = helpers.refund_form(admins[0], 1, "1.00")
         pages = at_once(admins[:2], form)  # a double click
         pages.append(send(admins[2], form))  # the same form, sent once more afterwards
 
@@ -107,7 +99,7 @@ def test_a_refund_form_sent_twice_at_once_and_again_refunds_once(live_shop: Live
         assert refunded == 100 * round_
 
     # A deliberate refund later, from a fresh page: everything left.
-    page = send(admins[0], refund_form(admins[0], ""))
+    page = send(admins[0], helpers.refund_form(admins[0], 1))
     assert "Refunded £0.99." in page
     refunds = live_shop.stripe_client.v1.refunds.list(
         params={"payment_intent": intent, "limit": 100}
