@@ -267,3 +267,23 @@ def test_thousands_separators_and_symbols_are_read(text: str, currency: str, min
 def test_misplaced_separators_are_refused(text: str) -> None:
     with pytest.raises(RefundRefused, match="is not an amount"):
         parse_amount(text, "gbp")
+
+
+def test_a_refund_made_when_the_charge_cannot_be_read_back_is_still_reported(
+    client: FlaskClient, owner: None, paid_order: int, fake_stripe: responses.RequestsMock
+) -> None:
+    """Stripe made the refund; reading the charge afterwards failed. The admin is told
+    it was refunded (not "try again", which would invite a second refund)."""
+    fake_stripe.add(
+        "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=500)
+    )
+    fake_stripe.add(
+        "GET", API + "/v1/charges/ch_1", status=500, json={"error": {"type": "api_error"}}
+    )
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5"),
+        follow_redirects=True,
+    )
+    assert "Refunded £5.00." in page.text
+    assert len(refund_requests(fake_stripe)) == 1
