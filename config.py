@@ -25,6 +25,10 @@ INSTANCE = ROOT / "instance"
 SANDBOX_WEBHOOK_SECRET_FILE = INSTANCE / "sandbox-webhook-secret"
 
 
+#: The values `QUIRE_ENV` accepts; anything else stops start-up rather than guess.
+ENVIRONMENTS = ("development", "production")
+
+
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed; the message names it."""
 
@@ -143,6 +147,11 @@ class Settings:
             load_dotenv(ROOT / ".env")
             env = dict(os.environ)
         environment = env.get("QUIRE_ENV") or ("production" if env.get("DYNO") else "development")
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(
+                f"QUIRE_ENV must be one of {', '.join(ENVIRONMENTS)} (exactly, in lower case), "
+                f"not {environment!r}"
+            )
         production = environment == "production"
 
         missing = [

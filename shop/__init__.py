@@ -6,11 +6,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, g, render_template
 from sqlalchemy import event
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from config import Settings
-from shop import mail, receipts, stripe_client, wording
+from shop import headers, mail, receipts, stripe_client, wording
 from shop.catalogue_source import CatalogueSource
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
@@ -32,6 +33,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_mail(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -108,15 +110,46 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(outbox.bp)
 
 
-def register_errorhandlers(app: Flask) -> None:
-    """Friendly pages for errors; never a traceback for shoppers."""
+#: The database cannot be reached (down, restarting, out of connections): 503, not 500.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
-    def render_error(error: Any) -> tuple[str, int]:
+
+def register_errorhandlers(app: Flask) -> None:
+    """Friendly pages for errors; never a traceback for shoppers.
+
+    With the database unreachable the page is a 503 that asks to try again in a minute,
+    rendered without the database: its header leaves out the account links, since
+    reading the signed-in user would need the database again.
+    """
+
+    def database_down(error: Exception) -> tuple[str, int, dict[str, str]]:
+        app.logger.error("database unavailable: %s", error, exc_info=error)
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:  # the connection is gone; the pool will replace it
+            app.logger.warning("rollback after a database error failed too")
+        # Flask-Login would load the signed-in user for the template: not from a database
+        # that is down. The page is rendered as for a guest.
+        g._login_user = login_manager.anonymous_user()
+        page = render_template("errors/error.html", code=503, database_down=True)
+        return page, 503, {"Retry-After": "60"}
+
+    def render_error(error: Any) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+        if isinstance(getattr(error, "original_exception", None), DATABASE_DOWN):
+            return database_down(error.original_exception)
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", code=code), code
 
     for code in (400, 403, 404, 405, 500, 503):
         app.register_error_handler(code, render_error)
+    for kind in DATABASE_DOWN:
+        app.register_error_handler(kind, database_down)
+
+
+def register_security_headers(app: Flask) -> None:
+    """CSP, no framing, nosniff, a referrer policy and (in production) HSTS on every
+    response (`shop/headers.py`)."""
+    headers.init_app(app)
 
 
 def register_template_helpers(app: Flask) -> None:

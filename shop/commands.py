@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
@@ -15,6 +16,7 @@ from shop.catalogue import Catalogue, CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
+from shop.forms import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from shop.models import Mail, MailStatus, User, utcnow
 from shop.reconcile import reconcile
 from shop.stripe_api import StripeFailure
@@ -105,10 +107,23 @@ def orders_reconcile(days: int) -> None:
 @click.argument("email")
 @click.password_option()
 def create_admin(email: str, password: str) -> None:
-    """Create an admin account, or make an existing account an admin."""
-    email = email.strip().lower()
+    """Create an admin account, or make an existing account an admin.
+
+    The email must be an email address, and a new account's password must follow the
+    sign-up form's rule (at least `MIN_PASSWORD_LENGTH` characters).
+    """
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise click.BadParameter(f"{email!r} is not an email address: {error}") from error
     user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none()
     if user is None:
+        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+            raise click.BadParameter(
+                f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters "
+                f"(this one has {len(password)})",
+                param_hint="'--password'",
+            )
         user = User(email=email)
         user.set_password(password)
         db.session.add(user)

@@ -67,9 +67,17 @@ class DeliverToField(SelectField):
         self.data = str(valuelist[0]).strip().upper() if valuelist and valuelist[0] else None
 
 
+#: The shop's password rule, for sign-up and `users create-admin` alike.
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+
+
 class RegisterForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=128)])
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+    )
     confirm = PasswordField(
         "Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")]
     )
@@ -112,6 +120,8 @@ class SubscribeForm(FlaskForm):
 class RefundForm(FlaskForm):
     amount = StringField("Amount to refund (blank: everything left)")
     restock = BooleanField("Put the copies back in stock")
+    #: One-time token made with the page (`refunds.form_token`): one form, one refund.
+    token = HiddenField(validators=[DataRequired()])
 
 
 class ShipForm(FlaskForm):

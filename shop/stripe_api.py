@@ -487,27 +487,44 @@ def sync_dispute(client: stripe.StripeClient, dispute_id: str, *, hint: Any = No
     )
 
 
+class RefundKeyReused(StripeFailure):
+    """Stripe refused a refund's idempotency key: used before with other parameters
+    (400 `idempotency_error`), or in use by a request still running (409)."""
+
+
 def refund_payment(
     client: stripe.StripeClient,
     order_id: int,
     payment_intent_id: str,
     amount: int,
-    refunded_before: int,
+    form_nonce: str,
 ) -> stripe.Refund:
-    """Refund `amount` of an order's payment, once.
+    """Refund `amount` of an order's payment, once per refund form.
 
-    The idempotency key names the order and how much had been refunded before, so a
-    double-clicked button refunds once.
+    The idempotency key names the order and the refund form's one-time nonce (made when
+    the admin page was loaded), never anything that the refund itself changes: the same
+    form sent twice gets the first refund back from Stripe, not a second one.
+    :raise RefundKeyReused: Stripe refused the key. :raise StripeFailure: otherwise.
     """
-    with _calling_stripe():
-        return client.v1.refunds.create(
-            params={
-                "payment_intent": payment_intent_id,
-                "amount": amount,
-                "metadata": {ORDER_ID_METADATA: str(order_id)},
-            },
-            options={"idempotency_key": f"quire-refund-{order_id}-{refunded_before}-{amount}"},
-        )
+    try:
+        with _calling_stripe():
+            return client.v1.refunds.create(
+                params={
+                    "payment_intent": payment_intent_id,
+                    "amount": amount,
+                    "metadata": {ORDER_ID_METADATA: str(order_id)},
+                },
+                options={"idempotency_key": f"quire-refund-{order_id}-{form_nonce}"},
+            )
+    except StripeFailure as failure:
+        error = failure.__cause__
+        if isinstance(error, stripe.IdempotencyError) or (
+            isinstance(error, stripe.StripeError)
+            and error.http_status == 409
+            and (error.error is not None and error.error.type == "idempotency_error")
+        ):
+            raise RefundKeyReused.from_error(error) from error
+        raise
 
 
 # --- Webhook endpoints -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,16 @@ def add_user(app: Flask, email: str = "reader@example.com", *, admin: bool = Fal
 def sign_in(client: FlaskClient, email: str = "reader@example.com") -> None:
     response = client.post("/login", data={"email": email, "password": PASSWORD})
     assert response.status_code == 302, response.text
+
+
+def refund_form(client: FlaskClient, order_id: int, amount: str = "") -> dict[str, str]:
+    """The admin's refund form for an order as its page renders it, with the page's
+    one-time token, filled with `amount` (blank: everything left)."""
+    page = client.get(f"/admin/orders/{order_id}")
+    assert page.status_code == 200, page.status_code
+    match = re.search(r'name="token" type="hidden" value="([^"]+)"', page.text)
+    assert match, "the order page has a refund form with its one-time token"
+    return {"amount": amount, "token": match.group(1)}
 
 
 def post_event(

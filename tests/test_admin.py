@@ -14,6 +14,7 @@ from shop.extensions import db
 from shop.models import Order
 from shop.refunds import RefundRefused, parse_amount
 from tests import builders
+from tests.helpers import refund_form
 from tests.stripe_fakes import API, example
 
 
@@ -49,7 +50,9 @@ def test_an_admin_refunds_part_of_an_order(
     )
     fake_stripe.add("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=500))
     page = client.post(
-        f"/admin/orders/{paid_order}/refund", data={"amount": "5.00"}, follow_redirects=True
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5.00"),
+        follow_redirects=True,
     )
     assert "Refunded £5.00." in page.text
     (sent,) = refund_requests(fake_stripe)
@@ -65,7 +68,9 @@ def test_refunding_more_than_was_paid_is_refused_without_calling_stripe(
     client: FlaskClient, owner: None, paid_order: int, fake_stripe: responses.RequestsMock
 ) -> None:
     page = client.post(
-        f"/admin/orders/{paid_order}/refund", data={"amount": "13"}, follow_redirects=True
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "13"),
+        follow_redirects=True,
     )
     assert "At most £12.99 is left to refund" in page.text
     assert len(fake_stripe.calls) == 0
@@ -97,3 +102,188 @@ def test_amounts_are_read_in_the_currency_s_minor_units(
 def test_nonsense_amounts_are_refused(text: str) -> None:
     with pytest.raises(RefundRefused):
         parse_amount(text, "gbp")
+
+
+def fake_refund(mock: responses.RequestsMock, amount: int) -> None:
+    mock.add(
+        "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=amount)
+    )
+    mock.add("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=amount))
+
+
+def test_the_same_refund_form_sent_twice_refunds_once(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """The probe's double submission, one after the other: the second finds the order
+    refunded since its page was made and sends nothing (before, its idempotency key
+    named the new refunded total, so Stripe made a second refund)."""
+    fake_refund(fake_stripe, 500)
+    form = refund_form(client, paid_order, "5.00")
+    first = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    again = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    assert "Refunded £5.00." in first.text
+    assert "changed since its page was loaded" in again.text
+    assert "£5.00 refunded so far. Nothing more was refunded" in again.text
+    assert len(refund_requests(fake_stripe)) == 1
+    with app.app_context():
+        assert db.session.get(Order, paid_order).amount_refunded == 500
+
+
+def test_each_page_load_is_a_new_refund_with_its_own_idempotency_key(
+    client: FlaskClient, owner: None, paid_order: int, fake_stripe: responses.RequestsMock
+) -> None:
+    fake_refund(fake_stripe, 500)
+    client.post(f"/admin/orders/{paid_order}/refund", data=refund_form(client, paid_order, "5"))
+    fake_refund(fake_stripe, 1000)
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5"),
+        follow_redirects=True,
+    )
+    assert "Refunded £5.00." in page.text
+    keys = [
+        c.request.headers["Idempotency-Key"]
+        for c in fake_stripe.calls
+        if c.request.url == API + "/v1/refunds"
+    ]
+    assert len(keys) == 2 and keys[0] != keys[1]
+    assert all(key.startswith(f"quire-refund-{paid_order}-") for key in keys)
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (400, "Keys for idempotent requests can only be used with the same parameters"),
+        (409, "There is currently another in-progress request using this Idempotent Key"),
+    ],
+)
+def test_stripe_refusing_the_form_s_key_is_explained_to_the_admin(
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    status: int,
+    message: str,
+) -> None:
+    fake_stripe.add(
+        "POST",
+        API + "/v1/refunds",
+        status=status,
+        json={"error": {"type": "idempotency_error", "message": message}},
+    )
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5"),
+        follow_redirects=True,
+    )
+    assert page.status_code == 200
+    assert "Stripe already has a refund from this form" in page.text
+    assert "Reload the order page" in page.text
+
+
+def test_a_forged_refund_token_is_refused_without_calling_stripe(
+    client: FlaskClient, owner: None, paid_order: int, fake_stripe: responses.RequestsMock
+) -> None:
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data={"amount": "5", "token": "made-up"},
+        follow_redirects=True,
+    )
+    assert "is not one Quire made" in page.text
+    assert len(fake_stripe.calls) == 0
+
+
+#: What the probe typed as refund amounts, and worse: each refused with words, never a 500.
+PROBE_AMOUNTS = [
+    "Infinity",
+    "-Infinity",
+    "sNaN",
+    "NaN",
+    "1E+999999",
+    "-0",
+    "1e-5",
+    "0x10",
+    "5 pounds",
+    "1" * 5000,
+    "0." + "0" * 5000 + "1",
+    "$5.00",  # another currency's symbol
+]
+
+
+@pytest.mark.parametrize("typed", PROBE_AMOUNTS, ids=lambda text: text[:12])
+def test_nonsense_refund_amounts_are_refused_on_the_admin_page(
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    typed: str,
+) -> None:
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, typed),
+        follow_redirects=True,
+    )
+    assert page.status_code == 200
+    assert "is not an amount" in page.text or "is not a positive amount" in page.text
+    assert len(fake_stripe.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "minor"),
+    [("£10.00", 1000), ("10", 1000), ("10.5", 1050), (" £ 1.50 ", 150), ("2.5 GBP", 250)],
+)
+def test_amounts_as_admins_type_them_are_refunded(
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    typed: str,
+    minor: int,
+) -> None:
+    fake_refund(fake_stripe, minor)
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, typed),
+        follow_redirects=True,
+    )
+    assert f"Refunded £{minor // 100}.{minor % 100:02d}." in page.text
+    (sent,) = refund_requests(fake_stripe)
+    assert sent["amount"] == [str(minor)]
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [("1,000.00", "gbp", 100000), ("£1,234,567.89", "gbp", 123456789), ("¥1,500", "jpy", 1500)],
+)
+def test_thousands_separators_and_symbols_are_read(text: str, currency: str, minor: int) -> None:
+    assert parse_amount(text, currency) == minor
+
+
+@pytest.mark.parametrize("text", ["1,00", "1,0000", ",100", "1.000,00"])
+def test_misplaced_separators_are_refused(text: str) -> None:
+    with pytest.raises(RefundRefused, match="is not an amount"):
+        parse_amount(text, "gbp")
+
+
+def test_a_refund_made_when_the_charge_cannot_be_read_back_is_still_reported(
+    client: FlaskClient, owner: None, paid_order: int, fake_stripe: responses.RequestsMock
+) -> None:
+    """Stripe made the refund; reading the charge afterwards failed. The admin is told
+    it was refunded (not "try again", which would invite a second refund)."""
+    fake_stripe.add(
+        "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=500)
+    )
+    fake_stripe.add(
+        "GET", API + "/v1/charges/ch_1", status=500, json={"error": {"type": "api_error"}}
+    )
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5"),
+        follow_redirects=True,
+    )
+    assert "Refunded £5.00." in page.text
+    assert len(refund_requests(fake_stripe)) == 1

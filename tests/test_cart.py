@@ -506,7 +506,7 @@ def test_a_full_refund_puts_copies_back_only_when_ticked(
         fake_stripe.upsert(
             "GET", re.compile(API + rf"/v1/charges/ch_{order_id}(\?.*)?$"), json=charge
         )
-        data = {"amount": "", **({"restock": "y"} if ticked else {})}
+        data = {**helpers.refund_form(client, order_id), **({"restock": "y"} if ticked else {})}
         client.post(f"/admin/orders/{order_id}/refund", data=data)
         client.post("/logout")
         with app.app_context():

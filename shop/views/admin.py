@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -98,7 +98,7 @@ def order(order_id: int) -> str:
         "admin/order.html",
         order=found,
         left=refunds.refundable(found),
-        form=RefundForm(),
+        form=RefundForm(token=refunds.form_token(current_app.config["SECRET_KEY"], found)),
         ship_form=ShipForm(back="order"),
         to_post=found.status in dispatch.TO_POST,
     )
@@ -143,8 +143,11 @@ def refund(order_id: int) -> Response:
     if not form.validate_on_submit():
         abort(400)
     try:
+        token = refunds.read_form_token(current_app.config["SECRET_KEY"], form.token.data, found)
         amount = refunds.parse_amount(form.amount.data or "", found.currency)
-        done = refunds.refund_order(stripe_client(), found, amount, restock=form.restock.data)
+        done = refunds.refund_order(
+            stripe_client(), found, amount, token, restock=form.restock.data
+        )
     except refunds.RefundRefused as refusal:
         flash(str(refusal), "error")
     except StripeFailure as failure:

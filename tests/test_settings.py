@@ -1,0 +1,90 @@
+"""Strict settings: `QUIRE_ENV` takes only its documented values, and a bad setting stops
+start-up with one clear line on stderr (no traceback), from gunicorn's import and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from config import ConfigError, Settings
+from tests.helpers import ROOT
+
+
+def start(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `command` in the project, with `env` over an environment without Quire's settings."""
+    base = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("QUIRE_", "STRIPE_", "DATABASE_", "SECRET_", "SITE_", "DYNO"))
+    }
+    return subprocess.run(
+        command, cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def import_wsgi(**env: str) -> subprocess.CompletedProcess[str]:
+    """What gunicorn does first: `import wsgi`."""
+    return start([sys.executable, "-c", "import wsgi"], **env)
+
+
+def flask_routes(**env: str) -> subprocess.CompletedProcess[str]:
+    """An admin command: `flask --app wsgi routes`."""
+    return start([sys.executable, "-m", "flask", "--app", "wsgi", "routes"], **env)
+
+
+def last_line(stderr: str) -> str:
+    return [line for line in stderr.splitlines() if line.strip()][-1]
+
+
+@pytest.mark.parametrize("value", ["prod", "Production", "PRODUCTION", "dev", "test", "staging"])
+def test_a_mistyped_quire_env_stops_start_up_naming_it(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"QUIRE_ENV": value})
+    assert str(caught.value) == (
+        f"QUIRE_ENV must be one of development, production (exactly, in lower case), not {value!r}"
+    )
+
+
+def test_the_documented_values_are_accepted() -> None:
+    assert Settings.from_env({"QUIRE_ENV": "development"}).environment == "development"
+    assert Settings.from_env({}).environment == "development"
+
+
+@pytest.mark.parametrize("entry", [import_wsgi, flask_routes], ids=["import wsgi", "flask routes"])
+@pytest.mark.parametrize("value", ["prod", "Production"])
+def test_a_mistyped_quire_env_is_one_line_on_stderr_not_a_traceback(
+    entry: Callable[..., subprocess.CompletedProcess[str]], value: str
+) -> None:
+    """The probe's `QUIRE_ENV=prod` ran as development; now it stops, and says why."""
+    result = entry(QUIRE_ENV=value)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert last_line(result.stderr) == (
+        f"QUIRE_ENV must be one of development, production (exactly, in lower case), not {value!r}"
+    )
+
+
+@pytest.mark.parametrize("entry", [import_wsgi, flask_routes], ids=["import wsgi", "flask routes"])
+def test_missing_production_settings_are_one_line_on_stderr(
+    entry: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    result = entry(QUIRE_ENV="production", SECRET_KEY="s3cret", SITE_URL="https://books.example")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    line = last_line(result.stderr)
+    assert line.startswith("Quire cannot start in production without: ")
+    assert "DATABASE_URL, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET" in line
+    assert "SECRET_KEY," not in line.replace("STRIPE_SECRET_KEY", "")
+
+
+def test_a_malformed_setting_is_one_line_on_stderr() -> None:
+    result = import_wsgi(QUIRE_ENV="development", MAX_HELD_COPIES="lots")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert (
+        last_line(result.stderr) == "MAX_HELD_COPIES must be a whole number, 1 or more (got 'lots')"
+    )
