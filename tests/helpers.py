@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,33 @@ def add_user(app: Flask, email: str = "reader@example.com", *, admin: bool = Fal
 def sign_in(client: FlaskClient, email: str = "reader@example.com") -> None:
     response = client.post("/login", data={"email": email, "password": PASSWORD})
     assert response.status_code == 302, response.text
+
+
+def link_in(mail: Mail, path_prefix: str) -> str:
+    """The path of the first link in `mail` to this shop that begins with `path_prefix`."""
+    match = re.search(
+        r"https?://[^/\s]+(" + re.escape(path_prefix) + r"[^\s<>\"']*)", mail.text_body
+    )
+    assert match is not None, mail.text_body
+    return match.group(1)
+
+
+def sign_up(
+    app: Flask,
+    client: FlaskClient,
+    email: str = "reader@example.com",
+    password: str = PASSWORD,
+    *,
+    next_path: str | None = None,
+) -> Any:
+    """Sign up as a shopper does: the form, then the link in the mail (followed)."""
+    query = f"?next={next_path}" if next_path else ""
+    answer = client.post(
+        "/register" + query, data={"email": email, "password": password, "confirm": password}
+    )
+    assert answer.status_code == 200 and "Check your inbox" in answer.text, answer.text
+    confirm = mails_to(app, email, "confirm_signup")[-1]
+    return client.get(link_in(confirm, "/register/confirm/"), follow_redirects=True)
 
 
 def post_event(
