@@ -401,6 +401,20 @@ def test_a_session_cookie_copied_before_sign_out_no_longer_opens_the_account(
     assert stolen.status_code == 302 and stolen.location.startswith("/login")  # …not after
 
 
+def test_signing_in_again_ends_the_browser_s_previous_sign_in(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    add_user("other@example.com")
+    helpers.sign_in(client)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    helpers.sign_in(client, "other@example.com")
+    copy = app.test_client()
+    copy.set_cookie("session", cookie.value)
+    assert copy.get("/account").status_code == 302
+
+
 def test_changing_the_password_signs_out_every_other_browser(
     app: Flask, client: FlaskClient, add_user: Callable[..., int]
 ) -> None:

@@ -39,6 +39,8 @@ def load_user(token: str) -> User | None:
 def _signed_in(user: User) -> None:
     """Sign `user` in (a new sign-in, committed) and move the basket they filled while
     signed out into theirs."""
+    if current_user.is_authenticated and current_user.sign_in_token:
+        accounts.end_sign_in(current_user.sign_in_token)  # the browser's previous sign-in
     accounts.start_sign_in(user, request.headers.get("User-Agent"))
     db.session.commit()
     login_user(user)
