@@ -139,6 +139,8 @@ class Settings:
     max_held_copies: int = 5
     mail_url: str | None = None
     mail_from: str = "Quire <shop@quire.invalid>"
+    redis_url: str | None = None
+    forwarded_hops: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -197,6 +199,8 @@ class Settings:
             max_held_copies=_whole_number(env, "MAX_HELD_COPIES", 5, least=1),
             mail_url=_checked_mail_url(env),
             mail_from=env.get("MAIL_FROM") or "Quire <shop@quire.invalid>",
+            redis_url=env.get("REDIS_URL") or None,
+            forwarded_hops=_whole_number(env, "FORWARDED_HOPS", 1 if env.get("DYNO") else 0),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -224,4 +228,9 @@ class Settings:
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.environment == "production",
             "REMEMBER_COOKIE_SECURE": self.environment == "production",
+            # Sign-in throttling (Flask-Limiter): Redis when REDIS_URL is set, so every
+            # worker counts together; otherwise each process counts in memory.
+            "REDIS_URL": self.redis_url,
+            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            "FORWARDED_HOPS": self.forwarded_hops,
         }

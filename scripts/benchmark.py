@@ -29,7 +29,7 @@ from shop import create_app  # noqa: E402
 from shop.catalogue import load_catalogue  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from tests.builders import add_order, session  # noqa: E402
-from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET  # noqa: E402
+from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET, sign_up  # noqa: E402
 from tests.stripe_fakes import API, event, example, listing, signature  # noqa: E402
 
 EVENTS = 400
@@ -151,10 +151,7 @@ def main() -> None:
                 ),
             ),
         )
-        client.post(
-            "/register",
-            data={"email": "bench@example.com", "password": "benchmark1", "confirm": "benchmark1"},
-        )
+        sign_up(app, client, "bench@example.com", "benchmark1")
         counts = []
         for _ in range(3):
             before = len(stripe_http.calls)

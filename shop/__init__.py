@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from config import Settings
-from shop import headers, mail, receipts, stripe_client, wording
+from shop import headers, mail, receipts, stripe_client, throttling, wording
 from shop.catalogue_source import CatalogueSource
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
@@ -32,6 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_stripe(app)
     register_mail(app)
     register_blueprints(app)
+    register_throttling(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_template_helpers(app)
@@ -108,6 +109,11 @@ def register_blueprints(app: Flask) -> None:
     app.jinja_env.globals["outbox_open"] = mail.uses_outbox_for(app)
     if mail.uses_outbox_for(app):
         app.register_blueprint(outbox.bp)
+
+
+def register_throttling(app: Flask) -> None:
+    """Sign-in throttling per client address and per account (`shop/throttling.py`)."""
+    throttling.init_app(app)
 
 
 #: The database cannot be reached (down, restarting, out of connections): 503, not 500.

@@ -12,11 +12,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from shop import mail, sync
+from shop.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
 from shop.endpoints import ensure_webhook_endpoint
 from shop.extensions import db
-from shop.forms import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from shop.models import Mail, MailStatus, User, utcnow
 from shop.reconcile import reconcile
 from shop.stripe_api import StripeFailure

@@ -27,6 +27,7 @@ from wtforms.validators import (
     Optional,
 )
 
+from shop.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from shop.catalogue_source import catalogue_of
 from shop.checkout.orders import MAX_QUANTITY
 from shop.countries import country_name
@@ -67,25 +68,48 @@ class DeliverToField(SelectField):
         self.data = str(valuelist[0]).strip().upper() if valuelist and valuelist[0] else None
 
 
-#: The shop's password rule, for sign-up and `users create-admin` alike.
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 128
+def _new_password(label: str = "Password") -> PasswordField:
+    """A new password: the same rule at sign-up, reset and change."""
+    return PasswordField(
+        label, validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)]
+    )
+
+
+def _repeat(field: str = "password") -> PasswordField:
+    return PasswordField(
+        "Repeat password", validators=[DataRequired(), EqualTo(field, "Passwords differ.")]
+    )
 
 
 class RegisterForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
-    )
-    confirm = PasswordField(
-        "Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")]
-    )
+    password = _new_password()
+    confirm = _repeat()
 
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email()])
     password = PasswordField("Password", validators=[DataRequired()])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = _new_password("New password")
+    confirm = _repeat()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    password = _new_password("New password")
+    confirm = _repeat()
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField("New email", validators=[DataRequired(), Email(), Length(max=254)])
+    email_password = PasswordField("Your password", validators=[DataRequired()])
 
 
 class BuyForm(FlaskForm):

@@ -71,6 +71,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     """A shopper (or an admin) who signs in with email and password."""
 
     __tablename__ = "users"
+    #: `sign_in_token` below is a plain attribute, not a column.
+    __allow_unmapped__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -85,6 +87,34 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    #: The live sign-in this user came through in this request (`shop.accounts`); what
+    #: Flask-Login keeps in the session, so ending the sign-in ends the session.
+    sign_in_token: str | None = None
+
+    def get_id(self) -> str:
+        """Flask-Login's id for the session cookie: the sign-in's token, not the user's id."""
+        if not self.sign_in_token:
+            raise RuntimeError("sign users in through shop.accounts.start_sign_in")
+        return self.sign_in_token
+
+
+class SignIn(db.Model):  # type: ignore[name-defined,misc]
+    """One signed-in browser. The session cookie holds its token; the row keeps only a
+    digest of it. Ended by signing out, and by a password change (the others) or reset
+    (all), so a copied cookie stops working when the sign-in ends.
+    """
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+    user: Mapped[User] = relationship()
 
 
 class Customer(db.Model):  # type: ignore[name-defined,misc]

@@ -92,8 +92,18 @@ def register(
     page.get_by_label("Password", exact=True).fill("correct horse battery")
     page.get_by_label("Repeat password").fill("correct horse battery")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Check your inbox")).to_be_visible()
+    open_newest_mail(page, browser_shop.url, email)
+    page.locator("a[href*='/register/confirm/']").click()
     expect(page.get_by_text("Welcome to Quire.")).to_be_visible()
     shots.take("registered")
+
+
+def open_newest_mail(page: Page, url: str, email: str) -> None:
+    """Open the outbox page and, from it, the newest mail to `email`."""
+    page.goto(url + "/outbox/")
+    page.get_by_role("row").filter(has_text=email).first.get_by_role("link").click()
+    expect(page.get_by_text(email).first).to_be_visible()
 
 
 def pay_by_card(

@@ -91,6 +91,33 @@ def refund_form(client: FlaskClient, order_id: int, amount: str = "") -> dict[st
     return {"amount": amount, "token": match.group(1)}
 
 
+def link_in(mail: Mail, path_prefix: str) -> str:
+    """The path of the first link in `mail` to this shop that begins with `path_prefix`."""
+    match = re.search(
+        r"https?://[^/\s]+(" + re.escape(path_prefix) + r"[^\s<>\"']*)", mail.text_body
+    )
+    assert match is not None, mail.text_body
+    return match.group(1)
+
+
+def sign_up(
+    app: Flask,
+    client: FlaskClient,
+    email: str = "reader@example.com",
+    password: str = PASSWORD,
+    *,
+    next_path: str | None = None,
+) -> Any:
+    """Sign up as a shopper does: the form, then the link in the mail (followed)."""
+    query = f"?next={next_path}" if next_path else ""
+    answer = client.post(
+        "/register" + query, data={"email": email, "password": password, "confirm": password}
+    )
+    assert answer.status_code == 200 and "Check your inbox" in answer.text, answer.text
+    confirm = mails_to(app, email, "confirm_signup")[-1]
+    return client.get(link_in(confirm, "/register/confirm/"), follow_redirects=True)
+
+
 def post_event(
     client: FlaskClient,
     body: dict[str, Any],

@@ -7,8 +7,8 @@ from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from shop.accounts import MIN_PASSWORD_LENGTH
 from shop.extensions import db
-from shop.forms import MIN_PASSWORD_LENGTH
 from shop.models import User
 
 

@@ -1,4 +1,4 @@
-"""Sign up, sign in, and the shopper's own orders, memberships and billing."""
+"""Sign up, sign in, password reset, and the shopper's own orders, memberships and billing."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from shop import saved_cards
+from shop import accounts, saved_cards, throttling
 from shop.checkout import cart, stock
 from shop.extensions import db, login_manager
-from shop.forms import ActionForm, LoginForm, RegisterForm
+from shop.forms import (
+    ActionForm,
+    ChangeEmailForm,
+    ChangePasswordForm,
+    ForgotPasswordForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+)
 from shop.models import Order, Subscription, User
 from shop.stripe_api import StripeFailure, billing_portal_url
 from shop.stripe_client import stripe_client
@@ -24,12 +31,18 @@ log = logging.getLogger(__name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(token: str) -> User | None:
+    """The session holds a sign-in's token: only a sign-in that hasn't ended signs in."""
+    return accounts.live_user(token)
 
 
 def _signed_in(user: User) -> None:
-    """Sign `user` in and move the basket they filled while signed out into theirs."""
+    """Sign `user` in (a new sign-in, committed) and move the basket they filled while
+    signed out into theirs."""
+    if current_user.is_authenticated and current_user.sign_in_token:
+        accounts.end_sign_in(current_user.sign_in_token)  # the browser's previous sign-in
+    accounts.start_sign_in(user, request.headers.get("User-Agent"))
+    db.session.commit()
     login_user(user)
     signed_out = cart.SessionBasket(session)
     if signed_out.lines():
@@ -44,41 +57,57 @@ def _end_lapsed_orders() -> None:
 
 
 def _next_url() -> str:
-    """Where to go after signing in: a local path only, never another site."""
-    target = request.args.get("next", "")
-    return (
-        target if target.startswith("/") and not target.startswith("//") else url_for("shop.index")
-    )
+    """Where to go after signing in: a path on this site only, never another site."""
+    return accounts.local_path(request.args.get("next")) or url_for("shop.index")
+
+
+def _minutes(count: int) -> str:
+    return f"{count} minute" if count == 1 else f"{count} minutes"
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Response | str:
+    """Sign up: the answer is the same whether or not the email has an account; the
+    mail says which (a link that creates the account, or a note that one exists)."""
     form = RegisterForm()
     if form.validate_on_submit():
-        user = User(email=(form.email.data or "").strip().lower())
-        user.set_password(form.password.data or "")
-        db.session.add(user)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            form.email.errors.append("An account with that email already exists.")
-        else:
-            _signed_in(user)
-            flash("Welcome to Quire.", "success")
-            return redirect(_next_url())
+        email = accounts.normal_email(form.email.data)
+        accounts.request_sign_up(email, form.password.data or "", request.args.get("next"))
+        db.session.commit()
+        return render_template("accounts/check_inbox.html", email=email)
     return render_template("accounts/register.html", form=form)
 
 
+@bp.get("/register/confirm/<token>")
+def confirm_sign_up(token: str) -> Response | tuple[str, int]:
+    """The link from the sign-up mail: creates the account (once) and signs it in."""
+    try:
+        user, next_path = accounts.confirm_sign_up(token)
+        db.session.commit()
+    except accounts.LinkRefused as refused:
+        db.session.rollback()
+        return render_template("accounts/link_refused.html", reason=refused.reason), 400
+    _signed_in(user)
+    flash("Welcome to Quire.", "success")
+    return redirect(next_path or url_for("shop.index"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        email = (form.email.data or "").strip().lower()
-        user = db.session.execute(db.select(User).filter_by(email=email)).scalar_one_or_none()
-        if user is not None and user.check_password(form.password.data or ""):
+        email = accounts.normal_email(form.email.data)
+        wait = throttling.sign_in_wait(email)
+        if wait is not None:
+            form.password.errors.append(
+                f"Too many attempts; try again in {_minutes(wait)} or reset your password."
+            )
+            return render_template("accounts/login.html", form=form), 429
+        user = accounts.authenticate(email, form.password.data or "")
+        if user is not None:
             _signed_in(user)
             return redirect(_next_url())
+        throttling.count_failed_sign_in(email)
         form.password.errors.append("Email or password is wrong.")
     return render_template("accounts/login.html", form=form)
 
@@ -86,8 +115,87 @@ def login() -> Response | str:
 @bp.post("/logout")
 def logout() -> Response:
     if ActionForm().validate_on_submit():
+        if current_user.is_authenticated and current_user.sign_in_token:
+            accounts.end_sign_in(current_user.sign_in_token)
+            db.session.commit()
         logout_user()
     return redirect(url_for("shop.index"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password() -> str:
+    """Ask for a reset link; the answer never says whether the email has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        email = accounts.normal_email(form.email.data)
+        accounts.request_password_reset(email)
+        db.session.commit()
+        return render_template("accounts/reset_sent.html", email=email)
+    return render_template("accounts/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Response | str | tuple[str, int]:
+    """Set a new password through the mailed link: every sign-in ends, then this browser
+    is signed in afresh."""
+    try:
+        accounts.user_for_reset(token)
+    except accounts.LinkRefused as refused:
+        return render_template("accounts/link_refused.html", reason=refused.reason), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        user = accounts.reset_password(token, form.password.data or "")
+        db.session.commit()
+        logout_user()
+        _signed_in(user)
+        flash("Your password is changed, and you're signed in.", "success")
+        return redirect(url_for("accounts.account"), code=303)
+    return render_template(
+        "accounts/reset_password.html", form=form, min_password_length=accounts.MIN_PASSWORD_LENGTH
+    )
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Response:
+    """Change the password (the current one required); other sign-ins end."""
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+    elif not accounts.change_password(
+        current_user, form.current_password.data or "", form.password.data or ""
+    ):
+        flash("Your current password is wrong. Nothing changed.", "error")
+    else:
+        db.session.commit()
+        flash("Your password is changed. You're signed out everywhere else.", "success")
+    return redirect(url_for("accounts.account") + "#security", code=303)
+
+
+@bp.post("/account/email")
+@login_required
+def change_email() -> Response:
+    """Change the email at once (the current password required); the old address is told."""
+    form = ChangeEmailForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("accounts.account") + "#security", code=303)
+    outcome = accounts.change_email(
+        current_user, form.email_password.data or "", form.email.data or ""
+    )
+    if outcome is accounts.EmailChange.NOT_CONFIRMED:
+        flash("Your current password is wrong. Nothing changed.", "error")
+    elif outcome is accounts.EmailChange.UNAVAILABLE:
+        db.session.rollback()
+        flash("That address can't be used. Nothing changed.", "error")
+    else:
+        db.session.commit()
+        flash(f"Your email is now {current_user.email}.", "success")
+    return redirect(url_for("accounts.account") + "#security", code=303)
 
 
 @bp.get("/account")
@@ -119,6 +227,8 @@ def account() -> str:
         memberships=list(memberships),
         cards=cards,
         form=ActionForm(),
+        password_form=ChangePasswordForm(),
+        email_form=ChangeEmailForm(),
     )
 
 

@@ -61,6 +61,8 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("plan", "/memberships/reader", Who.GUEST),
     ShopPage("sign-in", "/login", Who.GUEST),
     ShopPage("register", "/register", Who.GUEST),
+    ShopPage("forgot-password", "/password/forgot", Who.GUEST),
+    ShopPage("link-refused", "/password/reset/not-a-signed-link", Who.GUEST, status=400),
     ShopPage("not-found", "/no-such-page", Who.GUEST, status=404),
     ShopPage("basket-empty", "/cart", Who.GUEST),
     ShopPage("catalogue-signed-in", "/", Who.SHOPPER),

@@ -17,6 +17,7 @@ from flask_login import login_user
 from playwright.sync_api import Browser, Page, Route, expect
 from stripe_sandbox.testing import RunningSandbox
 
+from shop import accounts
 from shop.extensions import db
 from shop.models import Order, User
 from tests import helpers
@@ -96,7 +97,9 @@ def answering(html: str) -> Callable[[Route], None]:
 def render_answer(shop: LiveShop, seeded: Seeded, template: str, order: str | None) -> str:
     """A page the shop answers a POST with, rendered for the seeded shopper."""
     with shop.app.test_request_context("/"):
-        login_user(db.session.execute(db.select(User).filter_by(email=SHOPPER)).scalar_one())
+        shopper = db.session.execute(db.select(User).filter_by(email=SHOPPER)).scalar_one()
+        accounts.start_sign_in(shopper)
+        login_user(shopper)
         found = db.session.get(Order, seeded.ids[order]) if order else None
         html = render_template(template, order=found)
         db.session.remove()

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from shop.extensions import db
 from shop.models import Invoice, Order, Subscription
-from tests.browsing import Screenshots, pay_by_card, register
+from tests.browsing import Screenshots, open_newest_mail, pay_by_card, register
 from tests.integration.live_shop import LiveShop
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
@@ -64,6 +64,9 @@ def test_buying_signed_out_then_signing_up_keeps_the_basket_and_reaches_stripe(
     page.get_by_label("Password", exact=True).fill("correct horse battery")
     page.get_by_label("Repeat password").fill("correct horse battery")
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Check your inbox")).to_be_visible()
+    open_newest_mail(page, browser_shop.url, "new@example.com")
+    page.locator("a[href*='/register/confirm/']").click()
     expect(page).to_have_url(browser_shop.url + "/cart")
     expect(page.locator(".subtotal")).to_have_text("£28.99")
     shots.take("basket-after-sign-up")

@@ -1,0 +1,310 @@
+"""Accounts people can trust and recover: sign-in, sign-up by emailed link, sign-ins
+that end, password reset, and changing the email or password.
+
+Nothing here needs a request; the views translate HTTP and commit.
+
+- **No enumeration.** Signing in checks the password against a real hash or, for an
+  unknown email, a dummy made the same way, so both take the same time. Signing up and
+  asking for a reset always answer the same; what differs goes by mail only.
+- **Signed links** (itsdangerous, the app's `SECRET_KEY`, one salt per purpose): a sign-up
+  link carries the email and the password's hash and lasts `SIGN_UP_LINK_AGE`; a reset
+  link carries the user and a digest of their current password hash and lasts
+  `RESET_LINK_AGE`, so it dies once the password changes (the reset changes it).
+- **Sign-ins** (`SignIn` rows): the session holds a random token whose digest is stored;
+  ending the row ends the session, wherever its cookie was copied to.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shop import mail
+from shop.extensions import db
+from shop.models import SignIn, User, utcnow
+
+#: The shortest password Quire accepts (sign-up, reset and change alike).
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+SIGN_UP_LINK_AGE = timedelta(hours=24)
+RESET_LINK_AGE = timedelta(hours=1)
+_SIGN_UP_SALT = "quire.confirm-sign-up"
+_RESET_SALT = "quire.password-reset"
+
+#: Checked instead of a real hash when no account has the email, so an unknown email
+#: costs the same as a known one. Made once, with the method real hashes use.
+DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_urlsafe(24))
+
+
+class LinkRefused(Exception):
+    """A sign-up or reset link that can't be used; `reason` says why, for the page."""
+
+    class Reason(enum.StrEnum):
+        INVALID = "invalid"
+        EXPIRED = "expired"
+        USED = "used"
+
+    def __init__(self, reason: LinkRefused.Reason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+class EmailChange(enum.StrEnum):
+    CHANGED = "changed"
+    NOT_CONFIRMED = "not_confirmed"  # the current password was wrong
+    UNAVAILABLE = "unavailable"
+
+
+def normal_email(raw: str | None) -> str:
+    return (raw or "").strip().lower()
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None.
+
+    Browsers drop tabs and line breaks from addresses and read `\\` as `/`, so
+    `/\\t/evil.example` would leave the site: any control character or backslash refuses
+    the target outright, then it must have no scheme, no host and begin with one `/`.
+    """
+    if not target or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def find_user(email: str) -> User | None:
+    return db.session.execute(
+        db.select(User).filter_by(email=normal_email(email))
+    ).scalar_one_or_none()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The account `email` names if `password` is its password; the same work either way."""
+    user = find_user(email)
+    matched = check_password_hash(user.password_hash if user else DUMMY_PASSWORD_HASH, password)
+    return user if user is not None and matched else None
+
+
+# --- sign-ins ----------------------------------------------------------------------------
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def start_sign_in(user: User, user_agent: str | None = None) -> str:
+    """Record a new sign-in for `user` and return its token (for the session)."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        SignIn(
+            token_digest=_digest(token),
+            user_id=user.id,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+    )
+    user.sign_in_token = token
+    return token
+
+
+def live_user(token: str) -> User | None:
+    """The user of a sign-in that has not ended, or None."""
+    sign_in = db.session.execute(
+        db.select(SignIn).filter_by(token_digest=_digest(token), ended_at=None)
+    ).scalar_one_or_none()
+    if sign_in is None:
+        return None
+    user: User = sign_in.user
+    user.sign_in_token = token
+    return user
+
+
+def end_sign_in(token: str) -> None:
+    db.session.execute(
+        update(SignIn)
+        .where(SignIn.token_digest == _digest(token), SignIn.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+
+
+def end_sign_ins(user: User, *, keep: str | None = None) -> int:
+    """End every live sign-in of `user`, except the one whose token is `keep`."""
+    query = update(SignIn).where(SignIn.user_id == user.id, SignIn.ended_at.is_(None))
+    if keep is not None:
+        query = query.where(SignIn.token_digest != _digest(keep))
+    result = db.session.execute(query.values(ended_at=utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- signed links ------------------------------------------------------------------------
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def _load(salt: str, token: str, max_age: timedelta) -> Any:
+    try:
+        return _serializer(salt).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired as expired:
+        raise LinkRefused(LinkRefused.Reason.EXPIRED) from expired
+    except BadSignature as bad:
+        raise LinkRefused(LinkRefused.Reason.INVALID) from bad
+
+
+# --- sign-up -----------------------------------------------------------------------------
+
+
+def request_sign_up(email: str, password: str, next_path: str | None = None) -> None:
+    """Mail `email` what happens next: a link that creates the account, or, if an account
+    has that email, a note saying so. The password is hashed either way."""
+    email = normal_email(email)
+    password_hash = generate_password_hash(password)
+    nonce = secrets.token_hex(8)
+    if find_user(email) is not None:
+        mail.queue(
+            "account_exists",
+            email,
+            key=f"account_exists:{_digest(email)[:16]}:{nonce}",
+            email=email,
+        )
+        return
+    token = _serializer(_SIGN_UP_SALT).dumps(
+        {"email": email, "password_hash": password_hash, "next": local_path(next_path)}
+    )
+    mail.queue(
+        "confirm_signup",
+        email,
+        key=f"confirm_signup:{_digest(token)[:32]}",
+        email=email,
+        url=mail.link("accounts.confirm_sign_up", token=token),
+        hours=int(SIGN_UP_LINK_AGE.total_seconds() // 3600),
+    )
+
+
+def confirm_sign_up(token: str) -> tuple[User, str | None]:
+    """Create the account a sign-up link names (once); returns it and where to go next.
+
+    :raise LinkRefused: a forged or expired link, or one already used.
+    """
+    data = _load(_SIGN_UP_SALT, token, SIGN_UP_LINK_AGE)
+    if not isinstance(data, dict) or not isinstance(data.get("email"), str):
+        raise LinkRefused(LinkRefused.Reason.INVALID)
+    user = User(email=data["email"], password_hash=str(data["password_hash"]))
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError as taken:
+        raise LinkRefused(LinkRefused.Reason.USED) from taken
+    return user, local_path(data.get("next"))
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+
+def _fingerprint(password_hash: str) -> str:
+    return _digest(password_hash)[:24]
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if an account has `email`; the same work (a link signed and a
+    mail written) if none has, minus the sending."""
+    user = find_user(email)
+    token = _serializer(_RESET_SALT).dumps(
+        {
+            "user": user.id if user else 0,
+            "password": _fingerprint(user.password_hash if user else DUMMY_PASSWORD_HASH),
+        }
+    )
+    context: dict[str, Any] = {
+        "url": mail.link("accounts.reset_password", token=token),
+        "minutes": int(RESET_LINK_AGE.total_seconds() // 60),
+    }
+    if user is None:
+        mail.render("password_reset", **context)
+        return
+    mail.queue("password_reset", user.email, key=f"password_reset:{_digest(token)[:32]}", **context)
+
+
+def user_for_reset(token: str) -> User:
+    """The account a reset link is for, while the link is valid.
+
+    :raise LinkRefused: forged, older than `RESET_LINK_AGE`, or used (the password it
+    was made for has changed since).
+    """
+    data = _load(_RESET_SALT, token, RESET_LINK_AGE)
+    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
+    if user is None:
+        raise LinkRefused(LinkRefused.Reason.INVALID)
+    if not secrets.compare_digest(_fingerprint(user.password_hash), str(data.get("password"))):
+        raise LinkRefused(LinkRefused.Reason.USED)
+    return user
+
+
+def _password_set(user: User, password: str) -> None:
+    user.set_password(password)
+    mail.queue(
+        "password_changed",
+        user.email,
+        key=f"password_changed:{user.id}:{_fingerprint(user.password_hash)}",
+        email=user.email,
+        reset_url=mail.link("accounts.forgot_password"),
+    )
+
+
+def reset_password(token: str, password: str) -> User:
+    """Set a new password through a reset link; every sign-in of the account ends.
+
+    :raise LinkRefused: see `user_for_reset`.
+    """
+    user = user_for_reset(token)
+    _password_set(user, password)
+    end_sign_ins(user)
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> bool:
+    """Change `user`'s password if `current` is right; their other sign-ins end."""
+    if not user.check_password(current):
+        return False
+    _password_set(user, new)
+    end_sign_ins(user, keep=user.sign_in_token)
+    return True
+
+
+def change_email(user: User, current_password: str, new_email: str) -> EmailChange:
+    """Move the account to `new_email` at once if the password is right and no other
+    account has it; the old address is told."""
+    if not user.check_password(current_password):
+        return EmailChange.NOT_CONFIRMED
+    new_email = normal_email(new_email)
+    old_email = user.email
+    if new_email == old_email:
+        return EmailChange.CHANGED
+    try:
+        with db.session.begin_nested():
+            user.email = new_email
+            db.session.flush()
+    except IntegrityError:
+        user.email = old_email
+        return EmailChange.UNAVAILABLE
+    mail.queue(
+        "email_changed",
+        old_email,
+        key=f"email_changed:{user.id}:{secrets.token_hex(8)}",
+        old_email=old_email,
+        new_email=new_email,
+        reset_url=mail.link("accounts.forgot_password"),
+    )
+    return EmailChange.CHANGED
