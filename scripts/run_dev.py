@@ -32,6 +32,8 @@ SHOP_HOST, SHOP_PORT = "127.0.0.1", 5000
 BANNER = """
   Quire is running: http://{shop_host}:{shop_port}
   Stripe sandbox:   {sandbox_url}/dashboard   (test mode, no account, no network)
+  Mail outbox:      http://{shop_host}:{shop_port}/outbox/   (every mail the shop sent;
+                    signing up and password resets need the link in it)
 
   Test cards (any future expiry, any CVC):
     4242 4242 4242 4242   succeeds
