@@ -178,6 +178,9 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     order.stripe_customer_id = _id(session.customer) or order.stripe_customer_id
     order.payment_intent_id = _id(session.payment_intent) or order.payment_intent_id
     order.stripe_subscription_id = _id(session.subscription) or order.stripe_subscription_id
+    # The receipt goes when Quire first records the payment, not on each later sight of
+    # the session (a reopened confirmation page, `orders reconcile` of old orders).
+    first_paid = status == OrderStatus.PAID and order.paid_at is None
     if status == OrderStatus.PAID:
         # Whatever the order's status: a refund recorded before this completion has
         # moved it past Paid already, and it was still paid, then.
@@ -191,7 +194,7 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     subscription = session.subscription
     if subscription is not None and not isinstance(subscription, str):
         record_subscription(subscription, user_id=order.user_id)
-    if status == OrderStatus.PAID:
+    if first_paid:
         notices.order_paid(order)
     return order
 

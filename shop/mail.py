@@ -11,7 +11,9 @@ process killed between the mail server's answer and the `sent` mark leaves the m
 `sending`; it is retried after `STUCK_AFTER`, the one case in which a mail could arrive
 twice rather than never. Failed attempts are retried up to `MAX_ATTEMPTS`.
 
-Transports: `SMTP` in production (`MAIL_URL`, or `SMTP_HOST` and friends), and the
+Transports: `SMTP` in production (`MAIL_URL`, or `SMTP_HOST` and friends; encrypted
+whenever the server is another machine: `smtps://`, or `smtp://` whose server must offer
+STARTTLS), and the
 **outbox** in development and tests: nothing leaves the machine, and every mail the shop
 wrote can be read at `/outbox` (see `shop.views.outbox`).
 """
@@ -21,8 +23,9 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
@@ -30,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app
 from flask.wrappers import Response
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -67,7 +70,7 @@ class Smtp:
     username: str | None
     password: str | None
     implicit_tls: bool
-    timeout: float = 20.0
+    timeout: float = 10.0
 
     @classmethod
     def from_url(cls, url: str) -> Smtp:
@@ -84,6 +87,11 @@ class Smtp:
             implicit_tls=implicit_tls,
         )
 
+    @property
+    def on_this_machine(self) -> bool:
+        """A mail server on localhost (a development catcher) may talk in the clear."""
+        return self.host in ("localhost", "127.0.0.1", "::1")
+
     def send(self, message: EmailMessage) -> None:
         context = ssl.create_default_context()
         server: smtplib.SMTP
@@ -97,6 +105,13 @@ class Smtp:
                 if server.has_extn("starttls"):
                     server.starttls(context=context)
                     server.ehlo()
+                elif not self.on_this_machine:
+                    # Someone between here and there may have struck the offer out: never
+                    # send a password, a reset link or a receipt in the clear.
+                    raise smtplib.SMTPNotSupportedError(
+                        f"{self.host} offers no STARTTLS; Quire sends mail to another "
+                        "machine only encrypted (use smtps:// or a server with STARTTLS)"
+                    )
             if self.username:
                 server.login(self.username, self.password or "")
             server.send_message(message)
@@ -114,12 +129,13 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def send_after_response(response: Response) -> Response:
-        if db.session.info.pop(_QUEUED, False) and not app.config.get("MAIL_SEND_LATER"):
+        queued: list[int] = db.session.info.pop(_QUEUED, [])
+        if queued and not app.config.get("MAIL_SEND_LATER"):
             real_app = app
 
             def deliver() -> None:
                 with real_app.app_context():
-                    deliver_pending()
+                    deliver_pending(only=queued)
 
             response.call_on_close(deliver)
         return response
@@ -186,10 +202,10 @@ def queue(kind: str, to: str, *, key: str, **context: Any) -> bool:
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(Mail.id)
     )
-    added = db.session.execute(statement).scalar_one_or_none() is not None
-    if added:
-        db.session.info[_QUEUED] = True
-    return added
+    mail_id = db.session.execute(statement).scalar_one_or_none()
+    if mail_id is not None:
+        db.session.info.setdefault(_QUEUED, []).append(mail_id)
+    return mail_id is not None
 
 
 # --- sending ---------------------------------------------------------------------------
@@ -208,6 +224,17 @@ def message_of(mail: Mail, sender: str) -> EmailMessage:
     return message
 
 
+def _waiting(now: datetime) -> ColumnElement[bool]:
+    """Mails to send: waiting, or claimed by a process that died, and not given up."""
+    return and_(
+        Mail.attempts < MAX_ATTEMPTS,
+        or_(
+            Mail.status == MailStatus.PENDING,
+            (Mail.status == MailStatus.SENDING) & (Mail.claimed_at < now - STUCK_AFTER),
+        ),
+    )
+
+
 def _claim(mail_id: int) -> bool:
     """Take a mail for sending; False when another process took it first."""
     now = utcnow()
@@ -215,6 +242,7 @@ def _claim(mail_id: int) -> bool:
         update(Mail)
         .where(
             Mail.id == mail_id,
+            Mail.attempts < MAX_ATTEMPTS,
             or_(
                 Mail.status == MailStatus.PENDING,
                 (Mail.status == MailStatus.SENDING) & (Mail.claimed_at < now - STUCK_AFTER),
@@ -226,20 +254,13 @@ def _claim(mail_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def deliver_pending(limit: int = 100) -> int:
-    """Send committed mails that are waiting; returns how many were sent."""
-    now = utcnow()
-    waiting = db.session.execute(
-        db.select(Mail.id)
-        .where(
-            or_(
-                Mail.status == MailStatus.PENDING,
-                (Mail.status == MailStatus.SENDING) & (Mail.claimed_at < now - STUCK_AFTER),
-            )
-        )
-        .order_by(Mail.id)
-        .limit(limit)
-    ).scalars()
+def deliver_pending(limit: int = 100, *, only: Sequence[int] | None = None) -> int:
+    """Send committed mails that are waiting (`only` those ids: what one request wrote, so
+    a web worker never works through a backlog); returns how many were sent."""
+    query = db.select(Mail.id).where(_waiting(utcnow())).order_by(Mail.id).limit(limit)
+    if only is not None:
+        query = query.where(Mail.id.in_(only))
+    waiting = db.session.execute(query).scalars()
     ids = list(waiting)
     db.session.commit()
     sent = 0
@@ -253,7 +274,7 @@ def deliver_pending(limit: int = 100) -> int:
         db.session.commit()  # no transaction open while the mail server is talked to
         try:
             transport().send(message_of(mail, sender))
-        except (OSError, smtplib.SMTPException) as error:
+        except Exception as error:
             mail.status = MailStatus.FAILED if mail.attempts >= MAX_ATTEMPTS else MailStatus.PENDING
             mail.last_error = f"{type(error).__name__}: {error}"[:500]
             log.error("mail %s (%s) not sent: %s", mail.id, mail.kind, mail.last_error)

@@ -38,14 +38,30 @@ class Inbox:
         return "250 OK"
 
 
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
+def _serve(host: str) -> tuple[Inbox, int, Controller]:
+    """A plain SMTP server (no STARTTLS, like a development mail catcher) on `host`."""
     handler = Inbox()
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname=host, port=port)
     controller.start()
+    return handler, port, controller
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler, port, controller = _serve("127.0.0.1")
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def far_inbox() -> Iterator[tuple[Inbox, int]]:
+    """The same server on 127.0.0.2: to Quire, another machine (it is not localhost)."""
+    handler, port, controller = _serve("127.0.0.2")
     try:
         yield handler, port
     finally:
@@ -61,7 +77,8 @@ def _queue_check(app: Flask, key: str = "check:1", to: str = ADDRESS) -> bool:
 
 def _smtp_app(make_app: Callable[..., Flask], port: int, **overrides: Any) -> Flask:
     """A shop on a fresh database whose mail goes to the SMTP server on `port`."""
-    app = make_app(MAIL_URL=f"smtp://127.0.0.1:{port}", **overrides)
+    host = overrides.pop("host", "127.0.0.1")
+    app = make_app(MAIL_URL=f"smtp://{host}:{port}", **overrides)
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -233,3 +250,63 @@ def test_production_refuses_to_start_without_a_mail_server(tmp_path: Path) -> No
     assert "MAIL_URL (or SMTP_HOST)" in str(caught.value) and "MAIL_FROM" in str(caught.value)
     with pytest.raises(ConfigError, match="MAIL_URL must look like"):
         Settings.from_env({**env, "MAIL_URL": "mail.example", "MAIL_FROM": "x@y"})
+
+
+def test_no_mail_goes_in_the_clear_to_another_machine(
+    make_app: Callable[..., Flask], far_inbox: tuple[Inbox, int]
+) -> None:
+    """A mail server elsewhere that offers no STARTTLS (or whose offer was struck out on
+    the way) gets nothing: no password, reset link or receipt travels unencrypted."""
+    server, port = far_inbox
+    app = _smtp_app(make_app, port, host="127.0.0.2")
+    _queue_check(app)
+    with app.app_context():
+        assert mail.deliver_pending() == 0
+    assert server.messages == []
+    (row,) = mails_to(app, ADDRESS)
+    assert row.status == MailStatus.PENDING and "offers no STARTTLS" in (row.last_error or "")
+
+
+class _Choosy:
+    """A transport that fails on one subject in a way no mail library expects."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, message: Any) -> None:
+        if "broken" in message["To"]:
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "not ascii")
+        self.sent.append(message["To"])
+
+
+def test_a_mail_that_breaks_the_sender_does_not_stop_the_others(app: Flask) -> None:
+    _queue_check(app, key="a", to="broken@example.com")
+    _queue_check(app, key="b", to=ADDRESS)
+    choosy = _Choosy()
+    app.extensions["quire.mail"] = choosy
+    with app.app_context():
+        assert mail.deliver_pending() == 1
+        for _ in range(mail.MAX_ATTEMPTS + 2):
+            mail.deliver_pending()
+    assert choosy.sent == [ADDRESS]
+    (broken,) = mails_to(app, "broken@example.com")
+    assert broken.status == MailStatus.FAILED and broken.attempts == mail.MAX_ATTEMPTS
+    assert "UnicodeEncodeError" in (broken.last_error or "")
+
+
+def test_a_request_sends_only_its_own_mail_not_the_backlog(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    """After a mail server outage the backlog waits for `flask mail send`; a web worker
+    sends only what its own request wrote, so one shopper's request never works through
+    a hundred mails."""
+    add_user()
+    for n in range(3):
+        _queue_check(app, key=f"backlog:{n}", to="owner@example.com")
+    choosy = _Choosy()
+    app.extensions["quire.mail"] = choosy
+    response = client.post("/password/forgot", data={"email": ADDRESS})
+    assert response.status_code == 200
+    response.close()  # what the server does once the response is out
+    assert choosy.sent == [ADDRESS]
+    assert {m.status for m in mails_to(app, "owner@example.com")} == {MailStatus.PENDING}

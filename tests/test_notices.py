@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from shop import fulfilment, mail, notices
 from shop.extensions import db
-from shop.models import Customer, Mail, MailStatus, Order, OrderItem, User
+from shop.models import Customer, Mail, MailStatus, Order, OrderItem, OrderStatus, User
 from tests import builders
 from tests.helpers import add_user, mails_to, sign_in
 from tests.stripe_fakes import API, event, example, listing
@@ -253,6 +253,21 @@ def test_the_webhook_and_the_confirmation_page_send_one_receipt(
     post_event(event("checkout.session.completed", paid_session))
     client.get("/orders/1/confirmation?session_id=cs_test_1")  # the shopper reloads
     assert len(mails_to(app, READER, "receipt")) == 1
+
+
+def test_an_order_paid_before_mail_existed_gets_no_receipt_when_seen_again(
+    app: Flask, paid_session: dict[str, Any], post_event: Callable[..., Any]
+) -> None:
+    """An order recorded paid earlier (say, before this shop sent mail): a reopened
+    confirmation page or `orders reconcile` re-lists its session, and no "This is your
+    receipt" goes out months later."""
+    with app.app_context():
+        order = db.session.get(Order, 1)
+        order.advance(OrderStatus.PAID)
+        order.amount_paid = paid_session["amount_total"]
+        db.session.commit()
+    assert post_event(event("checkout.session.completed", paid_session)).status_code == 200
+    assert mails_to(app, READER, "receipt") == []
 
 
 def test_a_handler_failing_after_the_receipt_was_queued_sends_nothing_then_the_retry_sends_one(
