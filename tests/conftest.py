@@ -18,7 +18,7 @@ from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
 from shop.extensions import db
-from tests import helpers, stripe_fakes
+from tests import builders, helpers, stripe_fakes
 
 pytest_plugins = ["tests.browsing"]
 
@@ -145,3 +145,12 @@ def stripe_client(sandbox: RunningSandbox) -> StripeClient:
 def stripe_shop(fake_stripe: responses.RequestsMock) -> stripe_fakes.FakeStripe:
     """Stripe faked for checkouts: the test catalogue's prices, one customer, sessions."""
     return stripe_fakes.FakeStripe(fake_stripe)
+
+
+@pytest.fixture
+def paid_session(app: Flask, fake_stripe: responses.RequestsMock) -> dict[str, Any]:
+    """A pending order of The Salt Road, and Stripe saying its session is paid."""
+    order_id = builders.add_order(app)
+    body = builders.session(order_id=order_id)
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", body)
+    return body

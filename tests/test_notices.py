@@ -78,15 +78,6 @@ def posted_session(order_id: int) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-def paid_session(app: Flask, fake_stripe: responses.RequestsMock) -> dict[str, Any]:
-    """A pending order of The Salt Road, and Stripe saying its session is paid."""
-    order_id = builders.add_order(app)
-    body = builders.session(order_id=order_id)
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", body)
-    return body
-
-
 def customer_of_reader(app: Flask) -> None:
     """The Stripe customer Quire made for the reader when they first paid."""
     with app.app_context():

@@ -36,14 +36,6 @@ def order_of(app: Flask, order_id: int) -> Order:
         return order
 
 
-@pytest.fixture
-def paid_session(app: Flask, fake_stripe: responses.RequestsMock) -> dict[str, Any]:
-    order_id = builders.add_order(app)
-    body = builders.session(order_id=order_id)
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", body)
-    return body
-
-
 # --- signatures ----------------------------------------------------------------------
 
 
