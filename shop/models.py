@@ -229,6 +229,9 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     discount_coupon_id: Mapped[str | None] = mapped_column(String(255))
     amount_paid: Mapped[int | None]
     amount_refunded: Mapped[int] = mapped_column(default=0)
+    #: Refunds sent (or being sent) to Stripe from the admin's form and not yet recorded
+    #: in `amount_refunded`: reserved by a guarded UPDATE before Stripe is called.
+    amount_refund_reserved: Mapped[int] = mapped_column(default=0, server_default="0")
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
@@ -483,3 +486,28 @@ class ObjectVersion(db.Model):  # type: ignore[name-defined,misc]
 
     stripe_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     version: Mapped[int] = mapped_column(default=1)
+
+
+class RefundRequestState(enum.StrEnum):
+    RESERVED = "reserved"  # its amount is held in Order.amount_refund_reserved
+    RECORDED = "recorded"  # Stripe made it and the order's refunded total includes it
+    FAILED = "failed"  # Stripe refused or could not be reached; nothing held
+
+
+class RefundRequest(db.Model):  # type: ignore[name-defined,misc]
+    """One refund form sent: its one-time nonce, used for one amount only.
+
+    Unique per order and nonce, so the same form sent twice at once makes one row (and
+    one Stripe call); a form whose refund failed may be sent again for the same amount.
+    """
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (UniqueConstraint("order_id", "nonce", name="uq_refund_requests_order_nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), default=RefundRequestState.RESERVED)
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,11 +2,12 @@
 
 Each load of an order's admin page gives its refund form a one-time token, signed with
 the app's secret: the order, how much had been refunded when the page was made, and a
-random nonce. The refund's idempotency key is the order and that nonce, so the same
-form sent twice (a double click, a re-sent POST, two tabs racing) is one refund at
-Stripe; and the order row is locked while the refund is checked, sent and recorded, so
-a second submission waits, then sees the first one's refund and is told so instead of
-refunding again. A later, deliberate refund comes from a fresh page, with a new token.
+random nonce. A form is used once: its nonce is claimed (`RefundRequest`, unique per
+order) in the same transaction that reserves its amount on the order with a guarded
+UPDATE (`Order.amount_refund_reserved`), so the same form sent twice is one refund, and
+two forms (two tabs, two admins) that together ask for more than is left cannot both
+refund. The refund's idempotency key is the order and that nonce. A later, deliberate
+refund comes from a fresh page, with a new token.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from decimal import Decimal
 
 import stripe
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
-from shop import stripe_api
+from shop import mirror, stripe_api
 from shop.checkout import stock
 from shop.extensions import db
-from shop.models import Order, OrderStatus
+from shop.models import Order, OrderStatus, RefundRequest, RefundRequestState
 from shop.money import SYMBOLS, exponent, format_money
 
 log = logging.getLogger(__name__)
@@ -113,10 +116,128 @@ def parse_amount(text: str, currency: str) -> int | None:
 
 
 def refundable(order: Order) -> int:
-    """What is left to refund on an order, in minor units."""
+    """What is left to refund on an order, in minor units: paid, less refunded, less what
+    refund forms have reserved and Stripe has not yet been seen to refund."""
     if order.status not in REFUNDABLE or not order.amount_paid:
         return 0
-    return order.amount_paid - order.amount_refunded
+    return max(0, order.amount_paid - order.amount_refunded - order.amount_refund_reserved)
+
+
+def _fresh(order_id: int) -> Order:
+    """The order as the database has it now (the session's copy refreshed)."""
+    found: Order = db.session.execute(
+        db.select(Order).filter_by(id=order_id).execution_options(populate_existing=True)
+    ).scalar_one()
+    return found
+
+
+def _already_sent(order: Order, request: RefundRequest) -> RefundRefused:
+    return RefundRefused(
+        f"This refund form for order #{order.id} was already sent "
+        f"({format_money(request.amount, order.currency)}): "
+        f"{format_money(order.amount_refunded, order.currency)} refunded so far. "
+        "Nothing more was refunded; reload the order page to refund again."
+    )
+
+
+def _not_enough_left(order: Order, amount: int) -> RefundRefused:
+    left = refundable(order)
+    pending = (
+        f" ({format_money(order.amount_refund_reserved, order.currency)} is being refunded "
+        "from another form)"
+        if order.amount_refund_reserved
+        else ""
+    )
+    if left <= 0 or order.payment_intent_id is None:
+        return RefundRefused(f"Order #{order.id} has nothing left to refund{pending}.")
+    return RefundRefused(
+        f"At most {format_money(left, order.currency)} is left to refund on order "
+        f"#{order.id}{pending}; {format_money(amount, order.currency)} was not refunded."
+    )
+
+
+def _reserve(order: Order, amount: int | None, token: RefundToken) -> tuple[int, int]:
+    """Claim this form's nonce and reserve its amount, in one committed transaction.
+
+    The guarded UPDATE is the check "amount ≤ left" and the record of it at once: two
+    forms racing for more than is left cannot both pass it, on SQLite (one writer at a
+    time) and PostgreSQL (the UPDATE re-reads a row another transaction changed) alike.
+    Returns the request's id and the amount reserved.
+    """
+    db.session.commit()  # end any read transaction: read what is there now
+    fresh = _fresh(order.id)
+    request = db.session.execute(
+        db.select(RefundRequest).filter_by(order_id=order.id, nonce=token.nonce)
+    ).scalar_one_or_none()
+    if request is not None:  # the form was sent before: again only if its refund failed
+        if request.state != RefundRequestState.FAILED or amount not in (None, request.amount):
+            raise _already_sent(fresh, request)
+        amount = request.amount
+    if amount is None:
+        amount = refundable(fresh)
+        if amount <= 0:
+            raise _not_enough_left(fresh, 0)
+    try:
+        if request is None:
+            request = RefundRequest(order_id=order.id, nonce=token.nonce, amount=amount)
+            db.session.add(request)
+            db.session.flush()
+        else:
+            retried = db.session.execute(
+                update(RefundRequest)
+                .where(
+                    RefundRequest.id == request.id,
+                    RefundRequest.state == RefundRequestState.FAILED,
+                )
+                .values(state=RefundRequestState.RESERVED)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(retried, "rowcount", 0) != 1:
+                raise _already_sent(fresh, request)
+        reserved = db.session.execute(
+            update(Order)
+            .where(
+                Order.id == order.id,
+                Order.status.in_([str(status) for status in REFUNDABLE]),
+                Order.payment_intent_id.is_not(None),
+                Order.amount_paid - Order.amount_refunded - Order.amount_refund_reserved >= amount,
+            )
+            .values(amount_refund_reserved=Order.amount_refund_reserved + amount)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(reserved, "rowcount", 0) != 1:
+            db.session.rollback()
+            raise _not_enough_left(_fresh(order.id), amount)
+        request_id = request.id
+        db.session.commit()
+    except IntegrityError:  # the same form, sent at the same moment, claimed it first
+        db.session.rollback()
+        raise RefundRefused(
+            f"This refund form for order #{order.id} was already sent. Nothing more was "
+            "refunded; reload the order page to see what was refunded."
+        ) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    return request_id, amount
+
+
+def _release(
+    order_id: int, request_id: int, amount: int, state: str, refund_id: str | None
+) -> None:
+    """Give back a reservation (in the current transaction) and say how its form ended."""
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(amount_refund_reserved=Order.amount_refund_reserved - amount)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(RefundRequest)
+        .where(RefundRequest.id == request_id)
+        .values(state=state, stripe_refund_id=refund_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def refund_order(
@@ -130,64 +251,56 @@ def refund_order(
     """Refund `amount` (all that is left when None) of a paid order, once per refund
     form (`token`); returns the amount.
 
-    The order row is locked (on databases that lock rows) from the check to the commit,
-    Stripe call included, so a second submission of the form waits for the first and
-    then finds the order changed since its page was made: refused, nothing sent. Two
-    submissions that do meet Stripe send the same idempotency key, so Stripe makes one
-    refund. With `restock`, a refund that leaves the order fully refunded puts its copies
-    of stock-limited books back on sale (once; a partial refund keeps them sold).
+    First the form's nonce is claimed and the amount reserved on the order
+    (`amount_refund_reserved`) by one guarded UPDATE, committed: two forms (two tabs,
+    two admins) that together ask for more than is left cannot both pass it, and the
+    same form sent twice claims its nonce once. No lock is held while Stripe is called
+    with the form's idempotency key. Then the charge is read back through the mirror
+    (`stripe_api.sync_charge`, which records the refund and sends its mail) and the
+    reservation released in the same transaction; if Stripe refuses, the reservation is
+    released and the form may be sent again for the same amount. With `restock`, a
+    refund that leaves the order fully refunded puts its copies of stock-limited books
+    back on sale (once; a partial refund keeps them sold).
 
-    :raise RefundRefused: nothing (or less) left, the form already used, or Stripe said
-        the form's key was used differently. :raise StripeFailure: Stripe refused or
-        could not be reached.
+    :raise RefundRefused: not enough left, the form already used, or Stripe said the
+        form's key was used differently. :raise StripeFailure: Stripe refused or could
+        not be reached.
     """
-    db.session.commit()  # end any read transaction, so the lock below reads fresh
-    locked = db.session.execute(
-        db.select(Order)
-        .filter_by(id=order.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    request_id, amount = _reserve(order, amount, token)
+    payment_intent_id = _fresh(order.id).payment_intent_id
+    db.session.commit()
+    assert payment_intent_id is not None  # the reservation checked it
     try:
-        if locked.amount_refunded != token.refunded_before:
+        refund = stripe_api.refund_payment(client, order.id, payment_intent_id, amount, token.nonce)
+    except stripe_api.StripeFailure as failure:
+        db.session.rollback()
+        _release(order.id, request_id, amount, RefundRequestState.FAILED, None)
+        db.session.commit()
+        if isinstance(failure, stripe_api.RefundKeyReused):
+            log.warning("refund of order #%s: key refused: %s", order.id, failure)
             raise RefundRefused(
-                f"Order #{locked.id} changed since its page was loaded (this form was "
-                f"already sent, or another refund was made): "
-                f"{format_money(locked.amount_refunded, locked.currency)} refunded so far. "
-                "Nothing more was refunded; check the order and refund again if needed."
-            )
-        left = refundable(locked)
-        if left <= 0 or locked.payment_intent_id is None:
-            raise RefundRefused(f"Order #{locked.id} has nothing left to refund.")
-        amount = left if amount is None else amount
-        if amount > left:
-            raise RefundRefused(
-                f"At most {format_money(left, locked.currency)} is left to refund "
-                f"on order #{locked.id}."
-            )
-        try:
-            refund = stripe_api.refund_payment(
-                client, locked.id, locked.payment_intent_id, amount, token.nonce
-            )
-        except stripe_api.RefundKeyReused as reused:
-            log.warning("refund of order #%s: key refused: %s", locked.id, reused)
-            raise RefundRefused(
-                f"Stripe already has a refund from this form for order #{locked.id} "
+                f"Stripe already has a refund from this form for order #{order.id} "
                 "(with another amount, or still in progress), so nothing more was "
                 "refunded. Reload the order page to see what was refunded."
-            ) from reused
-        charge_id = refund.charge if isinstance(refund.charge, str) else None
+            ) from failure
+        raise
+    charge_id = refund.charge if isinstance(refund.charge, str) else None
+    try:
         if charge_id:
             try:
-                stripe_api.sync_charge(client, charge_id)
-            except stripe_api.StripeFailure as failure:
-                # The refund is made: say so. `charge.refunded` will record it.
+                stripe_api.sync_charge(client, charge_id, hint=refund)
+            except (stripe_api.StripeFailure, mirror.StaleWrite) as failure:
+                # The refund is made: say so. `charge.refunded` will record it; until
+                # then Stripe itself refuses refunds beyond what the charge has left.
+                db.session.rollback()
                 log.warning("refund %s made, charge not read back: %s", refund.id, failure)
-        if restock and locked.status == OrderStatus.REFUNDED:
-            stock.restock(locked)
+        _release(order.id, request_id, amount, RefundRequestState.RECORDED, refund.id)
+        recorded = _fresh(order.id)
+        if restock and recorded.status == OrderStatus.REFUNDED:
+            stock.restock(recorded)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    log.info("refunded %s of order #%s (%s)", amount, locked.id, refund.id)
+    log.info("refunded %s of order #%s (%s)", amount, order.id, refund.id)
     return amount

@@ -118,15 +118,15 @@ def test_the_same_refund_form_sent_twice_refunds_once(
     paid_order: int,
     fake_stripe: responses.RequestsMock,
 ) -> None:
-    """The probe's double submission, one after the other: the second finds the order
-    refunded since its page was made and sends nothing (before, its idempotency key
-    named the new refunded total, so Stripe made a second refund)."""
+    """The probe's double submission, one after the other: the second finds its form
+    already used and sends nothing (before, its idempotency key named the new refunded
+    total, so Stripe made a second refund)."""
     fake_refund(fake_stripe, 500)
     form = refund_form(client, paid_order, "5.00")
     first = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
     again = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
     assert "Refunded £5.00." in first.text
-    assert "changed since its page was loaded" in again.text
+    assert f"This refund form for order #{paid_order} was already sent (£5.00)" in again.text
     assert "£5.00 refunded so far. Nothing more was refunded" in again.text
     assert len(refund_requests(fake_stripe)) == 1
     with app.app_context():
@@ -183,6 +183,53 @@ def test_stripe_refusing_the_form_s_key_is_explained_to_the_admin(
     assert page.status_code == 200
     assert "Stripe already has a refund from this form" in page.text
     assert "Reload the order page" in page.text
+
+
+def test_a_refund_stripe_fails_gives_back_what_it_reserved(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """Stripe down while £5 is refunded: nothing stays reserved, so the whole £12.99 can
+    be refunded next; the failed form may be sent again for its £5, never another sum."""
+    fake_stripe.add(
+        "POST",
+        API + "/v1/refunds",
+        status=500,
+        json={"error": {"type": "api_error", "message": "Stripe is down"}},
+    )
+    form = refund_form(client, paid_order, "5")
+    failed = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    assert "Stripe refused the refund" in failed.text
+    assert "£12.99" in client.get(f"/admin/orders/{paid_order}").text  # all of it is left
+    with app.app_context():
+        assert db.session.get(Order, paid_order).amount_refund_reserved == 0
+
+    other = client.post(
+        f"/admin/orders/{paid_order}/refund", data={**form, "amount": "7"}, follow_redirects=True
+    )
+    assert f"This refund form for order #{paid_order} was already sent (£5.00)" in other.text
+
+    fake_stripe.replace(
+        "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=1299)
+    )
+    fake_stripe.add("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order),
+        follow_redirects=True,
+    )
+    assert "Refunded £12.99." in page.text
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["500"], ["1299"]]
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        assert (order.status, order.amount_refunded, order.amount_refund_reserved) == (
+            "refunded",
+            1299,
+            0,
+        )
 
 
 def test_a_forged_refund_token_is_refused_without_calling_stripe(
