@@ -117,6 +117,21 @@ class SignIn(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User] = relationship()
 
 
+class PendingSignUp(db.Model):  # type: ignore[name-defined,misc]
+    """A sign-up waiting for its mailed link: the link carries only a random token, whose
+    digest is the key here; the password's hash never leaves the server."""
+
+    __tablename__ = "pending_sign_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    next_path: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Customer(db.Model):  # type: ignore[name-defined,misc]
     """The Stripe customer that stands for one user; created once per user."""
 

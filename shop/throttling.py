@@ -3,13 +3,19 @@
 - Per address: the POSTs of signing in, signing up and password resets share one budget,
   `ADDRESS_LIMIT`, counted by Flask-Limiter before the view runs; past it, Quire's
   "Too many attempts" page with HTTP 429.
-- Per account: failed sign-ins per email, `FAILED_SIGN_IN_LIMIT`, counted on failure
-  only. While it is exceeded even the right password is refused, so guessing from many
-  addresses gets nowhere; unknown emails are counted the same way, so the refusal says
-  nothing about whether an account exists.
+- Per account: password guesses per email, `FAILED_SIGN_IN_LIMIT`, shared by the sign-in
+  form and the account page's forms (a wrong current password counts). Each attempt is
+  counted (one atomic hit) *before* the password is checked, so requests sent at once
+  get no more guesses than requests sent one by one; a right password gives the count
+  back, so signing in often never locks a shopper out. While it is exceeded even the
+  right password is refused; unknown emails are counted the same way, so the refusal
+  says nothing about whether an account exists.
+- Per recipient: mails about an account (sign-up, reset, email change) to one address,
+  `MAIL_RECIPIENT_LIMIT`, however many client addresses ask.
 
 Each app has its own `Limiter` (`app.extensions["quire.limiter"]`): counts live in memory
-per process, or in Redis when `REDIS_URL` is set so every worker counts together.
+**per process** (each gunicorn worker counts alone), or in Redis when `REDIS_URL` is set
+so every worker counts together — set it in production with several workers.
 """
 
 from __future__ import annotations
@@ -26,14 +32,18 @@ from werkzeug.exceptions import TooManyRequests
 
 #: Attempts one client address may make at the account forms (POST), all forms together.
 ADDRESS_LIMIT = "20 per minute;200 per hour"
-#: Failed sign-ins one email may have before sign-in is refused for it.
+#: Password guesses one email may have before sign-in is refused for it.
 FAILED_SIGN_IN_LIMIT = parse("5 per 15 minutes")
+#: Mails about an account one address may receive (sign-up, reset, email change).
+MAIL_RECIPIENT_LIMIT = parse("3 per hour")
 #: The endpoints whose POSTs count against `ADDRESS_LIMIT`.
 THROTTLED_ENDPOINTS = (
     "accounts.login",
     "accounts.register",
     "accounts.forgot_password",
     "accounts.reset_password",
+    "accounts.change_password",
+    "accounts.change_email",
 )
 _EXTENSION = "quire.limiter"
 
@@ -98,8 +108,25 @@ def sign_in_wait(email: str) -> int | None:
     return max(1, math.ceil((stats.reset_time - time.time()) / 60))
 
 
-def count_failed_sign_in(email: str) -> None:
-    """Record one failed sign-in for `email`."""
+def reserve_sign_in(email: str) -> bool:
+    """Count one password guess for `email` before the password is checked; False (and
+    nothing counted) when its budget is spent. Atomic in the limiter's storage."""
+    running = limiter()
+    if not running.enabled:
+        return True
+    return bool(running.limiter.hit(FAILED_SIGN_IN_LIMIT, "failed-sign-in", _account_key(email)))
+
+
+def give_back_sign_in(email: str) -> None:
+    """The password was right: forget `email`'s guesses, so successes never lock out."""
     running = limiter()
     if running.enabled:
-        running.limiter.hit(FAILED_SIGN_IN_LIMIT, "failed-sign-in", _account_key(email))
+        running.limiter.clear(FAILED_SIGN_IN_LIMIT, "failed-sign-in", _account_key(email))
+
+
+def may_mail(email: str) -> bool:
+    """Count one account mail to `email`; False when it has had `MAIL_RECIPIENT_LIMIT`."""
+    running = limiter()
+    if not running.enabled:
+        return True
+    return bool(running.limiter.hit(MAIL_RECIPIENT_LIMIT, "mail-to", _account_key(email)))

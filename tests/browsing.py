@@ -95,6 +95,8 @@ def register(
     expect(page.get_by_text("Check your inbox")).to_be_visible()
     open_newest_mail(page, browser_shop.url, email)
     page.locator("a[href*='/register/confirm/']").click()
+    expect(page.get_by_text("Finish creating your account for")).to_be_visible()
+    page.get_by_role("button", name="Finish creating my account").click()
     expect(page.get_by_text("Welcome to Quire.")).to_be_visible()
     shots.take("registered")
 

@@ -108,14 +108,23 @@ def sign_up(
     *,
     next_path: str | None = None,
 ) -> Any:
-    """Sign up as a shopper does: the form, then the link in the mail (followed)."""
+    """Sign up as a shopper does: the form, then the link in the mail, then its button."""
     query = f"?next={next_path}" if next_path else ""
     answer = client.post(
         "/register" + query, data={"email": email, "password": password, "confirm": password}
     )
     assert answer.status_code == 200 and "Check your inbox" in answer.text, answer.text
     confirm = mails_to(app, email, "confirm_signup")[-1]
-    return client.get(link_in(confirm, "/register/confirm/"), follow_redirects=True)
+    link = link_in(confirm, "/register/confirm/")
+    shown = client.get(link)
+    assert "Finish creating your account for" in shown.text, shown.text
+    return client.post(link, data=form_token(shown.text), follow_redirects=True)
+
+
+def form_token(page: str) -> dict[str, str]:
+    """The CSRF field of the first form on `page` (empty when CSRF is off in tests)."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]*)"', page)
+    return {"csrf_token": match.group(1)} if match else {}
 
 
 def post_event(

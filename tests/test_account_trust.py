@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import re
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
 
-from shop import throttling
+from shop import accounts, throttling
 from shop.extensions import db
-from shop.models import User
+from shop.models import PendingSignUp, SignIn, User
 from tests import helpers
 from tests.helpers import PASSWORD, mails_to
 
@@ -86,8 +89,8 @@ def test_signing_up_never_sends_the_shopper_to_another_site(
         data={"email": "new@example.com", "password": PASSWORD, "confirm": PASSWORD},
     )
     link = helpers.link_in(mails_to(app, "new@example.com", "confirm_signup")[0], "/register/")
-    response = client.get(link)
-    assert response.status_code == 302 and response.location == "/", response.location
+    response = client.post(link)
+    assert response.status_code == 303 and response.location == "/", response.location
 
 
 def test_a_local_next_still_works(client: FlaskClient, add_user: Callable[..., int]) -> None:
@@ -345,42 +348,59 @@ def test_the_sign_up_link_creates_the_account_once(app: Flask, client: FlaskClie
     assert client.get("/account").status_code == 302  # nothing yet: not signed in
     assert sign_in_as(client, "new@example.com") == 200  # and no account
     link = helpers.link_in(mails_to(app, "new@example.com", "confirm_signup")[0], "/register/")
-    welcomed = client.get(link, follow_redirects=True)
+    welcomed = client.post(link, follow_redirects=True)
     assert "Welcome to Quire." in welcomed.text and "Sign out" in welcomed.text
     other = app.test_client()
-    again = other.get(link)
+    assert other.get(link).status_code == 400
+    again = other.post(link)
     assert again.status_code == 400 and "This link was already used" in again.text
     assert other.get("/account").status_code == 302  # the second click signs nothing in
     with app.app_context():
-        accounts = db.session.execute(db.select(User).filter_by(email="new@example.com"))
-        assert len(accounts.scalars().all()) == 1
+        rows = db.session.execute(db.select(User).filter_by(email="new@example.com"))
+        assert len(rows.scalars().all()) == 1
+
+
+class UtcClock:
+    """`shop.accounts.utcnow`, moved by hand."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def accounts_clock(monkeypatch: pytest.MonkeyPatch) -> UtcClock:
+    clock = UtcClock()
+    monkeypatch.setattr("shop.accounts.utcnow", clock)
+    return clock
 
 
 def test_a_tampered_or_expired_sign_up_link_is_refused(
-    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    app: Flask, client: FlaskClient, accounts_clock: UtcClock
 ) -> None:
-    # A link signed 25 hours ago (itsdangerous stamps it with its clock).
-    stamped = Clock()
-    stamped.advance(-25 * 3600)
-    with monkeypatch.context() as patch:
-        patch.setattr("itsdangerous.timed.time", stamped)
-        client.post(
-            "/register",
-            data={"email": "late@example.com", "password": PASSWORD, "confirm": PASSWORD},
-        )
+    client.post(
+        "/register",
+        data={"email": "late@example.com", "password": PASSWORD, "confirm": PASSWORD},
+    )
     late = helpers.link_in(mails_to(app, "late@example.com")[0], "/register/")
-    expired = client.get(late)
+    accounts_clock.offset = timedelta(hours=24, seconds=1)
+    expired = client.post(late)
     assert expired.status_code == 400 and "This link has expired" in expired.text
+    assert client.get(late).status_code == 400
+    accounts_clock.offset = timedelta()
 
     client.post(
         "/register", data={"email": "ok@example.com", "password": PASSWORD, "confirm": PASSWORD}
     )
     link = helpers.link_in(mails_to(app, "ok@example.com")[0], "/register/")
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
-    refused = client.get(tampered)
+    refused = client.post(tampered)
     assert refused.status_code == 400 and "This link isn't valid" in refused.text
     assert client.get("/account").status_code == 302
-    assert client.get(link, follow_redirects=True).request.path == "/"  # the real one works
+    assert client.post(link, follow_redirects=True).request.path == "/"  # the real one works
+    assert sign_in_as(app.test_client(), "late@example.com") == 200  # never created
 
 
 # --- finding 6: sessions that end ------------------------------------------------------------
@@ -518,31 +538,94 @@ def test_the_sign_in_page_offers_a_reset(client: FlaskClient) -> None:
 # --- changing the email ------------------------------------------------------------------------
 
 
-def test_changing_the_email_needs_the_password_and_a_free_address_and_tells_the_old_one(
+def _ask_to_move(client: FlaskClient, email: str, password: str = PASSWORD) -> str:
+    """POST the change-email form; the page it leads to."""
+    return client.post(
+        "/account/email",
+        data={"email": email, "email_password": password},
+        follow_redirects=True,
+    ).text
+
+
+def _flash(page: str) -> str:
+    match = re.search(r'class="flash[^"]*"[^>]*>(.*?)<', page, re.S)
+    assert match is not None, page
+    return match.group(1).strip()
+
+
+def test_changing_the_email_waits_for_the_new_address_and_says_nothing_of_taken_ones(
     app: Flask, client: FlaskClient, add_user: Callable[..., int]
 ) -> None:
     add_user()
     add_user("someone.else@example.com")
     helpers.sign_in(client)
+    assert "Your current password is wrong" in _ask_to_move(client, "new@example.com", "not it")
+    assert mails_to(app, "new@example.com") == []
 
-    def change(email: str, password: str) -> str:
-        return client.post(
-            "/account/email",
-            data={"email": email, "email_password": password},
-            follow_redirects=True,
-        ).text
-
-    assert "Your current password is wrong" in change("new@example.com", "not it")
-    taken = change("someone.else@example.com", PASSWORD)
-    assert (
-        "That address can&#39;t be used" in taken and "someone.else" not in taken.split("</h1>")[0]
+    taken = _flash(_ask_to_move(client, "someone.else@example.com"))
+    free = _flash(_ask_to_move(client, "New@Example.com"))
+    assert free == "We&#39;ve sent a link to new@example.com to confirm the change."
+    assert taken.replace("someone.else@", "new@") == free  # the same answer either way
+    # Nothing moved yet: the account still signs in with its old email.
+    assert sign_in_as(app.test_client(), "reader@example.com") == 302
+    assert sign_in_as(app.test_client(), "new@example.com") == 200
+    assert [m.kind for m in mails_to(app, "someone.else@example.com")] == ["email_taken"]
+    assert sign_in_as(app.test_client(), "someone.else@example.com") == 302  # untouched
+    link = helpers.link_in(
+        mails_to(app, "new@example.com", "confirm_email_change")[0], "/account/email/confirm/"
     )
-    assert mails_to(app, "reader@example.com") == []
-    assert "Your email is now new@example.com." in change("New@Example.com", PASSWORD)
+
+    stranger = app.test_client()
+    assert stranger.get(link).status_code == 302  # signed out: sign in first
+    helpers.sign_in(stranger, "someone.else@example.com")
+    assert stranger.get(link).status_code == 404  # another account's link
+    assert stranger.post(link).status_code == 404
+
+    shown = client.get(link)
+    assert shown.status_code == 200 and "new@example.com" in shown.text
+    assert mails_to(app, "reader@example.com") == []  # opening the link changes nothing
+    moved = client.post(link, follow_redirects=True)
+    assert "Your email is now new@example.com." in moved.text
     notice = mails_to(app, "reader@example.com", "email_changed")
     assert len(notice) == 1 and "new@example.com" in notice[0].text_body
+    assert client.get("/account").status_code == 200  # still signed in
     assert sign_in_as(app.test_client(), "new@example.com") == 302
     assert sign_in_as(app.test_client(), "reader@example.com") == 200
+    again = client.post(link)
+    assert again.status_code == 400 and "This link was already used" in again.text
+
+
+def test_an_email_change_link_dies_once_the_email_changes(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    helpers.sign_in(client)
+    _ask_to_move(client, "first@example.com")
+    _ask_to_move(client, "second@example.com")
+    first, second = (
+        helpers.link_in(mails_to(app, email, "confirm_email_change")[0], "/account/email/")
+        for email in ("first@example.com", "second@example.com")
+    )
+    assert "Your email is now first@example.com." in client.post(first, follow_redirects=True).text
+    late = client.post(second)
+    assert late.status_code == 400 and "This link was already used" in late.text
+    assert sign_in_as(app.test_client(), "first@example.com") == 302
+
+
+def test_a_reset_link_mailed_before_an_email_change_no_longer_works(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    reset = _reset_link(app, app.test_client())  # to the old address, perhaps not the owner's
+    helpers.sign_in(client)
+    _ask_to_move(client, "new@example.com")
+    client.post(helpers.link_in(mails_to(app, "new@example.com")[0], "/account/email/"))
+    used = app.test_client().post(
+        reset, data={"password": "taken over now", "confirm": "taken over now"}
+    )
+    assert used.status_code == 400 and "This link was already used" in used.text
+    assert sign_in_as(app.test_client(), "new@example.com", "taken over now") == 200
+    assert sign_in_as(app.test_client(), "new@example.com") == 302
 
 
 def test_the_account_forms_need_a_csrf_token(
@@ -562,3 +645,224 @@ def test_the_account_forms_need_a_csrf_token(
 def test_throttling_is_on_by_default(app: Flask) -> None:
     with app.app_context():
         assert throttling.limiter().enabled
+
+
+# --- the review: sign-up links carry no secrets and sign nobody in by GET ---------------------
+
+
+def test_the_sign_up_link_carries_a_random_token_not_the_password_hash(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int], accounts_clock: UtcClock
+) -> None:
+    client.post(
+        "/register", data={"email": "new@example.com", "password": PASSWORD, "confirm": PASSWORD}
+    )
+    link = helpers.link_in(mails_to(app, "new@example.com", "confirm_signup")[0], "/register/")
+    token = link.rsplit("/", 1)[1]
+    # What an access log, a mail server or browser history keeps: decoding it (itsdangerous
+    # signs, it does not encrypt) gives nothing, and it is one random urlsafe token.
+    _, payload = URLSafeTimedSerializer("any key").loads_unsafe(token)
+    assert payload is None or "password_hash" not in str(payload)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", token), token
+    with app.app_context():
+        (pending,) = db.session.execute(db.select(PendingSignUp)).scalars()
+        assert pending.email == "new@example.com" and token not in pending.token_digest
+        assert pending.password_hash.startswith(("scrypt:", "pbkdf2:"))
+    # A known email gets its note but no pending sign-up; a day later the old rows go.
+    add_user("taken@example.com")
+    client.post(
+        "/register",
+        data={"email": "taken@example.com", "password": PASSWORD, "confirm": PASSWORD},
+    )
+    accounts_clock.offset = timedelta(hours=24, seconds=1)
+    client.post(
+        "/register", data={"email": "late@example.com", "password": PASSWORD, "confirm": PASSWORD}
+    )
+    with app.app_context():
+        emails = db.session.execute(db.select(PendingSignUp.email)).scalars().all()
+    assert emails == ["late@example.com"]
+
+
+def test_opening_someone_else_s_sign_up_link_signs_nothing_in(
+    app: Flask, add_user: Callable[..., int]
+) -> None:
+    attacker = app.test_client()
+    attacker.post(
+        "/register",
+        data={"email": "attacker@example.com", "password": PASSWORD, "confirm": PASSWORD},
+    )
+    link = helpers.link_in(mails_to(app, "attacker@example.com")[0], "/register/")
+    app.config["WTF_CSRF_ENABLED"] = True
+    victim = app.test_client()
+    shown = victim.get(link)
+    assert shown.status_code == 200
+    assert "Finish creating your account for <strong>attacker@example.com</strong>" in shown.text
+    assert victim.get("/account").status_code == 302  # the GET signed nothing in
+    assert victim.post(link).status_code == 400  # a forged POST (no CSRF token) neither
+    assert victim.get("/account").status_code == 302
+    assert sign_in_as(app.test_client(), "attacker@example.com") == 400  # CSRF on: no form
+    with app.app_context():
+        assert db.session.execute(db.select(User)).scalars().all() == []
+    pressed = victim.post(link, data=helpers.form_token(shown.text), follow_redirects=True)
+    assert "Welcome to Quire." in pressed.text  # only the button creates it
+
+
+# --- the review: the account page's password checks are throttled too ------------------------
+
+
+def test_a_stolen_session_cannot_guess_the_current_password_without_limit(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    helpers.sign_in(client)
+    new = {"password": "a new long one", "confirm": "a new long one"}
+    for n in range(5):
+        wrong = client.post(
+            "/account/password",
+            data={"current_password": f"guess {n}", **new},
+            environ_base={"REMOTE_ADDR": f"10.7.0.{n}"},
+            follow_redirects=True,
+        )
+        assert "Your current password is wrong" in wrong.text
+    right = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, **new},
+        environ_base={"REMOTE_ADDR": "10.7.1.1"},
+    )
+    assert right.status_code == 429 and "<h1>Too many attempts</h1>" in right.text
+    by_email = client.post(
+        "/account/email",
+        data={"email": "new@example.com", "email_password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.7.1.2"},
+    )
+    assert by_email.status_code == 429
+    assert mails_to(app, "new@example.com") == [] and mails_to(app, "reader@example.com") == []
+    # The guesses spent the account's sign-in budget too; the password is unchanged.
+    assert sign_in_as(app.test_client(), "reader@example.com", address="10.7.1.3") == 429
+    with app.app_context():
+        user = db.session.execute(db.select(User)).scalar_one()
+        assert user.check_password(PASSWORD)
+
+
+def test_the_account_page_forms_share_the_address_budget(
+    client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    helpers.sign_in(client)
+    mismatched = {"current_password": PASSWORD, "password": "a new long one", "confirm": "no"}
+    answers = [
+        client.post(path, data=mismatched, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code
+        for path in ["/account/password", "/account/email"] * 10
+    ]
+    assert answers == [303] * 20
+    assert (
+        client.post(
+            "/account/password", data=mismatched, environ_base={"REMOTE_ADDR": "203.0.113.9"}
+        ).status_code
+        == 429
+    )
+
+
+def test_twenty_wrong_passwords_sent_at_once_get_at_most_five_guesses(
+    app: Flask, add_user: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user()
+    checked: list[str] = []
+    lock = threading.Lock()
+    real_check = accounts.check_password_hash
+
+    def counting(password_hash: str, password: str) -> bool:
+        with lock:
+            checked.append(password)
+        return real_check(password_hash, password)
+
+    monkeypatch.setattr("shop.accounts.check_password_hash", counting)
+    start = threading.Barrier(20)
+    answers: list[int] = []
+
+    def guess(n: int) -> None:
+        client = app.test_client()
+        start.wait()
+        status = sign_in_as(client, "reader@example.com", f"guess {n}", address=f"10.8.0.{n}")
+        with lock:
+            answers.append(status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) <= 5, checked
+    assert sorted(answers) == [200] * len(checked) + [429] * (20 - len(checked))
+    assert sign_in_as(app.test_client(), "reader@example.com", address="10.8.1.1") == 429
+
+
+def test_signing_in_often_never_locks_a_shopper_out(
+    client: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    for n in range(8):
+        assert sign_in_as(client, "reader@example.com", address=f"10.9.0.{n}") == 302
+    for n in range(4):
+        assert sign_in_as(client, "reader@example.com", "typo", address=f"10.9.1.{n}") == 200
+    assert sign_in_as(client, "reader@example.com", address="10.9.2.1") == 302
+
+
+# --- the review: one inbox cannot be flooded -----------------------------------------------
+
+
+def test_one_inbox_gets_at_most_three_account_mails_an_hour_from_rotating_addresses(
+    app: Flask,
+    client: FlaskClient,
+    add_user: Callable[..., int],
+    limits_clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signed_at = Clock()  # each reset link signed a second apart, so each is a new mail
+    monkeypatch.setattr("itsdangerous.timed.time", signed_at)
+    for n in range(10):
+        answer = client.post(
+            "/register",
+            data={"email": "victim@example.com", "password": PASSWORD, "confirm": PASSWORD},
+            environ_base={"REMOTE_ADDR": f"10.10.0.{n}"},
+        )
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert len(mails_to(app, "victim@example.com")) == 3
+    add_user("reader@example.com")
+    for n in range(10):
+        answer = client.post(
+            "/password/forgot",
+            data={"email": "Reader@Example.com"},
+            environ_base={"REMOTE_ADDR": f"10.10.1.{n}"},
+        )
+        signed_at.advance(1)
+        assert answer.status_code == 200 and "If an account exists for" in answer.text
+    assert len(mails_to(app, "reader@example.com")) == 3
+    helpers.sign_in(client)
+    for _ in range(5):
+        _ask_to_move(client, "victim@example.com")
+    assert len(mails_to(app, "victim@example.com")) == 3
+    limits_clock.advance(3601)
+    client.post("/password/forgot", data={"email": "reader@example.com"})
+    assert len(mails_to(app, "reader@example.com")) == 4
+
+
+# --- the review: sign-ins end by themselves ------------------------------------------------
+
+
+def test_a_sign_in_ends_thirty_days_after_it_began(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int], accounts_clock: UtcClock
+) -> None:
+    add_user()
+    helpers.sign_in(client)
+    accounts_clock.offset = accounts.SIGN_IN_LIFETIME - timedelta(minutes=1)
+    assert client.get("/account").status_code == 200  # however often it is used
+    accounts_clock.offset = accounts.SIGN_IN_LIFETIME + timedelta(seconds=1)
+    ended = client.get("/account")
+    assert ended.status_code == 302 and ended.location.startswith("/login")
+    other = app.test_client()
+    helpers.sign_in(other)
+    helpers.sign_in(other)  # ends its first sign-in
+    with app.app_context():
+        left = db.session.execute(db.select(SignIn)).scalars().all()
+    assert len(left) == 1 and left[0].ended_at is None  # the expired and ended are gone
+    assert other.get("/account").status_code == 200

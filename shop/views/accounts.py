@@ -78,10 +78,16 @@ def register() -> Response | str:
     return render_template("accounts/register.html", form=form)
 
 
-@bp.get("/register/confirm/<token>")
-def confirm_sign_up(token: str) -> Response | tuple[str, int]:
-    """The link from the sign-up mail: creates the account (once) and signs it in."""
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+def confirm_sign_up(token: str) -> Response | str | tuple[str, int]:
+    """The link from the sign-up mail: opening it shows a button; only the button's POST
+    creates the account (once) and signs it in, so a link mailed by someone else cannot
+    sign a browser into their account unasked."""
+    form = ActionForm()
     try:
+        pending = accounts.pending_sign_up(token)
+        if not form.validate_on_submit():
+            return render_template("accounts/confirm_sign_up.html", form=form, email=pending.email)
         user, next_path = accounts.confirm_sign_up(token)
         db.session.commit()
     except accounts.LinkRefused as refused:
@@ -89,7 +95,13 @@ def confirm_sign_up(token: str) -> Response | tuple[str, int]:
         return render_template("accounts/link_refused.html", reason=refused.reason), 400
     _signed_in(user)
     flash("Welcome to Quire.", "success")
-    return redirect(next_path or url_for("shop.index"))
+    return redirect(next_path or url_for("shop.index"), code=303)
+
+
+def _password_guess(email: str) -> None:
+    """Count a guess at `email`'s password before it is checked. :raise 429: over budget."""
+    if not throttling.reserve_sign_in(email):
+        abort(429)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -97,17 +109,17 @@ def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
         email = accounts.normal_email(form.email.data)
-        wait = throttling.sign_in_wait(email)
-        if wait is not None:
+        if not throttling.reserve_sign_in(email):
+            wait = throttling.sign_in_wait(email) or 1
             form.password.errors.append(
                 f"Too many attempts; try again in {_minutes(wait)} or reset your password."
             )
             return render_template("accounts/login.html", form=form), 429
         user = accounts.authenticate(email, form.password.data or "")
         if user is not None:
+            throttling.give_back_sign_in(email)
             _signed_in(user)
             return redirect(_next_url())
-        throttling.count_failed_sign_in(email)
         form.password.errors.append("Email or password is wrong.")
     return render_template("accounts/login.html", form=form)
 
@@ -158,17 +170,21 @@ def reset_password(token: str) -> Response | str | tuple[str, int]:
 @bp.post("/account/password")
 @login_required
 def change_password() -> Response:
-    """Change the password (the current one required); other sign-ins end."""
+    """Change the password (the current one required, counted as a guess at it, like a
+    sign-in); other sign-ins end."""
     form = ChangePasswordForm()
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
                 flash(str(error), "error")
-    elif not accounts.change_password(
+        return redirect(url_for("accounts.account") + "#security", code=303)
+    _password_guess(current_user.email)
+    if not accounts.change_password(
         current_user, form.current_password.data or "", form.password.data or ""
     ):
         flash("Your current password is wrong. Nothing changed.", "error")
     else:
+        throttling.give_back_sign_in(current_user.email)
         db.session.commit()
         flash("Your password is changed. You're signed out everywhere else.", "success")
     return redirect(url_for("accounts.account") + "#security", code=303)
@@ -177,24 +193,47 @@ def change_password() -> Response:
 @bp.post("/account/email")
 @login_required
 def change_email() -> Response:
-    """Change the email at once (the current password required); the old address is told."""
+    """Ask to move the account to another email (the current password required, counted
+    as a guess at it): the answer is the same whether or not the address has an account;
+    the mail to it says which (a link that moves the account, or a note)."""
     form = ChangeEmailForm()
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
                 flash(str(error), "error")
         return redirect(url_for("accounts.account") + "#security", code=303)
-    outcome = accounts.change_email(
-        current_user, form.email_password.data or "", form.email.data or ""
-    )
-    if outcome is accounts.EmailChange.NOT_CONFIRMED:
+    _password_guess(current_user.email)
+    new_email = accounts.normal_email(form.email.data)
+    if not accounts.request_email_change(current_user, form.email_password.data or "", new_email):
         flash("Your current password is wrong. Nothing changed.", "error")
-    elif outcome is accounts.EmailChange.UNAVAILABLE:
-        db.session.rollback()
-        flash("That address can't be used. Nothing changed.", "error")
     else:
+        throttling.give_back_sign_in(current_user.email)
         db.session.commit()
-        flash(f"Your email is now {current_user.email}.", "success")
+        flash(f"We've sent a link to {new_email} to confirm the change.", "success")
+    return redirect(url_for("accounts.account") + "#security", code=303)
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+@login_required
+def confirm_email_change(token: str) -> Response | str | tuple[str, int]:
+    """The link mailed to the new address: a button whose POST, from the account's own
+    sign-in, moves the account there and tells the old address. :raise 404: another
+    account's link."""
+    form = ActionForm()
+    try:
+        new_email = accounts.email_change_for(current_user, token)
+        if not form.validate_on_submit():
+            return render_template(
+                "accounts/confirm_email_change.html", form=form, new_email=new_email
+            )
+        accounts.confirm_email_change(current_user, token)
+        db.session.commit()
+    except accounts.NotYours:
+        abort(404)
+    except accounts.LinkRefused as refused:
+        db.session.rollback()
+        return render_template("accounts/link_refused.html", reason=refused.reason), 400
+    flash(f"Your email is now {new_email}.", "success")
     return redirect(url_for("accounts.account") + "#security", code=303)
 
 

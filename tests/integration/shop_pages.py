@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from stripe_sandbox.flows import engine
 
+from shop import accounts
 from shop.extensions import db
 from shop.models import CartLine, Order, OrderItem, OrderStatus, Subscription, User
 from tests import helpers
@@ -31,6 +32,8 @@ LONG_TITLE = (
 )
 SHOPPER = "antonia.wilhelmina.featherstonehaugh-cholmondeley@independent-booksellers.example.co.uk"
 ADMIN = "owner.of.the.bookshop.with.a.long.address@quire-publishing.example.org"
+NEWCOMER = "bartholomew.alexander.montgomery-fotheringham@small-press-readers.example.co.uk"
+MOVED = "antonia.featherstonehaugh-cholmondeley.new-address@independent-readers.example.org"
 #: Enough orders for the history to be long.
 MANY = 24
 
@@ -63,10 +66,12 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("register", "/register", Who.GUEST),
     ShopPage("forgot-password", "/password/forgot", Who.GUEST),
     ShopPage("link-refused", "/password/reset/not-a-signed-link", Who.GUEST, status=400),
+    ShopPage("confirm-sign-up", "{confirm_sign_up}", Who.GUEST),
     ShopPage("not-found", "/no-such-page", Who.GUEST, status=404),
     ShopPage("basket-empty", "/cart", Who.GUEST),
     ShopPage("catalogue-signed-in", "/", Who.SHOPPER),
     ShopPage("account", "/account", Who.SHOPPER),
+    ShopPage("confirm-email-change", "{confirm_email_change}", Who.SHOPPER),
     ShopPage("basket", "/cart", Who.SHOPPER),
     ShopPage("library", "/library", Who.SHOPPER),
     ShopPage("order-paid", "/orders/{paid}", Who.SHOPPER),
@@ -225,9 +230,16 @@ def seed_shop(live: LiveShop) -> Seeded:
         )
         for key, quantity in ((LONG_BOOK, 2), ("the-salt-road", 10), ("salt-road-ebook", 1)):
             db.session.add(CartLine(user_id=user.id, book_key=key, quantity=quantity))
+        accounts.request_sign_up(NEWCOMER, helpers.PASSWORD)
+        accounts.request_email_change(user, helpers.PASSWORD, MOVED)
         db.session.commit()
         return {"pending": pending.id, "paid": paid.id, "refunded": refunded.id}
 
     ids = live.read(make)
+    for name, to, kind, prefix in (
+        ("confirm_sign_up", NEWCOMER, "confirm_signup", "/register/confirm/"),
+        ("confirm_email_change", MOVED, "confirm_email_change", "/account/email/confirm/"),
+    ):
+        ids[name] = helpers.link_in(helpers.mails_to(live.app, to, kind)[0], prefix)
     ids["paid_session"] = _paid_session(live, ids["paid"])
     return Seeded(ids)

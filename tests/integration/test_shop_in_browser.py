@@ -67,6 +67,8 @@ def test_buying_signed_out_then_signing_up_keeps_the_basket_and_reaches_stripe(
     expect(page.get_by_text("Check your inbox")).to_be_visible()
     open_newest_mail(page, browser_shop.url, "new@example.com")
     page.locator("a[href*='/register/confirm/']").click()
+    expect(page.get_by_text("Finish creating your account for")).to_be_visible()
+    page.get_by_role("button", name="Finish creating my account").click()
     expect(page).to_have_url(browser_shop.url + "/cart")
     expect(page.locator(".subtotal")).to_have_text("£28.99")
     shots.take("basket-after-sign-up")
