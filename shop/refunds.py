@@ -1,8 +1,7 @@
 """Refunds an admin starts from the shop: checked against what was paid, made once.
 
 Each load of an order's admin page gives its refund form a one-time token, signed with
-the app's secret: the order, how much had been refunded when the page was made, and a
-random nonce. A form is used once: its nonce is claimed (`RefundRequest`, unique per
+the app's secret: the order and a random nonce. A form is used once: its nonce is claimed (`RefundRequest`, unique per
 order) in the same transaction that reserves its amount on the order with a guarded
 UPDATE (`Order.amount_refund_reserved`), so the same form sent twice is one refund, and
 two forms (two tabs, two admins) that together ask for more than is left cannot both
@@ -45,11 +44,10 @@ class RefundRefused(ValueError):
 
 @dataclass(frozen=True)
 class RefundToken:
-    """What a refund form's token names: the order, what was refunded when the page was
-    made, and the nonce that makes the form's refund one request at Stripe."""
+    """What a refund form's token names: the order, and the nonce that makes the form's
+    refund one request at Stripe."""
 
     order_id: int
-    refunded_before: int
     nonce: str
 
 
@@ -59,26 +57,24 @@ def _serializer(secret_key: str) -> URLSafeSerializer:
 
 def form_token(secret_key: str, order: Order) -> str:
     """A fresh one-time token for `order`'s refund form (a new one per page load)."""
-    return _serializer(secret_key).dumps(
-        [order.id, order.amount_refunded, secrets.token_urlsafe(16)]
-    )
+    return _serializer(secret_key).dumps([order.id, secrets.token_urlsafe(16)])
 
 
 def read_form_token(secret_key: str, token: str, order: Order) -> RefundToken:
     """The token a refund form came back with. :raise RefundRefused: missing, forged or
     made for another order."""
     try:
-        order_id, refunded_before, nonce = _serializer(secret_key).loads(token)
+        order_id, nonce = _serializer(secret_key).loads(token)
     except (BadSignature, TypeError, ValueError) as error:
         raise RefundRefused(
             f"That refund form for order #{order.id} is not one Quire made; "
             "reload the order page and try again."
         ) from error
-    if order_id != order.id or not isinstance(refunded_before, int) or not nonce:
+    if order_id != order.id or not nonce:
         raise RefundRefused(
             f"That refund form is not for order #{order.id}; reload the order page."
         )
-    return RefundToken(order_id, refunded_before, str(nonce))
+    return RefundToken(order_id, str(nonce))
 
 
 def _shown(text: str) -> str:
