@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from shop import accounts, saved_cards, throttling
@@ -167,6 +168,14 @@ def reset_password(token: str) -> Response | str | tuple[str, int]:
     )
 
 
+def _back_to_security(form: FlaskForm | None = None) -> Response:
+    """Back to the account page's sign-in section, with what was wrong in `form` said."""
+    for errors in (form.errors if form is not None else {}).values():
+        for error in errors:
+            flash(str(error), "error")
+    return redirect(url_for("accounts.account") + "#security", code=303)
+
+
 @bp.post("/account/password")
 @login_required
 def change_password() -> Response:
@@ -174,10 +183,7 @@ def change_password() -> Response:
     sign-in); other sign-ins end."""
     form = ChangePasswordForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "error")
-        return redirect(url_for("accounts.account") + "#security", code=303)
+        return _back_to_security(form)
     _password_guess(current_user.email)
     if not accounts.change_password(
         current_user, form.current_password.data or "", form.password.data or ""
@@ -187,7 +193,7 @@ def change_password() -> Response:
         throttling.give_back_sign_in(current_user.email)
         db.session.commit()
         flash("Your password is changed. You're signed out everywhere else.", "success")
-    return redirect(url_for("accounts.account") + "#security", code=303)
+    return _back_to_security()
 
 
 @bp.post("/account/email")
@@ -198,10 +204,7 @@ def change_email() -> Response:
     the mail to it says which (a link that moves the account, or a note)."""
     form = ChangeEmailForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "error")
-        return redirect(url_for("accounts.account") + "#security", code=303)
+        return _back_to_security(form)
     _password_guess(current_user.email)
     new_email = accounts.normal_email(form.email.data)
     if not accounts.request_email_change(current_user, form.email_password.data or "", new_email):
@@ -210,7 +213,7 @@ def change_email() -> Response:
         throttling.give_back_sign_in(current_user.email)
         db.session.commit()
         flash(f"We've sent a link to {new_email} to confirm the change.", "success")
-    return redirect(url_for("accounts.account") + "#security", code=303)
+    return _back_to_security()
 
 
 @bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
@@ -234,7 +237,7 @@ def confirm_email_change(token: str) -> Response | str | tuple[str, int]:
         db.session.rollback()
         return render_template("accounts/link_refused.html", reason=refused.reason), 400
     flash(f"Your email is now {new_email}.", "success")
-    return redirect(url_for("accounts.account") + "#security", code=303)
+    return _back_to_security()
 
 
 @bp.get("/account")

@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Flask
 from flask.testing import FlaskClient
 from stripe import StripeClient
+from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox
 from werkzeug.serving import make_server
 from werkzeug.wsgi import ClosingIterator
@@ -156,3 +158,18 @@ def serve(
         with app.app_context():
             db.session.remove()
             db.drop_all()
+
+
+def paying_card(
+    number: str = "4242424242424242", email: str = "reader@example.com", **more: Any
+) -> engine.PaymentDetails:
+    """What the shopper types on the sandbox's hosted page: a card valid three more years."""
+    return engine.PaymentDetails(
+        email=email,
+        card_number=number,
+        exp_month=12,
+        exp_year=datetime.now(UTC).year + 3,
+        cvc="123",
+        cardholder_name="Ada Reader",
+        **more,
+    )

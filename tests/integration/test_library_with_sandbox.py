@@ -4,27 +4,15 @@ the library, and a refund through Stripe takes it back."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import pytest
 from stripe_sandbox.flows import engine
 
 from shop.extensions import db
 from shop.models import Order
-from tests.integration.live_shop import LiveShop
+from tests.integration.live_shop import LiveShop, paying_card
 
 pytestmark = pytest.mark.sandbox
-
-
-def visa() -> engine.PaymentDetails:
-    return engine.PaymentDetails(
-        email="reader@example.com",
-        card_number="4242424242424242",
-        exp_month=12,
-        exp_year=datetime.now(UTC).year + 3,
-        cvc="123",
-        cardholder_name="Ada Reader",
-    )
 
 
 def test_a_bought_ebook_downloads_from_the_library_until_it_is_refunded(
@@ -34,7 +22,7 @@ def test_a_bought_ebook_downloads_from_the_library_until_it_is_refunded(
     assert "No ebooks yet" in client.get("/library").text
     start = client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"})
     session_id = start.location.rstrip("/").rsplit("/", 1)[-1]
-    paid = engine.pay_checkout_session(live_shop.sandbox.state, session_id, visa())
+    paid = engine.pay_checkout_session(live_shop.sandbox.state, session_id, paying_card())
     assert paid.status == "succeeded"
     confirmation = client.get(paid.redirect_url.removeprefix(live_shop.url)).text
     assert "read it in your library" in confirmation

@@ -3,14 +3,12 @@ the events Stripe sends (the receipt, "trial ends in 3 days", "payment failed").
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from stripe_sandbox.flows import engine
 
 from shop.extensions import db
 from shop.models import Mail
-from tests.integration.live_shop import LiveShop
+from tests.integration.live_shop import LiveShop, paying_card
 
 pytestmark = pytest.mark.sandbox
 
@@ -35,14 +33,7 @@ def test_a_free_trial_on_a_clock_mails_its_receipt_its_end_and_the_failed_paymen
     client = live_shop.signed_in_shopper()
     clock_id = live_shop.customer_on_a_clock()
     start = client.post("/checkout/memberships/reader", data={"interval": "month"})
-    details = engine.PaymentDetails(
-        email="reader@example.com",
-        card_number=FAILS_LATER,
-        exp_month=12,
-        exp_year=datetime.now(UTC).year + 3,
-        cvc="123",
-        cardholder_name="Ada Reader",
-    )
+    details = paying_card(FAILS_LATER)
     session_id = start.location.rstrip("/").rsplit("/", 1)[-1]
     assert engine.pay_checkout_session(live_shop.sandbox.state, session_id, details).status == (
         "succeeded"

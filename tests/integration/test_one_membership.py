@@ -8,7 +8,6 @@ Run on SQLite, and on PostgreSQL when TEST_DATABASE_URL names one (as CI does).
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
@@ -17,22 +16,11 @@ from stripe_sandbox.flows import engine
 from shop.extensions import db
 from shop.models import Order, Subscription
 from tests import helpers
-from tests.integration.live_shop import LiveShop
+from tests.integration.live_shop import LiveShop, paying_card
 
 pytestmark = pytest.mark.sandbox
 
 PRESSES = 5
-
-
-def card() -> engine.PaymentDetails:
-    return engine.PaymentDetails(
-        email="reader@example.com",
-        card_number="4242424242424242",
-        exp_month=12,
-        exp_year=datetime.now(UTC).year + 3,
-        cvc="123",
-        cardholder_name="Ada Reader",
-    )
 
 
 def session_id_of(url: str) -> str:
@@ -85,7 +73,7 @@ def become_member(live_shop: LiveShop, tab: FlaskClient, plan: str, interval: st
     start = tab.post(f"/checkout/memberships/{plan}", data={"interval": interval})
     assert start.status_code == 303
     paid = engine.pay_checkout_session(
-        live_shop.sandbox.state, session_id_of(start.location), card()
+        live_shop.sandbox.state, session_id_of(start.location), paying_card()
     )
     assert paid.status == "succeeded"
     member = live_shop.wait_for(
@@ -113,7 +101,7 @@ def test_five_subscribe_presses_at_once_open_one_checkout_and_one_membership(
     assert pending == 1
 
     session_id = session_id_of(answers[0][1])
-    paid = engine.pay_checkout_session(live_shop.sandbox.state, session_id, card())
+    paid = engine.pay_checkout_session(live_shop.sandbox.state, session_id, paying_card())
     assert paid.status == "succeeded"
     assert live_shop.wait_for(
         lambda: db.session.execute(db.select(Subscription).filter_by(status="active")).first()

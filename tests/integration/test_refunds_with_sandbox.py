@@ -15,7 +15,6 @@ the order's. Two that together fit both refund.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
@@ -24,7 +23,7 @@ from stripe_sandbox.flows import engine
 from shop.extensions import db
 from shop.models import Order
 from tests import helpers
-from tests.integration.live_shop import LiveShop
+from tests.integration.live_shop import LiveShop, paying_card
 
 pytestmark = pytest.mark.sandbox
 
@@ -39,14 +38,7 @@ def paid_order(live_shop: LiveShop) -> str:
     client = live_shop.signed_in_shopper()
     start = client.post("/checkout/books/salt-road-ebook", data={"quantity": "1"})
     session_id = start.location.rstrip("/").rsplit("/", 1)[-1]
-    card = engine.PaymentDetails(
-        email="reader@example.com",
-        card_number="4242424242424242",
-        exp_month=12,
-        exp_year=datetime.now(UTC).year + 3,
-        cvc="123",
-        cardholder_name="Ada Reader",
-    )
+    card = paying_card()
     assert engine.pay_checkout_session(live_shop.sandbox.state, session_id, card).status == (
         "succeeded"
     )
