@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from config import Settings
-from shop import headers, mail, receipts, stripe_client, throttling, wording
+from shop import headers, mail, receipts, stripe_client, stripe_links, throttling, wording
 from shop.catalogue_source import CatalogueSource
 from shop.checkout.prices import PriceDirectory
 from shop.countries import country_name
@@ -159,13 +159,14 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Money formatting and the catalogue for every template."""
+    """Money and date formatting, links to Stripe's dashboard, and shoppers' wording."""
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["country"] = country_name
     app.jinja_env.filters["datetime"] = lambda value: (
         value.strftime("%-d %b %Y, %H:%M UTC") if value else "—"
     )
     app.jinja_env.filters["date"] = lambda value: value.strftime("%-d %b %Y") if value else "—"
+    stripe_links.init_app(app)
     register_shopper_wording(app)
 
 
