@@ -150,9 +150,11 @@ def shop_environment(env: Mapping[str, str], port: int, uses_sandbox: bool) -> d
     unless set, and with the sandbox each new customer gets its own test clock unless
     `STRIPE_TEST_CLOCKS` says otherwise."""
     child = {**env, "PYTHONUNBUFFERED": "1"}
-    child.setdefault("SITE_URL", f"http://{SHOP_HOST}:{port}")
-    if uses_sandbox:
-        child.setdefault("STRIPE_TEST_CLOCKS", "1")
+    # An empty value (`SITE_URL=` as in .env.example) counts as unset.
+    if not child.get("SITE_URL"):
+        child["SITE_URL"] = f"http://{SHOP_HOST}:{port}"
+    if uses_sandbox and not child.get("STRIPE_TEST_CLOCKS"):
+        child["STRIPE_TEST_CLOCKS"] = "1"
     return child
 
 

@@ -119,6 +119,11 @@ def test_a_site_url_or_test_clock_choice_of_the_developer_is_kept() -> None:
     assert env["SITE_URL"] == "https://tunnel.example"
     assert env["STRIPE_TEST_CLOCKS"] == "0"
     assert "STRIPE_TEST_CLOCKS" not in run_dev.shop_environment({}, 5000, uses_sandbox=False)
+    # Empty values, as a copied .env.example leaves them, count as unset.
+    copied = run_dev.shop_environment(
+        {"SITE_URL": "", "STRIPE_TEST_CLOCKS": ""}, 5002, uses_sandbox=True
+    )
+    assert (copied["SITE_URL"], copied["STRIPE_TEST_CLOCKS"]) == ("http://127.0.0.1:5002", "1")
 
 
 def test_when_the_shop_stops_it_is_named_not_the_sandbox() -> None:
