@@ -108,6 +108,27 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 
     return int(raw)
 
 
+def shop_port(env: Mapping[str, str]) -> int:
+    """The port the shop listens on in development (`PORT`, default 5000)."""
+    port = _whole_number(env, "PORT", 5000, least=1)
+    if port > 65535:
+        raise ConfigError(f"PORT must be a port number, 1 to 65535 (got {port})")
+    return port
+
+
+def _test_clocks(env: Mapping[str, str], production: bool, stripe_key: str) -> bool:
+    """`STRIPE_TEST_CLOCKS`: each new Stripe customer on its own test clock (development,
+    test keys only: a live account has no test clocks)."""
+    raw = (env.get("STRIPE_TEST_CLOCKS") or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw not in ("1", "true", "yes", "on"):
+        raise ConfigError(f"STRIPE_TEST_CLOCKS must be 1 or 0 (got {raw!r})")
+    if production or stripe_key.startswith(("sk_live_", "rk_live_")):
+        raise ConfigError("STRIPE_TEST_CLOCKS is for development with test keys only")
+    return True
+
+
 def _checked_mail_url(env: Mapping[str, str]) -> str | None:
     url = mail_url(env)
     if url is not None:
@@ -141,6 +162,7 @@ class Settings:
     mail_from: str = "Quire <shop@quire.invalid>"
     redis_url: str | None = None
     forwarded_hops: int = 0
+    stripe_test_clocks: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -191,7 +213,7 @@ class Settings:
             stripe_secret_key=stripe_key,
             stripe_webhook_secrets=webhook_secrets,
             stripe_api_base=api_base,
-            site_url=(env.get("SITE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            site_url=(env.get("SITE_URL") or f"http://127.0.0.1:{shop_port(env)}").rstrip("/"),
             catalogue_path=Path(env.get("CATALOGUE_PATH") or ROOT / "products.yaml"),
             uses_sandbox=uses_sandbox,
             ebook_dir=Path(env.get("EBOOK_DIR") or ROOT / "shop" / "ebooks"),
@@ -201,6 +223,7 @@ class Settings:
             mail_from=env.get("MAIL_FROM") or "Quire <shop@quire.invalid>",
             redis_url=env.get("REDIS_URL") or None,
             forwarded_hops=_whole_number(env, "FORWARDED_HOPS", 1 if env.get("DYNO") else 0),
+            stripe_test_clocks=_test_clocks(env, production, stripe_key),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -233,4 +256,5 @@ class Settings:
             "REDIS_URL": self.redis_url,
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "FORWARDED_HOPS": self.forwarded_hops,
+            "STRIPE_TEST_CLOCKS": self.stripe_test_clocks,
         }

@@ -14,13 +14,14 @@ know the SDK.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
 import stripe
-from stripe.params import CouponCreateParams
+from stripe.params import CouponCreateParams, CustomerCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
 
 from shop import fulfilment, mirror
@@ -237,18 +238,27 @@ def create_coupon(client: stripe.StripeClient, params: CouponCreateParams) -> st
         )
 
 
-def create_customer(client: stripe.StripeClient, user: User) -> str:
+def create_customer(client: stripe.StripeClient, user: User, *, on_test_clock: bool = False) -> str:
     """A Stripe customer for `user`; its id.
 
     The idempotency key is derived from the user, so two simultaneous first purchases
-    get the same Stripe customer.
+    get the same Stripe customer. `on_test_clock` (development, `STRIPE_TEST_CLOCKS`)
+    first makes the customer a test clock of its own, frozen at now, so its memberships'
+    trial ends and renewals can be run ahead from the dashboard.
     """
     key = idempotency_key("customer", user.id, user.email, user.created_at.isoformat())
+    params: CustomerCreateParams = {
+        "email": user.email,
+        "metadata": {USER_ID_METADATA: str(user.id)},
+    }
     with _calling_stripe():
-        customer = client.v1.customers.create(
-            params={"email": user.email, "metadata": {USER_ID_METADATA: str(user.id)}},
-            options={"idempotency_key": key},
-        )
+        if on_test_clock:
+            clock = client.v1.test_helpers.test_clocks.create(
+                params={"frozen_time": int(time.time()), "name": user.email},
+                options={"idempotency_key": f"{key}-clock"},
+            )
+            params["test_clock"] = clock.id
+        customer = client.v1.customers.create(params=params, options={"idempotency_key": key})
     return customer.id
 
 

@@ -88,3 +88,36 @@ def test_a_malformed_setting_is_one_line_on_stderr() -> None:
     assert (
         last_line(result.stderr) == "MAX_HELD_COPIES must be a whole number, 1 or more (got 'lots')"
     )
+
+
+def test_site_url_follows_port_in_development_unless_set() -> None:
+    """`PORT=5001 make run`: Stripe's return links point at port 5001 too."""
+    assert Settings.from_env({"PORT": "5001"}).site_url == "http://127.0.0.1:5001"
+    assert Settings.from_env({}).site_url == "http://127.0.0.1:5000"
+    given = Settings.from_env({"PORT": "5001", "SITE_URL": "https://books.example/"})
+    assert given.site_url == "https://books.example"
+    with pytest.raises(ConfigError, match="PORT must be a whole number"):
+        Settings.from_env({"PORT": "five"})
+
+
+def test_test_clocks_are_off_unless_asked_and_never_in_production() -> None:
+    """Each customer on its own test clock is a development aid: off by default, refused
+    in production and with a live key (a live account has no test clocks)."""
+    assert Settings.from_env({}).stripe_test_clocks is False
+    assert Settings.from_env({"STRIPE_TEST_CLOCKS": "1"}).stripe_test_clocks is True
+    assert Settings.from_env({"STRIPE_TEST_CLOCKS": "0"}).stripe_test_clocks is False
+    with pytest.raises(ConfigError, match="STRIPE_TEST_CLOCKS is for development"):
+        Settings.from_env({"STRIPE_TEST_CLOCKS": "1", "STRIPE_SECRET_KEY": "sk_live_x"})
+    production = {
+        "QUIRE_ENV": "production",
+        "SECRET_KEY": "s",
+        "DATABASE_URL": "sqlite://",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "SITE_URL": "https://books.example",
+        "MAIL_URL": "smtps://u:p@mail.example:465",
+        "MAIL_FROM": "shop@books.example",
+    }
+    assert Settings.from_env(production).stripe_test_clocks is False
+    with pytest.raises(ConfigError, match="STRIPE_TEST_CLOCKS is for development"):
+        Settings.from_env({**production, "STRIPE_TEST_CLOCKS": "1"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stripe
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from shop import stripe_api
@@ -14,11 +15,13 @@ def ensure_customer(client: stripe.StripeClient, user: User, known: str | None) 
     """The user's Stripe customer id (`known`, when they have one), creating it once.
 
     Stripe gives two simultaneous first purchases the same customer (the idempotency key
-    is derived from the user); the unique constraint keeps one local row.
+    is derived from the user); the unique constraint keeps one local row. With
+    `STRIPE_TEST_CLOCKS` (development) the customer lives on a test clock of its own.
     """
     if known is not None:
         return known
-    customer_id = stripe_api.create_customer(client, user)
+    on_test_clock = bool(current_app.config.get("STRIPE_TEST_CLOCKS"))
+    customer_id = stripe_api.create_customer(client, user, on_test_clock=on_test_clock)
     try:
         db.session.add(Customer(user_id=user.id, stripe_customer_id=customer_id))
         db.session.commit()

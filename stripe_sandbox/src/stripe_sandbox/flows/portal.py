@@ -87,7 +87,8 @@ def portal_switch_price(sandbox: Sandbox, subscription_id: str, price_id: str) -
 
 
 def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails) -> PaymentOutcome:
-    """Save a new card as the customer's default for invoices and subscriptions.
+    """Save a new card as the customer's default for invoices and subscriptions, and
+    charge it for the open invoice of each past-due subscription.
 
     Decline cards cannot be attached: the outcome is ``declined`` with Stripe's message.
     """
@@ -116,6 +117,11 @@ def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails)
                 save_updated(
                     sandbox, subscription, updated, "customer.subscription.updated", created=now
                 )
+        # As Stripe's portal does, a new card pays what a refused renewal left open at
+        # once, rather than at the next scheduled retry.
+        for past_due in sandbox.store.list("subscription", customer=customer_id, status="past_due"):
+            if past_due.get("_retry_invoice"):
+                billing.retry(sandbox, load(sandbox, "subscription", past_due["id"]), now)
         return PaymentOutcome("succeeded")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
-from . import checkout, dashboard, portal
+from . import checkout, clocks, dashboard, portal
 from .display import register_filters
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ register_filters(bp)
 checkout.register(bp)
 portal.register(bp)
 dashboard.register(bp)
+clocks.register(bp)
 
 
 @bp.errorhandler(HTTPException)

@@ -12,6 +12,7 @@ from ..api.base import current_sandbox
 from ..core.render import public
 from ..core.sandbox import Sandbox
 from ..settings import SandboxSettings
+from .clocks import clock_panels, period_end
 
 #: Rows shown per table.
 RECENT = 25
@@ -155,16 +156,6 @@ SECTIONS = (
         ),
     ),
     Section(
-        "Test clocks",
-        "test_helpers.test_clock",
-        (
-            ID,
-            Column("Name", "name"),
-            Column("Frozen time", "frozen_time", "time"),
-            STATUS,
-        ),
-    ),
-    Section(
         "Webhook endpoints",
         "webhook_endpoint",
         (
@@ -247,8 +238,8 @@ def pending_deliveries(sandbox: Sandbox) -> list[dict[str, Any]]:
 
 
 def dashboard_page() -> str:
-    """Tables of the newest objects of each kind, the latest webhook deliveries, those
-    waiting for a retry and the retry schedule."""
+    """The test clocks with their advance buttons, tables of the newest objects of each
+    kind, the latest webhook deliveries, those waiting for a retry and the retry schedule."""
     sandbox = current_sandbox()
     store = sandbox.store
     tables = [
@@ -258,6 +249,8 @@ def dashboard_page() -> str:
     return render_template(
         "sandbox/dashboard.html",
         tables=tables,
+        clocks=clock_panels(sandbox),
+        period_end=period_end,
         deliveries=store.deliveries(limit=RECENT),
         pending=pending_deliveries(sandbox),
         schedule=retry_schedule(sandbox.settings),
