@@ -138,6 +138,15 @@ def _checked_mail_url(env: Mapping[str, str]) -> str | None:
     return url
 
 
+def site_url(env: Mapping[str, str]) -> str | None:
+    """`SITE_URL`, else the app's own Heroku address (`HEROKU_APP_DEFAULT_DOMAIN_NAME`,
+    set when runtime dyno metadata is on), so a Heroku button deploy needs neither."""
+    if env.get("SITE_URL"):
+        return env["SITE_URL"]
+    domain = env.get("HEROKU_APP_DEFAULT_DOMAIN_NAME")
+    return f"https://{domain}" if domain else None
+
+
 #: The largest request body the shop reads (1 MiB).
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -180,10 +189,11 @@ class Settings:
 
         missing = [
             name
-            for name in ("SECRET_KEY", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+            for name in ("SECRET_KEY", "DATABASE_URL", "STRIPE_SECRET_KEY")
             if production and not env.get(name)
         ]
-        if production and not env.get("SITE_URL"):
+        # No STRIPE_WEBHOOK_SECRET needed: `release` stores the endpoint's secret.
+        if production and not site_url(env):
             missing.append("SITE_URL")
         if production and not (env.get("MAIL_URL") or env.get("SMTP_HOST")):
             missing.append("MAIL_URL (or SMTP_HOST)")
@@ -213,7 +223,7 @@ class Settings:
             stripe_secret_key=stripe_key,
             stripe_webhook_secrets=webhook_secrets,
             stripe_api_base=api_base,
-            site_url=(env.get("SITE_URL") or f"http://127.0.0.1:{shop_port(env)}").rstrip("/"),
+            site_url=(site_url(env) or f"http://127.0.0.1:{shop_port(env)}").rstrip("/"),
             catalogue_path=Path(env.get("CATALOGUE_PATH") or ROOT / "products.yaml"),
             uses_sandbox=uses_sandbox,
             ebook_dir=Path(env.get("EBOOK_DIR") or ROOT / "shop" / "ebooks"),

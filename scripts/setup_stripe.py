@@ -2,7 +2,10 @@
 
     python scripts/setup_stripe.py [--dry-run] [--webhook-url https://shop.example/webhooks/stripe]
 
-Uses the same settings as the shop (STRIPE_SECRET_KEY, or the sandbox when unset).
+Uses the same settings as the shop (STRIPE_SECRET_KEY, or the sandbox when unset). A
+deploy needs none of this: the platform's release phase runs `flask --app wsgi release`,
+which does every step and keeps the webhook's secret. With no STRIPE_SECRET_KEY a public
+webhook URL is refused (exit 2): it would be registered in the local sandbox.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ def main() -> int:
     parser.add_argument("--dry-run", action="store_true", help="show the sync plan, change nothing")
     parser.add_argument("--webhook-url", help="register this URL for Quire's events")
     args = parser.parse_args()
+    if args.webhook_url:
+        sys.path.insert(0, str(ROOT))
+        from config import Settings
+        from shop.endpoints import sandbox_refusal
+
+        refusal = sandbox_refusal(args.webhook_url, uses_sandbox=Settings.from_env().uses_sandbox)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return 2
 
     print("1. Checking products.yaml…")
     if flask("catalog", "check") != 0:

@@ -74,6 +74,14 @@ def _signed_parts(header: str) -> tuple[int, list[bytes]]:
     return timestamp, signatures
 
 
+def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The `Stripe-Signature` header Stripe would send for `payload` signed with `secret`
+    (what `stripe test-webhook` sends, to check a shop's secret end to end)."""
+    signed_at = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{signed_at}.".encode() + payload, hashlib.sha256)
+    return f"t={signed_at},v1={mac.hexdigest()}"
+
+
 def verify_event(
     payload: bytes, header: str | None, secrets: Sequence[str], now: float | None = None
 ) -> dict[str, Any]:

@@ -526,3 +526,19 @@ class RefundRequest(db.Model):  # type: ignore[name-defined,misc]
     state: Mapped[str] = mapped_column(String(16), default=RefundRequestState.RESERVED)
     stripe_refund_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(db.Model):  # type: ignore[name-defined,misc]
+    """A webhook endpoint `release` registered at Stripe, with its signing secret.
+
+    Stripe shows an endpoint's secret once, when it is created; keeping it here lets the
+    webhook verify deliveries without anyone copying it into the platform's settings.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_endpoint_id: Mapped[str] = mapped_column(String(255), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

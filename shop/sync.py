@@ -299,6 +299,10 @@ def apply_sync(client: stripe.StripeClient, plan: SyncPlan, progress: Progress =
 # below. Kept apart from the catalogue steps: it only reads the plans' price ids.
 
 
+#: What `ensure_portal_configuration` says when the portal is already as Quire wants it.
+PORTAL_UNCHANGED = "Billing portal configuration: no changes."
+
+
 def ensure_portal_configuration(
     client: stripe.StripeClient, catalogue: Catalogue, *, dry_run: bool = False
 ) -> str:
@@ -340,7 +344,7 @@ def ensure_portal_configuration(
             stripe_api.save_portal_configuration(client, None, wanted)
         return "create   billing portal configuration"
     if _portal_features_match(existing.features.to_dict(), wanted):
-        return "Billing portal configuration: no changes."
+        return PORTAL_UNCHANGED
     if not dry_run:
         stripe_api.save_portal_configuration(client, existing.id, wanted)
     return f"update   billing portal configuration {existing.id}"

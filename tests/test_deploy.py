@@ -29,12 +29,18 @@ PRODUCTION = {
 
 
 def test_production_names_every_missing_secret() -> None:
-    env = {k: v for k, v in PRODUCTION.items() if k not in ("SECRET_KEY", "STRIPE_WEBHOOK_SECRET")}
+    env = {k: v for k, v in PRODUCTION.items() if k not in ("SECRET_KEY", "SITE_URL")}
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(env)
     assert "SECRET_KEY" in str(caught.value)
-    assert "STRIPE_WEBHOOK_SECRET" in str(caught.value)
+    assert "SITE_URL" in str(caught.value)
     assert "STRIPE_SECRET_KEY" not in str(caught.value)
+
+
+def test_production_needs_no_webhook_secret_setting() -> None:
+    """`release` stores the endpoint's secret in the database instead."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "STRIPE_WEBHOOK_SECRET"}
+    assert Settings.from_env(env).stripe_webhook_secrets == ()
 
 
 def test_heroku_dyno_means_production() -> None:

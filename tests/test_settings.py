@@ -77,7 +77,7 @@ def test_missing_production_settings_are_one_line_on_stderr(
     assert "Traceback" not in result.stderr
     line = last_line(result.stderr)
     assert line.startswith("Quire cannot start in production without: ")
-    assert "DATABASE_URL, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET" in line
+    assert "DATABASE_URL, STRIPE_SECRET_KEY, MAIL_URL" in line
     assert "SECRET_KEY," not in line.replace("STRIPE_SECRET_KEY", "")
 
 

@@ -1,4 +1,4 @@
-"""Admin commands: `flask --app wsgi catalog|orders|users|stripe|mail|sandbox …`.
+"""Admin commands: `flask --app wsgi catalog|orders|users|stripe|mail|sandbox …`, `release`.
 
 One module per command group; each command runs the same domain functions the web
 pages and webhooks use, and is safe to repeat.
@@ -11,11 +11,12 @@ from flask import Flask
 from shop.commands.catalog import catalog
 from shop.commands.mail import mail_group
 from shop.commands.orders import orders
+from shop.commands.release import release
 from shop.commands.sandbox import sandbox
 from shop.commands.stripe_account import stripe_group
 from shop.commands.users import users
 
-GROUPS = (catalog, orders, users, stripe_group, mail_group, sandbox)
+GROUPS = (catalog, orders, users, stripe_group, mail_group, sandbox, release)
 
 
 def register(app: Flask) -> None:

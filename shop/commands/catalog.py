@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from shop import sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
 from shop.checkout.prices import PriceDirectory
+from shop.commands.failures import describe
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
 
@@ -68,7 +69,10 @@ def catalog_sync(dry_run: bool) -> None:
         for line in sync.ensure_plan_coupons(client, catalogue, dry_run=dry_run):
             click.echo(line)
     except StripeFailure as failure:
-        click.echo(f"Stripe refused the sync: {failure}", err=True)
+        if failure.kind == "APIConnectionError":
+            click.echo(f"Catalogue sync stopped: {describe(failure)}", err=True)
+        else:
+            click.echo(f"Stripe refused the sync: {failure}", err=True)
         sys.exit(2)
     if dry_run:
         click.echo("Dry run: nothing was changed.")

@@ -1,0 +1,203 @@
+"""`flask --app wsgi release`: everything a deploy needs, in order, with no hand steps.
+
+1. the catalogue is checked (a broken one stops the release before anything changes);
+2. the database is migrated (Flask-Migrate's `upgrade`, in this process);
+3. Stripe's products, prices and coupons are made to match the catalogue;
+4. the webhook endpoint for `SITE_URL/webhooks/stripe` is registered or brought up to
+   date (exactly the events Quire handles, at the SDK's pinned API version); a new
+   endpoint's signing secret is kept in the database (`shop.webhook_secrets`), since
+   Stripe shows it only once and a release cannot write the platform's settings;
+5. the billing portal configuration is ensured.
+
+Each step reports one line: `OK`, `changed` or `skipped`, and what it found. A second
+run changes nothing and says so. Nothing here talks to people: the command prints.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import flask_migrate
+import stripe
+from alembic.runtime.migration import MigrationContext
+from flask import Flask
+
+from shop import sync, webhook_secrets
+from shop.catalogue import Catalogue, load_catalogue
+from shop.checkout.prices import PriceDirectory
+from shop.endpoints import (
+    ensure_webhook_endpoint,
+    find_endpoint,
+    is_local,
+    wanted_events,
+    webhook_url,
+)
+from shop.extensions import db
+
+Status = Literal["OK", "changed", "skipped"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step of the release found or did, as one line."""
+
+    status: Status
+    step: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.status:<8} {self.step}: {self.message}"
+
+
+def load_app_catalogue(app: Flask) -> Catalogue:
+    """The catalogue at `CATALOGUE_PATH` (raises `CatalogueError` naming every problem)."""
+    return load_catalogue(Path(app.config["CATALOGUE_PATH"]), Path(app.config["EBOOK_DIR"]))
+
+
+def check_catalogue(app: Flask) -> tuple[Catalogue, StepResult]:
+    catalogue = load_app_catalogue(app)
+    prices = sum(len(plan.prices) for plan in catalogue.plans)
+    return catalogue, StepResult(
+        "OK",
+        "catalogue",
+        f"{len(catalogue.books)} book(s), {len(catalogue.plans)} plan(s) with {prices} price(s)",
+    )
+
+
+def _revision() -> str | None:
+    with db.engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
+
+
+@contextmanager
+def _logging_left_alone() -> Iterator[None]:
+    """Alembic's env.py re-reads its logging file, which replaces the root logger's
+    handlers and switches existing loggers off; afterwards logging is put back as it was
+    (Alembic's own lines, such as each migration it runs, still show meanwhile)."""
+    root = logging.getLogger()
+    root_state = (root.level, root.handlers[:])
+    loggers = {
+        name: (logger.disabled, logger.level, logger.handlers[:], logger.propagate)
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        root.setLevel(root_state[0])
+        root.handlers[:] = root_state[1]
+        for name, logger in logging.root.manager.loggerDict.items():
+            if not isinstance(logger, logging.Logger):
+                continue
+            if name in loggers:
+                logger.disabled, logger.level, handlers, logger.propagate = loggers[name]
+                logger.handlers[:] = handlers
+            else:
+                logger.handlers.clear()
+                logger.propagate = True
+
+
+def upgrade_database() -> StepResult:
+    before = _revision()
+    with _logging_left_alone():
+        flask_migrate.upgrade()
+    after = _revision()
+    if after == before:
+        return StepResult("OK", "database", f"at revision {after}: no migrations to run")
+    return StepResult("changed", "database", f"migrated from {before or 'empty'} to {after}")
+
+
+def sync_catalogue(app: Flask, client: stripe.StripeClient, catalogue: Catalogue) -> StepResult:
+    plan = sync.plan_sync(catalogue, sync.read_stripe(client))
+    applied = sync.apply_sync(client, plan) if plan.steps else 0
+    coupons = [
+        line
+        for line in sync.ensure_plan_coupons(client, catalogue)
+        if not line.endswith("no changes.")
+    ]
+    if applied:
+        PriceDirectory.of(app).forget()
+    if not applied and not coupons:
+        return StepResult("OK", "Stripe catalogue", "products and prices already match")
+    done = [plan.summary()] if applied else []
+    done += [f"{len(coupons)} coupon(s) created"] if coupons else []
+    return StepResult("changed", "Stripe catalogue", "; ".join(done))
+
+
+@dataclass(frozen=True)
+class WebhookStep:
+    """The endpoint step's line, and the secret of the endpoint when Quire knows it."""
+
+    result: StepResult
+    secret: str | None = None
+
+
+def register_webhook(app: Flask, client: stripe.StripeClient) -> WebhookStep:
+    """Register or update the endpoint for `SITE_URL/webhooks/stripe` (with a real key, or
+    a local address in the sandbox); store a new endpoint's secret."""
+    url = webhook_url(app.config["SITE_URL"])
+    if app.config.get("STRIPE_USES_SANDBOX") and not is_local(url):
+        return WebhookStep(
+            StepResult(
+                "skipped",
+                "webhook endpoint",
+                f"no STRIPE_SECRET_KEY: {url} is registered only in your Stripe account, "
+                "not in the local sandbox",
+            )
+        )
+    configured = tuple(app.config.get("STRIPE_WEBHOOK_SECRETS") or ())
+    stored = webhook_secrets.stored_secret(url)
+    existing = find_endpoint(client, url)
+    known = bool(configured) or (
+        stored is not None and existing is not None and stored.stripe_endpoint_id == existing.id
+    )
+    setup = ensure_webhook_endpoint(client, url, replace=existing is not None and not known)
+    events = len(wanted_events())
+    if setup.created:
+        assert setup.secret is not None
+        webhook_secrets.store_secret(setup.endpoint_id, url, setup.secret)
+        why = "replacing one whose secret was unknown, " if existing is not None else ""
+        return WebhookStep(
+            StepResult(
+                "changed",
+                "webhook endpoint",
+                f"created {setup.endpoint_id} for {url} ({why}{events} events); "
+                "its signing secret is stored in the database",
+            ),
+            setup.secret,
+        )
+    secret = stored.secret if stored is not None else (configured[0] if configured else None)
+    if setup.updated:
+        message = f"{setup.endpoint_id} enabled for exactly the {events} events Quire handles"
+        return WebhookStep(StepResult("changed", "webhook endpoint", message), secret)
+    message = f"{setup.endpoint_id} delivers {events} events to {url}"
+    return WebhookStep(StepResult("OK", "webhook endpoint", message), secret)
+
+
+def ensure_portal(client: stripe.StripeClient, catalogue: Catalogue) -> StepResult:
+    said = sync.ensure_portal_configuration(client, catalogue)
+    if said == sync.PORTAL_UNCHANGED:
+        return StepResult("OK", "billing portal", "configuration already as Quire needs it")
+    done = "created" if said.startswith("create") else "updated"
+    return StepResult("changed", "billing portal", f"configuration {done}")
+
+
+def run_release(
+    app: Flask, client: stripe.StripeClient, report: Callable[[StepResult], None]
+) -> WebhookStep:
+    """Run every step in order, reporting each as it ends. Raises `CatalogueError` before
+    anything changes, or `StripeFailure` at the step Stripe failed."""
+    catalogue, checked = check_catalogue(app)
+    report(checked)
+    report(upgrade_database())
+    report(sync_catalogue(app, client, catalogue))
+    webhook = register_webhook(app, client)
+    report(webhook.result)
+    report(ensure_portal(client, catalogue))
+    return webhook

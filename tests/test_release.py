@@ -1,0 +1,171 @@
+"""Deploying with no hand steps: app.json matches the settings, SITE_URL from Heroku's own
+address, the webhook takes a secret release stored, and commands say when the sandbox is
+not running."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config import ConfigError, Settings
+from shop import webhook_secrets
+from shop.events import HANDLERS, sign_payload
+from shop.extensions import db
+from shop.webhook_probe import TEST_EVENT_TYPE
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_JSON = json.loads((ROOT / "app.json").read_text())
+#: What the heroku-postgresql add-on sets.
+ADDON_SETTINGS = {"heroku-postgresql": {"DATABASE_URL": "postgres://u:p@db.example:5432/quire"}}
+EXAMPLE_VALUES = {
+    "STRIPE_SECRET_KEY": "sk_test_123",
+    "MAIL_URL": "smtp://shop:secret@mail.example:587",
+    "MAIL_FROM": "Quire <orders@books.example>",
+}
+
+
+def settings_config_reads() -> set[str]:
+    source = (ROOT / "config.py").read_text()
+    return set(re.findall(r"env(?:\.get\(|\[)\"([A-Z_]+)\"", source))
+
+
+def heroku_button_env(**more: str) -> dict[str, str]:
+    """What Heroku sets from app.json when only its required settings are filled in."""
+    env: dict[str, str] = {}
+    for name, spec in APP_JSON["env"].items():
+        if "generator" in spec:
+            env[name] = "generated-secret"
+        elif "value" in spec:
+            env[name] = spec["value"]
+        elif spec.get("required", True):
+            env[name] = EXAMPLE_VALUES[name]
+    for addon in APP_JSON["addons"]:
+        env.update(ADDON_SETTINGS[addon.split(":")[0]])
+    return {**env, **more}
+
+
+def test_app_json_declares_only_settings_quire_reads() -> None:
+    assert APP_JSON["name"] == "Quire" and APP_JSON["description"]
+    assert set(APP_JSON["env"]) <= settings_config_reads()
+    assert APP_JSON["env"]["SECRET_KEY"] == {
+        "description": APP_JSON["env"]["SECRET_KEY"]["description"],
+        "generator": "secret",
+    }
+    assert APP_JSON["env"]["QUIRE_ENV"]["value"] == "production"
+    assert "heroku-postgresql" in APP_JSON["addons"]
+    assert APP_JSON["buildpacks"] == [{"url": "heroku/python"}]
+    assert "web" in APP_JSON["formation"]
+
+
+def test_app_json_declares_every_setting_production_requires() -> None:
+    """Heroku's own address stands in for SITE_URL; without it, each gap is named."""
+    env = heroku_button_env(HEROKU_APP_DEFAULT_DOMAIN_NAME="my-bookshop-1a2b.herokuapp.com")
+    settings = Settings.from_env(env)
+    assert settings.environment == "production"
+    assert settings.site_url == "https://my-bookshop-1a2b.herokuapp.com"
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.stripe_webhook_secrets == ()  # release stores the endpoint's secret
+    for name in ("STRIPE_SECRET_KEY", "MAIL_URL", "MAIL_FROM"):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({k: v for k, v in env.items() if k != name})
+    with pytest.raises(ConfigError, match="SITE_URL"):
+        Settings.from_env(heroku_button_env())
+
+
+def test_site_url_wins_over_the_heroku_address() -> None:
+    env = heroku_button_env(
+        SITE_URL="https://books.example/", HEROKU_APP_DEFAULT_DOMAIN_NAME="x.herokuapp.com"
+    )
+    assert Settings.from_env(env).site_url == "https://books.example"
+
+
+def test_the_release_phase_runs_release(app: Flask) -> None:
+    procfile = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert procfile["release"] == "flask --app wsgi release"
+    assert "release" in app.cli.list_commands(app.app_context())  # type: ignore[arg-type]
+
+
+def signed_post(client: FlaskClient, secret: str, event_id: str = "evt_1") -> Any:
+    body = json.dumps(
+        {"id": event_id, "object": "event", "type": TEST_EVENT_TYPE, "data": {"object": {}}}
+    ).encode()
+    return client.post(
+        "/webhooks/stripe",
+        data=body,
+        headers={
+            "Stripe-Signature": sign_payload(body, secret),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+def test_the_webhook_takes_a_secret_release_stored_after_it_started(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STRIPE_WEBHOOK_SECRETS=())
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    client = app.test_client()
+    assert signed_post(client, "whsec_from_release").status_code == 400  # nothing known yet
+    with app.app_context():  # a release on another dyno makes the endpoint meanwhile
+        webhook_secrets.store_secret(
+            "we_1", "https://shop.test/webhooks/stripe", "whsec_from_release"
+        )
+    answer = signed_post(client, "whsec_from_release")
+    assert answer.status_code == 200
+    assert answer.json["outcome"] == "ignored"
+    assert signed_post(client, "whsec_someone_elses", "evt_2").status_code == 400
+
+
+def test_the_test_event_is_one_quire_ignores() -> None:
+    assert TEST_EVENT_TYPE not in HANDLERS
+
+
+def test_a_sandbox_that_is_not_running_is_named(make_app: Callable[..., Flask]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = make_app(STRIPE_API_BASE=f"http://127.0.0.1:{port}", STRIPE_USES_SANDBOX=True)
+    result = app.test_cli_runner().invoke(
+        args=["stripe", "webhook-endpoint", "http://127.0.0.1:5000/webhooks/stripe"]
+    )
+    assert result.exit_code == 2
+    assert f"the Stripe sandbox is not running at http://127.0.0.1:{port}" in result.output
+    assert "`make run` or `flask --app wsgi sandbox run`" in result.output
+    check = app.test_cli_runner().invoke(args=["stripe", "check"])
+    assert check.exit_code == 1
+    assert "FIX  the Stripe sandbox is not running" in check.output
+
+
+def test_the_setup_script_refuses_a_public_url_in_the_sandbox() -> None:
+    url = "https://my-bookshop.herokuapp.com/webhooks/stripe"
+    env = {k: v for k, v in os.environ.items() if k != "STRIPE_SECRET_KEY"}
+    result = subprocess.run(
+        [sys.executable, "scripts/setup_stripe.py", "--webhook-url", url],
+        cwd=ROOT,
+        env={**env, "QUIRE_ENV": "development", "STRIPE_SECRET_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""  # refused before checking or syncing anything
+    assert result.stderr.strip() == (
+        f"no STRIPE_SECRET_KEY: this would register {url} in the local sandbox, not your "
+        "Stripe account; set STRIPE_SECRET_KEY=sk_… (or run `release` on the platform)"
+    )
