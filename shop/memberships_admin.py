@@ -256,6 +256,12 @@ def retry_invoice(client: stripe.StripeClient, reference: str) -> Done:
             ) from failure
         raise _refusal(failure, "pay the invoice") from failure
     row = _record_invoice(client, invoice_id)
+    if row.status != "paid":  # a bank debit, say, still clearing
+        return Done(
+            True,
+            f"Invoice {invoice_id}: payment of {amount} started, Stripe has the invoice "
+            f"{row.status} until it clears; Quire records the outcome when Stripe sends it.",
+        )
     return Done(True, f"Invoice {invoice_id} is paid: {amount}.")
 
 

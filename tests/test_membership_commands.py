@@ -62,6 +62,7 @@ class FakeMembership:
             billing_reason="subscription_cycle",
         )
         self.card_works = True
+        self.settles_at_once = True  # False: a bank debit, still clearing after the attempt
         self.writes: list[tuple[str, str, dict[str, str]]] = []
         self.keys: list[str | None] = []
         sub_path = re.compile(API + r"/v1/subscriptions/sub_1(\?.*)?$")
@@ -137,6 +138,8 @@ class FakeMembership:
         self.invoice["attempt_count"] += 1
         if not self.card_works:
             return self.error(402, "Your card was declined.", "card_declined", "card_error")
+        if not self.settles_at_once:
+            return self.answer(self.invoice)
         self.invoice.update(status="paid", amount_paid=self.invoice["amount_due"])
         self.sub["status"] = "active"
         return self.answer(self.invoice)
@@ -371,6 +374,20 @@ def test_change_plan_takes_another_interval_and_resumes_a_cancelling_membership(
     assert (row.interval, row.cancel_at_period_end) == ("year", False)
 
 
+def test_switching_back_and_forth_is_never_answered_with_an_old_switch_s_replay(
+    app: Flask, runner: FlaskCliRunner, stripe_membership: FakeMembership
+) -> None:
+    """Stripe replays a request whose idempotency key it saw in the last 24 hours: the
+    third switch (to Patron again) must not reuse the first one's key."""
+    member(app)
+    for plan in ("patron", "reader", "patron"):
+        done = runner.invoke(args=["subscriptions", "change-plan", "reader@example.com", plan])
+        assert done.exit_code == 0, done.output
+
+    assert len(stripe_membership.keys) == len(set(stripe_membership.keys)) == 3
+    assert membership_row(app).plan_key == "patron"
+
+
 def test_change_plan_refuses_an_unknown_plan_naming_the_catalogue_s_plans(
     app: Flask, runner: FlaskCliRunner, fake_stripe: responses.RequestsMock
 ) -> None:
@@ -523,6 +540,19 @@ def test_retry_with_a_declined_card_says_so_with_stripe_s_message_and_exits_1(
     assert paid.exit_code == 0 and paid.output == "Invoice in_renewal is paid: £9.00.\n"
     keys = stripe_membership.keys
     assert len(keys) == len(set(keys)) == 2  # a new attempt is a new request, not a replay
+
+
+def test_retry_of_a_payment_still_clearing_does_not_claim_it_is_paid(
+    app: Flask, runner: FlaskCliRunner, stripe_membership: FakeMembership
+) -> None:
+    failed_renewal(app)
+    stripe_membership.settles_at_once = False
+
+    done = runner.invoke(args=["invoices", "retry", "in_renewal"])
+
+    assert done.exit_code == 0
+    assert "payment of £9.00 started, Stripe has the invoice open until it clears" in done.output
+    assert invoice_row(app).status == "open"
 
 
 @pytest.mark.parametrize(
