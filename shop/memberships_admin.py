@@ -247,15 +247,26 @@ def retry_invoice(client: stripe.StripeClient, reference: str) -> Done:
     try:
         stripe_api.pay_invoice(client, invoice_id, key)
     except StripeFailure as failure:
-        _record_invoice(client, invoice_id)
         if failure.kind == "CardError":
+            try:
+                _record_invoice(client, invoice_id)  # the attempt counts: the pages say so
+            except StripeFailure:
+                db.session.rollback()  # the webhook records it instead
             raise Refused(
                 f"The card was declined for invoice {invoice_id} ({amount}): "
                 f"{failure.user_message or failure.code}. The member must update their card "
                 "(account page, Manage billing); then run this again."
             ) from failure
         raise _refusal(failure, "pay the invoice") from failure
-    row = _record_invoice(client, invoice_id)
+    try:
+        row = _record_invoice(client, invoice_id)
+    except StripeFailure:
+        db.session.rollback()
+        return Done(
+            True,
+            f"Invoice {invoice_id} was sent for payment ({amount}), but Stripe could not be "
+            "read back: its webhook records the outcome (or run `orders reconcile`).",
+        )
     if row.status != "paid":  # a bank debit, say, still clearing
         return Done(
             True,

@@ -533,6 +533,8 @@ def test_retry_with_a_declined_card_says_so_with_stripe_s_message_and_exits_1(
     row = invoice_row(app)
     assert (row.status, row.attempt_count) == ("open", 2)  # the attempt is recorded
     assert membership_row(app).status == "past_due"
+    told = helpers.mails_to(app, "reader@example.com", "payment_failed")
+    assert "payment-failed:in_renewal:2" in [mail.key for mail in told]
 
     stripe_membership.card_works = True  # the member fixed their card
     paid = runner.invoke(args=["invoices", "retry", "in_renewal"])

@@ -31,11 +31,12 @@ STATUSES = (
 
 
 def answer(work: Callable[[], Done]) -> None:
-    """Run `work`, print its one-line answer, and send the mail it recorded; a refusal
-    is printed on stderr with exit status 1."""
+    """Run `work`, print its one-line answer, and send the mail it recorded (a refusal
+    too: it is printed on stderr, with exit status 1)."""
     try:
         done = work()
     except Refused as refusal:
+        mail.deliver_queued()  # what was recorded before the refusal (a failed payment)
         raise click.ClickException(str(refusal)) from refusal
     click.echo(done.message)
     mail.deliver_queued()
