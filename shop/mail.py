@@ -254,6 +254,13 @@ def _claim(mail_id: int) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def deliver_queued() -> int:
+    """Send the mails this session queued and has committed (what one command wrote, as
+    a request's are sent after its response); returns how many were sent."""
+    queued: list[int] = db.session.info.pop(_QUEUED, [])
+    return deliver_pending(only=queued) if queued else 0
+
+
 def deliver_pending(limit: int = 100, *, only: Sequence[int] | None = None) -> int:
     """Send committed mails that are waiting (`only` those ids: what one request wrote, so
     a web worker never works through a backlog); returns how many were sent."""

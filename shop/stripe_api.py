@@ -311,14 +311,21 @@ def sync_subscription(
 
 
 def switch_subscription_price(
-    client: stripe.StripeClient, subscription_id: str, price_id: str, metadata: dict[str, str]
+    client: stripe.StripeClient,
+    subscription_id: str,
+    price_id: str,
+    metadata: dict[str, str],
+    *,
+    state: object = None,
 ) -> stripe.Subscription:
     """Move a subscription's (single) item to another price, prorated, and keep it going.
 
     Stripe credits the unused time of the old price and charges the new one from now,
     on the next invoice (`create_prorations`); a subscription set to cancel at period
     end is resumed. `metadata` is merged into the subscription's. The idempotency key
-    names the item and the new price, so a double-clicked confirmation switches once.
+    names the item, the new price and `state` (the subscription's version as read), so
+    a double-clicked confirmation switches once, while switching back and forth again
+    is never answered with an old switch's replay.
     """
     with _calling_stripe():
         current = client.v1.subscriptions.retrieve(subscription_id)
@@ -331,8 +338,50 @@ def switch_subscription_price(
                 "cancel_at_period_end": False,
                 "metadata": metadata,
             },
-            options={"idempotency_key": idempotency_key("switch", item_id, price_id)},
+            options={"idempotency_key": idempotency_key("switch", item_id, price_id, state)},
         )
+
+
+def cancel_subscription_at_period_end(
+    client: stripe.StripeClient, subscription_id: str, key: str
+) -> stripe.Subscription:
+    """Set a subscription to end when its paid period (or trial) ends; the member keeps it
+    until then. `key` names the subscription's state as read, so the same request sent
+    again (a retry after a lost answer) is made once, while a later request is not
+    mistaken for it.
+    """
+    with _calling_stripe():
+        return client.v1.subscriptions.update(
+            subscription_id,
+            params={"cancel_at_period_end": True},
+            options={"idempotency_key": key},
+        )
+
+
+def cancel_subscription_now(
+    client: stripe.StripeClient, subscription_id: str
+) -> stripe.Subscription:
+    """End a subscription at once (`DELETE /v1/subscriptions/{id}`).
+
+    No proration credit for the unused time and no final invoice (`prorate`,
+    `invoice_now`: false, Stripe's defaults, sent so the choice is visible): the member
+    stops being charged and loses access now; money back is a refund, decided apart.
+    """
+    with _calling_stripe():
+        return client.v1.subscriptions.cancel(
+            subscription_id, params={"prorate": False, "invoice_now": False}
+        )
+
+
+def pay_invoice(client: stripe.StripeClient, invoice_id: str, key: str) -> stripe.Invoice:
+    """Attempt an open invoice now with the customer's default payment method.
+
+    `key` names the invoice and the attempt, so a retry of the same attempt is made
+    once. :raise StripeFailure: a decline (`kind` CardError, Stripe's message as
+    `user_message`), or any other refusal.
+    """
+    with _calling_stripe():
+        return client.v1.invoices.pay(invoice_id, options={"idempotency_key": key})
 
 
 def _retrieve_invoice(client: stripe.StripeClient, invoice_id: str) -> stripe.Invoice:

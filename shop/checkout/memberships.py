@@ -153,7 +153,11 @@ def switch_membership(
     price_id = prices.resolve(client, wanted)
     seen = mirror.read([subscription_id])  # before Stripe answers: see shop.mirror
     updated = stripe_api.switch_subscription_price(
-        client, subscription_id, price_id, {PLAN_METADATA: plan.key}
+        client,
+        subscription_id,
+        price_id,
+        {PLAN_METADATA: plan.key},
+        state=seen.of(subscription_id),
     )
     row = stripe_api.sync_subscription(client, subscription_id, updated, seen=seen)
     db.session.commit()

@@ -1,4 +1,5 @@
-"""Admin commands: `flask --app wsgi catalog|orders|users|stripe|mail|sandbox …`, `release`.
+"""Admin commands: `flask --app wsgi release` and the groups
+`catalog|orders|subscriptions|invoices|users|stripe|mail|sandbox …`.
 
 One module per command group; each command runs the same domain functions the web
 pages and webhooks use, and is safe to repeat.
@@ -9,14 +10,26 @@ from __future__ import annotations
 from flask import Flask
 
 from shop.commands.catalog import catalog
+from shop.commands.invoices import invoices
 from shop.commands.mail import mail_group
 from shop.commands.orders import orders
 from shop.commands.release import release
 from shop.commands.sandbox import sandbox
 from shop.commands.stripe_account import stripe_group
+from shop.commands.subscriptions import subscriptions
 from shop.commands.users import users
 
-GROUPS = (catalog, orders, users, stripe_group, mail_group, sandbox, release)
+GROUPS = (
+    catalog,
+    orders,
+    subscriptions,
+    invoices,
+    users,
+    stripe_group,
+    mail_group,
+    sandbox,
+    release,
+)
 
 
 def register(app: Flask) -> None:

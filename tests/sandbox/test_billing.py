@@ -713,3 +713,51 @@ def test_unknown_parameters_are_refused_on_portal_dispute_invoice_and_card_write
     assert (after.status, after.attempt_count) == ("open", invoice.attempt_count)
     assert stripe_client.v1.payment_methods.retrieve(card.id).customer == customer_id
     assert event_types(stripe_client) == events_before
+
+
+def test_paying_an_open_invoice_now_declines_with_402_then_pays_once_the_card_is_fixed(
+    sandbox: RunningSandbox, stripe_client: StripeClient
+) -> None:
+    """`POST /v1/invoices/{id}/pay` on a failed renewal: a card that still fails answers
+    402 `card_declined` with the issuer's message, counts the attempt and keeps the
+    automatic retry schedule (the subscription stays past_due); after the card is
+    replaced it pays, the subscription is active again, and paying again is refused."""
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": START})
+    sub = subscribe(
+        sandbox,
+        stripe_client,
+        membership_price(stripe_client),
+        card="4000000000000341",
+        clock=clock.id,
+    )
+    renewal_at = sub["items"].data[0].current_period_end
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": renewal_at + 60}
+    )
+    (invoice,) = stripe_client.v1.invoices.list(
+        params={"subscription": sub.id, "status": "open"}
+    ).data
+    failures = event_types(stripe_client).count("invoice.payment_failed")
+
+    with pytest.raises(stripe.CardError) as caught:
+        stripe_client.v1.invoices.pay(invoice.id)
+
+    assert (caught.value.http_status, caught.value.code) == (402, "card_declined")
+    assert caught.value.user_message == "Your card was declined."
+    after = stripe_client.v1.invoices.retrieve(invoice.id)
+    assert (after.status, after.attempt_count) == ("open", invoice.attempt_count + 1)
+    assert after.next_payment_attempt == invoice.next_payment_attempt
+    assert event_types(stripe_client).count("invoice.payment_failed") == failures + 1
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+
+    fixed = portal_update_card(
+        sandbox.state, str(sub.customer), CardDetails("4242424242424242", 12, 2033, "123")
+    )
+    assert fixed.status == "succeeded"
+    paid = stripe_client.v1.invoices.pay(invoice.id)
+
+    assert (paid.status, paid.amount_paid) == ("paid", invoice.amount_due)
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        stripe_client.v1.invoices.pay(invoice.id)
+    assert again.value.user_message == "Invoice is already paid"

@@ -325,8 +325,16 @@ def dispatch(
         token = current_request.set((request_id, idem_key))
         try:
             call = Call(sandbox=sandbox, params=params, path=request.path, args=kwargs)
+            kept: StripeError | None = None
             with store.transaction():
-                result = handler(call, **kwargs)
+                try:
+                    result = handler(call, **kwargs)
+                except StripeError as exc:
+                    if not exc.keep_writes:
+                        raise
+                    kept = exc  # what was done before the error stays done
+            if kept is not None:
+                raise kept
             status, body_obj = 200, result
         except StripeError as exc:
             status, body_obj = exc.status, exc.body()

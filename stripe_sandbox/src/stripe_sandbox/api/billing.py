@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import invalid, no_such
+from ..core.errors import card_declined, invalid, no_such
 from ..core.ids import new_id
 from ..core.params import get_bool, get_str
 from ..core.shapes import blank
@@ -96,7 +96,9 @@ def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     sub_id = invoice["parent"]["subscription_details"]["subscription"]
     subscription = load(call.sandbox, "subscription", sub_id)
     at = call.sandbox.clock.for_customer(invoice["customer"])
-    billing.collect(call.sandbox, subscription, invoice, at)
+    decline = billing.pay_now(call.sandbox, subscription, invoice, at)
+    if decline is not None:  # Stripe answers 402; the failed attempt stays recorded
+        raise card_declined(decline.code, decline.decline_code, decline.message)
     return call.render(load(call.sandbox, "invoice", invoice_id))
 
 

@@ -17,8 +17,12 @@ class StripeError(Exception):
         code: str | None = None,
         param: str | None = None,
         decline_code: str | None = None,
+        keep_writes: bool = False,
     ) -> None:
         super().__init__(message)
+        #: The request did something before it failed (a declined charge attempt), which
+        #: stays done: the answer is an error, but the writes are not rolled back.
+        self.keep_writes = keep_writes
         self.message = message
         self.status = status
         self.type = type
@@ -55,6 +59,19 @@ def exclusive(first: str, second: str) -> StripeError:
         f"You may only specify one of these parameters: {first}, {second}.",
         param=second,
         code="parameters_exclusive",
+    )
+
+
+def card_declined(code: str, decline_code: str | None, message: str) -> StripeError:
+    """Stripe's 402 ``card_error`` for a charge attempt the issuer refused; the attempt
+    itself (a failed charge, an invoice's attempt count) is kept."""
+    return StripeError(
+        message,
+        status=402,
+        type="card_error",
+        code=code,
+        decline_code=decline_code,
+        keep_writes=True,
     )
 
 

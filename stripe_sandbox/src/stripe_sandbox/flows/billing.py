@@ -894,6 +894,31 @@ def collect(
         sandbox.store.put(subscription)
 
 
+def pay_now(
+    sandbox: Sandbox, subscription: dict[str, Any], invoice: dict[str, Any], at: int
+) -> Decline | None:
+    """``POST /v1/invoices/{id}/pay``: attempt an open invoice now, off-session, with the
+    default payment method; returns the decline (None: paid).
+
+    Paid: a past-due subscription becomes active again. Declined: the attempt is counted
+    and ``invoice.payment_failed`` sent, but, unlike Stripe's own attempts, a manual one
+    does not move the automatic retry schedule, nor end the subscription.
+    """
+    decline = off_session_decline(default_payment_method(sandbox, subscription))
+    scheduled = invoice["next_payment_attempt"]
+    if attempt_invoice(sandbox, invoice, subscription, at):
+        subscription.pop("_retry_invoice", None)
+        if subscription["status"] in ("past_due", "incomplete", "unpaid"):
+            _set_status(sandbox, subscription, "active", at)
+        else:
+            sandbox.store.put(subscription)
+        return None
+    invoice = load(sandbox, "invoice", invoice["id"])
+    invoice["next_payment_attempt"] = scheduled
+    sandbox.store.put(invoice)
+    return decline or Decline("card_declined", "generic_decline", "Your card was declined.")
+
+
 def retry(sandbox: Sandbox, subscription: dict[str, Any], at: int) -> None:
     """Retry the subscription's failed invoice (Smart Retries, on a fixed schedule)."""
     invoice = load(sandbox, "invoice", subscription["_retry_invoice"])
