@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 import click
+import stripe
 from flask import current_app
 from flask.cli import AppGroup
 
 from shop import sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
-from shop.checkout.prices import PriceDirectory
+from shop.checkout import prices
+from shop.extensions import db
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
 
@@ -62,8 +64,11 @@ def catalog_sync(dry_run: bool) -> None:
         for step in plan.steps:
             click.echo(str(step))
         applied = 0
+        written: list[stripe.Price] = []
         if plan.steps and not dry_run:
-            applied = sync.apply_sync(client, plan, progress=click.echo)
+            applied = sync.apply_sync(client, plan, progress=click.echo, written=written)
+        if not dry_run:
+            _record_prices(catalogue, sync.prices_after(catalogue, stripe_side, written))
         click.echo(sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run))
         for line in sync.ensure_plan_coupons(client, catalogue, dry_run=dry_run):
             click.echo(line)
@@ -73,5 +78,12 @@ def catalog_sync(dry_run: bool) -> None:
     if dry_run:
         click.echo("Dry run: nothing was changed.")
     elif applied:
-        PriceDirectory.of(current_app._get_current_object()).forget()  # type: ignore[attr-defined]
         click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")
+
+
+def _record_prices(catalogue: Catalogue, found: list[stripe.Price]) -> None:
+    """Record the Price of every lookup key for checkout, in every worker (committed)."""
+    keys = [selling.lookup_key for item in catalogue.items() for selling in item.selling_prices]
+    prices.record(found, keep_only=keys)
+    db.session.commit()
+    click.echo(f"Recorded {len(found)} of {len(keys)} price(s) for checkout.")
