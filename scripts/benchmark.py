@@ -4,7 +4,8 @@ Runs in one process against a fresh SQLite file, with Stripe answered at the HTT
 layer by `responses` (so the real SDK builds and parses every call), and reports:
 - webhook events per second for a new paid order, a duplicate and an ignored type,
   each as a ratio to `GET /healthz` measured in the same run;
-- Stripe API calls per webhook event and per purchase (first and later purchases).
+- Stripe API calls per webhook event and per purchase (first and later purchases, and
+  a first one in another worker).
 Figures, not pass/fail: compare runs on the same machine.
 """
 
@@ -21,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import responses
+import stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shop import create_app  # noqa: E402
 from shop.catalogue import load_catalogue  # noqa: E402
+from shop.checkout import prices  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from tests.builders import add_order, session  # noqa: E402
 from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET, sign_up  # noqa: E402
@@ -49,20 +52,19 @@ def timed(label: str, count: int, run: Callable[[int], None]) -> float:
 
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="quire-bench-"))
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
-            "SECRET_KEY": "bench",
-            "STRIPE_SECRET_KEY": "sk_test_bench",
-            "STRIPE_API_BASE": None,
-            "STRIPE_MAX_NETWORK_RETRIES": 0,
-            "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET,),
-            "WTF_CSRF_ENABLED": False,
-            "LOG_LEVEL": "WARNING",
-            "SITE_URL": "http://shop.test",
-            "CATALOGUE_PATH": str(TEST_CATALOGUE),
-        }
-    )
+    settings: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
+        "SECRET_KEY": "bench",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_API_BASE": None,
+        "STRIPE_MAX_NETWORK_RETRIES": 0,
+        "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET,),
+        "WTF_CSRF_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+        "SITE_URL": "http://shop.test",
+        "CATALOGUE_PATH": str(TEST_CATALOGUE),
+    }
+    app = create_app(settings)
     # The tests' catalogue, not the shop's products.yaml: editing the real one changes nothing.
     ebook = next(b for b in load_catalogue(TEST_CATALOGUE).books if b.format == "ebook")
     with app.app_context():
@@ -120,7 +122,9 @@ def main() -> None:
             f"  Stripe API calls per new event: {per_event:.2f}; per duplicate: {per_duplicate:.2f}"
         )
 
-        # Purchases: the first needs the price and a customer; later ones reuse both.
+        # Purchases: `catalog sync` recorded the price (in the database, for every
+        # worker), so the first purchase creates the customer and the session, later
+        # ones the session alone, in this worker or another.
         price = example(
             "price",
             id="price_bench",
@@ -130,6 +134,9 @@ def main() -> None:
             active=True,
             recurring=None,
         )
+        with app.app_context():
+            prices.record([stripe.Price.construct_from(price, "sk_test_bench")])
+            db.session.commit()
         stripe_http.add(
             "GET", re.compile(API + r"/v1/prices\?.*"), json=listing("/v1/prices", [price])
         )
@@ -152,16 +159,22 @@ def main() -> None:
             ),
         )
         sign_up(app, client, "bench@example.com", "benchmark1")
-        counts = []
-        for _ in range(3):
+
+        def purchase(client: Any) -> int:
             before = len(stripe_http.calls)
-            assert (
-                client.post(f"/checkout/books/{ebook.key}", data={"quantity": "1"}).status_code
-                == 303
-            )
-            counts.append(len(stripe_http.calls) - before)
+            answer = client.post(f"/checkout/books/{ebook.key}", data={"quantity": "1"})
+            assert answer.status_code == 303, answer.status_code
+            return len(stripe_http.calls) - before
+
+        counts = [purchase(client) for _ in range(3)]
+        other_worker = create_app(settings)  # a second worker on the same database
+        other_client = other_worker.test_client()
+        assert other_client.post(
+            "/login", data={"email": "bench@example.com", "password": "benchmark1"}
+        ).status_code in (302, 303)
         print(
-            f"  Stripe API calls per purchase: first {counts[0]}, then {counts[1]} and {counts[2]}"
+            f"  Stripe API calls per purchase: first {counts[0]}, then {counts[1]} and "
+            f"{counts[2]}; in another worker: {purchase(other_client)}"
         )
 
 

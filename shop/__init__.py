@@ -88,7 +88,8 @@ def register_catalogue(app: Flask) -> None:
 
 
 def register_stripe(app: Flask) -> None:
-    """The app's one Stripe client, and its cache of Price ids (nothing calls Stripe yet)."""
+    """The app's one Stripe client, and where checkout finds Price ids (the ones
+    `catalog sync` recorded in the database); nothing calls Stripe yet."""
     stripe_client.init_app(app)
     PriceDirectory.init_app(app)
 

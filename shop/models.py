@@ -542,3 +542,21 @@ class WebhookEndpoint(db.Model):  # type: ignore[name-defined,misc]
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StripePrice(db.Model):  # type: ignore[name-defined,misc]
+    """The active Stripe Price of one catalogue lookup key, as `catalog sync` left it.
+
+    Every worker reads Price ids here (one query per checkout) instead of asking Stripe,
+    so all of them agree the moment a sync has run; checkout compares the amount,
+    currency and interval with the catalogue before it makes an order.
+    """
+
+    __tablename__ = "stripe_prices"
+
+    lookup_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    stripe_price_id: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[str | None] = mapped_column(String(10))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

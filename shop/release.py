@@ -29,7 +29,7 @@ from flask import Flask
 
 from shop import sync, webhook_secrets
 from shop.catalogue import Catalogue, load_catalogue
-from shop.checkout.prices import PriceDirectory
+from shop.checkout import prices
 from shop.endpoints import (
     ensure_webhook_endpoint,
     find_endpoint,
@@ -114,15 +114,16 @@ def upgrade_database() -> StepResult:
 
 
 def sync_catalogue(app: Flask, client: stripe.StripeClient, catalogue: Catalogue) -> StepResult:
-    plan = sync.plan_sync(catalogue, sync.read_stripe(client))
-    applied = sync.apply_sync(client, plan) if plan.steps else 0
+    stripe_side = sync.read_stripe(client)
+    plan = sync.plan_sync(catalogue, stripe_side)
+    written: list[stripe.Price] = []
+    applied = sync.apply_sync(client, plan, written=written) if plan.steps else 0
+    prices.record_catalogue(catalogue, sync.prices_after(catalogue, stripe_side, written))
     coupons = [
         line
         for line in sync.ensure_plan_coupons(client, catalogue)
         if not line.endswith("no changes.")
     ]
-    if applied:
-        PriceDirectory.of(app).forget()
     if not applied and not coupons:
         return StepResult("OK", "Stripe catalogue", "products and prices already match")
     done = [plan.summary()] if applied else []

@@ -209,13 +209,13 @@ def save_product(client: stripe.StripeClient, product_id: str | None, params: An
             client.v1.products.update(product_id, params=params)
 
 
-def save_price(client: stripe.StripeClient, price_id: str | None, params: Any) -> None:
-    """Create a price (`price_id` None) or update the fields Stripe lets change."""
+def save_price(client: stripe.StripeClient, price_id: str | None, params: Any) -> stripe.Price:
+    """Create a price (`price_id` None) or update the fields Stripe lets change; the
+    price as Stripe answers."""
     with _calling_stripe():
         if price_id is None:
-            client.v1.prices.create(params=params)
-        else:
-            client.v1.prices.update(price_id, params=params)
+            return client.v1.prices.create(params=params)
+        return client.v1.prices.update(price_id, params=params)
 
 
 def coupon(client: stripe.StripeClient, coupon_id: str) -> stripe.Coupon | None:

@@ -280,17 +280,47 @@ def _in_write_order(steps: Iterable[SyncStep]) -> list[SyncStep]:
     return sorted(steps, key=lambda s: order[(s.kind, s.verb)])
 
 
-def apply_sync(client: stripe.StripeClient, plan: SyncPlan, progress: Progress = _quiet) -> int:
-    """Make each write of `plan` in order; returns how many were made."""
+def apply_sync(
+    client: stripe.StripeClient,
+    plan: SyncPlan,
+    progress: Progress = _quiet,
+    *,
+    written: list[stripe.Price] | None = None,
+) -> int:
+    """Make each write of `plan` in order; returns how many were made. Each price as
+    Stripe answered the write is appended to `written` (for `prices_after`)."""
     for done, step in enumerate(plan.steps, start=1):
         params: Any = dict(step.params)
         if step.kind == "product":
             stripe_api.save_product(client, step.target_id, params)
         else:
-            stripe_api.save_price(client, step.target_id, params)
+            price = stripe_api.save_price(client, step.target_id, params)
+            if written is not None:
+                written.append(price)
         if done % 25 == 0 and done < len(plan.steps):
             progress(f"applied {done}/{len(plan.steps)}…")
     return len(plan.steps)
+
+
+def prices_after(
+    catalogue: Catalogue, stripe_side: StripeCatalogue, written: Iterable[stripe.Price] = ()
+) -> list[stripe.Price]:
+    """The active Price of each of the catalogue's lookup keys once the sync's writes
+    are made: what `read_stripe` listed, overlaid with what each write answered (no
+    further call). A key whose Price does not match the catalogue is left out."""
+    by_key: dict[str, stripe.Price] = {}
+    for price in (*stripe_side.prices, *written):
+        if price.lookup_key:
+            by_key[price.lookup_key] = price
+        else:  # lost its key to a replacement (`transfer_lookup_key`)
+            by_key = {k: p for k, p in by_key.items() if p.id != price.id}
+    found = []
+    for item in catalogue.items():
+        for selling in item.selling_prices:
+            now = by_key.get(selling.lookup_key)
+            if now is not None and now.active and _price_matches(now, selling, item.product_id):
+                found.append(now)
+    return found
 
 
 # Billing portal ------------------------------------------------------------------

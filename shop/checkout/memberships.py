@@ -22,7 +22,7 @@ from shop.checkout.orders import (
     current_membership,
     order_membership,
 )
-from shop.checkout.prices import PriceDirectory
+from shop.checkout.prices import PriceCheck, PriceDirectory
 from shop.extensions import db
 from shop.models import Order, OrderStatus, Subscription, User
 from shop.stripe_api import StripeFailure
@@ -80,17 +80,23 @@ def give_up_signup(client: stripe.StripeClient, order: Order) -> None:
 
 
 def start_signup(
-    client: stripe.StripeClient, catalogue: Catalogue, user: User, plan_key: str, interval: str
+    client: stripe.StripeClient,
+    catalogue: Catalogue,
+    user: User,
+    plan_key: str,
+    interval: str,
+    prices: PriceCheck | None = None,
 ) -> Order:
     """The pending order for a new membership; an unpaid sign-up for another plan or
     interval gives way to it (its Checkout Session expired at Stripe), so choosing
-    another plan never leaves two sign-ups to pay.
+    another plan never leaves two sign-ups to pay. `prices` checks the plan's Stripe
+    price first. :raise CatalogueNotSynced: from `prices`; nothing was made or ended.
     """
     try:
-        return order_membership(catalogue, user, plan_key, interval)
+        return order_membership(catalogue, user, plan_key, interval, prices)
     except SignupWaiting as waiting:
         give_up_signup(client, waiting.order)
-    return order_membership(catalogue, user, plan_key, interval)
+    return order_membership(catalogue, user, plan_key, interval, prices)
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ holds its copies of stock-limited books in the same transaction (`stock.hold`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy.exc import IntegrityError
 
-from shop.catalogue import Book, Catalogue, Interval, ProductKind
+from shop.catalogue import Book, Catalogue, Interval, ProductKind, SellingPrice
 from shop.checkout import stock
 from shop.extensions import db
 from shop.models import (
@@ -23,6 +23,9 @@ from shop.models import (
     User,
 )
 from shop.shipping import zone_for
+
+if TYPE_CHECKING:  # prices imports stripe_api, which imports this module's users
+    from shop.checkout.prices import PriceCheck
 
 MAX_QUANTITY = 10
 
@@ -39,6 +42,7 @@ def book_order(
     max_held: int,
     from_cart: bool = False,
     ship_to: str | None = None,
+    prices: PriceCheck | None = None,
 ) -> Order:
     """A committed pending order with one line per book (`{key: quantity}`), priced by
     the catalogue, holding its copies of stock-limited books — all or nothing.
@@ -46,8 +50,10 @@ def book_order(
     From the cart, it is the user's one open cart order (`open_cart_user_id` is unique,
     so a racing second one fails with `IntegrityError` and the caller takes the first).
     Printed books need `ship_to`, the country (ISO code) they are posted to, which sets
-    the postage Checkout offers. :raise CheckoutRefused: for an unknown book, a bad
-    quantity, a country we do not post to, or copies not left.
+    the postage Checkout offers. `prices` checks the books' Stripe prices first, so a
+    price being updated makes no order and holds no copy.
+    :raise CheckoutRefused: for an unknown book, a bad quantity, a country we do not
+    post to, or copies not left. :raise CatalogueNotSynced: from `prices`.
     """
     if not lines:
         raise CheckoutRefused("Your basket is empty.")
@@ -63,6 +69,8 @@ def book_order(
     destination = (ship_to or "").upper() if ships else None
     if ships and zone_for(catalogue.shipping, destination or "") is None:
         raise CheckoutRefused("Choose a country we post to.")
+    if prices is not None:
+        prices([price for book, _ in books for price in book.selling_prices])
     if stock.expire_lapsed():  # give back copies of checkouts that ended unannounced
         db.session.commit()
     currencies = {book.currency for book, _ in books}
@@ -108,9 +116,12 @@ def order_book(
     *,
     max_held: int = stock.DEFAULT_MAX_HELD_COPIES,
     ship_to: str | None = None,
+    prices: PriceCheck | None = None,
 ) -> Order:
     """A committed pending order for `quantity` copies of one book (Buy on its own)."""
-    return book_order(catalogue, user, {book_key: quantity}, max_held=max_held, ship_to=ship_to)
+    return book_order(
+        catalogue, user, {book_key: quantity}, max_held=max_held, ship_to=ship_to, prices=prices
+    )
 
 
 def current_membership(user: User) -> Subscription | None:
@@ -141,14 +152,21 @@ class SignupWaiting(CheckoutRefused):
         self.order = order
 
 
-def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: str) -> Order:
+def order_membership(
+    catalogue: Catalogue,
+    user: User,
+    plan_key: str,
+    interval: str,
+    prices: PriceCheck | None = None,
+) -> Order:
     """The pending order for a membership billed every `interval`: the shopper's open
     sign-up when it is for the same plan and interval, else a new committed one.
 
     The database holds one open sign-up per user (`OPEN_SIGNUP`): when several presses
     race, one insert wins and the others return the winner's order, so every press ends
     on the same Checkout Session. :raise SignupWaiting: the user's open sign-up is for
-    another plan or interval (see `memberships.start_signup`, which replaces it).
+    another plan or interval, or at another price (see `memberships.start_signup`,
+    which replaces it). `prices` checks the plan's Stripe price before anything is made.
     """
     plan = catalogue.plan(plan_key)
     if plan is None:
@@ -159,8 +177,14 @@ def order_membership(catalogue: Catalogue, user: User, plan_key: str, interval: 
     if current_membership(user) is not None:
         raise CheckoutRefused("You are a member already: choose a plan to switch to it.")
     lookup_key = plan.lookup_key(cast(Interval, interval))  # price_for knew the interval
+    if prices is not None:
+        prices([SellingPrice(lookup_key, amount, plan.currency, cast(Interval, interval))])
     pending = open_signup(user)
-    if pending is not None and pending.items[0].lookup_key == lookup_key:
+    if (
+        pending is not None
+        and pending.items[0].lookup_key == lookup_key
+        and pending.items[0].unit_amount == amount
+    ):
         return pending
     if pending is not None:
         raise SignupWaiting(pending)

@@ -360,16 +360,31 @@ def checkout_basket(
     An open order made from the same basket is reused (a double click, a second tab,
     a return from Stripe's page), so one basket never has two payment pages; after the
     basket or the destination changed, the old order is cancelled first.
+    The books' Stripe prices are checked before anything is made or cancelled; an open
+    order at other prices than the catalogue's is replaced like a changed basket.
     :raise CheckoutRefused: empty basket, an owned ebook, copies not left.
+    :raise CatalogueNotSynced: a price is being updated; nothing was made or cancelled.
     :raise PaymentsUnavailable: when Stripe fails (the order is kept).
     """
     lines = cart.checkout_lines(catalogue, user)
+    selling: dict[str, SellingPrice] = {
+        str(price.lookup_key): price
+        for key in lines
+        if (book := catalogue.book(key)) is not None
+        for price in book.selling_prices
+    }
+    prices.check(client, list(selling.values()))
     if stock.expire_lapsed():
         db.session.commit()
     order = cart.open_cart_order(user)
     destination = (ship_to or "").upper() or None
     if order is not None and (
-        not cart.matches(order, lines) or (order.ships and order.ship_to_country != destination)
+        not cart.matches(order, lines)
+        or (order.ships and order.ship_to_country != destination)
+        or any(
+            item.lookup_key not in selling or item.unit_amount != selling[item.lookup_key].amount
+            for item in order.items
+        )
     ):
         try:
             status = cancel_order(client, order)

@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 import click
+import stripe
 from flask import current_app
 from flask.cli import AppGroup
 
 from shop import sync
 from shop.catalogue import Catalogue, CatalogueError, load_catalogue
-from shop.checkout.prices import PriceDirectory
+from shop.checkout import prices
 from shop.commands.failures import describe
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
@@ -63,8 +64,14 @@ def catalog_sync(dry_run: bool) -> None:
         for step in plan.steps:
             click.echo(str(step))
         applied = 0
+        written: list[stripe.Price] = []
         if plan.steps and not dry_run:
-            applied = sync.apply_sync(client, plan, progress=click.echo)
+            applied = sync.apply_sync(client, plan, progress=click.echo, written=written)
+        if not dry_run:
+            recorded, wanted = prices.record_catalogue(
+                catalogue, sync.prices_after(catalogue, stripe_side, written)
+            )
+            click.echo(f"Recorded {recorded} of {wanted} price(s) for checkout.")
         click.echo(sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run))
         for line in sync.ensure_plan_coupons(client, catalogue, dry_run=dry_run):
             click.echo(line)
@@ -77,5 +84,4 @@ def catalog_sync(dry_run: bool) -> None:
     if dry_run:
         click.echo("Dry run: nothing was changed.")
     elif applied:
-        PriceDirectory.of(current_app._get_current_object()).forget()  # type: ignore[attr-defined]
         click.echo(f"Applied {applied} change(s). Stripe now matches the catalogue.")

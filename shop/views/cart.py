@@ -17,11 +17,12 @@ from werkzeug.wrappers import Response
 
 from shop.catalogue import ProductKind
 from shop.checkout import cart, orders, sessions
+from shop.checkout.prices import CatalogueNotSynced
 from shop.entitlements import owned_book_keys
 from shop.forms import ActionForm, BuyForm, CheckoutForm, QuantityForm
 from shop.shipping import cheapest_postage
 from shop.stripe_client import stripe_client
-from shop.views import catalogue, price_directory
+from shop.views import catalogue, price_directory, price_updating
 from shop.views.checkout import own_order, return_urls
 
 bp = Blueprint("cart", __name__)
@@ -112,7 +113,7 @@ def refill(order_id: int) -> Response:
 
 
 @bp.post("/cart/checkout")
-def checkout() -> Response | tuple[str, int]:
+def checkout() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """One order for the whole basket, and a 303 to its Stripe page.
 
     Signed out, the shopper signs in (or signs up) and comes back to the basket, which
@@ -139,6 +140,8 @@ def checkout() -> Response | tuple[str, int]:
     except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(url_for("cart.show"))
+    except CatalogueNotSynced:
+        return price_updating(url_for("cart.show"), "your basket")
     except sessions.PaymentsUnavailable as failure:
         return render_template("checkout/unavailable.html", order=failure.order), 503
     return redirect(started.url, code=303)

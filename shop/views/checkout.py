@@ -26,7 +26,7 @@ from shop.forms import ActionForm, BuyForm, SubscribeForm
 from shop.models import WAS_PAID, Order, OrderStatus
 from shop.stripe_api import StripeFailure
 from shop.stripe_client import stripe_client
-from shop.views import catalogue, price_directory, public_url
+from shop.views import catalogue, price_check, price_directory, price_updating, public_url
 
 bp = Blueprint("checkout", __name__)
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _go_to_stripe(order: Order) -> Response | tuple[str, int]:
 
 
 @bp.post("/checkout/books/<key>")
-def buy_book(key: str) -> Response | tuple[str, int]:
+def buy_book(key: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Buy one book straight away: only its key and a quantity come from the shopper,
     never an amount. Signed out, the book goes in the basket and the shopper to it
     (Checkout there asks them to sign in), never to a page that cannot be shown.
@@ -78,18 +78,21 @@ def buy_book(key: str) -> Response | tuple[str, int]:
             form.quantity.data or 0,
             max_held=current_app.config["MAX_HELD_COPIES"],
             ship_to=form.ship_to.data,
+            prices=price_check(),
         )
     except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(
             url_for("shop.book", key=key) if catalogue().book(key) else url_for("shop.index")
         )
+    except CatalogueNotSynced:
+        return price_updating(url_for("shop.book", key=key), "the book")
     return _go_to_stripe(order)
 
 
 @bp.post("/checkout/memberships/<key>")
 @login_required
-def subscribe(key: str) -> Response | tuple[str, int]:
+def subscribe(key: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Subscribe to a membership, billed monthly or yearly; a member is sent to confirm a
     switch instead, and an unpaid sign-up for another plan gives way to this one.
     """
@@ -101,10 +104,14 @@ def subscribe(key: str) -> Response | tuple[str, int]:
     if orders.current_membership(current_user) is not None:
         return redirect(url_for("checkout.switch", key=key, interval=interval), code=303)
     try:
-        order = memberships.start_signup(stripe_client(), catalogue(), current_user, key, interval)
+        order = memberships.start_signup(
+            stripe_client(), catalogue(), current_user, key, interval, price_check()
+        )
     except orders.CheckoutRefused as refusal:
         flash(str(refusal), "error")
         return redirect(url_for("accounts.account"))
+    except CatalogueNotSynced:
+        return price_updating(url_for("shop.plan", key=key), "the membership")
     except StripeFailure as failure:
         log.error("replacing a sign-up for user %s: %s", current_user.id, failure)
         return render_template("errors/payments_down.html"), 503
@@ -113,7 +120,7 @@ def subscribe(key: str) -> Response | tuple[str, int]:
 
 @bp.route("/memberships/<key>/switch", methods=["GET", "POST"])
 @login_required
-def switch(key: str) -> Response | str | tuple[str, int]:
+def switch(key: str) -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Confirm, then make, a switch of the live membership to another plan or interval."""
     interval = request.args.get("interval", "")
     try:
@@ -126,7 +133,9 @@ def switch(key: str) -> Response | str | tuple[str, int]:
         return render_template("checkout/switch.html", switch=change, form=form)
     try:
         memberships.switch_membership(stripe_client(), price_directory(), change)
-    except (StripeFailure, CatalogueNotSynced) as failure:
+    except CatalogueNotSynced:
+        return price_updating(url_for("shop.plan", key=key), "the membership")
+    except StripeFailure as failure:
         log.error("switching the membership of user %s: %s", current_user.id, failure)
         return render_template("errors/payments_down.html"), 503
     flash(f"Your membership is now {change.to_plan.name}, billed every {interval}.", "success")
