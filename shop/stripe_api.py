@@ -487,6 +487,20 @@ def sync_dispute(client: stripe.StripeClient, dispute_id: str, *, hint: Any = No
     )
 
 
+# --- Events ---------------------------------------------------------------------------
+
+
+def retrieve_event(client: stripe.StripeClient, event_id: str) -> dict[str, Any]:
+    """An event as Stripe keeps it (30 days), as the plain dict a webhook body decodes to.
+
+    Replays read this, never the body Quire stored: what is replayed is what Stripe says.
+    """
+    with _calling_stripe():
+        found = client.v1.events.retrieve(event_id)
+    event: dict[str, Any] = found.to_dict()
+    return event
+
+
 class RefundKeyReused(StripeFailure):
     """Stripe refused a refund's idempotency key: used before with other parameters
     (400 `idempotency_error`), or in use by a request still running (409)."""
