@@ -1,4 +1,4 @@
-"""Admin commands: `flask --app wsgi catalog|orders|users|stripe|mail|sandbox …`.
+"""Admin commands: `flask --app wsgi catalog|orders|users|stripe|mail|sandbox|events …`.
 
 One module per command group; each command runs the same domain functions the web
 pages and webhooks use, and is safe to repeat.
@@ -9,13 +9,14 @@ from __future__ import annotations
 from flask import Flask
 
 from shop.commands.catalog import catalog
+from shop.commands.events import events_group
 from shop.commands.mail import mail_group
 from shop.commands.orders import orders
 from shop.commands.sandbox import sandbox
 from shop.commands.stripe_account import stripe_group
 from shop.commands.users import users
 
-GROUPS = (catalog, orders, users, stripe_group, mail_group, sandbox)
+GROUPS = (catalog, orders, users, stripe_group, mail_group, sandbox, events_group)
 
 
 def register(app: Flask) -> None:
