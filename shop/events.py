@@ -350,12 +350,12 @@ def replay(client: stripe.StripeClient, event_id: str) -> Replayed:
     """Fetch `event_id` from Stripe again (never the stored body) and apply it through the
     webhook's own path, updating its row. Safe to repeat."""
     try:
-        event = stripe_api.retrieve_event(client, event_id)
+        event, raw = stripe_api.retrieve_event(client, event_id)
     except stripe_api.StripeFailure as failure:
         log.warning("replay of %s: Stripe did not give the event: %s", event_id, failure)
         return Replayed(event_id, "unavailable", failure.user_message or str(failure))
     try:
-        outcome = process_event(client, event, json.dumps(event), replay=True)
+        outcome = process_event(client, event, raw, replay=True)
     except Exception as error:
         log.warning("replay of %s failed: %s", event_id, describe_error(error))
         return Replayed(event_id, "failed", describe_error(error))

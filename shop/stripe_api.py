@@ -14,6 +14,7 @@ know the SDK.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -490,15 +491,18 @@ def sync_dispute(client: stripe.StripeClient, dispute_id: str, *, hint: Any = No
 # --- Events ---------------------------------------------------------------------------
 
 
-def retrieve_event(client: stripe.StripeClient, event_id: str) -> dict[str, Any]:
-    """An event as Stripe keeps it (30 days), as the plain dict a webhook body decodes to.
+def retrieve_event(client: stripe.StripeClient, event_id: str) -> tuple[dict[str, Any], str]:
+    """An event as Stripe keeps it (30 days): the plain dict a webhook body decodes to, and
+    the body as Stripe sent it.
 
     Replays read this, never the body Quire stored: what is replayed is what Stripe says.
     """
     with _calling_stripe():
         found = client.v1.events.retrieve(event_id)
-    event: dict[str, Any] = found.to_dict()
-    return event
+    answer = found.last_response
+    raw = answer.body if answer is not None else json.dumps(found.to_dict(), default=str)
+    event: dict[str, Any] = json.loads(raw)
+    return event, raw
 
 
 class RefundKeyReused(StripeFailure):
