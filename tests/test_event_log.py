@@ -395,10 +395,10 @@ def test_the_events_list_pages_through_every_event_once(
     app: Flask, client: FlaskClient, owner: None
 ) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    same_moment = start + timedelta(minutes=200)
+    same_moment = start + timedelta(minutes=70)
     with app.app_context():
-        for n in range(120):  # ten share one moment: the id orders them
-            when = same_moment if n >= 110 else start + timedelta(minutes=n)
+        for n in range(120):  # twenty share one moment, across a page's end: ids order them
+            when = same_moment if 60 <= n < 80 else start + timedelta(minutes=n)
             db.session.add(
                 ProcessedEvent(
                     id=f"evt_{n:04d}",
