@@ -5,7 +5,9 @@ layer by `responses` (so the real SDK builds and parses every call), and reports
 - webhook events per second for a new paid order, a duplicate and an ignored type,
   each as a ratio to `GET /healthz` measured in the same run;
 - Stripe API calls per webhook event and per purchase (first and later purchases, and
-  a first one in another worker).
+  a first one in another worker);
+- the admin's events list with `EVENT_LOG_ROWS` events kept: the first page, a page
+  deep in the list, the failed ones, a search by object id.
 Figures, not pass/fail: compare runs on the same machine.
 """
 
@@ -36,6 +38,7 @@ from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET, sign_up  # noqa: E402
 from tests.stripe_fakes import API, event, example, listing, signature  # noqa: E402
 
 EVENTS = 400
+EVENT_LOG_ROWS = 100_000
 
 
 def timed(label: str, count: int, run: Callable[[int], None]) -> float:
@@ -176,6 +179,50 @@ def main() -> None:
             f"  Stripe API calls per purchase: first {counts[0]}, then {counts[1]} and "
             f"{counts[2]}; in another worker: {purchase(other_client)}"
         )
+
+    event_log_pages(app)
+
+
+def event_log_pages(app: Any) -> None:
+    """The events list (`shop.event_log`) over `EVENT_LOG_ROWS` kept events: keyset pages
+    cost the same at any depth."""
+    from datetime import UTC, datetime, timedelta
+
+    from shop import event_log
+    from shop.models import ProcessedEvent
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        rows = [
+            {
+                "id": f"evt_log_{n:06d}",
+                "type": "invoice.paid" if n % 3 else "checkout.session.completed",
+                "outcome": "failed" if n % 1000 == 0 else "processed",
+                "stripe_created": start + timedelta(seconds=n),
+                "received_at": start + timedelta(seconds=n),
+                "raw_json": "{}",
+                "object_id": f"in_log_{n:06d}",
+                "attempts": 1,
+            }
+            for n in range(EVENT_LOG_ROWS)
+        ]
+        db.session.execute(ProcessedEvent.__table__.insert(), rows)
+        db.session.commit()
+        deep = event_log.page(event_log.EventFilter(), size=50)
+        for _ in range(200):  # 10,000 rows in
+            deep = event_log.page(event_log.EventFilter(), deep.after, size=50)
+        cursor = deep.after
+        print(f"Events list, {EVENT_LOG_ROWS:,} events kept:")
+        timed("first page", 50, lambda i: event_log.page(event_log.EventFilter()))
+        timed(
+            "page 201 (10,000 rows in)",
+            50,
+            lambda i: event_log.page(event_log.EventFilter(), cursor),
+        )
+        failed = event_log.EventFilter(outcomes=("failed",))
+        timed("failed only", 50, lambda i: event_log.page(failed))
+        wanted = event_log.EventFilter(search="in_log_054321")
+        timed("search by object id", 50, lambda i: event_log.page(wanted))
 
 
 if __name__ == "__main__":

@@ -18,11 +18,15 @@ Handlers are one `stripe_api.sync_*` call each (the same ones the confirmation p
 refunds and reconcile use); they call Stripe first and write afterwards, so the database
 is locked only for the writes, never across a network call.
 
-Why one transaction: the processed-event row is committed together with the event's
-effects (and their version bumps). If a handler fails, both roll back and the webhook
-answers 500, so Stripe's retry redoes the work instead of finding it wrongly marked
-done. A duplicate — even one arriving at the same moment — fails on the event row's
-primary key and changes nothing.
+Why one transaction: the event's row is committed as `processed` together with the
+event's effects (and their version bumps). If a handler fails, the effects roll back
+and the webhook answers 500, so Stripe's retry redoes the work instead of finding it
+wrongly marked done; the failure itself (error, attempts) is then kept on the row as
+`failed` in a short transaction of its own, so an admin can see it and replay it. A
+later delivery or replay turns `failed` into `processed` with its effects, by an UPDATE
+guarded on `outcome = 'failed'`, so of two retries at once only one applies. A
+duplicate of a processed event — even one arriving at the same moment — fails on the
+event row's primary key and changes nothing.
 
 Verification is on the exact bytes received: the HMAC of `t.` + body is compared for
 each secret, the timestamp must be within `TOLERANCE_SECONDS`, and only then is the
@@ -35,16 +39,20 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import stripe
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shop import notices, stripe_api
 from shop.extensions import db
-from shop.models import ProcessedEvent, from_timestamp, utcnow
+from shop.models import EVENT_ERROR_LENGTH, ProcessedEvent, from_timestamp, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +188,132 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+#: Outcomes after which a delivery of the same event is a duplicate.
+DONE = ("processed", "ignored")
+#: What a secret looks like in an error message, so none is ever stored or shown.
+_SECRET = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_\w+|\bwhsec_\w+")
+
+
+def _stored_outcome(event_id: str) -> str | None:
+    found = db.session.execute(
+        select(ProcessedEvent.outcome).where(ProcessedEvent.id == event_id)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def _already_processed(event_id: str) -> bool:
-    return db.session.get(ProcessedEvent, event_id) is not None
+    return _stored_outcome(event_id) in DONE
 
 
-def process_event(client: stripe.StripeClient, event: dict[str, Any], raw: str) -> Outcome:
-    """Apply a verified event exactly once, in one transaction with its event row."""
+def object_id_of(event: dict[str, Any]) -> str | None:
+    """The id of the object an event is about (`data.object.id`), when it has one."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    found = obj.get("id") if isinstance(obj, dict) else None
+    return found[:255] if isinstance(found, str) and found else None
+
+
+def describe_error(error: BaseException) -> str:
+    """What is kept of a failure: its type and message, without SQL parameters or keys."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    text = (
+        f"{type(error).__name__}: {cause}".splitlines()[0] if str(cause) else type(error).__name__
+    )
+    return _SECRET.sub("[redacted]", text)[:EVENT_ERROR_LENGTH]
+
+
+def _new_row(event: dict[str, Any], raw: str, outcome: str, **fields: Any) -> ProcessedEvent:
+    now = utcnow()
+    return ProcessedEvent(
+        id=str(event["id"]),
+        type=str(event["type"]),
+        outcome=outcome,
+        stripe_created=from_timestamp(event.get("created")) or now,
+        received_at=now,
+        raw_json=raw,
+        object_id=object_id_of(event),
+        attempts=1,
+        last_attempt_at=now,
+        **fields,
+    )
+
+
+def _mark_done(event: dict[str, Any], raw: str, outcome: Outcome, *, replay: bool) -> None:
+    """Record the event as applied, in the transaction of its effects.
+
+    A failed row turns processed by an UPDATE guarded on `outcome = 'failed'`, so of two
+    retries at once only one matches (the other waits on the row, then finds it done). A
+    replay may apply an event again, so it updates the row whatever its outcome. An event
+    never seen is inserted: the primary key stops a racing copy.
+    """
     event_id = str(event["id"])
-    if _already_processed(event_id):
+    now = utcnow()
+    guard = ProcessedEvent.id == event_id
+    if not replay:
+        guard = guard & (ProcessedEvent.outcome == "failed")
+    moved = db.session.execute(
+        update(ProcessedEvent)
+        .where(guard)
+        .values(
+            outcome=outcome,
+            attempts=ProcessedEvent.attempts + 1,
+            last_attempt_at=now,
+            processed_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(moved, "rowcount", 0) != 1:
+        # Never seen, or applied by another delivery since (its row makes this insert
+        # fail on the primary key: a duplicate).
+        db.session.add(_new_row(event, raw, outcome, processed_at=now))
+        db.session.flush()
+
+
+def _mark_failed(event: dict[str, Any], raw: str, error: BaseException) -> None:
+    """Keep the failure, in a transaction of its own after the effects rolled back.
+
+    Counts the attempt and keeps the error on the event's row (inserted as `failed` the
+    first time; a row another delivery applied meanwhile keeps its outcome). If even this
+    cannot be written (the database is down), it is logged and Stripe's retry remains.
+    """
+    event_id = str(event["id"])
+    error_text = describe_error(error)
+    for _try in range(2):
+        try:
+            moved = db.session.execute(
+                update(ProcessedEvent)
+                .where(ProcessedEvent.id == event_id)
+                .values(
+                    attempts=ProcessedEvent.attempts + 1,
+                    last_error=error_text,
+                    last_attempt_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(moved, "rowcount", 0) != 1:
+                db.session.add(_new_row(event, raw, "failed", last_error=error_text))
+            db.session.commit()
+            return
+        except IntegrityError:
+            db.session.rollback()  # a concurrent delivery inserted it: update that row
+        except Exception:
+            db.session.rollback()
+            log.exception("could not record the failure of event %s", event_id)
+            return
+
+
+def process_event(
+    client: stripe.StripeClient, event: dict[str, Any], raw: str, *, replay: bool = False
+) -> Outcome:
+    """Apply a verified event exactly once, in one transaction with its event row.
+
+    A delivery of an event already processed or ignored is a duplicate and changes
+    nothing; one that failed before is applied again. `replay` applies it whatever its
+    row says (handlers re-retrieve and are idempotent). On failure the effects roll
+    back, the failure is kept on the row, and the error is raised again.
+    """
+    event_id = str(event["id"])
+    if not replay and _already_processed(event_id):
         return "duplicate"
     db.session.commit()  # end the read, so no transaction is open while Stripe is called
     handler = HANDLERS.get(event["type"])
@@ -195,23 +321,62 @@ def process_event(client: stripe.StripeClient, event: dict[str, Any], raw: str) 
     try:
         if handler is not None:
             handler(client, event["data"]["object"])
-        db.session.add(
-            ProcessedEvent(
-                id=event_id,
-                type=event["type"],
-                outcome=outcome,
-                stripe_created=from_timestamp(event.get("created")) or utcnow(),
-                raw_json=raw,
-            )
-        )
+        _mark_done(event, raw, outcome, replay=replay)
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError as error:
         db.session.rollback()
         if _already_processed(event_id):
             log.info("event %s was processed by a concurrent delivery", event_id)
             return "duplicate"
+        _mark_failed(event, raw, error)
         raise
-    except BaseException:
+    except BaseException as error:
         db.session.rollback()
+        _mark_failed(event, raw, error)
         raise
     return outcome
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What replaying one event did: its outcome (`processed`, `ignored`, `failed`, or
+    `unavailable` when Stripe would not give the event) and the error, if any."""
+
+    event_id: str
+    outcome: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in DONE
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.outcome}" + (f": {self.error}" if self.error else "")
+
+
+def replay(client: stripe.StripeClient, event_id: str) -> Replayed:
+    """Fetch `event_id` from Stripe again (never the stored body) and apply it through the
+    webhook's own path, updating its row. Safe to repeat."""
+    try:
+        event, raw = stripe_api.retrieve_event(client, event_id)
+    except stripe_api.StripeFailure as failure:
+        log.warning("replay of %s: Stripe did not give the event: %s", event_id, failure)
+        return Replayed(event_id, "unavailable", failure.user_message or str(failure))
+    try:
+        outcome = process_event(client, event, raw, replay=True)
+    except Exception as error:
+        log.warning("replay of %s failed: %s", event_id, describe_error(error))
+        return Replayed(event_id, "failed", describe_error(error))
+    log.info("replay of %s: %s", event_id, outcome)
+    return Replayed(event_id, outcome)
+
+
+def failed_event_ids(since: datetime | None = None) -> list[str]:
+    """The events whose last outcome is `failed`, oldest first (received since `since`)."""
+    statement = select(ProcessedEvent.id).where(ProcessedEvent.outcome == "failed")
+    if since is not None:
+        statement = statement.where(ProcessedEvent.received_at >= since)
+    found = db.session.execute(statement.order_by(ProcessedEvent.received_at, ProcessedEvent.id))
+    ids = [str(event_id) for event_id in found.scalars()]
+    db.session.commit()  # no transaction stays open across the replays' Stripe calls
+    return ids

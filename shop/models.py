@@ -34,6 +34,8 @@ ORDER_REFERENCE_PREFIX = "order-"
 #: find its own records again.
 ORDER_ID_METADATA = "order_id"
 USER_ID_METADATA = "user_id"
+#: How much of a failed event's error is kept (type and message; no traceback).
+EVENT_ERROR_LENGTH = 500
 #: Subscription statuses in which the member enjoys the membership (trial and grace included).
 LIVE_STATUSES = frozenset({"trialing", "active", "past_due"})
 
@@ -439,20 +441,34 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
 
 
 class ProcessedEvent(db.Model):  # type: ignore[name-defined,misc]
-    """A Stripe event Quire has handled, committed with the event's effects.
+    """Every verified Stripe event delivery Quire has seen, and what became of it.
 
     The primary key is Stripe's event id, so a duplicate delivery — even two at the same
     moment — cannot be applied twice: the second insert fails and its work rolls back.
+    `outcome` is `processed` or `ignored` (committed with the event's effects: later
+    deliveries are duplicates) or `failed` (written in a transaction of its own after
+    the effects rolled back, so the error survives; a later delivery or a replay may
+    still apply it, and turns it `processed` by a guarded UPDATE, once).
     """
 
     __tablename__ = "processed_events"
+    __table_args__ = (Index("ix_processed_events_outcome_received_at", "outcome", "received_at"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100), index=True)
-    outcome: Mapped[str] = mapped_column(String(20))  # "processed" or "ignored"
+    outcome: Mapped[str] = mapped_column(String(20))  # processed, ignored or failed
     stripe_created: Mapped[datetime] = mapped_column(UTCDateTime)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     raw_json: Mapped[str] = mapped_column(Text)  # the body exactly as Stripe sent it
+    #: The id of the event's `data.object` (`cs_…`, `sub_…`), to find an object's events.
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: Deliveries and replays that ran the handler (duplicates are not counted).
+    attempts: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    #: The last failure: exception type and message, cut to `EVENT_ERROR_LENGTH`.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the event's effects committed (None while it has only failed).
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MailStatus(enum.StrEnum):

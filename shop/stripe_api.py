@@ -14,6 +14,7 @@ know the SDK.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -544,6 +545,23 @@ def sync_dispute(client: stripe.StripeClient, dispute_id: str, *, hint: Any = No
         lambda found: fulfilment.payment_keys(found.payment_intent),
         fulfilment.payment_keys(field_of(hint, "payment_intent")),
     )
+
+
+# --- Events ---------------------------------------------------------------------------
+
+
+def retrieve_event(client: stripe.StripeClient, event_id: str) -> tuple[dict[str, Any], str]:
+    """An event as Stripe keeps it (30 days): the plain dict a webhook body decodes to, and
+    the body as Stripe sent it.
+
+    Replays read this, never the body Quire stored: what is replayed is what Stripe says.
+    """
+    with _calling_stripe():
+        found = client.v1.events.retrieve(event_id)
+    answer = found.last_response
+    raw = answer.body if answer is not None else json.dumps(found.to_dict(), default=str)
+    event: dict[str, Any] = json.loads(raw)
+    return event, raw
 
 
 class RefundKeyReused(StripeFailure):

@@ -9,7 +9,10 @@ Stripe happens here: building the client is free.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 from flask import Flask, current_app
@@ -20,15 +23,63 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "quire.stripe"
 
 
+class LoggedHTTPClient(stripe.RequestsClient):
+    """The SDK's own HTTP client, logging one line per request it sends (retries too):
+
+    `stripe method=GET path=/v1/… status=200 request_id=req_… ms=…`
+
+    Only the method, the path (never the query string or the body), Stripe's answer
+    and how long it took: no parameters, no headers, so no key or personal data.
+    """
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        started = time.perf_counter()
+        path = urlsplit(url).path
+        try:
+            content, status, answer_headers = super().request(method, url, headers, post_data)
+        except Exception as error:
+            log.warning(
+                "stripe method=%s path=%s status=error error=%s ms=%d",
+                method.upper(),
+                path,
+                type(error).__name__,
+                _ms_since(started),
+            )
+            raise
+        log.info(
+            "stripe method=%s path=%s status=%s request_id=%s ms=%d",
+            method.upper(),
+            path,
+            status,
+            answer_headers.get("Request-Id") or "-",
+            _ms_since(started),
+        )
+        return content, status, answer_headers
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
 def build_client(
     api_key: str, api_base: str | None = None, *, max_network_retries: int = 2
 ) -> stripe.StripeClient:
-    """A client pinned to the SDK's API version, optionally aimed at another server."""
+    """A client pinned to the SDK's API version, optionally aimed at another server, that
+    logs each request (`LoggedHTTPClient`)."""
     base_addresses: BaseAddresses = {"api": api_base} if api_base else {}
     return stripe.StripeClient(
         api_key,
         base_addresses=base_addresses,
         max_network_retries=max_network_retries,
+        http_client=LoggedHTTPClient(),
     )
 
 

@@ -73,7 +73,7 @@ def test_postgres_scheme_is_accepted() -> None:
 def test_health_check_answers_when_the_database_does(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok"}
+    assert response.json == {"status": "ok", "database": "ok", "last_event_age_seconds": None}
 
 
 def test_health_check_fails_when_the_database_does_not(

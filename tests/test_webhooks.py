@@ -172,12 +172,13 @@ def test_a_failing_handler_rolls_back_and_asks_stripe_to_retry(
         status=500,
     )
     assert post_event(body).status_code == 500
-    assert rows(app, ProcessedEvent) == []
+    assert [e.outcome for e in rows(app, ProcessedEvent)] == ["failed"]  # kept, not done
     assert order_of(app, 1).status == "pending"
 
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", paid_session)
     assert post_event(body).status_code == 200  # Stripe's retry does the work
     assert order_of(app, 1).status == "paid"
+    assert [e.outcome for e in rows(app, ProcessedEvent)] == ["processed"]
 
 
 def test_a_database_error_rolls_back_every_write_and_answers_500(
@@ -200,7 +201,8 @@ def test_a_database_error_rolls_back_every_write_and_answers_500(
     response = post_event(event("checkout.session.completed", paid_session))
     assert response.status_code == 500
     assert order_of(app, 1).status == "pending"
-    assert rows(app, ProcessedEvent) == []
+    (kept,) = rows(app, ProcessedEvent)  # only the failure, in a transaction of its own
+    assert (kept.outcome, kept.last_error) == ("failed", "OperationalError: disk I/O error")
 
 
 def test_unknown_event_types_get_200_and_are_kept_as_ignored(

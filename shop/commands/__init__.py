@@ -1,5 +1,5 @@
 """Admin commands: `flask --app wsgi release` and the groups
-`catalog|orders|subscriptions|invoices|users|stripe|mail|sandbox …`.
+`catalog|orders|subscriptions|invoices|events|users|stripe|mail|sandbox …`.
 
 One module per command group; each command runs the same domain functions the web
 pages and webhooks use, and is safe to repeat.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shop.commands.catalog import catalog
+from shop.commands.events import events_group
 from shop.commands.invoices import invoices
 from shop.commands.mail import mail_group
 from shop.commands.orders import orders
@@ -24,6 +25,7 @@ GROUPS = (
     orders,
     subscriptions,
     invoices,
+    events_group,
     users,
     stripe_group,
     mail_group,

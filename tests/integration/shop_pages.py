@@ -11,6 +11,7 @@ test renders them from their templates.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,15 @@ from stripe_sandbox.flows import engine
 
 from shop import accounts
 from shop.extensions import db
-from shop.models import CartLine, Order, OrderItem, OrderStatus, Subscription, User
+from shop.models import (
+    CartLine,
+    Order,
+    OrderItem,
+    OrderStatus,
+    ProcessedEvent,
+    Subscription,
+    User,
+)
 from tests import helpers
 from tests.integration.live_shop import LiveShop
 
@@ -85,6 +94,8 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("admin-order", "/admin/orders/{paid}", Who.ADMIN),
     ShopPage("admin-to-ship", "/admin/to-ship", Who.ADMIN),
     ShopPage("admin-order-refunded", "/admin/orders/{refunded}", Who.ADMIN),
+    ShopPage("admin-events", "/admin/events", Who.ADMIN),
+    ShopPage("admin-event-failed", "/admin/events/{failed_event}", Who.ADMIN),
 )
 
 
@@ -193,6 +204,42 @@ def _order(user: User, status: OrderStatus, quantity: int, **fields: Any) -> Ord
     return order
 
 
+def _failed_event(order: Order) -> str:
+    """A failed `checkout.session.completed` about `order`, with a long error and body."""
+    event_id = "evt_1QwErTyUiOpAsDfGhJkLzXcVbNm0123456789"
+    body = {
+        "id": event_id,
+        "object": "event",
+        "type": "checkout.session.completed",
+        "data": {
+            "object": {
+                "id": order.checkout_session_id,
+                "object": "checkout.session",
+                "client_reference_id": f"order-{order.id}",
+                "customer_details": {"email": SHOPPER, "name": LONG_TITLE},
+            }
+        },
+    }
+    now = datetime.now(UTC)
+    db.session.add(
+        ProcessedEvent(
+            id=event_id,
+            type="checkout.session.completed",
+            outcome="failed",
+            stripe_created=now,
+            received_at=now,
+            raw_json=json.dumps(body),
+            object_id=order.checkout_session_id,
+            attempts=3,
+            last_error="StripeFailure: APIConnectionError status=None code=None "
+            "request_id=req_0123456789abcdefghijklmnop message=Unexpected error communicating "
+            "with Stripe; please check your internet connection and try again",
+            last_attempt_at=now,
+        )
+    )
+    return event_id
+
+
 def seed_shop(live: LiveShop) -> Seeded:
     """Accounts, orders and a membership for every page in `PAGES` to show."""
     helpers.add_user(live.app, SHOPPER)
@@ -232,8 +279,14 @@ def seed_shop(live: LiveShop) -> Seeded:
             db.session.add(CartLine(user_id=user.id, book_key=key, quantity=quantity))
         accounts.request_sign_up(NEWCOMER, helpers.PASSWORD)
         accounts.request_email_change(user, helpers.PASSWORD, MOVED)
+        failed_event = _failed_event(refunded)
         db.session.commit()
-        return {"pending": pending.id, "paid": paid.id, "refunded": refunded.id}
+        return {
+            "pending": pending.id,
+            "paid": paid.id,
+            "refunded": refunded.id,
+            "failed_event": failed_event,
+        }
 
     ids = live.read(make)
     for name, to, kind, prefix in (

@@ -1,6 +1,7 @@
 """The shop owner's pages under /admin (admins only).
 
-`dashboard` shows the business at a glance; `orders` finds, refunds and posts orders.
+`dashboard` shows the business at a glance; `orders` finds, refunds and posts orders;
+`events` lists the Stripe events received and replays them.
 Each module adds its routes to the one `admin` blueprint.
 """
 
@@ -30,6 +31,6 @@ def admin_required(view: View) -> View:
     return wrapped  # type: ignore[return-value]
 
 
-from shop.views.admin import dashboard, orders  # noqa: E402  (they add routes to `bp`)
+from shop.views.admin import dashboard, events, orders  # noqa: E402  (they add routes to `bp`)
 
-__all__ = ["admin_required", "bp", "dashboard", "orders"]
+__all__ = ["admin_required", "bp", "dashboard", "events", "orders"]
