@@ -320,6 +320,26 @@ def test_the_orders_csv_has_every_matching_order_with_money_as_decimals(
     assert first["email"] == "reader@example.com" and first["items"] == "1 × the-salt-road"
 
 
+def test_a_csv_read_in_batches_has_every_row_once_even_when_times_tie(
+    app: Flask, client: FlaskClient, owner: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exports read EXPORT_BATCH rows at a time, each batch after the last row's key:
+    orders placed at the same instant are neither skipped nor repeated."""
+    monkeypatch.setattr("shop.admin_lists.EXPORT_BATCH", 4)
+    same = NOW - timedelta(hours=1)
+    ids = [add_order(app, f"u{i % 3}@example.com", placed=same) for i in range(11)]
+    found = csv_rows(client.get("/admin/orders?format=csv").text)
+    assert [row["order"] for row in found] == [f"order-{i}" for i in reversed(ids)]
+    customers = csv_rows(client.get("/admin/customers?format=csv").text)
+    assert sorted(row["email"] for row in customers) == [
+        "owner@example.com",
+        "u0@example.com",
+        "u1@example.com",
+        "u2@example.com",
+    ]
+    assert {row["email"]: row["paid_orders"] for row in customers}["u0@example.com"] == "4"
+
+
 def test_the_csv_keeps_the_list_s_filters(app: Flask, client: FlaskClient, owner: None) -> None:
     add_order(app, "a@example.com", item="winter-orchard")
     add_order(app, "b@example.com")

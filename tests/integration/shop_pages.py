@@ -85,6 +85,11 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("admin-order", "/admin/orders/{paid}", Who.ADMIN),
     ShopPage("admin-to-ship", "/admin/to-ship", Who.ADMIN),
     ShopPage("admin-order-refunded", "/admin/orders/{refunded}", Who.ADMIN),
+    ShopPage("admin-orders", "/admin/orders?abandoned=1", Who.ADMIN),
+    ShopPage("admin-members", "/admin/members", Who.ADMIN),
+    ShopPage("admin-member", "/admin/members/{member}", Who.ADMIN),
+    ShopPage("admin-customers", "/admin/customers", Who.ADMIN),
+    ShopPage("admin-customer", "/admin/customers/{shopper}", Who.ADMIN),
 )
 
 
@@ -216,24 +221,29 @@ def seed_shop(live: LiveShop) -> Seeded:
         )
         pending = _order(user, OrderStatus.PENDING, 1)
         paid = _order(user, OrderStatus.PENDING, 2)
-        db.session.add(
-            Subscription(
-                stripe_subscription_id="sub_1QwErTyUiOpAsDfGhJkLzXcV",
-                user_id=user.id,
-                stripe_customer_id="cus_QwErTyUiOpAsDf",
-                plan_key="reader",
-                interval="month",
-                status="active",
-                cancel_at_period_end=True,
-                current_period_end=datetime.now(UTC) + timedelta(days=20),
-            )
+        membership = Subscription(
+            stripe_subscription_id="sub_1QwErTyUiOpAsDfGhJkLzXcV",
+            user_id=user.id,
+            stripe_customer_id="cus_QwErTyUiOpAsDf",
+            plan_key="reader",
+            interval="month",
+            status="active",
+            cancel_at_period_end=True,
+            current_period_end=datetime.now(UTC) + timedelta(days=20),
         )
+        db.session.add(membership)
         for key, quantity in ((LONG_BOOK, 2), ("the-salt-road", 10), ("salt-road-ebook", 1)):
             db.session.add(CartLine(user_id=user.id, book_key=key, quantity=quantity))
         accounts.request_sign_up(NEWCOMER, helpers.PASSWORD)
         accounts.request_email_change(user, helpers.PASSWORD, MOVED)
         db.session.commit()
-        return {"pending": pending.id, "paid": paid.id, "refunded": refunded.id}
+        return {
+            "pending": pending.id,
+            "paid": paid.id,
+            "refunded": refunded.id,
+            "member": membership.id,
+            "shopper": user.id,
+        }
 
     ids = live.read(make)
     for name, to, kind, prefix in (
