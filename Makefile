@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck bench sandbox sandbox-tables sample-ebooks clean
+.PHONY: install run test lint typecheck bench bench-lists sandbox sandbox-tables sample-ebooks clean
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py
+
+# The admin's lists at 100,000 orders (a temporary SQLite file; PostgreSQL with TEST_DATABASE_URL,
+# whose tables it drops and refills).
+bench-lists: $(STAMP)
+	$(BIN)/python bench/admin_lists.py
 
 sandbox: $(STAMP)
 	$(BIN)/python -m stripe_sandbox run

@@ -142,7 +142,9 @@ class SubscribeForm(FlaskForm):
 
 
 class RefundForm(FlaskForm):
-    amount = StringField("Amount to refund (blank: everything left)")
+    amount = StringField("Amount to refund")
+    #: The "Refund everything left (£x.xx)" button: a blank amount alone refunds nothing.
+    everything = BooleanField()
     restock = BooleanField("Put the copies back in stock")
     #: One-time token made with the page (`refunds.form_token`): one form, one refund.
     token = HiddenField(validators=[DataRequired()])

@@ -232,6 +232,11 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
             sqlite_where=OPEN_SIGNUP,
             postgresql_where=OPEN_SIGNUP,
         ),
+        # The admin's orders list (`shop/admin_lists.py`): newest first, all or by status
+        # or by customer, each an index scan in that order.
+        Index("ix_orders_created_at_id", "created_at", "id"),
+        Index("ix_orders_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_orders_user_id_created_at_id", "user_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -252,7 +257,7 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
-    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payment_status: Mapped[str | None] = mapped_column(String(32))
     ships: Mapped[bool] = mapped_column(default=False)  # a printed book: collect an address
     holds_stock: Mapped[bool] = mapped_column(default=False)  # its copies are counted
@@ -346,6 +351,8 @@ class OrderItem(db.Model):  # type: ignore[name-defined,misc]
     """A line of an order, priced from the catalogue when the order was made."""
 
     __tablename__ = "order_items"
+    #: The admin's orders list filters by product.
+    __table_args__ = (Index("ix_order_items_item_key_order_id", "item_key", "order_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -403,7 +410,7 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
     stripe_customer_id: Mapped[str] = mapped_column(String(255), index=True)
     plan_key: Mapped[str | None] = mapped_column(String(64))
     interval: Mapped[str | None] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), index=True)
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -428,7 +435,7 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str | None] = mapped_column(String(32))
     billing_reason: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))

@@ -83,7 +83,7 @@ def _shown(text: str) -> str:
 
 
 def parse_amount(text: str, currency: str) -> int | None:
-    """An amount typed by a person in minor units; blank means all that is left.
+    """An amount typed by a person in minor units; None when blank (nothing typed).
 
     Takes what admins type: "10", "10.5", "£10.00", "1,000.00", "12.99 GBP" (the
     currency's own symbol or code, commas between thousands). Anything else — words,
@@ -109,6 +109,26 @@ def parse_amount(text: str, currency: str) -> int | None:
     if minor != minor.to_integral_value() or minor <= 0:
         raise RefundRefused(f"{_shown(text)} is not a positive amount in {code}.")
     return int(minor)
+
+
+def amount_asked(text: str, currency: str, *, everything: bool) -> int | None:
+    """What a refund form asks for, in minor units; None for "everything left", which
+    must be chosen explicitly: a blank amount alone refunds nothing.
+
+    :raise RefundRefused: no amount and no "everything" choice, both at once, or an
+        amount that is not one (see `parse_amount`).
+    """
+    amount = parse_amount(text, currency)
+    if amount is None and not everything:
+        raise RefundRefused(
+            "Type an amount to refund, or press “Refund everything left”. Nothing was refunded."
+        )
+    if amount is not None and everything:
+        raise RefundRefused(
+            "Either type an amount or press “Refund everything left”, not both. "
+            "Nothing was refunded."
+        )
+    return amount
 
 
 def refundable(order: Order) -> int:

@@ -81,14 +81,20 @@ def sign_in(client: FlaskClient, email: str = "reader@example.com") -> None:
     assert response.status_code == 302, response.text
 
 
-def refund_form(client: FlaskClient, order_id: int, amount: str = "") -> dict[str, str]:
+def refund_form(
+    client: FlaskClient, order_id: int, amount: str = "", *, everything: bool = False
+) -> dict[str, str]:
     """The admin's refund form for an order as its page renders it, with the page's
-    one-time token, filled with `amount` (blank: everything left)."""
+    one-time token, filled with `amount`, or sent with "Refund everything left"."""
     page = client.get(f"/admin/orders/{order_id}")
     assert page.status_code == 200, page.status_code
     match = re.search(r'name="token" type="hidden" value="([^"]+)"', page.text)
     assert match, "the order page has a refund form with its one-time token"
-    return {"amount": amount, "token": match.group(1)}
+    return {
+        "amount": amount,
+        "token": match.group(1),
+        **({"everything": "y"} if everything else {}),
+    }
 
 
 def link_in(mail: Mail, path_prefix: str) -> str:

@@ -218,7 +218,7 @@ def test_a_refund_stripe_fails_gives_back_what_it_reserved(
     fake_stripe.add("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
     page = client.post(
         f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order),
+        data=refund_form(client, paid_order, everything=True),
         follow_redirects=True,
     )
     assert "Refunded £12.99." in page.text

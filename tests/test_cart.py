@@ -503,7 +503,10 @@ def test_a_full_refund_puts_copies_back_only_when_ticked(
         fake_stripe.upsert(
             "GET", re.compile(API + rf"/v1/charges/ch_{order_id}(\?.*)?$"), json=charge
         )
-        data = {**helpers.refund_form(client, order_id), **({"restock": "y"} if ticked else {})}
+        data = {
+            **helpers.refund_form(client, order_id, everything=True),
+            **({"restock": "y"} if ticked else {}),
+        }
         client.post(f"/admin/orders/{order_id}/refund", data=data)
         client.post("/logout")
         with app.app_context():

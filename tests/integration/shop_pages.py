@@ -96,6 +96,11 @@ PAGES: tuple[ShopPage, ...] = (
     ShopPage("admin-order-refunded", "/admin/orders/{refunded}", Who.ADMIN),
     ShopPage("admin-events", "/admin/events", Who.ADMIN),
     ShopPage("admin-event-failed", "/admin/events/{failed_event}", Who.ADMIN),
+    ShopPage("admin-orders", "/admin/orders?abandoned=1", Who.ADMIN),
+    ShopPage("admin-members", "/admin/members", Who.ADMIN),
+    ShopPage("admin-member", "/admin/members/{member}", Who.ADMIN),
+    ShopPage("admin-customers", "/admin/customers", Who.ADMIN),
+    ShopPage("admin-customer", "/admin/customers/{shopper}", Who.ADMIN),
 )
 
 
@@ -263,18 +268,17 @@ def seed_shop(live: LiveShop) -> Seeded:
         )
         pending = _order(user, OrderStatus.PENDING, 1)
         paid = _order(user, OrderStatus.PENDING, 2)
-        db.session.add(
-            Subscription(
-                stripe_subscription_id="sub_1QwErTyUiOpAsDfGhJkLzXcV",
-                user_id=user.id,
-                stripe_customer_id="cus_QwErTyUiOpAsDf",
-                plan_key="reader",
-                interval="month",
-                status="active",
-                cancel_at_period_end=True,
-                current_period_end=datetime.now(UTC) + timedelta(days=20),
-            )
+        membership = Subscription(
+            stripe_subscription_id="sub_1QwErTyUiOpAsDfGhJkLzXcV",
+            user_id=user.id,
+            stripe_customer_id="cus_QwErTyUiOpAsDf",
+            plan_key="reader",
+            interval="month",
+            status="active",
+            cancel_at_period_end=True,
+            current_period_end=datetime.now(UTC) + timedelta(days=20),
         )
+        db.session.add(membership)
         for key, quantity in ((LONG_BOOK, 2), ("the-salt-road", 10), ("salt-road-ebook", 1)):
             db.session.add(CartLine(user_id=user.id, book_key=key, quantity=quantity))
         accounts.request_sign_up(NEWCOMER, helpers.PASSWORD)
@@ -286,6 +290,8 @@ def seed_shop(live: LiveShop) -> Seeded:
             "paid": paid.id,
             "refunded": refunded.id,
             "failed_event": failed_event,
+            "member": membership.id,
+            "shopper": user.id,
         }
 
     ids = live.read(make)

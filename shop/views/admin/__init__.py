@@ -1,6 +1,7 @@
 """The shop owner's pages under /admin (admins only).
 
-`dashboard` shows the business at a glance; `orders` finds, refunds and posts orders;
+`dashboard` shows the business at a glance; `orders` refunds and posts orders;
+`order_list`, `members` and `customers` list, search and export (`shop/admin_lists.py`);
 `events` lists the Stripe events received and replays them.
 Each module adds its routes to the one `admin` blueprint.
 """
@@ -31,6 +32,22 @@ def admin_required(view: View) -> View:
     return wrapped  # type: ignore[return-value]
 
 
-from shop.views.admin import dashboard, events, orders  # noqa: E402  (they add routes to `bp`)
+from shop.views.admin import (  # noqa: E402  (they add routes to `bp`)
+    customers,
+    dashboard,
+    events,
+    members,
+    order_list,
+    orders,
+)
 
-__all__ = ["admin_required", "bp", "dashboard", "events", "orders"]
+__all__ = [
+    "admin_required",
+    "bp",
+    "customers",
+    "dashboard",
+    "events",
+    "members",
+    "order_list",
+    "orders",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import render_template
 
+from shop import admin_lists
 from shop.checkout import stock
 from shop.extensions import db
 from shop.models import Invoice, Order, OrderStatus, Subscription
@@ -42,11 +43,6 @@ def dashboard() -> str:
     failed_orders = db.session.execute(
         db.select(Order).filter_by(status=OrderStatus.PAYMENT_FAILED).order_by(Order.id.desc())
     ).scalars()
-    failed_invoices = db.session.execute(
-        db.select(Invoice)
-        .where(Invoice.status == "open", Invoice.attempt_count > 0)
-        .order_by(Invoice.id.desc())
-    ).scalars()
     members = db.session.execute(
         db.select(Subscription.status, db.func.count()).group_by(Subscription.status)
     ).all()
@@ -55,7 +51,7 @@ def dashboard() -> str:
         revenue=revenue,
         orders=list(orders),
         failed_orders=list(failed_orders),
-        failed_invoices=list(failed_invoices),
+        failed_invoices=admin_lists.failed_invoices(),
         members=members,
         stock=stock.stock_rows(catalogue()),
     )

@@ -7,7 +7,7 @@ import logging
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
-from shop import dispatch, refunds
+from shop import admin_lists, dispatch, refunds
 from shop.extensions import db
 from shop.forms import RefundForm, ShipForm
 from shop.models import Order
@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 @bp.get("/orders/<int:order_id>")
 @admin_required
 def order(order_id: int) -> str:
-    """One order with its Stripe ids and a refund form."""
+    """One order: its customer, membership, Stripe ids (linked to Stripe's dashboard) and
+    a refund form."""
     found = db.session.get(Order, order_id) or abort(404)
     return render_template(
         "admin/order.html",
         order=found,
+        membership=admin_lists.membership_of(found),
         left=refunds.refundable(found),
         form=RefundForm(token=refunds.form_token(current_app.config["SECRET_KEY"], found)),
         ship_form=ShipForm(back="order"),
@@ -74,7 +76,9 @@ def refund(order_id: int) -> Response:
         abort(400)
     try:
         token = refunds.read_form_token(current_app.config["SECRET_KEY"], form.token.data, found)
-        amount = refunds.parse_amount(form.amount.data or "", found.currency)
+        amount = refunds.amount_asked(
+            form.amount.data or "", found.currency, everything=form.everything.data
+        )
         done = refunds.refund_order(
             stripe_client(), found, amount, token, restock=form.restock.data
         )
