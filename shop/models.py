@@ -265,7 +265,8 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     open_cart_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
     checkout_attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Indexed: the dashboard counts checkouts opened per period.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Posting a printed book: the destination the shopper chose before paying, then what

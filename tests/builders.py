@@ -184,7 +184,10 @@ def scripted_history(app: Flask, now: datetime) -> None:
     begun 3 days ago; and a membership checkout that expired 2 days ago.
     """
     with app.app_context():
-        counter = iter(range(1, 1000))
+        # Written again (another `now`), the history gets new ids and addresses.
+        earlier = db.session.execute(db.select(db.func.count(User.id))).scalar_one()
+        counter = iter(range(earlier + 1, earlier + 1000))
+        tag = "history" if earlier == 0 else f"history{earlier}"
 
         def user() -> User:
             found = User(email=f"member{next(counter)}@example.com")
@@ -225,7 +228,7 @@ def scripted_history(app: Flask, now: datetime) -> None:
             db.session.add(made)
             db.session.flush()
             if session:
-                made.checkout_session_id = f"cs_history_{made.id}"
+                made.checkout_session_id = f"cs_{tag}_{made.id}"
             if status in WAS_PAID:
                 made.paid_at = _noon(now, days_ago)
                 made.amount_paid = amount
@@ -317,26 +320,24 @@ def scripted_history(app: Flask, now: datetime) -> None:
         order("the-salt-road", 10, "paid", 1299)
         refunded = order("the-salt-road", 10, "partially_refunded", 1299)
         refunded.amount_refunded = 500
-        money("refund", "re_history_1", 500, 5, made=refunded)
+        money("refund", f"re_{tag}_1", 500, 5, made=refunded)
         order("quiet-machines", 3, "paid", 2000, currency="usd")
         order("the-salt-road", 8, "expired", 1299)
         order("the-salt-road", 2, "payment_failed", 1299)
         order("the-salt-road", 40, "paid", 1299)
         order("the-salt-road", 1, "pending", 1299, session=False)
 
-        membership("sub_history_renewed", "active", 60)
-        invoice("in_history_renewed", "sub_history_renewed", 25, "paid", 900, 1, paid=25)
-        membership("sub_history_converted", "active", 20, amount=720, trial_days=14)
-        invoice("in_history_converted", "sub_history_converted", 6, "paid", 720, 1, paid=6)
-        membership("sub_history_lapsed_trial", "canceled", 14, trial_days=10, ended=4)
-        membership(
-            "sub_history_yearly", "active", 50, amount=9000, interval="year", cancelling=True
-        )
-        membership("sub_history_recovered", "active", 45)
-        invoice("in_history_recovered", "sub_history_recovered", 15, "paid", 900, 2, paid=12)
-        membership("sub_history_past_due", "past_due", 40)
-        invoice("in_history_past_due", "sub_history_past_due", 9, "open", 900, 1)
-        membership("sub_history_ended", "canceled", 70, ended=7)
-        membership("sub_history_trialing", "trialing", 3, trial_days=14)
+        membership(f"sub_{tag}_renewed", "active", 60)
+        invoice(f"in_{tag}_renewed", f"sub_{tag}_renewed", 25, "paid", 900, 1, paid=25)
+        membership(f"sub_{tag}_converted", "active", 20, amount=720, trial_days=14)
+        invoice(f"in_{tag}_converted", f"sub_{tag}_converted", 6, "paid", 720, 1, paid=6)
+        membership(f"sub_{tag}_lapsed_trial", "canceled", 14, trial_days=10, ended=4)
+        membership(f"sub_{tag}_yearly", "active", 50, amount=9000, interval="year", cancelling=True)
+        membership(f"sub_{tag}_recovered", "active", 45)
+        invoice(f"in_{tag}_recovered", f"sub_{tag}_recovered", 15, "paid", 900, 2, paid=12)
+        membership(f"sub_{tag}_past_due", "past_due", 40)
+        invoice(f"in_{tag}_past_due", f"sub_{tag}_past_due", 9, "open", 900, 1)
+        membership(f"sub_{tag}_ended", "canceled", 70, ended=7)
+        membership(f"sub_{tag}_trialing", "trialing", 3, trial_days=14)
         order("reader", 2, "expired", 900, kind="membership")
         db.session.commit()

@@ -13,6 +13,7 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event as event_module
 
 from shop import analytics
 from shop.extensions import db
@@ -113,6 +114,28 @@ def test_twelve_months_have_a_point_a_week(history: Flask) -> None:
     assert len(year.revenue["gbp"]) == len(year.mrr["gbp"]) == 53
     assert sum(amount for _, amount in year.revenue["gbp"]) == year.revenue_total["gbp"]
     assert year.mrr_now == {"gbp": 4170}
+
+
+def test_the_figures_take_the_same_few_queries_however_much_happened(app: Flask) -> None:
+    """Grouped in SQL: a shop with twice the history asks the database no more often."""
+
+    def queries() -> int:
+        statements: list[str] = []
+        with app.app_context():
+            engine = db.engine
+            listen = lambda *args: statements.append(args[2])  # noqa: E731
+            event_module.listen(engine, "before_cursor_execute", listen)
+            try:
+                analytics.overview(analytics.period("12m", now=NOW))
+            finally:
+                event_module.remove(engine, "before_cursor_execute", listen)
+        return len(statements)
+
+    empty = queries()
+    builders.scripted_history(app, NOW)
+    once = queries()
+    builders.scripted_history(app, NOW - timedelta(days=100))
+    assert empty == once == queries() <= 12
 
 
 @pytest.mark.parametrize("key", [None, "", "1y", "30", "<script>"])

@@ -44,6 +44,8 @@ def upgrade():
         batch_op.create_index(
             batch_op.f('ix_money_movements_stripe_invoice_id'), ['stripe_invoice_id'], unique=False
         )
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_orders_created_at'), ['created_at'], unique=False)
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('amount', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('currency', sa.String(length=3), nullable=True))
@@ -91,6 +93,8 @@ def downgrade():
         batch_op.drop_column('started_at')
         batch_op.drop_column('currency')
         batch_op.drop_column('amount')
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_orders_created_at'))
     with op.batch_alter_table('money_movements', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_money_movements_stripe_invoice_id'))
         batch_op.drop_index(batch_op.f('ix_money_movements_order_id'))
