@@ -414,8 +414,8 @@ def subscription_amount(sub: stripe.Subscription) -> tuple[int, str] | None:
     """What a subscription charges per interval now, and in which currency: each item's
     price × quantity, less its discounts that have not ended (a coupon's `percent_off`
     or `amount_off`; at this API version a discount's coupon is `source.coupon`, before
-    it was `coupon`). None without items. Discounts must be expanded (`stripe_api`
-    asks): one known only by its id cannot be applied and is left out.
+    it was `coupon`). None without items, or when a discount's coupon is known only by
+    its id (not expanded): the amount recorded before then stands.
     """
     items = field_of(field_of(sub, "items"), "data") or []
     if not items:
@@ -427,12 +427,14 @@ def subscription_amount(sub: stripe.Subscription) -> tuple[int, str] | None:
         currency = currency or str(field_of(price, "currency") or "")
     now = utcnow().timestamp()
     for discount in field_of(sub, "discounts") or []:
-        if isinstance(discount, str):
-            log.warning("subscription %s: discount %s not expanded", sub.id, discount)
-            continue
+        coupon = None
+        if not isinstance(discount, str):
+            source = field_of(discount, "source")
+            coupon = field_of(source, "coupon") or field_of(discount, "coupon")
+        if coupon is None or isinstance(coupon, str):
+            return None
         end = field_of(discount, "end")
-        coupon = field_of(field_of(discount, "source"), "coupon") or field_of(discount, "coupon")
-        if (end is not None and end <= now) or coupon is None or isinstance(coupon, str):
+        if end is not None and end <= now:
             continue
         percent_off = field_of(coupon, "percent_off")
         amount_off = field_of(coupon, "amount_off")

@@ -34,6 +34,7 @@ SESSION_EXPAND = [
     "subscription.discounts.source.coupon",
     "shipping_cost.shipping_rate",
 ]
+SESSION_LIST_EXPAND = ["payment_intent", "subscription", "shipping_cost.shipping_rate"]
 #: What a subscription retrieve carries: its discounts' coupons, for its amount.
 SUBSCRIPTION_EXPAND = ["discounts.source.coupon"]
 #: What a charge or dispute retrieve carries: the payment's own metadata names the order.
@@ -161,7 +162,9 @@ def recent_checkout_sessions(
 ) -> Iterator[stripe.checkout.Session]:
     """Every Checkout Session created since `since`, expanded as a retrieve would be."""
     created: SessionListParamsCreated = {"gte": int(since.timestamp())}
-    expand = [f"data.{field}" for field in SESSION_EXPAND]
+    # Stripe expands four levels at most: listed, a session's subscription comes without
+    # its discounts' coupons (the subscription list that reconcile reads next has them).
+    expand = [f"data.{field}" for field in SESSION_LIST_EXPAND]
     with _calling_stripe():
         listing = client.v1.checkout.sessions.list(
             params={"limit": PAGE, "created": created, "expand": expand}

@@ -372,3 +372,17 @@ def test_a_membership_records_what_it_charges_after_discounts(
         )
     # Asked for, or the discount's coupon would be only an id.
     assert expanded(fake_stripe.calls[-1].request.url) == ["discounts.source.coupon"]
+
+
+def test_a_discount_known_only_by_its_id_leaves_the_recorded_amount(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    """Without its coupon Quire cannot know the discount, so it keeps what it knew."""
+    coupon = example("coupon", percent_off=20, amount_off=None)
+    for discounts, amount in (([discount(coupon)], 720), (["di_1"], 720)):
+        sub = builders.subscription(discounts=discounts)
+        builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
+        with app.app_context():
+            sync_subscription(stripe_client(), "sub_1")
+            db.session.commit()
+            assert db.session.execute(db.select(Subscription.amount)).scalar_one() == amount
