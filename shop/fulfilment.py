@@ -10,6 +10,7 @@ per webhook event, with its processed-event row).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, TypeVar
 
 import stripe
@@ -29,6 +30,8 @@ from shop.models import (
     WAS_PAID,
     Customer,
     Invoice,
+    MoneyMovement,
+    MoneyMovementKind,
     Order,
     OrderStatus,
     Subscription,
@@ -186,6 +189,15 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
         # moved it past Paid already, and it was still paid, then.
         order.amount_paid = session.amount_total
         order.paid_at = order.paid_at or utcnow()
+    if status == OrderStatus.PAID and (session.amount_total or 0) > 0:
+        record_money(
+            MoneyMovementKind.PAYMENT,
+            session.id,
+            session.amount_total or 0,
+            session.currency or order.currency,
+            payment_time(session),
+            order_id=order.id,
+        )
     if order.ships:
         record_shipping(order, session)
     if order.advance(status) and status == OrderStatus.PAYMENT_FAILED:
@@ -197,6 +209,76 @@ def fulfil_checkout_session(session: stripe.checkout.Session) -> Order | None:
     if first_paid:
         notices.order_paid(order)
     return order
+
+
+#: The money movement that stands for an order's refunds recorded before the ledger
+#: existed (written by the migration), replaced by one row per refund once the charge
+#: is next read.
+BACKFILLED_REFUNDS = "backfill-refunds-"
+
+
+def payment_time(session: stripe.checkout.Session) -> datetime:
+    """When a session's payment happened, by Stripe's clock: its PaymentIntent's `created`
+    when expanded (payment mode), else the session's own `created`."""
+    intent = session.payment_intent
+    created = (
+        field_of(intent, "created") if intent is not None and not isinstance(intent, str) else None
+    )
+    return from_timestamp(created or session.created) or utcnow()
+
+
+def record_money(
+    kind: MoneyMovementKind,
+    stripe_id: str,
+    amount: int,
+    currency: str,
+    occurred_at: datetime,
+    *,
+    order_id: int | None = None,
+    invoice_id: str | None = None,
+) -> None:
+    """Add a payment or refund to the ledger once: a second record of the same Stripe
+    object is `INSERT … ON CONFLICT DO NOTHING` (amounts and times never change)."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(MoneyMovement)
+        .values(
+            kind=kind,
+            stripe_id=stripe_id,
+            order_id=order_id,
+            stripe_invoice_id=invoice_id,
+            amount=amount,
+            currency=currency.lower(),
+            occurred_at=occurred_at,
+        )
+        .on_conflict_do_nothing(index_elements=["stripe_id"])
+    )
+
+
+def record_refunds(order: Order, charge: stripe.Charge) -> None:
+    """One ledger row per refund of the charge (`charge.refunds`, expanded by
+    `stripe_api`), dated by the refund's `created`; a failed or cancelled refund gave no
+    money back and has none. Once the refunds are known one by one, the order's
+    backfilled total is dropped in their favour.
+    """
+    refunds = field_of(field_of(charge, "refunds"), "data")
+    if refunds is None:
+        return
+    for refund in refunds:
+        if field_of(refund, "status") in ("failed", "canceled"):
+            db.session.execute(db.delete(MoneyMovement).filter_by(stripe_id=refund.id))
+            continue
+        record_money(
+            MoneyMovementKind.REFUND,
+            refund.id,
+            refund.amount,
+            refund.currency or order.currency,
+            from_timestamp(refund.created) or utcnow(),
+            order_id=order.id,
+        )
+    backfilled = f"{BACKFILLED_REFUNDS}{order.reference}"
+    db.session.execute(db.delete(MoneyMovement).filter_by(stripe_id=backfilled))
 
 
 def _address_lines(address: Any) -> list[str]:
@@ -311,6 +393,11 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
             values["plan_key"] = lookup_key.item_key
         period_end = field_of(item, "current_period_end") or period_end
     values["current_period_end"] = from_timestamp(period_end)
+    values["started_at"] = from_timestamp(field_of(sub, "start_date"))
+    values["ended_at"] = from_timestamp(field_of(sub, "ended_at"))
+    amount = subscription_amount(sub)
+    if amount is not None:
+        values["amount"], values["currency"] = amount
     row = _upsert(Subscription, {"stripe_subscription_id": sub.id}, values)
     row.user_id = row.user_id or owner
     # Stripe says past_due but not since when: the grace period counts from when Quire
@@ -321,6 +408,41 @@ def record_subscription(sub: stripe.Subscription, user_id: int | None = None) ->
         row.past_due_since = None
     notices.membership_recorded(row)
     return row
+
+
+def subscription_amount(sub: stripe.Subscription) -> tuple[int, str] | None:
+    """What a subscription charges per interval now, and in which currency: each item's
+    price × quantity, less its discounts that have not ended (a coupon's `percent_off`
+    or `amount_off`; at this API version a discount's coupon is `source.coupon`, before
+    it was `coupon`). None without items, or when a discount's coupon is known only by
+    its id (not expanded): the amount recorded before then stands.
+    """
+    items = field_of(field_of(sub, "items"), "data") or []
+    if not items:
+        return None
+    amount, currency = 0, ""
+    for item in items:
+        price = field_of(item, "price")
+        amount += int(field_of(price, "unit_amount") or 0) * int(field_of(item, "quantity") or 1)
+        currency = currency or str(field_of(price, "currency") or "")
+    now = utcnow().timestamp()
+    for discount in field_of(sub, "discounts") or []:
+        coupon = None
+        if not isinstance(discount, str):
+            source = field_of(discount, "source")
+            coupon = field_of(source, "coupon") or field_of(discount, "coupon")
+        if coupon is None or isinstance(coupon, str):
+            return None
+        end = field_of(discount, "end")
+        if end is not None and end <= now:
+            continue
+        percent_off = field_of(coupon, "percent_off")
+        amount_off = field_of(coupon, "amount_off")
+        if percent_off:
+            amount -= round(amount * float(percent_off) / 100)
+        elif amount_off and str(field_of(coupon, "currency") or currency) == currency:
+            amount -= int(amount_off)
+    return max(amount, 0), currency.lower()
 
 
 def invoice_subscription_id(invoice: stripe.Invoice) -> str | None:
@@ -345,6 +467,21 @@ def record_invoice(invoice: stripe.Invoice) -> Invoice:
         "created_at": from_timestamp(invoice.created),
     }
     row = _upsert(Invoice, {"stripe_invoice_id": invoice.id or ""}, values)
+    # A membership's first invoice is its order's payment, recorded with the order.
+    if (
+        invoice.status == "paid"
+        and (invoice.amount_paid or 0) > 0
+        and invoice.billing_reason != "subscription_create"
+    ):
+        paid_at = field_of(field_of(invoice, "status_transitions"), "paid_at")
+        record_money(
+            MoneyMovementKind.PAYMENT,
+            row.stripe_invoice_id,
+            invoice.amount_paid,
+            invoice.currency,
+            from_timestamp(paid_at or invoice.created) or utcnow(),
+            invoice_id=row.stripe_invoice_id,
+        )
     notices.invoice_recorded(row)
     return row
 
@@ -379,6 +516,7 @@ def record_charge(charge: stripe.Charge) -> Order | None:
         return None
     refunded_before = order.amount_refunded
     order.amount_refunded = max(order.amount_refunded, charge.amount_refunded)
+    record_refunds(order, charge)
     notices.refund_recorded(order, charge.id, refunded_before)
     if charge.refunded or charge.amount_refunded >= charge.amount:
         order.advance(OrderStatus.REFUNDED)

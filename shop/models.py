@@ -272,6 +272,8 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     open_cart_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
     checkout_attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: Indexed with the id (`ix_orders_created_at_id`): the admin's lists page by it and
+    #: the dashboard counts checkouts opened per period.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -417,6 +419,12 @@ class Subscription(db.Model):  # type: ignore[name-defined,misc]
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: When Quire first saw it past due (None in any other status): the grace period's start.
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: What it charges per `interval` after its discounts, minor units (None: not known yet).
+    amount: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    #: Stripe's `start_date` and `ended_at`: when the membership began and ended.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User | None] = relationship()
@@ -445,6 +453,33 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
     hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MoneyMovementKind(enum.StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"
+
+
+class MoneyMovement(db.Model):  # type: ignore[name-defined,misc]
+    """Money that came in (a payment) or went back (a refund), when Stripe says it did.
+
+    One row per Stripe object (`stripe_id`, unique: the Checkout Session that paid an
+    order, the invoice that renewed a membership, the refund), so recording the same
+    object again adds nothing. `amount` is positive either way; `kind` gives its sign.
+    """
+
+    __tablename__ = "money_movements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    stripe_id: Mapped[str] = mapped_column(String(255), unique=True)
+    #: The order or invoice the money was for: plain references, so the ledger never
+    #: stands in the way of tidying other records.
+    order_id: Mapped[int | None] = mapped_column(index=True)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ProcessedEvent(db.Model):  # type: ignore[name-defined,misc]

@@ -31,9 +31,18 @@ from shop.stripe_client import field_of
 
 #: What a Checkout Session retrieve carries so fulfilment needs no other call (the chosen
 #: shipping rate, for its name).
-SESSION_EXPAND = ["payment_intent", "subscription", "shipping_cost.shipping_rate"]
+SESSION_EXPAND = [
+    "payment_intent",
+    "subscription.discounts.source.coupon",
+    "shipping_cost.shipping_rate",
+]
+SESSION_LIST_EXPAND = ["payment_intent", "subscription", "shipping_cost.shipping_rate"]
+#: What a subscription retrieve carries: its discounts' coupons, for its amount.
+SUBSCRIPTION_EXPAND = ["discounts.source.coupon"]
 #: What a charge or dispute retrieve carries: the payment's own metadata names the order.
 PAYMENT_EXPAND = ["payment_intent"]
+#: A charge also carries its refunds (no longer included unless asked), for the ledger.
+CHARGE_EXPAND = [*PAYMENT_EXPAND, "refunds"]
 #: List calls page 100 objects at a time (Stripe's maximum), never one GET per object.
 PAGE = 100
 
@@ -155,7 +164,9 @@ def recent_checkout_sessions(
 ) -> Iterator[stripe.checkout.Session]:
     """Every Checkout Session created since `since`, expanded as a retrieve would be."""
     created: SessionListParamsCreated = {"gte": int(since.timestamp())}
-    expand = [f"data.{field}" for field in SESSION_EXPAND]
+    # Stripe expands four levels at most: listed, a session's subscription comes without
+    # its discounts' coupons (the subscription list that reconcile reads next has them).
+    expand = [f"data.{field}" for field in SESSION_LIST_EXPAND]
     with _calling_stripe():
         listing = client.v1.checkout.sessions.list(
             params={"limit": PAGE, "created": created, "expand": expand}
@@ -299,7 +310,9 @@ def sync_subscription(
 
     def fetch() -> stripe.Subscription:
         with _calling_stripe():
-            return client.v1.subscriptions.retrieve(subscription_id)
+            return client.v1.subscriptions.retrieve(
+                subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+            )
 
     return mirror.sync(
         fetch,
@@ -338,6 +351,7 @@ def switch_subscription_price(
                 "proration_behavior": "create_prorations",
                 "cancel_at_period_end": False,
                 "metadata": metadata,
+                "expand": SUBSCRIPTION_EXPAND,
             },
             options={"idempotency_key": idempotency_key("switch", item_id, price_id, state)},
         )
@@ -418,7 +432,13 @@ def sync_invoice(
         found = _retrieve_invoice(client, invoice_id)
         subscription_id = fulfilment.invoice_subscription_id(found)
         with _calling_stripe():
-            sub = client.v1.subscriptions.retrieve(subscription_id) if subscription_id else None
+            sub = (
+                client.v1.subscriptions.retrieve(
+                    subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+                )
+                if subscription_id
+                else None
+            )
         return found, sub
 
     def record(fetched: tuple[stripe.Invoice, stripe.Subscription | None]) -> Invoice:
@@ -447,7 +467,10 @@ def recent_invoices(client: stripe.StripeClient, since: datetime) -> Iterator[st
 def all_subscriptions(client: stripe.StripeClient) -> Iterator[stripe.Subscription]:
     """Every subscription in the account, whatever its status."""
     with _calling_stripe():
-        listing = client.v1.subscriptions.list(params={"limit": PAGE, "status": "all"})
+        expand = [f"data.{field}" for field in SUBSCRIPTION_EXPAND]
+        listing = client.v1.subscriptions.list(
+            params={"limit": PAGE, "status": "all", "expand": expand}
+        )
         yield from listing.auto_paging_iter()
 
 
@@ -495,7 +518,7 @@ def save_portal_configuration(
 
 def _retrieve_charge(client: stripe.StripeClient, charge_id: str) -> stripe.Charge:
     with _calling_stripe():
-        return client.v1.charges.retrieve(charge_id, params={"expand": PAYMENT_EXPAND})
+        return client.v1.charges.retrieve(charge_id, params={"expand": CHARGE_EXPAND})
 
 
 def sync_charge(
@@ -524,7 +547,7 @@ def sync_charge(
 def recent_charges(client: stripe.StripeClient, since: datetime) -> Iterator[stripe.Charge]:
     """Every charge created since `since`, expanded as a retrieve would be."""
     created: Any = {"gte": int(since.timestamp())}
-    expand = [f"data.{field}" for field in PAYMENT_EXPAND]
+    expand = [f"data.{field}" for field in CHARGE_EXPAND]
     with _calling_stripe():
         listing = client.v1.charges.list(
             params={"limit": PAGE, "created": created, "expand": expand}

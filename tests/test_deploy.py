@@ -11,7 +11,7 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from config import ConfigError, Settings, database_url
 from shop.extensions import db
@@ -141,28 +141,92 @@ def test_an_admin_page_needs_an_admin(
     assert "No sales yet." in page.text
 
 
-def test_revenue_counts_orders_less_refunds_and_renewals(
-    app: Flask, client: FlaskClient, add_user: Callable[..., int], sign_in: Callable[..., None]
+def test_upgrading_puts_past_payments_and_refunds_in_the_ledger(
+    tmp_path: Path,
+    make_app: Callable[..., Flask],
+    run_flask: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    from shop.models import Invoice, Order
-    from tests.builders import add_order
-
-    add_order(app)  # £12.99, refunded £2.99 below
-    with app.app_context():
-        order = db.session.get(Order, 1)
-        order.amount_paid, order.amount_refunded, order.status = 1299, 299, "partially_refunded"
-        for reason, paid in (("subscription_create", 900), ("subscription_cycle", 900)):
-            db.session.add(
-                Invoice(
-                    stripe_invoice_id=f"in_{reason}",
-                    currency="gbp",
-                    amount_due=paid,
-                    amount_paid=paid,
-                    billing_reason=reason,
-                    status="paid",
-                )
+    """A shop with sales before the ledger keeps its revenue: payments at their dates,
+    refunds so far at the order's last change, renewals (not first invoices) counted,
+    and each membership's amount and start taken from its sign-up order."""
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+    if os.environ.get("TEST_DATABASE_URL"):
+        app = make_app()
+        with app.app_context():
+            db.drop_all()
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.session.commit()
+    result = run_flask("db", "upgrade", "d3e8a1f5c7b2", DATABASE_URL=url, SECRET_KEY="x")
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(database_url(url))
+    paid, changed = "2026-03-01 10:00:00+00:00", "2026-03-05 09:00:00+00:00"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, is_admin, created_at) "
+                "VALUES (1, 'r@example.com', 'x', false, :at)"
+            ),
+            {"at": paid},
+        )
+        for order_id, kind, amount, refunded, session, sub in (
+            (1, "book", 1299, 299, "cs_1", None),
+            (2, "membership", 900, 0, "cs_2", "sub_1"),
+            (3, "book", 1299, 0, "cs_3", None),  # never paid
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO orders (id, user_id, kind, status, currency, amount_total, "
+                    "amount_discount, amount_paid, amount_refunded, amount_refund_reserved, "
+                    "checkout_session_id, stripe_subscription_id, ships, holds_stock, "
+                    "stock_state, checkout_attempts, created_at, updated_at, paid_at) VALUES "
+                    "(:id, 1, :kind, 'paid', 'gbp', :amount, 0, :paid, :refunded, 0, :session, "
+                    ":sub, false, false, 'none', 1, :at, :changed, :paid_at)"
+                ),
+                {
+                    "id": order_id,
+                    "kind": kind,
+                    "amount": amount,
+                    "paid": amount if order_id != 3 else None,
+                    "refunded": refunded,
+                    "session": session,
+                    "sub": sub,
+                    "at": paid,
+                    "changed": changed,
+                    "paid_at": paid if order_id != 3 else None,
+                },
             )
-        db.session.commit()
-    add_user("owner@example.com", admin=True)
-    sign_in("owner@example.com")
-    assert "£19.00" in client.get("/admin/").text  # 12.99 − 2.99 + one renewal of 9.00
+        for invoice_id, reason in (("in_1", "subscription_create"), ("in_2", "subscription_cycle")):
+            connection.execute(
+                text(
+                    "INSERT INTO invoices (stripe_invoice_id, stripe_subscription_id, status, "
+                    "billing_reason, currency, amount_due, amount_paid, attempt_count, "
+                    "created_at, updated_at) VALUES (:id, 'sub_1', 'paid', :reason, 'gbp', "
+                    "900, 900, 1, :at, :at)"
+                ),
+                {"id": invoice_id, "reason": reason, "at": changed},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO subscriptions (stripe_subscription_id, user_id, stripe_customer_id, "
+                "plan_key, interval, status, cancel_at_period_end, updated_at) VALUES "
+                "('sub_1', 1, 'cus_1', 'reader', 'month', 'active', false, :at)"
+            ),
+            {"at": changed},
+        )
+    result = run_flask("db", "upgrade", DATABASE_URL=url, SECRET_KEY="x")
+    assert result.returncode == 0, result.stderr
+    with engine.connect() as connection:
+        ledger = connection.execute(
+            text("SELECT kind, stripe_id, amount FROM money_movements ORDER BY stripe_id")
+        ).all()
+        membership = connection.execute(
+            text("SELECT amount, currency, started_at IS NOT NULL FROM subscriptions")
+        ).one()
+    engine.dispose()
+    assert [tuple(row) for row in ledger] == [
+        ("refund", "backfill-refunds-order-1", 299),
+        ("payment", "cs_1", 1299),
+        ("payment", "cs_2", 900),
+        ("payment", "in_2", 900),
+    ]
+    assert tuple(membership) == (900, "gbp", True)
