@@ -810,9 +810,9 @@ class FailedInvoice:
     email: str | None
 
 
-def failed_invoices() -> list[FailedInvoice]:
-    """Membership invoices open after a failed attempt, newest first, with the member's
-    email and membership (for the dashboard's failed payments)."""
+def failed_invoices(limit: int | None = None) -> list[FailedInvoice]:
+    """Membership invoices open after a failed attempt, newest first (the newest `limit`
+    of them), with the member's email and membership (for the dashboard)."""
     found = db.session.execute(
         select(Invoice, Subscription.id, User.email)
         .outerjoin(
@@ -821,5 +821,6 @@ def failed_invoices() -> list[FailedInvoice]:
         .outerjoin(User, User.id == Subscription.user_id)
         .where(Invoice.status == "open", Invoice.attempt_count > 0)
         .order_by(Invoice.id.desc())
+        .limit(limit)
     ).all()
     return [FailedInvoice(invoice, member, email) for invoice, member, email in found]

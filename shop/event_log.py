@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import Select, or_, select, tuple_
 
 from shop.extensions import db
-from shop.models import ORDER_ID_METADATA, ORDER_REFERENCE_PREFIX, Order, ProcessedEvent
+from shop.models import (
+    ORDER_ID_METADATA,
+    Customer,
+    Invoice,
+    Order,
+    ProcessedEvent,
+    Subscription,
+)
 
 OUTCOMES = ("failed", "ignored", "processed")
 PAGE_SIZE = 50
@@ -159,24 +166,33 @@ def pretty_json(raw: str) -> str:
         return raw
 
 
+def _object_of(event: ProcessedEvent) -> dict[str, Any]:
+    """The stored event's `data.object` (empty when the body is not what Stripe sends)."""
+    try:
+        obj = json.loads(event.raw_json).get("data", {}).get("object", {})
+    except (ValueError, AttributeError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _id_in(obj: dict[str, Any], field: str) -> str | None:
+    """An id field of a Stripe object, whether Stripe sent it as an id or expanded."""
+    value = obj.get(field)
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
 def order_of(event: ProcessedEvent) -> Order | None:
     """The Quire order an event is about, when its object names one: a Checkout Session's
     `client_reference_id` (`order-12`) or `metadata.order_id`, or the order holding the
     session or payment the event is about."""
-    try:
-        obj = json.loads(event.raw_json).get("data", {}).get("object", {})
-    except (ValueError, AttributeError):
-        obj = {}
-    if not isinstance(obj, dict):
-        obj = {}
+    obj = _object_of(event)
     reference = obj.get("client_reference_id")
     metadata = obj.get("metadata")
     named = metadata.get(ORDER_ID_METADATA) if isinstance(metadata, dict) else None
-    order_id: int | None = None
-    if isinstance(reference, str) and reference.startswith(ORDER_REFERENCE_PREFIX):
-        digits = reference.removeprefix(ORDER_REFERENCE_PREFIX)
-        order_id = int(digits) if digits.isdigit() else None
-    elif isinstance(named, str) and named.isdigit():
+    order_id = Order.id_from_reference(reference if isinstance(reference, str) else None)
+    if order_id is None and isinstance(named, str) and named.isdigit():
         order_id = int(named)
     if order_id is not None:
         return db.session.get(Order, order_id)
@@ -193,3 +209,33 @@ def order_of(event: ProcessedEvent) -> Order | None:
             .limit(1)
         ).scalar_one_or_none()
     return None
+
+
+def membership_of(event: ProcessedEvent) -> Subscription | None:
+    """The membership an event is about: the subscription itself, or the one an invoice
+    or Checkout Session belongs to (as Quire recorded it)."""
+    obj = _object_of(event)
+    object_id = event.object_id or ""
+    subscription_id = object_id if object_id.startswith("sub_") else _id_in(obj, "subscription")
+    if subscription_id is None and object_id.startswith("in_"):
+        subscription_id = db.session.execute(
+            select(Invoice.stripe_subscription_id).where(Invoice.stripe_invoice_id == object_id)
+        ).scalar_one_or_none()
+    if subscription_id is None:
+        return None
+    return db.session.execute(
+        select(Subscription).where(Subscription.stripe_subscription_id == subscription_id)
+    ).scalar_one_or_none()
+
+
+def customer_of(event: ProcessedEvent) -> Customer | None:
+    """The shop account an event is about, by its Stripe customer."""
+    object_id = event.object_id or ""
+    customer_id = (
+        object_id if object_id.startswith("cus_") else _id_in(_object_of(event), "customer")
+    )
+    if customer_id is None:
+        return None
+    return db.session.execute(
+        select(Customer).where(Customer.stripe_customer_id == customer_id)
+    ).scalar_one_or_none()

@@ -17,7 +17,7 @@ from sqlalchemy import event as event_module
 
 from shop import analytics
 from shop.extensions import db
-from shop.models import MoneyMovement, Subscription, from_timestamp, utcnow
+from shop.models import MoneyMovement, Order, Subscription, from_timestamp, utcnow
 from shop.stripe_api import sync_subscription
 from shop.stripe_client import stripe_client
 from tests import builders
@@ -386,3 +386,30 @@ def test_a_discount_known_only_by_its_id_leaves_the_recorded_amount(
             sync_subscription(stripe_client(), "sub_1")
             db.session.commit()
             assert db.session.execute(db.select(Subscription.amount)).scalar_one() == amount
+
+
+def test_the_latest_orders_leave_out_abandoned_ones_and_stay_a_few(
+    app: Flask, admin: FlaskClient
+) -> None:
+    """The dashboard once listed the latest 50 orders, mostly abandoned "Pending" ones."""
+    paid = builders.add_order(app, session_id="cs_paid")
+    abandoned = builders.add_order(app, session_id="cs_gone")
+    fresh = builders.add_order(app, session_id="cs_fresh")  # pending, placed just now
+    with app.app_context():
+        for order in db.session.execute(db.select(Order)).scalars():
+            if order.id == paid:
+                order.status, order.amount_paid = "paid", 1299
+            elif order.id == abandoned:
+                order.created_at = utcnow() - timedelta(days=2)
+        for _ in range(30):
+            db.session.add(
+                Order(user_id=1, kind="book", currency="gbp", amount_total=100, status="expired")
+            )
+        db.session.commit()
+    page = admin.get("/admin/").text
+    latest = page[page.index("<h2>Latest orders</h2>") :]
+    shown = set(map(int, re.findall(r'href="/admin/orders/(\d+)"', latest)))
+    assert {paid, fresh} <= shown
+    assert abandoned not in shown
+    assert len(shown) == 2  # the 30 expired ones are abandoned too
+    assert 'href="/admin/orders"' in latest

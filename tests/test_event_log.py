@@ -22,7 +22,7 @@ from sqlalchemy import func, update
 
 from shop import alerts, events, fulfilment
 from shop.extensions import db
-from shop.models import Order, ProcessedEvent, utcnow
+from shop.models import Customer, Invoice, Order, ProcessedEvent, Subscription, utcnow
 from tests import builders, helpers
 from tests.stripe_fakes import API, event
 
@@ -543,3 +543,48 @@ def test_shoppers_never_see_the_banner(app: Flask, client: FlaskClient, shopper:
     for n in range(alerts.FAILED_EVENTS_ALERT):
         add_event(app, f"evt_quiet_{n}", "failed", error="E: x")
     assert "event-alert" not in client.get("/").text
+
+
+def test_an_invoice_events_page_leads_to_its_membership_and_its_customer(
+    app: Flask, client: FlaskClient, owner: None, add_user: Callable[..., int]
+) -> None:
+    member = add_user("member@example.com")
+    with app.app_context():
+        db.session.add(Customer(user_id=member, stripe_customer_id="cus_M1"))
+        db.session.add(
+            Subscription(
+                stripe_subscription_id="sub_M1",
+                user_id=member,
+                stripe_customer_id="cus_M1",
+                plan_key="reader",
+                status="past_due",
+            )
+        )
+        db.session.add(
+            Invoice(
+                stripe_invoice_id="in_M1",
+                stripe_subscription_id="sub_M1",
+                stripe_customer_id="cus_M1",
+                currency="gbp",
+                amount_due=500,
+                amount_paid=0,
+            )
+        )
+        db.session.commit()
+        membership_id = db.session.execute(db.select(Subscription.id)).scalar_one()
+    add_event(app, "evt_in_M1", "failed", type="invoice.payment_failed", object_id="in_M1")
+    with app.app_context():
+        row = db.session.get(ProcessedEvent, "evt_in_M1")
+        assert row is not None
+        row.raw_json = json.dumps(
+            {"id": "evt_in_M1", "data": {"object": {"id": "in_M1", "customer": "cus_M1"}}}
+        )
+        db.session.commit()
+    page = client.get("/admin/events/evt_in_M1").text
+    assert f'href="/admin/members/{membership_id}"' in page
+    assert f'href="/admin/customers/{member}"' in page
+    assert "member@example.com" in page
+    # An event about nothing Quire knows links to no record.
+    add_event(app, "evt_other", type="invoice.paid", object_id="in_unknown")
+    other = client.get("/admin/events/evt_other").text
+    assert "/admin/members/" not in other and "/admin/customers/" not in other

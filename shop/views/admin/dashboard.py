@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from flask import render_template, request
+from sqlalchemy.orm import selectinload
 
 from shop import admin_lists, analytics, charts
 from shop.checkout import stock
@@ -13,6 +14,9 @@ from shop.models import Order, OrderStatus
 from shop.money import format_money
 from shop.views import catalogue
 from shop.views.admin import admin_required, bp
+
+#: How many of the latest orders and of each kind of failed payment the dashboard shows.
+DASHBOARD_ROWS = 20
 
 
 def _money(amount: int, currency: str) -> str:
@@ -42,9 +46,15 @@ def dashboard() -> str:
         )
         for currency, series in figures.mrr.items()
     }
-    orders = db.session.execute(db.select(Order).order_by(Order.id.desc()).limit(50)).scalars()
+    # The newest orders as the orders list shows them (abandoned ones left out), and the
+    # newest failures: a few rows each, whatever the shop's size; the lists hold the rest.
+    orders = admin_lists.order_page(admin_lists.OrderFilters()).rows[:DASHBOARD_ROWS]
     failed_orders = db.session.execute(
-        db.select(Order).filter_by(status=OrderStatus.PAYMENT_FAILED).order_by(Order.id.desc())
+        db.select(Order)
+        .filter_by(status=OrderStatus.PAYMENT_FAILED)
+        .options(selectinload(Order.user))
+        .order_by(Order.id.desc())
+        .limit(DASHBOARD_ROWS)
     ).scalars()
     return render_template(
         "admin/dashboard.html",
@@ -52,8 +62,8 @@ def dashboard() -> str:
         periods=analytics.PERIODS,
         revenue_charts=revenue_charts,
         mrr_charts=mrr_charts,
-        orders=list(orders),
+        orders=orders,
         failed_orders=list(failed_orders),
-        failed_invoices=admin_lists.failed_invoices(),
+        failed_invoices=admin_lists.failed_invoices(limit=DASHBOARD_ROWS),
         stock=stock.stock_rows(catalogue()),
     )

@@ -95,6 +95,8 @@ def event(event_id: str) -> str:
         event=found,
         body=event_log.pretty_json(found.raw_json),
         order=event_log.order_of(found),
+        membership=event_log.membership_of(found),
+        customer=event_log.customer_of(found),
         form=ActionForm(),
     )
 
