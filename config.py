@@ -108,6 +108,15 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 
     return int(raw)
 
 
+def sandbox_webhook_secret_file(port: int) -> Path:
+    """Where `make run` keeps the signing secret of the sandbox endpoint for the shop on
+    `port`: one file per port, since Stripe shows a secret only when its endpoint is
+    created (port 5000 keeps the original name)."""
+    if port == 5000:
+        return SANDBOX_WEBHOOK_SECRET_FILE
+    return SANDBOX_WEBHOOK_SECRET_FILE.with_name(f"{SANDBOX_WEBHOOK_SECRET_FILE.name}-{port}")
+
+
 def shop_port(env: Mapping[str, str]) -> int:
     """The port the shop listens on in development (`PORT`, default 5000)."""
     port = _whole_number(env, "PORT", 5000, least=1)
@@ -214,8 +223,9 @@ class Settings:
             sandbox = sandbox_settings(env)
             stripe_key = sandbox.api_keys[0]
             api_base = api_base or sandbox.base_url
-            if not webhook_secrets and SANDBOX_WEBHOOK_SECRET_FILE.exists():
-                webhook_secrets = (SANDBOX_WEBHOOK_SECRET_FILE.read_text().strip(),)
+            secret_file = sandbox_webhook_secret_file(shop_port(env))
+            if not webhook_secrets and secret_file.exists():
+                webhook_secrets = (secret_file.read_text().strip(),)
         return cls(
             environment=environment,
             secret_key=env.get("SECRET_KEY") or _development_secret_key(),

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from config import (  # noqa: E402
     INSTANCE,
-    SANDBOX_WEBHOOK_SECRET_FILE,
     ConfigError,
     Settings,
     sandbox_settings,
+    sandbox_webhook_secret_file,
     shop_port,
 )
 
@@ -138,11 +138,9 @@ def webhook_url(port: int) -> str:
 
 
 def webhook_secret_file(port: int) -> Path:
-    """Where the signing secret of the endpoint for `port` is kept: one per port, since
-    Stripe shows a secret only when its endpoint is created."""
-    if port == 5000:
-        return SANDBOX_WEBHOOK_SECRET_FILE
-    return SANDBOX_WEBHOOK_SECRET_FILE.with_name(f"{SANDBOX_WEBHOOK_SECRET_FILE.name}-{port}")
+    """Where the signing secret of the endpoint for `port` is kept (`config` reads the
+    same file, so commands run beside `make run` verify with it too)."""
+    return sandbox_webhook_secret_file(port)
 
 
 def shop_environment(env: Mapping[str, str], port: int, uses_sandbox: bool) -> dict[str, str]:
