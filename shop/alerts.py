@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from shop import throttling
 from shop.extensions import db
 from shop.models import ProcessedEvent, utcnow
+from shop.webhook_probe import TEST_EVENT_TYPE
 
 #: Failed events within the last hour that put a warning on every admin page.
 FAILED_EVENTS_ALERT = 5
@@ -74,10 +75,13 @@ def event_alert(now: datetime | None = None) -> EventAlert:
 
 
 def last_event_age_seconds(now: datetime | None = None) -> int | None:
-    """Seconds since the newest event applied or ignored arrived; None when there is none."""
+    """Seconds since the newest event from Stripe applied or ignored arrived; None when
+    there is none. Quire's own test events (`stripe test-webhook`) do not count: they
+    prove the endpoint answers, not that Stripe is delivering."""
     newest = db.session.execute(
         select(func.max(ProcessedEvent.received_at)).where(
-            ProcessedEvent.outcome.in_(("processed", "ignored"))
+            ProcessedEvent.outcome.in_(("processed", "ignored")),
+            ProcessedEvent.type != TEST_EVENT_TYPE,
         )
     ).scalar_one_or_none()
     if newest is None:
