@@ -196,15 +196,12 @@ def order_of(event: ProcessedEvent) -> Order | None:
         order_id = int(named)
     if order_id is not None:
         return db.session.get(Order, order_id)
-    if event.object_id:
+    # A session or payment is the order's own; a charge, refund or dispute names its payment.
+    ids = [i for i in (event.object_id, _id_in(obj, "payment_intent")) if i]
+    if ids:
         return db.session.execute(
             select(Order)
-            .where(
-                or_(
-                    Order.checkout_session_id == event.object_id,
-                    Order.payment_intent_id == event.object_id,
-                )
-            )
+            .where(or_(Order.checkout_session_id.in_(ids), Order.payment_intent_id.in_(ids)))
             .order_by(Order.id)
             .limit(1)
         ).scalar_one_or_none()

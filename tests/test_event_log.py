@@ -504,6 +504,9 @@ def test_health_check_tells_how_old_the_newest_event_is(app: Flask, client: Flas
     assert answer.status_code == 200
     age = answer.json["last_event_age_seconds"]
     assert 3600 <= age < 3600 + 600  # a failed delivery does not count as webhooks working
+    # Nor does Quire's own `stripe test-webhook`: it proves the endpoint, not Stripe.
+    add_event(app, "evt_test_probe", "ignored", type="quire.webhook_test", received_at=utcnow())
+    assert client.get("/healthz").json["last_event_age_seconds"] >= 3600
 
 
 def test_the_banner_appears_once_failures_spike_and_not_before(
@@ -588,3 +591,24 @@ def test_an_invoice_events_page_leads_to_its_membership_and_its_customer(
     add_event(app, "evt_other", type="invoice.paid", object_id="in_unknown")
     other = client.get("/admin/events/evt_other").text
     assert "/admin/members/" not in other and "/admin/customers/" not in other
+
+
+def test_a_charge_events_page_leads_to_the_order_it_paid(
+    app: Flask, client: FlaskClient, owner: None
+) -> None:
+    order_id = builders.add_order(app, session_id="cs_paid_by_charge")
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        assert order is not None
+        order.payment_intent_id = "pi_paid_by_charge"
+        db.session.commit()
+    add_event(app, "evt_refund", type="charge.refunded", object_id="ch_refunded")
+    with app.app_context():
+        row = db.session.get(ProcessedEvent, "evt_refund")
+        assert row is not None
+        row.raw_json = json.dumps(
+            {"data": {"object": {"id": "ch_refunded", "payment_intent": "pi_paid_by_charge"}}}
+        )
+        db.session.commit()
+    page = client.get("/admin/events/evt_refund").text
+    assert f'href="/admin/orders/{order_id}"' in page
