@@ -553,6 +553,9 @@ def test_an_order_page_links_to_its_customer_membership_and_stripe(
         "subscriptions/sub_act",
     ):
         assert f'href="{DASHBOARD}/{path}"' in page
+    # Each Stripe id also leads to the events Quire received about it.
+    for object_id in ("cs_sub_act", "pi_act", "cus_act", "sub_act"):
+        assert f'href="/admin/events?q={object_id}"' in page
 
 
 def test_list_rows_link_to_their_detail_pages(
