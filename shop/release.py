@@ -6,7 +6,9 @@
 4. the webhook endpoint for `SITE_URL/webhooks/stripe` is registered or brought up to
    date (exactly the events Quire handles, at the SDK's pinned API version); a new
    endpoint's signing secret is kept in the database (`shop.webhook_secrets`), since
-   Stripe shows it only once and a release cannot write the platform's settings;
+   Stripe shows it only once and a release cannot write the platform's settings. An
+   existing endpoint whose secret release did not store is replaced, even when
+   STRIPE_WEBHOOK_SECRET is set: nothing can confirm that secret is the endpoint's;
 5. the billing portal configuration is ensured.
 
 Each step reports one line: `OK`, `changed` or `skipped`, and what it found. A second
@@ -155,15 +157,21 @@ def register_webhook(app: Flask, client: stripe.StripeClient) -> WebhookStep:
     configured = tuple(app.config.get("STRIPE_WEBHOOK_SECRETS") or ())
     stored = webhook_secrets.stored_secret(url)
     existing = find_endpoint(client, url)
-    known = bool(configured) or (
-        stored is not None and existing is not None and stored.stripe_endpoint_id == existing.id
-    )
+    # Only a secret release stored for the endpoint Stripe has now is trusted: Stripe
+    # cannot confirm a configured STRIPE_WEBHOOK_SECRET, which may belong to another
+    # endpoint or account (then every real delivery would be refused with 400).
+    known = stored is not None and existing is not None and stored.stripe_endpoint_id == existing.id
     setup = ensure_webhook_endpoint(client, url, replace=existing is not None and not known)
     events = len(wanted_events())
     if setup.created:
         assert setup.secret is not None
         webhook_secrets.store_secret(setup.endpoint_id, url, setup.secret)
-        why = "replacing one whose secret was unknown, " if existing is not None else ""
+        why = ""
+        if existing is not None:
+            why = "replacing one whose secret was unknown"
+            if configured:
+                why += " (STRIPE_WEBHOOK_SECRET is set, but Stripe cannot confirm it is that one's)"
+            why += ", "
         return WebhookStep(
             StepResult(
                 "changed",
@@ -173,7 +181,7 @@ def register_webhook(app: Flask, client: stripe.StripeClient) -> WebhookStep:
             ),
             setup.secret,
         )
-    secret = stored.secret if stored is not None else (configured[0] if configured else None)
+    secret = stored.secret if known and stored is not None else None
     if setup.updated:
         message = f"{setup.endpoint_id} enabled for exactly the {events} events Quire handles"
         return WebhookStep(StepResult("changed", "webhook endpoint", message), secret)

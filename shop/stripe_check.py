@@ -1,7 +1,9 @@
 """`flask --app wsgi stripe check`: is the Stripe account ready for this shop?
 
-One line per check, `OK …` or `FIX …` saying what to do (a live key in development is a
-`WARN`). Stripe is read with list calls only; nothing is changed.
+One line per check, `OK …` or `FIX …` saying what to do. A `WARN` (a live key in
+development; a signing secret only configured, which Stripe cannot confirm is the
+endpoint's) does not fail the command. Stripe is read with list calls only; nothing is
+changed.
 """
 
 from __future__ import annotations
@@ -84,7 +86,14 @@ def _endpoint_checks(app: Flask, endpoint: stripe.WebhookEndpoint | None, url: s
     if stored is not None and stored.stripe_endpoint_id == endpoint.id:
         checks.append(Check("OK", f"signing secret: stored by release for {endpoint.id}"))
     elif configured:
-        checks.append(Check("OK", "signing secret: from STRIPE_WEBHOOK_SECRET"))
+        checks.append(
+            Check(
+                "WARN",
+                "signing secret: from STRIPE_WEBHOOK_SECRET, which Stripe cannot confirm; "
+                "if deliveries fail with 400 (see /admin/events or the Stripe dashboard), "
+                "unset it and run release",
+            )
+        )
     else:
         checks.append(
             Check(

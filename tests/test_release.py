@@ -30,6 +30,7 @@ APP_JSON = json.loads((ROOT / "app.json").read_text())
 ADDON_SETTINGS = {"heroku-postgresql": {"DATABASE_URL": "postgres://u:p@db.example:5432/quire"}}
 EXAMPLE_VALUES = {
     "STRIPE_SECRET_KEY": "sk_test_123",
+    "SITE_URL": "https://my-bookshop-1a2b.herokuapp.com",
     "MAIL_URL": "smtp://shop:secret@mail.example:587",
     "MAIL_FROM": "Quire <orders@books.example>",
 }
@@ -69,18 +70,17 @@ def test_app_json_declares_only_settings_quire_reads() -> None:
 
 
 def test_app_json_declares_every_setting_production_requires() -> None:
-    """Heroku's own address stands in for SITE_URL; without it, each gap is named."""
-    env = heroku_button_env(HEROKU_APP_DEFAULT_DOMAIN_NAME="my-bookshop-1a2b.herokuapp.com")
+    """The button asks for SITE_URL (a first release cannot read the app's address);
+    without a required setting, each gap is named."""
+    env = heroku_button_env()
     settings = Settings.from_env(env)
     assert settings.environment == "production"
     assert settings.site_url == "https://my-bookshop-1a2b.herokuapp.com"
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.stripe_webhook_secrets == ()  # release stores the endpoint's secret
-    for name in ("STRIPE_SECRET_KEY", "MAIL_URL", "MAIL_FROM"):
+    for name in ("STRIPE_SECRET_KEY", "MAIL_URL", "MAIL_FROM", "SITE_URL"):
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({k: v for k, v in env.items() if k != name})
-    with pytest.raises(ConfigError, match="SITE_URL"):
-        Settings.from_env(heroku_button_env())
 
 
 def test_site_url_wins_over_the_heroku_address() -> None:
@@ -113,8 +113,9 @@ def signed_post(client: FlaskClient, secret: str, event_id: str = "evt_1") -> An
 
 
 def test_the_webhook_takes_a_secret_release_stored_after_it_started(
-    make_app: Callable[..., Flask],
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(webhook_secrets, "REREAD_SECONDS", 0.0)  # no waiting between reads
     app = make_app(STRIPE_WEBHOOK_SECRETS=())
     with app.app_context():
         db.drop_all()
@@ -129,6 +130,38 @@ def test_the_webhook_takes_a_secret_release_stored_after_it_started(
     assert answer.status_code == 200
     assert answer.json["outcome"] == "ignored"
     assert signed_post(client, "whsec_someone_elses", "evt_2").status_code == 400
+
+
+def test_forged_deliveries_read_the_stored_secrets_at_most_once_an_interval(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[str, ...]] = []
+    read_stored = webhook_secrets._read_stored
+
+    def counted() -> tuple[str, ...]:
+        reads.append(read_stored())
+        return reads[-1]
+
+    monkeypatch.setattr(webhook_secrets, "_read_stored", counted)
+    monkeypatch.setattr(webhook_secrets, "REREAD_SECONDS", 3600.0)
+    app = make_app(STRIPE_WEBHOOK_SECRETS=())
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    client = app.test_client()
+    for n in range(50):
+        assert signed_post(client, "whsec_forged", f"evt_forged_{n}").status_code == 400
+    assert 1 <= len(reads) <= 2  # the first use, then no re-read within the interval
+
+    with app.app_context():  # a release stores a new endpoint's secret meanwhile
+        webhook_secrets.store_secret("we_2", "https://shop.test/webhooks/stripe", "whsec_new")
+    assert signed_post(client, "whsec_new", "evt_early").status_code == 400  # not yet re-read
+    monkeypatch.setattr(webhook_secrets, "REREAD_SECONDS", 0.0)  # the interval has passed
+    before = len(reads)
+    assert signed_post(client, "whsec_new", "evt_after").status_code == 200
+    assert len(reads) == before + 1 and reads[-1] == ("whsec_new",)
+    assert signed_post(client, "whsec_new", "evt_again").status_code == 200
+    assert len(reads) == before + 1  # a matching signature costs no query
 
 
 def test_the_test_event_is_one_quire_ignores() -> None:

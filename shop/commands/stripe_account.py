@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
 
 from shop import webhook_secrets
 from shop.commands.failures import describe
-from shop.endpoints import ensure_webhook_endpoint, sandbox_refusal, webhook_url
+from shop.endpoints import ensure_webhook_endpoint, find_endpoint, sandbox_refusal, webhook_url
+from shop.extensions import db
 from shop.stripe_api import StripeFailure
 from shop.stripe_check import check_account
 from shop.stripe_client import stripe_client
@@ -22,14 +24,17 @@ stripe_group = AppGroup("stripe", help="Set up Quire's side of the Stripe accoun
 
 @stripe_group.command("webhook-endpoint")
 @click.argument("url")
-@click.option("--replace", is_flag=True, help="Recreate it (its secret is shown only once).")
+@click.option(
+    "--replace", is_flag=True, help="Recreate it (Stripe shows a secret only on creation)."
+)
 @click.option(
     "--secret-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a new endpoint's signing secret here instead of printing it.",
+    help="Write a new endpoint's signing secret here instead of storing it in the database.",
 )
 def webhook_endpoint(url: str, replace: bool, secret_file: Path | None) -> None:
-    """Register URL (…/webhooks/stripe) for exactly the events Quire handles."""
+    """Register URL (…/webhooks/stripe) for exactly the events Quire handles; a new
+    endpoint's signing secret is stored in the database, as `release` does."""
     refusal = sandbox_refusal(url, uses_sandbox=bool(current_app.config.get("STRIPE_USES_SANDBOX")))
     if refusal is not None:
         click.echo(refusal, err=True)
@@ -48,8 +53,18 @@ def webhook_endpoint(url: str, replace: bool, secret_file: Path | None) -> None:
         secret_file.write_text(setup.secret or "")
         secret_file.chmod(0o600)
         click.echo(f"Its signing secret is in {secret_file}.")
-    else:
-        click.echo(f"Set STRIPE_WEBHOOK_SECRET={setup.secret} in the shop's environment.")
+        return
+    try:
+        webhook_secrets.store_secret(setup.endpoint_id, url, setup.secret or "")
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        click.echo(
+            f"Its signing secret could not be stored in the database ({type(error).__name__}): "
+            "run `flask --app wsgi db upgrade`, then this again with --replace.",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo("Its signing secret is stored in the database; the webhook reads it from there.")
 
 
 @stripe_group.command("check")
@@ -67,20 +82,45 @@ def check() -> None:
         sys.exit(1)
 
 
+def _test_secret(app: Flask, target: str) -> tuple[str | None, str]:
+    """The secret to sign a test event for `target` with, and which one it is: the one
+    release stored for the endpoint Stripe has there now, else STRIPE_WEBHOOK_SECRET
+    (which Stripe cannot confirm). With neither, None and why."""
+    stored = webhook_secrets.stored_secret(target)
+    unconfirmed = ""
+    if stored is not None:
+        try:
+            endpoint = find_endpoint(stripe_client(), target)
+        except StripeFailure as failure:
+            endpoint = None
+            unconfirmed = f" (Stripe could not be asked: {describe(failure)})"
+        if endpoint is not None and endpoint.id == stored.stripe_endpoint_id:
+            return stored.secret, f"the secret release stored for {endpoint.id}"
+        if not unconfirmed:
+            unconfirmed = (
+                f" (the stored secret is for {stored.stripe_endpoint_id}, gone from Stripe)"
+            )
+    configured = tuple(app.config.get("STRIPE_WEBHOOK_SECRETS") or ())
+    if configured:
+        return configured[0], f"STRIPE_WEBHOOK_SECRET, which Stripe cannot confirm{unconfirmed}"
+    return None, unconfirmed
+
+
 @stripe_group.command("test-webhook")
 @click.option("--url", help="Where to send it (default: SITE_URL/webhooks/stripe).")
 def test_webhook(url: str | None) -> None:
     """POST a signed event of a type Quire ignores to the shop; report what it answered."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     target = url or webhook_url(app.config["SITE_URL"])
-    known = webhook_secrets.signing_secrets(app)
-    if not known:
+    secret, which = _test_secret(app, target)
+    if secret is None:
         click.echo(
-            "No signing secret is known here: set STRIPE_WEBHOOK_SECRET, or run "
+            f"No signing secret is known here for Stripe's endpoint at {target}{which}: run "
             "`flask --app wsgi release` (it stores the endpoint's secret)."
         )
         sys.exit(1)
-    delivery = send_test_event(target, known[0])
+    click.echo(f"Signing with {which}.")
+    delivery = send_test_event(target, secret)
     if delivery.status is None:
         click.echo(f"The shop is not reachable at {target}: {delivery.error}")
         sys.exit(1)
@@ -88,7 +128,7 @@ def test_webhook(url: str | None) -> None:
     if delivery.status == 400:
         click.echo(
             f"{said}: the shop refused the signature; the secret used here does not "
-            "match the shop's (compare STRIPE_WEBHOOK_SECRET, or run release there)"
+            "match the shop's (unset STRIPE_WEBHOOK_SECRET and run release there)"
         )
         sys.exit(1)
     if delivery.status != 200:

@@ -15,6 +15,7 @@ from stripe import StripeClient
 from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox
 
+from shop import webhook_secrets
 from shop.events import HANDLERS
 from shop.extensions import db
 from shop.models import Order, ProcessedEvent, WebhookEndpoint
@@ -216,4 +217,84 @@ def test_test_webhook_reports_what_the_shop_answered(
     nowhere = f"http://127.0.0.1:{closed_port()}/webhooks/stripe"
     gone = elsewhere.test_cli_runner().invoke(args=["stripe", "test-webhook", "--url", nowhere])
     assert gone.exit_code == 1
-    assert gone.output.startswith(f"The shop is not reachable at {nowhere}")
+    assert f"\nThe shop is not reachable at {nowhere}" in gone.output
+
+
+def test_an_endpoint_with_only_a_configured_wrong_secret_is_replaced_by_release(
+    sandbox: RunningSandbox,
+    serve_shop: Callable[..., LiveShop],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shop deployed with a STRIPE_WEBHOOK_SECRET that is not its endpoint's (a sandbox
+    whsec_, say) would refuse every real delivery: nothing may call that OK, and release
+    replaces the endpoint and stores the new one's secret."""
+    monkeypatch.setattr(webhook_secrets, "REREAD_SECONDS", 0.0)  # no waiting between reads
+    live = serve_shop(sandbox)
+    live.app.config["STRIPE_WEBHOOK_SECRETS"] = ("whsec_from_another_sandbox",)
+    old = account(live.stripe_client)[0][0]
+
+    code, lines = stripe_check(live.app)
+    assert code == 0, lines  # a WARN does not fail the check
+    assert (
+        "WARN signing secret: from STRIPE_WEBHOOK_SECRET, which Stripe cannot confirm; if "
+        "deliveries fail with 400 (see /admin/events or the Stripe dashboard), unset it and "
+        "run release"
+    ) in lines
+    probe = live.app.test_cli_runner().invoke(args=["stripe", "test-webhook"])
+    assert "Signing with STRIPE_WEBHOOK_SECRET, which Stripe cannot confirm." in probe.output
+
+    empty_database(live.app)
+    code, output = release(live.app)
+    assert code == 0, output
+    assert (
+        "replacing one whose secret was unknown (STRIPE_WEBHOOK_SECRET is set, but Stripe "
+        "cannot confirm it is that one's)"
+    ) in output
+    endpoints = account(live.stripe_client)[0]
+    assert len(endpoints) == 1 and endpoints[0].id != old.id
+    with live.app.app_context():
+        stored = db.session.execute(db.select(WebhookEndpoint)).scalar_one()
+        assert stored.stripe_endpoint_id == endpoints[0].id
+        assert stored.secret not in output
+
+    code, lines = stripe_check(live.app)
+    assert code == 0, lines
+    assert f"OK   signing secret: stored by release for {endpoints[0].id}" in lines
+    assert not [line for line in lines if line.startswith(("WARN", "FIX"))], lines
+    probe = live.app.test_cli_runner().invoke(args=["stripe", "test-webhook"])
+    assert probe.exit_code == 0, probe.output
+    assert f"Signing with the secret release stored for {endpoints[0].id}." in probe.output
+    assert "-> 200 in " in probe.output and "(signature accepted)" in probe.output
+
+    code, again = release(live.app)  # the stored secret is trusted: nothing replaced
+    assert code == 0, again
+    assert [e.id for e in account(live.stripe_client)[0]] == [endpoints[0].id]
+
+
+def test_webhook_endpoint_stores_the_secret_instead_of_printing_it(
+    released_app: Flask, stripe_client: StripeClient, tmp_path: Path
+) -> None:
+    with released_app.app_context():
+        db.create_all()
+    url = f"{SHOP_URL}/webhooks/stripe"
+    runner = released_app.test_cli_runner()
+    result = runner.invoke(args=["stripe", "webhook-endpoint", url])
+    assert result.exit_code == 0, result.output
+    endpoint = account(stripe_client)[0][0]
+    assert result.output.splitlines() == [
+        f"Created webhook endpoint {endpoint.id} for {url}.",
+        "Its signing secret is stored in the database; the webhook reads it from there.",
+    ]
+    with released_app.app_context():
+        stored = db.session.execute(db.select(WebhookEndpoint)).scalar_one()
+        assert (stored.stripe_endpoint_id, stored.url) == (endpoint.id, url)
+        assert stored.secret.startswith("whsec_") and stored.secret not in result.output
+
+    secret_file = tmp_path / "secret"
+    result = runner.invoke(
+        args=["stripe", "webhook-endpoint", url, "--replace", "--secret-file", str(secret_file)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Its signing secret is in {secret_file}." in result.output
+    assert secret_file.read_text().startswith("whsec_")
+    assert secret_file.read_text() not in result.output
