@@ -127,6 +127,16 @@ def revenue_series(
 # --- Memberships ----------------------------------------------------------------------
 
 
+#: Statuses of memberships that pay now: active, and past due (a renewal failed and
+#: Stripe is still retrying it, so the membership still counts on being paid).
+PAYING = ("active", "past_due")
+#: Statuses of memberships that count as members: paying, or in a free trial.
+MEMBER = (*PAYING, "trialing")
+#: An ended membership (`canceled`) counted for the time it was live. Quire keeps no
+#: history of statuses: one `unpaid`, `paused` or `incomplete` now counts at no point.
+ENDED = "canceled"
+
+
 def _live_at(at: Any) -> ColumnElement[bool]:
     """Started by `at` and not ended then."""
     return and_(
@@ -135,11 +145,21 @@ def _live_at(at: Any) -> ColumnElement[bool]:
     )
 
 
+def _counted(statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """In one of `statuses` now, or ended (counted while it was live)."""
+    return or_(
+        Subscription.status.in_(statuses),
+        and_(Subscription.status == ENDED, Subscription.ended_at.is_not(None)),
+    )
+
+
 def mrr_at(points: list[datetime]) -> dict[str, list[int]]:
     """Monthly recurring revenue per currency at each instant in `points`: memberships
-    live then (started ≤ it < ended) and not in a free trial then, each at its current
-    amount after discounts, monthly plans as they are and yearly plans ÷ 12 (rounded
-    once per currency). One query for all the points."""
+    live then (started ≤ it < ended) and not in a free trial then, that pay now (active
+    or past due; an ended one for the time it was live), each at its current amount
+    after discounts, monthly plans as they are and yearly plans ÷ 12 (rounded once per
+    currency). `unpaid`, `paused` and `incomplete` ones count nowhere. One query for
+    all the points."""
     if not points:
         return {}
     at_table = union_all(
@@ -159,6 +179,7 @@ def mrr_at(points: list[datetime]) -> dict[str, list[int]]:
             Subscription,
             and_(
                 _live_at(at_table.c.at),
+                _counted(PAYING),
                 or_(Subscription.trial_end.is_(None), Subscription.trial_end <= at_table.c.at),
                 Subscription.amount.is_not(None),
                 Subscription.currency.is_not(None),
@@ -229,12 +250,15 @@ class Share:
 
 def churn(start: datetime, end: datetime) -> Share:
     """Memberships that ended in the period ÷ memberships live at its start (trials
-    included)."""
+    included): paying or in a trial now, or ended since. One never paid for
+    (`incomplete`, `incomplete_expired`), `unpaid` or `paused` counts in neither."""
     ended = db.session.execute(
-        select(func.count()).select_from(Subscription).where(_in(Subscription.ended_at, start, end))
+        select(func.count())
+        .select_from(Subscription)
+        .where(_in(Subscription.ended_at, start, end), _counted(MEMBER))
     ).scalar_one()
     live = db.session.execute(
-        select(func.count()).select_from(Subscription).where(_live_at(start))
+        select(func.count()).select_from(Subscription).where(_live_at(start), _counted(MEMBER))
     ).scalar_one()
     return Share(int(ended), int(live))
 

@@ -256,29 +256,49 @@ def record_money(
     )
 
 
-def record_refunds(order: Order, charge: stripe.Charge) -> None:
+def record_refunds(order: Order | None, charge: stripe.Charge) -> None:
     """One ledger row per refund of the charge (`charge.refunds`, expanded by
     `stripe_api`), dated by the refund's `created`; a failed or cancelled refund gave no
     money back and has none. Once the refunds are known one by one, the order's
     backfilled total is dropped in their favour.
+
+    A charge that paid for no order (a membership's renewal) still has its refunds in
+    the ledger, with the invoice it paid when the charge names it, so revenue net of
+    refunds counts them too.
     """
     refunds = field_of(field_of(charge, "refunds"), "data")
     if refunds is None:
         return
+    invoice_id = None if order is not None else charge_invoice_id(charge)
     for refund in refunds:
         if field_of(refund, "status") in ("failed", "canceled"):
             db.session.execute(db.delete(MoneyMovement).filter_by(stripe_id=refund.id))
             continue
+        currency = refund.currency or (order.currency if order else charge.currency)
         record_money(
             MoneyMovementKind.REFUND,
             refund.id,
             refund.amount,
-            refund.currency or order.currency,
+            currency,
             from_timestamp(refund.created) or utcnow(),
-            order_id=order.id,
+            order_id=order.id if order is not None else None,
+            invoice_id=invoice_id,
         )
-    backfilled = f"{BACKFILLED_REFUNDS}{order.reference}"
-    db.session.execute(db.delete(MoneyMovement).filter_by(stripe_id=backfilled))
+    if order is not None:
+        backfilled = f"{BACKFILLED_REFUNDS}{order.reference}"
+        db.session.execute(db.delete(MoneyMovement).filter_by(stripe_id=backfilled))
+
+
+def charge_invoice_id(charge: stripe.Charge) -> str | None:
+    """The invoice a charge paid, when the charge says so without another Stripe call:
+    its `invoice` (API versions before 2025-03-31), or its PaymentIntent's when that
+    came expanded; else None."""
+    invoice = field_of(charge, "invoice")
+    if invoice is None:
+        intent = field_of(charge, "payment_intent")
+        if intent is not None and not isinstance(intent, str):
+            invoice = field_of(intent, "invoice")
+    return _id(invoice)
 
 
 def _address_lines(address: Any) -> list[str]:
@@ -512,7 +532,9 @@ def record_charge(charge: stripe.Charge) -> Order | None:
     """Record refunds of a charge on the order it paid for."""
     order = order_for_payment(charge.payment_intent)
     if order is None:
-        log.warning("charge %s matches no Quire order; ignored", charge.id)
+        # A membership's renewal: no order to mark, but its refunds are money given back.
+        log.info("charge %s matches no Quire order; only its refunds are recorded", charge.id)
+        record_refunds(None, charge)
         return None
     refunded_before = order.amount_refunded
     order.amount_refunded = max(order.amount_refunded, charge.amount_refunded)

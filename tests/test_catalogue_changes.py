@@ -281,3 +281,37 @@ def test_a_database_without_recorded_prices_looks_them_up_once_and_records_them(
     assert client.post(f"/checkout/books/{EBOOK}", data={"quantity": "1"}).status_code == 303
     assert stripe.price_lookups() == lookups + 1
     assert stripe.sold_price() == stripe.active_price(f"book:{EBOOK}")["id"]
+
+
+def test_resuming_an_order_made_at_an_old_price_cancels_it_and_gives_its_copies_back(
+    workers: tuple[Flask, Flask], stripe: Stripe, catalogue_copy: Path
+) -> None:
+    admin, shop = workers
+    sync(admin)
+    client = shopper_of(shop)
+    ordered = client.post(f"/checkout/books/{LIMITED}", data={"quantity": "2", "ship_to": "GB"})
+    assert ordered.status_code == 303
+    [order] = orders_in(shop)
+    assert order.amount_total == 4400 and helpers.level(shop, LIMITED) == (2, 0)
+
+    set_price(catalogue_copy, LIMITED, 2500)
+    sync(admin)  # Stripe now sells at 2500; the order's page lapses unpaid
+    assert order.checkout_session_id is not None
+    stripe.sessions.expire_now(order.checkout_session_id)
+    sessions_before = len(stripe.sessions.created)
+
+    resumed = client.post(f"/orders/{order.id}/resume")
+    assert resumed.status_code == 303
+    assert resumed.location.endswith(f"/books/{LIMITED}")
+    page = client.get(resumed.location).text
+    assert "The price changed since you placed order" in page
+    assert "£25.00" in page
+    assert "payment provider" not in page
+    [after] = orders_in(shop)
+    assert after.status == "cancelled"
+    assert helpers.level(shop, LIMITED) == (0, 0)
+    assert len(stripe.sessions.created) == sessions_before  # nothing sold at the old price
+
+    again = client.post(f"/checkout/books/{LIMITED}", data={"quantity": "2", "ship_to": "GB"})
+    assert again.status_code == 303
+    assert [o.amount_total for o in orders_in(shop)] == [4400, 5000]

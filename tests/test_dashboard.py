@@ -108,6 +108,32 @@ def test_every_figure_of_seven_days_and_of_ninety(history: Flask) -> None:
     assert (quarter.churn.part, quarter.churn.whole, quarter.churn.rate) == (2, 0, None)
 
 
+def test_unpaid_and_incomplete_memberships_add_nothing_to_mrr_or_churn(history: Flask) -> None:
+    """Only memberships that pay count in MRR; churn's base is live memberships."""
+    before = figures(history, "30d")
+    with history.app_context():
+        for status in ("unpaid", "incomplete", "paused", "incomplete_expired"):
+            db.session.add(
+                Subscription(
+                    stripe_subscription_id=f"sub_{status}",
+                    stripe_customer_id=f"cus_{status}",
+                    plan_key="reader",
+                    interval="month",
+                    status=status,
+                    amount=900,
+                    currency="gbp",
+                    started_at=NOW - timedelta(days=40),
+                    ended_at=NOW - timedelta(days=3) if status == "incomplete_expired" else None,
+                )
+            )
+        db.session.commit()
+    after = figures(history, "30d")
+    assert after.mrr_now == before.mrr_now == {"gbp": 4170}
+    assert after.mrr == before.mrr
+    assert (after.churn.part, after.churn.whole) == (before.churn.part, before.churn.whole)
+    assert (after.churn.part, after.churn.whole) == (2, 5)
+
+
 def test_twelve_months_have_a_point_a_week(history: Flask) -> None:
     year = figures(history, "12m")
     assert year.period.start == datetime.combine(day(364), time(), UTC)
@@ -327,6 +353,56 @@ def test_each_refund_is_a_movement_on_its_own_day(
     ]
     retrieve = next(c.request.url for c in fake_stripe.calls if "/v1/charges/ch_1" in c.request.url)
     assert "refunds" in expanded(retrieve)
+
+
+def test_a_refund_of_a_renewal_s_charge_lowers_that_day_s_net_revenue(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """A renewal's charge pays an invoice, not an order: its refund is still money back."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    renewal = builders.invoice(
+        "in_2",
+        billing_reason="subscription_cycle",
+        amount_paid=900,
+        created=1780000000,
+        status_transitions={"paid_at": 1780003600, "finalized_at": 1780000000},
+    )
+    builders.stripe_serves(fake_stripe, "/v1/invoices/in_2", renewal)
+    post_event(event("invoice.paid", renewal))
+    charge = builders.charge(
+        "ch_renewal",
+        payment_intent="pi_renewal",
+        invoice="in_2",
+        amount=900,
+        amount_refunded=300,
+        refunds={
+            "object": "list",
+            "url": "/v1/refunds",
+            "has_more": False,
+            "data": [refund("re_renewal", 300, 1780007200)],
+        },
+    )
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_renewal", charge)
+    post_event(event("charge.refunded", charge))
+    post_event(event("charge.refunded", charge))  # recorded once
+    assert movements(app) == [
+        ("payment", "in_2", 900, from_timestamp(1780003600)),
+        ("refund", "re_renewal", 300, from_timestamp(1780007200)),
+    ]
+    paid_on = from_timestamp(1780003600)
+    assert paid_on is not None
+    start = datetime.combine(paid_on.date(), time(), UTC)
+    with app.app_context():
+        row = db.session.execute(
+            db.select(MoneyMovement).filter_by(stripe_id="re_renewal")
+        ).scalar_one()
+        assert (row.order_id, row.stripe_invoice_id, row.currency) == (None, "in_2", "gbp")
+        revenue = analytics.revenue_by_day(start, start + timedelta(days=1))
+    assert revenue == {"gbp": {paid_on.date(): 600}}
 
 
 # --- What a membership charges, from the subscription ---------------------------------

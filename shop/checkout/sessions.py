@@ -53,6 +53,16 @@ class PaymentsUnavailable(RuntimeError):
         self.order = order
 
 
+class PriceChanged(RuntimeError):
+    """A pending order's prices are no longer the catalogue's (a sync changed them since
+    it was made): it cannot be paid as it stands, so it was cancelled and its copies
+    went back; the shopper starts again at the new price."""
+
+    def __init__(self, order: Order, error: CatalogueNotSynced) -> None:
+        super().__init__(str(error))
+        self.order = order
+
+
 @dataclass(frozen=True)
 class ReturnUrls:
     """Where Stripe sends the shopper back to, for one order (built by the views)."""
@@ -181,9 +191,16 @@ def open_checkout(
         session = stripe_api.create_checkout_session(
             client, session_params(order, price_ids, customer_id, urls), key
         )
-    except (StripeFailure, CatalogueNotSynced) as error:
+    except StripeFailure as error:
         order.checkout_attempts += 1
         raise _unavailable(order, error) from error
+    except CatalogueNotSynced as error:
+        order.checkout_attempts += 1
+        db.session.commit()
+        status = _cancel_at_old_price(client, order, error)
+        if status in WAS_PAID:  # paid on its old page meanwhile
+            return CheckoutStart(order, urls.confirmation(order.checkout_session_id or ""))
+        raise PriceChanged(order, error) from error
     order.checkout_attempts += 1
     order.checkout_session_id = session.id
     order.stripe_customer_id = customer_id
@@ -192,6 +209,21 @@ def open_checkout(
     if not session.url:
         raise PaymentsUnavailable(order, RuntimeError(f"session {session.id} has no url"))
     return CheckoutStart(order=order, url=session.url)
+
+
+def _cancel_at_old_price(
+    client: stripe.StripeClient, order: Order, error: CatalogueNotSynced
+) -> OrderStatus:
+    """Cancel an order made at prices Stripe no longer sells at (its copies go back)
+    rather than keep it holding stock for a payment page that cannot be opened; its
+    status afterwards. :raise PaymentsUnavailable: Stripe could not confirm the order's
+    old page is closed, so the order is kept.
+    """
+    log.warning("%s was made at an old price (%s); cancelling it", order.reference, error)
+    try:
+        return cancel_order(client, order)
+    except StripeFailure as failure:
+        raise _unavailable(order, failure) from failure
 
 
 def _session_now(
@@ -219,6 +251,8 @@ def continue_checkout(
     An open session is reused. A completed one was paid while its webhook is still on
     the way: it is recorded now and the shopper sees the confirmation. Only an expired
     session (or none, after an outage) is replaced by a new one.
+    :raise PriceChanged: the order's prices are no longer Stripe's; it was cancelled.
+    :raise PaymentsUnavailable: Stripe failed; the order is kept.
     """
     if order.status != OrderStatus.PENDING:
         return CheckoutStart(order, urls.confirmation(order.checkout_session_id or ""))

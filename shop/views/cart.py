@@ -23,7 +23,7 @@ from shop.forms import ActionForm, BuyForm, CheckoutForm, QuantityForm
 from shop.shipping import cheapest_postage
 from shop.stripe_client import stripe_client
 from shop.views import catalogue, price_directory, price_updating
-from shop.views.checkout import own_order, return_urls
+from shop.views.checkout import own_order, price_changed, return_urls
 
 bp = Blueprint("cart", __name__)
 
@@ -144,4 +144,6 @@ def checkout() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         return price_updating(url_for("cart.show"), "your basket")
     except sessions.PaymentsUnavailable as failure:
         return render_template("checkout/unavailable.html", order=failure.order), 503
+    except sessions.PriceChanged as changed:
+        return price_changed(changed.order)
     return redirect(started.url, code=303)

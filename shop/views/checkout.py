@@ -49,7 +49,27 @@ def _go_to_stripe(order: Order) -> Response | tuple[str, int]:
         )
     except sessions.PaymentsUnavailable as failure:
         return render_template("checkout/unavailable.html", order=failure.order), 503
+    except sessions.PriceChanged as changed:
+        return price_changed(changed.order)
     return redirect(started.url, code=303)
+
+
+def price_changed(order: Order) -> Response:
+    """An order made at a price changed since was cancelled: say so, and send the
+    shopper back to buy at the new price (the book, the plan, or the basket)."""
+    keys = [item.item_key for item in order.items]
+    if order.product_kind is ProductKind.MEMBERSHIP:
+        back = url_for("shop.plan", key=keys[0]) if keys else url_for("shop.index")
+    elif len(keys) == 1 and catalogue().book(keys[0]) is not None:
+        back = url_for("shop.book", key=keys[0])
+    else:
+        back = url_for("cart.show")
+    flash(
+        f"The price changed since you placed order #{order.id}, so we cancelled it: "
+        "nothing was charged. Please order again at the new price.",
+        "info",
+    )
+    return redirect(back, code=303)
 
 
 @bp.post("/checkout/books/<key>")
