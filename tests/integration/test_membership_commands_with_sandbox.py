@@ -132,6 +132,7 @@ def test_retry_a_failed_renewal_declines_then_pays_once_the_card_is_fixed(
         live_shop.sandbox.state,
         member.stripe_customer_id,
         CardDetails("4242424242424242", 12, 2033, "123"),
+        pay_open_invoices=False,  # saved, but left to the admin to charge now
     )
     assert fixed.status == "succeeded"
     paid = run(live_shop, "invoices", "retry", invoice_id)

@@ -751,7 +751,10 @@ def test_paying_an_open_invoice_now_declines_with_402_then_pays_once_the_card_is
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
 
     fixed = portal_update_card(
-        sandbox.state, str(sub.customer), CardDetails("4242424242424242", 12, 2033, "123")
+        sandbox.state,
+        str(sub.customer),
+        CardDetails("4242424242424242", 12, 2033, "123"),
+        pay_open_invoices=False,  # the card saved, the invoice left open for `/pay`
     )
     assert fixed.status == "succeeded"
     paid = stripe_client.v1.invoices.pay(invoice.id)

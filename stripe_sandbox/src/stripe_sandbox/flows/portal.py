@@ -86,9 +86,13 @@ def portal_switch_price(sandbox: Sandbox, subscription_id: str, price_id: str) -
         )
 
 
-def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails) -> PaymentOutcome:
+def portal_update_card(
+    sandbox: Sandbox, customer_id: str, details: CardDetails, *, pay_open_invoices: bool = True
+) -> PaymentOutcome:
     """Save a new card as the customer's default for invoices and subscriptions, and
-    charge it for the open invoice of each past-due subscription.
+    (as the portal does, unless `pay_open_invoices` is false: a card saved some other
+    way, say, leaving the open invoice to its retry schedule or to `/pay`) charge it for
+    the open invoice of each past-due subscription.
 
     Decline cards cannot be attached: the outcome is ``declined`` with Stripe's message.
     """
@@ -120,7 +124,7 @@ def portal_update_card(sandbox: Sandbox, customer_id: str, details: CardDetails)
         # As Stripe's portal does, a new card pays what a refused renewal left open at
         # once, rather than at the next scheduled retry.
         for past_due in sandbox.store.list("subscription", customer=customer_id, status="past_due"):
-            if past_due.get("_retry_invoice"):
+            if pay_open_invoices and past_due.get("_retry_invoice"):
                 billing.retry(sandbox, load(sandbox, "subscription", past_due["id"]), now)
         return PaymentOutcome("succeeded")
 
