@@ -50,7 +50,10 @@ def main() -> int:
         return 1
     if args.webhook_url and not args.dry_run:
         print("3. Registering the webhook endpoint…")
-        if flask("stripe", "webhook-endpoint", args.webhook_url) != 0:
+        if (
+            flask("db", "upgrade") != 0
+            or flask("stripe", "webhook-endpoint", args.webhook_url) != 0
+        ):
             return 1
     print("\nLeft to do:")
     if not args.webhook_url:
@@ -58,7 +61,8 @@ def main() -> int:
         print(
             "      python scripts/setup_stripe.py --webhook-url https://<your shop>/webhooks/stripe"
         )
-        print("    and set STRIPE_WEBHOOK_SECRET to the secret it prints.")
+        print("    (it keeps the endpoint's signing secret in the shop's database; on a")
+        print("    platform, `flask --app wsgi release` does this step for SITE_URL).")
     print("  - Create an admin account: flask --app wsgi users create-admin you@example.com")
     return 0
 
