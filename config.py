@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent
 INSTANCE = ROOT / "instance"
 
 #: Where `make run` leaves the signing secret of the webhook endpoint it registered.
-SANDBOX_WEBHOOK_SECRET_FILE = INSTANCE / "sandbox-webhook-secret"
 
 
 #: The values `QUIRE_ENV` accepts; anything else stops start-up rather than guess.
@@ -106,15 +105,6 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, least: int = 
     if not raw.strip().isdigit() or int(raw) < least:
         raise ConfigError(f"{name} must be a whole number, {least} or more (got {raw!r})")
     return int(raw)
-
-
-def sandbox_webhook_secret_file(port: int) -> Path:
-    """Where `make run` keeps the signing secret of the sandbox endpoint for the shop on
-    `port`: one file per port, since Stripe shows a secret only when its endpoint is
-    created (port 5000 keeps the original name)."""
-    if port == 5000:
-        return SANDBOX_WEBHOOK_SECRET_FILE
-    return SANDBOX_WEBHOOK_SECRET_FILE.with_name(f"{SANDBOX_WEBHOOK_SECRET_FILE.name}-{port}")
 
 
 def shop_port(env: Mapping[str, str]) -> int:
@@ -223,9 +213,6 @@ class Settings:
             sandbox = sandbox_settings(env)
             stripe_key = sandbox.api_keys[0]
             api_base = api_base or sandbox.base_url
-            secret_file = sandbox_webhook_secret_file(shop_port(env))
-            if not webhook_secrets and secret_file.exists():
-                webhook_secrets = (secret_file.read_text().strip(),)
         return cls(
             environment=environment,
             secret_key=env.get("SECRET_KEY") or _development_secret_key(),

@@ -33,7 +33,6 @@ from config import (  # noqa: E402
     ConfigError,
     Settings,
     sandbox_settings,
-    sandbox_webhook_secret_file,
     shop_port,
 )
 
@@ -130,17 +129,6 @@ def first_taken(ports: list[Port]) -> str | None:
         if not is_free(port.host, port.number):
             return port_taken(port, holder_of(port.number))
     return None
-
-
-def webhook_url(port: int) -> str:
-    """Where the sandbox delivers the shop's events: the shop's own port."""
-    return f"http://{SHOP_HOST}:{port}/webhooks/stripe"
-
-
-def webhook_secret_file(port: int) -> Path:
-    """Where the signing secret of the endpoint for `port` is kept (`config` reads the
-    same file, so commands run beside `make run` verify with it too)."""
-    return sandbox_webhook_secret_file(port)
 
 
 def shop_environment(env: Mapping[str, str], port: int, uses_sandbox: bool) -> dict[str, str]:
@@ -247,7 +235,9 @@ def stop_all(children: Mapping[str, subprocess.Popen[str]]) -> None:
 def start_sandbox(
     env: dict[str, str], port: int, children: dict[str, subprocess.Popen[str]]
 ) -> None:
-    """Start the sandbox, migrate, sync the catalogue and register the shop's endpoint."""
+    """Start the sandbox, then run the release a deploy runs (check the catalogue,
+    migrate, sync it into the sandbox, register the shop's endpoint with its secret kept
+    in the database, set up the billing portal)."""
     print("No STRIPE_SECRET_KEY: using the embedded Stripe sandbox.")
     INSTANCE.mkdir(exist_ok=True)
     # The sandbox reads its own settings (SANDBOX_PORT, SANDBOX_DB…) from the
@@ -258,16 +248,7 @@ def start_sandbox(
         [*command, "--db", str(ROOT / sandbox_address.db_path)], "[sandbox]", env
     )
     wait_for_port(sandbox_address.host, sandbox_address.port, SANDBOX, children[SANDBOX])
-    run(flask("db", "upgrade"), env)
-    run(flask("catalog", "sync"), env)
-    secret_file = webhook_secret_file(port)
-    endpoint = flask(
-        "stripe", "webhook-endpoint", webhook_url(port), "--secret-file", str(secret_file)
-    )
-    if not secret_file.exists():
-        endpoint.append("--replace")
-    run(endpoint, env)
-    env["STRIPE_WEBHOOK_SECRET"] = secret_file.read_text().strip()
+    run(flask("release"), env)
 
 
 def prepare_stripe_account(settings: Settings, env: dict[str, str], port: int) -> None:

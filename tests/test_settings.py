@@ -7,11 +7,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-import config
 from config import ConfigError, Settings
 from tests.helpers import ROOT
 
@@ -123,17 +121,3 @@ def test_test_clocks_are_off_unless_asked_and_never_in_production() -> None:
     assert Settings.from_env(production).stripe_test_clocks is False
     with pytest.raises(ConfigError, match="STRIPE_TEST_CLOCKS is for development"):
         Settings.from_env({**production, "STRIPE_TEST_CLOCKS": "1"})
-
-
-def test_commands_beside_make_run_on_another_port_verify_with_that_ports_secret(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`PORT=5077 make run` keeps its endpoint's secret in a file of its own; a command run
-    beside it with the same PORT (`stripe check`, `stripe test-webhook`) must read that
-    one, not port 5000's."""
-    monkeypatch.setattr(config, "SANDBOX_WEBHOOK_SECRET_FILE", tmp_path / "sandbox-webhook-secret")
-    (tmp_path / "sandbox-webhook-secret").write_text("whsec_port_5000\n")
-    (tmp_path / "sandbox-webhook-secret-5077").write_text("whsec_port_5077\n")
-    assert Settings.from_env({"PORT": "5077"}).stripe_webhook_secrets == ("whsec_port_5077",)
-    assert Settings.from_env({}).stripe_webhook_secrets == ("whsec_port_5000",)
-    assert Settings.from_env({"PORT": "5099"}).stripe_webhook_secrets == ()
