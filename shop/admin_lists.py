@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, not_, or_, select, tuple_
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from shop.extensions import db
@@ -183,6 +183,26 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, UTC)
 
 
+def _days_args(first: date | None, last: date | None) -> dict[str, str]:
+    """`from` and `to` of a query string for a range of days."""
+    return {
+        "from": first.isoformat() if first else "",
+        "to": last.isoformat() if last else "",
+    }
+
+
+def _between(
+    column: InstrumentedAttribute[Any], first: date | None, last: date | None
+) -> list[ColumnElement[bool]]:
+    """`column` on or after the start of day `first` and before the end of day `last`."""
+    found: list[ColumnElement[bool]] = []
+    if first:
+        found.append(column >= _start_of(first))
+    if last:
+        found.append(column < _start_of(last + timedelta(days=1)))
+    return found
+
+
 @dataclass(frozen=True)
 class OrderFilters:
     """What the orders list shows: a search, a status, a product (book or plan key),
@@ -214,8 +234,7 @@ class OrderFilters:
             "q": self.q,
             "status": self.status,
             "product": self.product,
-            "from": self.placed_from.isoformat() if self.placed_from else "",
-            "to": self.placed_to.isoformat() if self.placed_to else "",
+            **_days_args(self.placed_from, self.placed_to),
             "abandoned": "1" if self.show_abandoned else "",
         }
         return {key: value for key, value in found.items() if value}
@@ -234,10 +253,7 @@ class OrderFilters:
             found.append(
                 Order.id.in_(select(OrderItem.order_id).where(OrderItem.item_key == self.product))
             )
-        if self.placed_from:
-            found.append(Order.created_at >= _start_of(self.placed_from))
-        if self.placed_to:
-            found.append(Order.created_at < _start_of(self.placed_to + timedelta(days=1)))
+        found += _between(Order.created_at, self.placed_from, self.placed_to)
         return found
 
 
@@ -251,11 +267,14 @@ def abandoned(now: datetime) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class MemberFilters:
-    """What the members list shows: a search, a status (or `cancelling`), a plan."""
+    """What the members list shows: a search, a status (or `cancelling`), a plan, started
+    between two days (inclusive, UTC)."""
 
     q: str = ""
     status: str = ""
     plan: str = ""
+    started_from: date | None = None
+    started_to: date | None = None
 
     @classmethod
     def read(cls, args: Mapping[str, str]) -> MemberFilters:
@@ -264,10 +283,17 @@ class MemberFilters:
             q=args.get("q", "").strip()[:255],
             status=status if status in MEMBER_STATUSES else "",
             plan=args.get("plan", "").strip()[:64],
+            started_from=_day(args.get("from")),
+            started_to=_day(args.get("to")),
         )
 
     def args(self) -> dict[str, str]:
-        found = {"q": self.q, "status": self.status, "plan": self.plan}
+        found = {
+            "q": self.q,
+            "status": self.status,
+            "plan": self.plan,
+            **_days_args(self.started_from, self.started_to),
+        }
         return {key: value for key, value in found.items() if value}
 
     def conditions(self) -> list[ColumnElement[bool]]:
@@ -282,16 +308,20 @@ class MemberFilters:
             found.append(Subscription.status == self.status)
         if self.plan:
             found.append(Subscription.plan_key == self.plan)
+        found += _between(Subscription.started_at, self.started_from, self.started_to)
         return found
 
 
 @dataclass(frozen=True)
 class CustomerFilters:
-    """What the customers list shows: a search, with a live membership, with paid orders."""
+    """What the customers list shows: a search, with a live membership, with paid orders,
+    joined between two days (inclusive, UTC)."""
 
     q: str = ""
     has_membership: bool = False
     has_orders: bool = False
+    joined_from: date | None = None
+    joined_to: date | None = None
 
     @classmethod
     def read(cls, args: Mapping[str, str]) -> CustomerFilters:
@@ -299,6 +329,8 @@ class CustomerFilters:
             q=args.get("q", "").strip()[:255],
             has_membership=_flag(args, "member"),
             has_orders=_flag(args, "ordered"),
+            joined_from=_day(args.get("from")),
+            joined_to=_day(args.get("to")),
         )
 
     def args(self) -> dict[str, str]:
@@ -306,6 +338,7 @@ class CustomerFilters:
             "q": self.q,
             "member": "1" if self.has_membership else "",
             "ordered": "1" if self.has_orders else "",
+            **_days_args(self.joined_from, self.joined_to),
         }
         return {key: value for key, value in found.items() if value}
 
@@ -323,6 +356,7 @@ class CustomerFilters:
             )
         if self.has_orders:
             found.append(exists().where(Order.user_id == User.id, Order.status.in_(_was_paid())))
+        found += _between(User.created_at, self.joined_from, self.joined_to)
         return found
 
 

@@ -766,3 +766,31 @@ def test_orders_export_refuses_a_day_that_is_not_one(runner: FlaskCliRunner) -> 
     result = runner.invoke(args=["orders", "export", "--since", "April"])
     assert result.exit_code == 2
     assert "--since" in result.output
+
+
+def test_members_and_customers_are_filtered_by_the_days_they_started_and_joined(
+    app: Flask, client: FlaskClient, owner: None, members: dict[str, int]
+) -> None:
+    with app.app_context():
+        for membership in db.session.execute(db.select(Subscription)).scalars():
+            started = {
+                "sub_act": datetime(2026, 3, 1, 9, tzinfo=UTC),
+                "sub_end": datetime(2026, 3, 31, 23, 59, tzinfo=UTC),
+                "sub_pat": datetime(2026, 4, 1, 0, 0, tzinfo=UTC),
+            }.get(membership.stripe_subscription_id)
+            membership.started_at = started
+            if membership.user is not None and started is not None:
+                membership.user.created_at = started
+        db.session.commit()
+    march = {"from": "2026-03-01", "to": "2026-03-31"}
+    page = client.get("/admin/members", query_string=march).text
+    assert rows(page, "member") == [members["ending"], members["active"]]
+    csv_link = page.split('class="csv-download" href="')[1].split('"')[0]
+    assert "from=2026-03-01" in csv_link and "to=2026-03-31" in csv_link  # the CSV keeps them
+    joined = rows(client.get("/admin/customers", query_string=march).text, "customer")
+    with app.app_context():
+        emails = set(db.session.execute(db.select(User.email).where(User.id.in_(joined))).scalars())
+    assert emails == {"active@example.com", "ending@example.com"}
+    assert rows(
+        client.get("/admin/members", query_string={"from": "2026-04-01"}).text, "member"
+    ) == [members["patron"]]
