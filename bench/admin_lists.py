@@ -29,10 +29,9 @@ from sqlalchemy import event, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shop import create_app  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from shop.models import Customer, Invoice, Order, OrderItem, Subscription, User  # noqa: E402
-from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET, add_user, sign_in  # noqa: E402
+from tests.helpers import add_user, build_app, sign_in  # noqa: E402
 
 BOOKS = [("the-salt-road", 1299), ("quiet-machines", 1650), ("winter-orchard", 1000)]
 EBOOKS = [("salt-road-ebook", 699), ("small-press-handbook", 1499)]
@@ -179,24 +178,10 @@ def fill(users: int, orders: int, members: int) -> dict[str, Any]:
 
 def main() -> None:
     options = arguments()
-    url = options.database_url
-    if not url:
-        folder = Path(tempfile.mkdtemp(prefix="quire-bench-lists-"))
-        url = f"sqlite:///{folder / 'lists.sqlite3'}"
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": "bench",
-            "STRIPE_SECRET_KEY": "sk_test_bench",
-            "STRIPE_API_BASE": None,
-            "STRIPE_MAX_NETWORK_RETRIES": 0,
-            "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET,),
-            "WTF_CSRF_ENABLED": False,
-            "LOG_LEVEL": "WARNING",
-            "SITE_URL": "http://shop.test",
-            "CATALOGUE_PATH": str(TEST_CATALOGUE),
-        }
-    )
+    folder = Path(tempfile.mkdtemp(prefix="quire-bench-lists-"))
+    url = options.database_url or f"sqlite:///{folder / 'lists.sqlite3'}"
+    # The tests' settings (fake Stripe key, the test catalogue) on this database.
+    app = build_app(folder, SQLALCHEMY_DATABASE_URI=url, TESTING=False)
     with app.app_context():
         db.drop_all()
         db.create_all()

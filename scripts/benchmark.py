@@ -29,12 +29,11 @@ import stripe
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shop import create_app  # noqa: E402
 from shop.catalogue import load_catalogue  # noqa: E402
 from shop.checkout import prices  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from tests.builders import add_order, session  # noqa: E402
-from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET, sign_up  # noqa: E402
+from tests.helpers import TEST_CATALOGUE, WEBHOOK_SECRET, build_app, sign_up  # noqa: E402
 from tests.stripe_fakes import API, event, example, listing, signature  # noqa: E402
 
 EVENTS = 400
@@ -55,19 +54,12 @@ def timed(label: str, count: int, run: Callable[[int], None]) -> float:
 
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="quire-bench-"))
+    # The tests' settings (fake Stripe key, the test catalogue), on a SQLite file here.
     settings: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
-        "SECRET_KEY": "bench",
-        "STRIPE_SECRET_KEY": "sk_test_bench",
-        "STRIPE_API_BASE": None,
-        "STRIPE_MAX_NETWORK_RETRIES": 0,
-        "STRIPE_WEBHOOK_SECRETS": (WEBHOOK_SECRET,),
-        "WTF_CSRF_ENABLED": False,
-        "LOG_LEVEL": "WARNING",
-        "SITE_URL": "http://shop.test",
-        "CATALOGUE_PATH": str(TEST_CATALOGUE),
+        "TESTING": False,
     }
-    app = create_app(settings)
+    app = build_app(folder, **settings)
     # The tests' catalogue, not the shop's products.yaml: editing the real one changes nothing.
     ebook = next(b for b in load_catalogue(TEST_CATALOGUE).books if b.format == "ebook")
     with app.app_context():
@@ -170,7 +162,7 @@ def main() -> None:
             return len(stripe_http.calls) - before
 
         counts = [purchase(client) for _ in range(3)]
-        other_worker = create_app(settings)  # a second worker on the same database
+        other_worker = build_app(folder, **settings)  # a second worker, the same database
         other_client = other_worker.test_client()
         assert other_client.post(
             "/login", data={"email": "bench@example.com", "password": "benchmark1"}

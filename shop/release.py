@@ -115,7 +115,7 @@ def upgrade_database() -> StepResult:
     return StepResult("changed", "database", f"migrated from {before or 'empty'} to {after}")
 
 
-def sync_catalogue(app: Flask, client: stripe.StripeClient, catalogue: Catalogue) -> StepResult:
+def sync_catalogue(client: stripe.StripeClient, catalogue: Catalogue) -> StepResult:
     stripe_side = sync.read_stripe(client)
     plan = sync.plan_sync(catalogue, stripe_side)
     written: list[stripe.Price] = []
@@ -205,7 +205,7 @@ def run_release(
     catalogue, checked = check_catalogue(app)
     report(checked)
     report(upgrade_database())
-    report(sync_catalogue(app, client, catalogue))
+    report(sync_catalogue(client, catalogue))
     webhook = register_webhook(app, client)
     report(webhook.result)
     report(ensure_portal(client, catalogue))

@@ -19,10 +19,6 @@ from shop.views.admin import admin_required, bp
 DASHBOARD_ROWS = 20
 
 
-def _money(amount: int, currency: str) -> str:
-    return format_money(amount, currency)
-
-
 @bp.get("/")
 @admin_required
 def dashboard() -> str:
@@ -34,7 +30,7 @@ def dashboard() -> str:
             f"Revenue per {'week' if figures.period.step_days > 1 else 'day'} in "
             f"{currency.upper()}, net of refunds, last {figures.period.label}",
             series,
-            partial(_money, currency=currency),
+            partial(format_money, currency=currency),
         )
         for currency, series in figures.revenue.items()
     }
@@ -42,7 +38,7 @@ def dashboard() -> str:
         currency: charts.line(
             f"Monthly recurring revenue in {currency.upper()}, last {figures.period.label}",
             series,
-            partial(_money, currency=currency),
+            partial(format_money, currency=currency),
         )
         for currency, series in figures.mrr.items()
     }
