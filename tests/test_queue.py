@@ -17,7 +17,9 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from config import ConfigError, Settings
 from shop import inbox, queue
@@ -113,6 +115,65 @@ def test_the_webhook_keeps_the_event_and_answers_without_calling_stripe(
         {"event_id": "evt_kept"},
     )
     assert job["lock"] == "stripe:pi_1"  # its payment: refunds and disputes queue behind it
+
+
+def test_an_event_and_its_job_are_kept_together_or_not_at_all(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_atomic")
+    real_commit = db.session.commit
+
+    def database_gone() -> None:  # the commit after the job was deferred never happens
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(db.session, "commit", database_gone)
+    assert post_event(body).status_code >= 500  # Stripe will deliver it again
+    monkeypatch.setattr(db.session, "commit", real_commit)
+    with app.app_context():
+        db.session.rollback()
+        assert db.session.get(ProcessedEvent, "evt_atomic") is None
+    assert jobs(app) == []  # neither the event nor its job
+
+    assert post_event(body).json["outcome"] == "queued"  # Stripe's retry
+    assert len(jobs(app)) == 1 and event_row(app, "evt_atomic").outcome == "received"
+
+
+def test_acknowledging_an_event_is_one_short_transaction(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    post_event: Callable[..., Any],
+) -> None:
+    post_event(event("checkout.session.completed", paid_session, id="evt_warm"))
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listeners = {
+        "begin": lambda *_: seen.append("BEGIN"),
+        "commit": lambda *_: seen.append("COMMIT"),
+        "rollback": lambda *_: seen.append("ROLLBACK"),
+        "before_cursor_execute": lambda _c, _cur, statement, *_: seen.append(
+            statement.split("(")[0].strip()
+        ),
+    }
+    for name, listener in listeners.items():
+        sa_event.listen(engine, name, listener)
+    try:
+        paid_session["id"] = "cs_test_2"
+        answer = post_event(event("checkout.session.completed", paid_session, id="evt_counted"))
+    finally:
+        for name, listener in listeners.items():
+            sa_event.remove(engine, name, listener)
+
+    assert answer.json["outcome"] == "queued"
+    # The job is deferred on the same connection, inside this transaction (not counted
+    # here: procrastinate runs its SQL on the driver's cursor).
+    assert seen == ["BEGIN", "INSERT INTO processed_events", "COMMIT"]
+    assert len(jobs(app)) == 2
 
 
 def test_a_worker_applies_the_queued_event_once(
