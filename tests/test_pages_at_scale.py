@@ -1,0 +1,153 @@
+"""Pages that stay the same size and cost at any size of shop: the account page and the
+admin dashboard run a fixed number of SQL statements whatever the number of orders, and
+the account page lists its orders a page at a time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, insert
+
+from shop.extensions import db
+from shop.models import Order, OrderItem, User
+
+NOW = datetime.now(UTC)
+
+
+class StatementCounter:
+    """Counts the SQL statements the app's engine runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def statements(app: Flask) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
+
+
+def statements_of(client: FlaskClient, counter: StatementCounter, path: str) -> int:
+    counter.count = 0
+    assert client.get(path).status_code == 200
+    return counter.count
+
+
+def add_orders(
+    app: Flask,
+    email: str,
+    count: int,
+    *,
+    first: int = 0,
+    status: str = "paid",
+    trial_every: int = 0,
+) -> None:
+    """`count` orders of `email`, placed an hour apart going back from now (the newest
+    first when `first` is 0), each with its line; every `trial_every`th is a Reader
+    membership begun with a free trial (charged nothing today)."""
+    with app.app_context():
+        user_id = db.session.execute(db.select(User.id).filter_by(email=email)).scalar_one()
+        for n in range(first, first + count):
+            trial = bool(trial_every) and n % trial_every == 0
+            placed = NOW - timedelta(hours=n)
+            order_id = db.session.execute(
+                insert(Order)
+                .values(
+                    user_id=user_id,
+                    kind="membership" if trial else "book",
+                    status=status,
+                    currency="gbp",
+                    amount_total=900 if trial else 1299,
+                    amount_paid=(0 if trial else 1299) if status == "paid" else None,
+                    trial_days=14 if trial else None,
+                    checkout_session_id=f"cs_test_{email}_{n}",
+                    created_at=placed,
+                    updated_at=placed,
+                )
+                .returning(Order.id)
+            ).scalar_one()
+            db.session.execute(
+                insert(OrderItem).values(
+                    order_id=order_id,
+                    item_key="reader" if trial else "the-salt-road",
+                    lookup_key="plan:reader:month" if trial else "book:the-salt-road",
+                    description=f"Order line {n}",
+                    unit_amount=900 if trial else 1299,
+                    quantity=1,
+                )
+            )
+        db.session.commit()
+
+
+def order_lines(page: str) -> list[str]:
+    """The descriptions in the account page's orders table, top to bottom."""
+    table = page.split('<table class="orders stacks">')[1].split("</table>")[0]
+    return re.findall(r"(Order line \d+)", table)
+
+
+# --- The account page -------------------------------------------------------------------
+
+
+def test_the_account_page_runs_as_many_statements_for_60_orders_as_for_3(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    statements: StatementCounter,
+) -> None:
+    """No statement per order, per line or per free-trial sign-up."""
+    add_orders(app, "reader@example.com", 3, trial_every=2)
+    few = statements_of(client, statements, "/account")
+    add_orders(app, "reader@example.com", 57, first=3, trial_every=2)
+    many = statements_of(client, statements, "/account")
+    assert many == few
+    assert statements_of(client, statements, "/account?page=3") == few
+
+
+def test_the_account_page_lists_20_orders_newest_first_and_the_next_page_the_older_ones(
+    app: Flask, client: FlaskClient, shopper: int, add_user: Callable[..., int]
+) -> None:
+    add_orders(app, "reader@example.com", 45, trial_every=10)
+    add_user("someone.else@example.com")
+    add_orders(app, "someone.else@example.com", 5, first=100)
+
+    first = client.get("/account").text
+    assert order_lines(first) == [f"Order line {n}" for n in range(0, 20)]
+    assert "today (free trial)" in first  # order 0 and 10 began with a trial
+    assert "Older orders" in first and "Newer orders" not in first
+
+    second = client.get("/account?page=2").text
+    assert order_lines(second) == [f"Order line {n}" for n in range(20, 40)]
+    assert "Older orders" in second and "Newer orders" in second
+    assert "Page 2" in second
+
+    last = client.get("/account?page=3").text
+    assert order_lines(last) == [f"Order line {n}" for n in range(40, 45)]
+    assert "Older orders" not in last
+    # Everything else on the page is still there, on every page of orders.
+    for page in (first, second, last):
+        assert "Signed in as reader@example.com" in page
+        assert "<h2>Memberships</h2>" in page and "Change your password" in page
+
+
+def test_a_shopper_with_20_orders_or_fewer_sees_no_page_links(
+    app: Flask, client: FlaskClient, shopper: int
+) -> None:
+    assert "No orders yet." in client.get("/account").text
+    add_orders(app, "reader@example.com", 20)
+    page = client.get("/account").text
+    assert len(order_lines(page)) == 20
+    assert "Older orders" not in page and "Page 1" not in page
+    assert "No orders yet." not in page
