@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, insert
 
 from shop.extensions import db
-from shop.models import Order, OrderItem, User
+from shop.models import Invoice, Order, OrderItem, User
 
 NOW = datetime.now(UTC)
 
@@ -151,3 +151,80 @@ def test_a_shopper_with_20_orders_or_fewer_sees_no_page_links(
     assert len(order_lines(page)) == 20
     assert "Older orders" not in page and "Page 1" not in page
     assert "No orders yet." not in page
+
+
+# --- The admin dashboard ----------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(
+    client: FlaskClient, add_user: Callable[..., int], sign_in: Callable[..., None]
+) -> FlaskClient:
+    add_user("owner@example.com", admin=True)
+    sign_in("owner@example.com")
+    return client
+
+
+def add_failed_invoices(app: Flask, count: int, first: int = 0) -> None:
+    """`count` membership invoices still open after a refused renewal."""
+    with app.app_context():
+        db.session.execute(
+            insert(Invoice),
+            [
+                {
+                    "stripe_invoice_id": f"in_failed_{n}",
+                    "stripe_subscription_id": f"sub_{n}",
+                    "stripe_customer_id": f"cus_{n}",
+                    "status": "open",
+                    "billing_reason": "subscription_cycle",
+                    "currency": "gbp",
+                    "amount_due": 900,
+                    "amount_paid": 0,
+                    "attempt_count": 2,
+                    "created_at": NOW - timedelta(hours=n),
+                    "updated_at": NOW - timedelta(hours=n),
+                }
+                for n in reversed(range(first, first + count))  # the oldest recorded first
+            ],
+        )
+        db.session.commit()
+
+
+def dashboard_rows(page: str, heading: str) -> list[str]:
+    """The rows of the dashboard's table under `heading`."""
+    section = page.split(f"<h2>{heading}</h2>")[1].split("</table>")[0]
+    return re.findall(r"<tr><td data-label=", section)
+
+
+def test_the_dashboard_runs_as_many_statements_for_many_orders_and_failures_as_for_few(
+    app: Flask, admin: FlaskClient, add_user: Callable[..., int], statements: StatementCounter
+) -> None:
+    add_user("reader@example.com")
+    add_orders(app, "reader@example.com", 3)
+    add_orders(app, "reader@example.com", 2, first=3, status="payment_failed")
+    add_failed_invoices(app, 2)
+    few = statements_of(admin, statements, "/admin/")
+    add_user("another@example.com")
+    add_orders(app, "another@example.com", 40, first=10)
+    add_orders(app, "reader@example.com", 40, first=60, status="payment_failed")
+    add_failed_invoices(app, 40, first=2)
+    many = statements_of(admin, statements, "/admin/")
+    assert many == few
+    assert statements_of(admin, statements, "/admin/?period=12m") == few
+
+
+def test_the_dashboard_shows_the_newest_20_orders_and_20_of_each_kind_of_failure(
+    app: Flask, admin: FlaskClient, add_user: Callable[..., int]
+) -> None:
+    add_user("reader@example.com")
+    add_orders(app, "reader@example.com", 30)
+    add_orders(app, "reader@example.com", 30, first=100, status="payment_failed")
+    add_failed_invoices(app, 30)
+    page = admin.get("/admin/").text
+    assert len(dashboard_rows(page, "Latest orders")) == 20
+    failures = page.split("<h2>Failed payments</h2>")[1].split("</table>")[0]
+    assert failures.count(">Order #") == 20
+    assert failures.count("<code>in_failed_") == 20
+    assert "<code>in_failed_0</code>" in failures  # the newest
+    assert "<code>in_failed_29</code>" not in failures
+    assert "All failed orders" in page
