@@ -56,7 +56,7 @@ def dashboard() -> str:
         db.select(Order)
         .filter_by(status=OrderStatus.PAYMENT_FAILED)
         .options(selectinload(Order.user))
-        .order_by(Order.id.desc())
+        .order_by(Order.created_at.desc(), Order.id.desc())  # along (status, created_at, id)
         .limit(DASHBOARD_ROWS)
     ).scalars()
     return render_template(
