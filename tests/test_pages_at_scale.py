@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, insert
 
 from shop.extensions import db
-from shop.models import Invoice, Order, OrderItem, User
+from shop.models import Invoice, Order, OrderItem, StockLevel, User
 
 NOW = datetime.now(UTC)
 
@@ -228,3 +228,21 @@ def test_the_dashboard_shows_the_newest_20_orders_and_20_of_each_kind_of_failure
     assert "<code>in_failed_0</code>" in failures  # the newest
     assert "<code>in_failed_29</code>" not in failures
     assert "All failed orders" in page
+
+
+# --- A book page ------------------------------------------------------------------------
+
+
+def test_a_printed_book_s_page_reads_its_copies_left_in_as_many_statements_at_any_sales(
+    app: Flask, client: FlaskClient, shopper: int, statements: StatementCounter
+) -> None:
+    """Copies left come from the book's stock level row, never from its order lines."""
+    path = "/books/the-salt-road"
+    add_orders(app, "reader@example.com", 3)
+    few = statements_of(client, statements, path)
+    add_orders(app, "reader@example.com", 60, first=3)
+    assert statements_of(client, statements, path) == few
+    with app.app_context():
+        db.session.add(StockLevel(book_key="the-salt-road", sold=38, held=1))
+        db.session.commit()
+    assert "1 copy left" in client.get(path).text  # 40 allotted, less sold and held
