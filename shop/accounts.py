@@ -437,6 +437,8 @@ def confirm_email_change(user: User, token: str) -> str:
 
 #: Orders per page of the account page's order list.
 ORDERS_PER_PAGE = 20
+#: A page number past this is read as this one (an offset the database can always take).
+MAX_ORDER_PAGE = 100_000
 
 
 @dataclass(frozen=True)
@@ -462,7 +464,7 @@ def order_history(user_id: int, page: int = 1, per_page: int = ORDERS_PER_PAGE) 
     """Page `page` (from 1) of the user's orders, newest first, in two statements however
     many orders they have: the page (one row more than it shows, to know whether another
     follows, along the `(user_id, created_at, id)` index) and the page's order lines."""
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_ORDER_PAGE)
     rows = list(
         db.session.execute(
             db.select(Order)

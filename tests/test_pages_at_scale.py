@@ -133,6 +133,10 @@ def test_the_account_page_lists_20_orders_newest_first_and_the_next_page_the_old
     assert "Older orders" in second and "Newer orders" in second
     assert "Page 2" in second
 
+    for nonsense in ("0", "-4", "x", "9" * 40):  # the first page, or an empty one
+        assert client.get(f"/account?page={nonsense}").status_code == 200
+    assert "No orders on this page." in client.get("/account?page=" + "9" * 40).text
+
     last = client.get("/account?page=3").text
     assert order_lines(last) == [f"Order line {n}" for n in range(40, 45)]
     assert "Older orders" not in last
