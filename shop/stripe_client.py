@@ -45,6 +45,23 @@ class LoggedHTTPClient(stripe.RequestsClient):
     proxy, if any, is given when the client is built (`proxy_for`).
     """
 
+    def _should_retry(
+        self,
+        response: tuple[Any, int, Mapping[str, str] | None] | None,
+        api_connection_error: stripe.APIConnectionError | None,
+        num_retries: int,
+        max_network_retries: int | None,
+    ) -> bool:
+        """The SDK's retry rule (connection errors, 409, 5xx, `Stripe-Should-Retry`),
+        and also 429: Stripe's rate and concurrency limiters ask to be retried with
+        backoff, and the SDK alone retries a 429 only when told to by that header. The
+        retry sends the same idempotency key, so a create is never made twice."""
+        if response is not None and response[1] == 429:
+            return num_retries < (max_network_retries or 0)
+        return bool(
+            super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+        )
+
     def _session_of_this_process(self) -> None:
         """Give this thread a session of this process's own, made once."""
         local = self._thread_local

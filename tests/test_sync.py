@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -120,16 +121,24 @@ def test_changed_title_updates_the_product(stripe_catalogue: FakeProductsAndPric
     assert stripe_catalogue.products["quire_book_dune"]["name"] == "Dune Messiah"
 
 
-def test_large_catalogues_are_read_a_page_of_100_at_a_time(
-    stripe_catalogue: FakeProductsAndPrices,
-) -> None:
-    books = "books:\n" + "".join(
+def books_yaml(count: int) -> str:
+    """A catalogue of `count` ebooks."""
+    return "books:\n" + "".join(
         f"  - key: book-{n}\n    title: Book {n}\n    author: A\n    price: {100 + n}\n"
         f"    currency: gbp\n    format: ebook\n    files: [{{format: epub, path: x.epub}}]\n"
-        for n in range(250)
+        for n in range(count)
     )
+
+
+@pytest.mark.parametrize("count", [250, 1050])
+def test_an_unchanged_resync_is_two_list_calls_per_100_items_and_no_write(
+    stripe_catalogue: FakeProductsAndPrices, count: int
+) -> None:
+    """Products and prices (active and archived together) are listed 100 a page, never
+    one GET per item; nothing is written. 1,050 items: 22 list calls (it was 24)."""
+    books = books_yaml(count)
     run_sync(books)
-    assert len(stripe_catalogue.prices) == 250
+    assert len(stripe_catalogue.prices) == count
     stripe_catalogue.calls.clear()
     messages: list[str] = []
     plan = sync.plan_sync(
@@ -137,10 +146,26 @@ def test_large_catalogues_are_read_a_page_of_100_at_a_time(
         sync.read_stripe(unit_stripe_client(), progress=messages.append),
     )
     assert plan.steps == ()
+    assert stripe_catalogue.writes == []
     reads = [c for c in stripe_catalogue.calls if c[0] == "GET"]
-    # 3 pages of products, 3 of active prices, 1 of archived prices: not one GET per item.
-    assert len(reads) == 7
+    assert set(reads) == {("GET", "/v1/products"), ("GET", "/v1/prices")}
+    assert len(reads) <= math.ceil(count / 100) * 2
     assert "read 200 prices…" in messages
+
+
+def test_an_archived_price_is_read_with_the_active_ones(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    """One list of prices finds archived ones too: a book removed and added back gets
+    its old price reactivated, not a new one."""
+    run_sync(BOOK.format(price=1000) + SECOND)
+    run_sync(BOOK.format(price=1000))
+    stripe_catalogue.calls.clear()
+    plan, _ = run_sync(BOOK.format(price=1000) + SECOND)
+    assert ("price", "reactivate") in {(s.kind, s.verb) for s in plan.steps}
+    assert [c for c in stripe_catalogue.calls if c == ("GET", "/v1/prices")] == [
+        ("GET", "/v1/prices")
+    ]
 
 
 def test_a_first_sync_plan_covers_every_price(catalogue_file: Path) -> None:
