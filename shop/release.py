@@ -118,7 +118,7 @@ def upgrade_database() -> StepResult:
 def sync_catalogue(
     client: stripe.StripeClient, catalogue: Catalogue, pace: sync.Pace = sync.NO_PACE
 ) -> StepResult:
-    stripe_side = sync.read_stripe(client)
+    stripe_side = sync.read_stripe(client, catalogue=catalogue)
     plan = sync.plan_sync(catalogue, stripe_side)
     written: list[stripe.Price] = []
     try:

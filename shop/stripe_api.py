@@ -193,13 +193,15 @@ def all_products(client: stripe.StripeClient) -> Iterator[stripe.Product]:
 
 
 def all_prices(
-    client: stripe.StripeClient, *, active: bool | None = None
+    client: stripe.StripeClient, *, active: bool | None = None, with_product: bool = False
 ) -> Iterator[stripe.Price]:
     """Every price in the account, active and archived (or only the active, or only the
-    archived ones)."""
+    archived ones); `with_product` expands each price's product in the same answer."""
     params: PriceListParams = {"limit": PAGE}
     if active is not None:
         params["active"] = active
+    if with_product:
+        params["expand"] = ["data.product"]
     with _calling_stripe():
         listing = client.v1.prices.list(params=params)
         yield from listing.auto_paging_iter()

@@ -1,7 +1,7 @@
 """Make Stripe's Products and Prices match the catalogue.
 
 `read_stripe` lists what Stripe has (paginated lists of 100, never one GET per item:
-an unchanged catalogue of N items costs about 2 list calls per 100), `plan_sync`
+an unchanged catalogue of N items costs about one list call per 100), `plan_sync`
 compares it with the catalogue and returns the steps, and `apply_sync` runs them, several
 at once within Stripe's rate limits (`SYNC_CONCURRENCY`, `Pace`). Products are found by a caller-chosen id (`quire_book_<key>`), prices by their
 `lookup_key`. A price's amount never changes in Stripe: a new amount is a new Price that
@@ -118,22 +118,35 @@ def _is_quire_product(product: stripe.Product) -> bool:
     return product.id.startswith(PRODUCT_ID_PREFIX) or QUIRE_KEY_METADATA in metadata_of(product)
 
 
-def read_stripe(client: stripe.StripeClient, progress: Progress = _quiet) -> StripeCatalogue:
-    """List Quire's products and prices from Stripe: one paginated list of products and
-    one of prices, active and archived together, 100 a page."""
+def read_stripe(
+    client: stripe.StripeClient,
+    progress: Progress = _quiet,
+    *,
+    catalogue: Catalogue | None = None,
+) -> StripeCatalogue:
+    """Quire's products and prices as Stripe has them, from paginated lists of 100.
+
+    One list of prices, active and archived together, each with its product expanded:
+    every product that has a price comes with it, so an unchanged catalogue of N items
+    costs about N/100 list calls. Products are listed as well only when that cannot be
+    enough: without `catalogue`, or when one of its products was not among the prices'
+    (a first sync, a new item, a product whose prices were never made).
+    """
     products: dict[str, stripe.Product] = {}
-    for product in stripe_api.all_products(client):
-        if _is_quire_product(product):
-            products[product.id] = product
-        if len(products) and len(products) % PAGE == 0:
-            progress(f"read {len(products)} products…")
     prices: list[stripe.Price] = []
-    for price in stripe_api.all_prices(client):
-        product_id = price.product if isinstance(price.product, str) else price.product.id
-        if product_id in products:
-            prices.append(price)
-            if len(prices) % PAGE == 0:
-                progress(f"read {len(prices)} prices…")
+    for price in stripe_api.all_prices(client, with_product=True):
+        product = price.product
+        if isinstance(product, str) or not _is_quire_product(product):
+            continue
+        products[product.id] = product
+        prices.append(price)
+        if len(prices) % PAGE == 0:
+            progress(f"read {len(prices)} prices…")
+    wanted = {item.product_id for item in catalogue.items()} if catalogue is not None else None
+    if wanted is None or not wanted <= products.keys():
+        for product in stripe_api.all_products(client):
+            if _is_quire_product(product):
+                products[product.id] = product
     progress(f"Stripe has {len(products)} Quire product(s) and {len(prices)} price(s).")
     return StripeCatalogue(products=products, prices=tuple(prices))
 

@@ -145,6 +145,9 @@ class FakeProductsAndPrices:
                 items = [o for o in items if o["_seq"] < after]
             limit = int(params.get("limit", 10))
             page = [self._public(o) for o in items[:limit]]
+            if kind == "prices" and "data.product" in params.values():  # expand[0]=data.product
+                for price in page:
+                    price["product"] = self._public(self.products[price["product"]])
             return 200, {}, json.dumps(listing(f"/v1/{kind}", page, len(items) > limit))
         if len(parts) == 3:
             obj = store[parts[2]]

@@ -58,7 +58,7 @@ def catalog_sync(dry_run: bool) -> None:
     catalogue = _catalogue_or_exit()
     client = stripe_client()
     try:
-        stripe_side = sync.read_stripe(client, progress=click.echo)
+        stripe_side = sync.read_stripe(client, progress=click.echo, catalogue=catalogue)
         plan = sync.plan_sync(catalogue, stripe_side)
         click.echo(plan.summary())
         for step in plan.steps:
