@@ -2,9 +2,9 @@
 
 `read_stripe` lists what Stripe has (paginated lists of 100, never one GET per item:
 an unchanged catalogue of N items costs about one list call per 100), `plan_sync`
-compares it with the catalogue and returns the steps, and `apply_sync` runs them, several
-at once within Stripe's rate limits (`SYNC_CONCURRENCY`, `Pace`). Products are found by a caller-chosen id (`quire_book_<key>`), prices by their
-`lookup_key`. A price's amount never changes in Stripe: a new amount is a new Price that
+compares it with the catalogue and returns the steps, and `apply_sync` runs them,
+several at once within Stripe's rate limits (`SYNC_CONCURRENCY`, `Pace`). Products are
+found by a caller-chosen id (`quire_book_<key>`), prices by their `lookup_key`. A price's amount never changes in Stripe: a new amount is a new Price that
 takes over the lookup key (`transfer_lookup_key`), and the old one is archived. Nothing
 is ever deleted, so past orders keep pointing at real objects.
 """
@@ -44,11 +44,12 @@ Progress = Callable[[str], None]
 PAGE = stripe_api.PAGE
 
 #: Writes a sync keeps in flight at once. Each write waits for Stripe's answer (about
-#: 150 ms from a server far away), so one at a time, 1,000 new books (2,000 writes)
-#: take minutes; 16 at once take seconds. Stripe also limits requests in flight
-#: (its concurrency limiter); 16 is well within what it allows an account, and `Pace`
-#: keeps the rate within Stripe's per-second limits whatever the latency.
-SYNC_CONCURRENCY = 16
+#: 150 ms from a server far away), so one at a time 1,000 new books (2,000 writes) take
+#: minutes. `Pace` holds a live sync to 80 writes/s; keeping that rate needs 12 writes
+#: in flight at 150 ms an answer and 24 at 300 ms, so latency never sets the speed
+#: where Stripe's limits can. Stripe also limits requests in flight (its concurrency
+#: limiter); a 429 from it is retried like any other (`LoggedHTTPClient`).
+SYNC_CONCURRENCY = 24
 
 #: Stripe's documented rate limits (requests per second, per account): 100 in live
 #: mode, 25 in test mode, and 25 per endpoint (`POST /v1/products` is one). A sync
@@ -439,17 +440,15 @@ def _write(client: stripe.StripeClient, step: SyncStep, pace: Pace) -> stripe.Pr
     return stripe_api.save_price(client, step.target_id, params, key=step.idempotency_key)
 
 
-def _phases(steps: Sequence[SyncStep]) -> list[list[SyncStep]]:
-    """The plan's steps cut where the write order's phase changes."""
-    phases: list[list[SyncStep]] = []
-    current = None
+def _stages(steps: Sequence[SyncStep]) -> list[list[SyncStep]]:
+    """The plan's steps in stages that run one after the other: products with their
+    prices (each price waits only for its own product), then archiving old prices, then
+    archiving products."""
+    stage_of = {0: 0, 1: 0, 2: 1, 3: 2}
+    stages: list[list[SyncStep]] = [[], [], []]
     for step in steps:
-        phase = _PHASE[(step.kind, step.verb)]
-        if phase != current:
-            phases.append([])
-            current = phase
-        phases[-1].append(step)
-    return phases
+        stages[stage_of[_PHASE[(step.kind, step.verb)]]].append(step)
+    return [stage for stage in stages if stage]
 
 
 def apply_sync(
@@ -461,40 +460,48 @@ def apply_sync(
     pace: Pace = NO_PACE,
     concurrency: int = SYNC_CONCURRENCY,
 ) -> int:
-    """Make the writes of `plan`, `concurrency` at once within each phase of the write
-    order (every product before any price, new prices before archiving old ones), paced
-    by `pace`; returns how many were made. Each price as Stripe answered its write is
-    appended to `written` (for `prices_after`), in phase order.
+    """Make the writes of `plan`, `concurrency` at once, paced by `pace`; returns how
+    many were made. A price is made once its product is (so the products' and the
+    prices' endpoints are busy together), old prices are archived once every new one
+    is made, products last. Each price as Stripe answered its write is appended to
+    `written` (for `prices_after`), in the plan's order.
 
     A write Stripe refuses does not stop the others: the sync goes on (a price whose
     product could not be made is not attempted) and then raises `SyncIncomplete`
     naming each failed item, with every price made so far already in `written`.
     """
     failures: list[StepFailure] = []
-    failed_products: set[str] = set()
     done = 0
     total = len(plan.steps)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync") as pool:
-        for phase in _phases(plan.steps):
+        for stage in _stages(plan.steps):
+            order = {id(step): n for n, step in enumerate(stage)}
+            products_made_here = {step.key for step in stage if step.kind == "product"}
+            waiting: dict[str, list[SyncStep]] = {}
             running: dict[Future[stripe.Price | None], SyncStep] = {}
-            for step in phase:
-                if step.kind == "price" and step.params.get("product") in failed_products:
-                    failures.append(StepFailure(step, "its product could not be made"))
-                    continue
-                running[pool.submit(_write, client, step, pace)] = step
             answers: dict[int, stripe.Price] = {}
-            order = {id(step): n for n, step in enumerate(phase)}
+
+            for step in stage:
+                product = step.params.get("product") if step.kind == "price" else None
+                if product in products_made_here:
+                    waiting.setdefault(str(product), []).append(step)
+                else:
+                    running[pool.submit(_write, client, step, pace)] = step
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     step = running.pop(future)
+                    followers = waiting.pop(step.key, []) if step.kind == "product" else []
                     try:
                         price = future.result()
                     except StripeFailure as failure:
                         failures.append(StepFailure(step, str(failure), failure))
-                        if step.kind == "product":
-                            failed_products.add(step.key)
+                        failures.extend(
+                            StepFailure(f, "its product could not be made") for f in followers
+                        )
                         continue
+                    for follower in followers:
+                        running[pool.submit(_write, client, follower, pace)] = follower
                     if price is not None:
                         answers[order[id(step)]] = price
                     done += 1

@@ -82,11 +82,26 @@ def test_a_first_sync_creates_everything_several_at_once_each_with_its_own_key(
     assert {s.idempotency_key for s in again.steps} == set(keys)
 
 
-def test_every_product_is_made_before_any_price(stripe_catalogue: FakeProductsAndPrices) -> None:
-    """A price needs its product: with writes running at once, the phases still hold."""
+def test_each_price_is_made_after_its_product(stripe_catalogue: FakeProductsAndPrices) -> None:
+    """A price needs its product: with writes running at once, each price is sent only
+    once its own product was made (not after every product)."""
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    def note(method: str, path: str, params: dict[str, str]) -> Answer | None:
+        if method == "POST":
+            with lock:
+                sent.append(
+                    params["id"] if path == "/v1/products" else "price:" + params["product"]
+                )
+        return None
+
+    stripe_catalogue.before = note
     first_sync(30)
-    posts = [path for path, _ in stripe_catalogue.idempotency_keys]
-    assert posts == ["/v1/products"] * 30 + ["/v1/prices"] * 30
+    assert len(sent) == 60
+    for n in range(30):
+        product = f"quire_book_book-{n}"
+        assert sent.index(product) < sent.index("price:" + product)
 
 
 def test_a_rate_limited_create_is_retried_with_the_same_key(
