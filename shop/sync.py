@@ -358,13 +358,13 @@ class Pace:
         self._tat: dict[str, float] = {}
 
     @classmethod
-    def for_stripe(cls, api_key: str, api_base: str | None) -> Pace:
+    def for_stripe(cls, api_key: str | None, api_base: str | None) -> Pace:
         """Stripe's limits for this key's mode, at `PACE_SHARE` of them; none for a
         server that is not Stripe's (the sandbox, which has no limit)."""
         host = (urlsplit(api_base).hostname or "") if api_base else "api.stripe.com"
         if not (host == "stripe.com" or host.endswith(".stripe.com")):
             return cls(None, None)
-        live = api_key.startswith(("sk_live_", "rk_live_"))
+        live = (api_key or "").startswith(("sk_live_", "rk_live_"))
         account = STRIPE_RATE_LIVE if live else STRIPE_RATE_TEST
         return cls(account * PACE_SHARE, STRIPE_RATE_PER_ENDPOINT * PACE_SHARE)
 
