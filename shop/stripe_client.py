@@ -139,7 +139,7 @@ def longest_wait_seconds(read_timeout: float, max_network_retries: int) -> float
         min(stripe.RequestsClient.INITIAL_DELAY * 2 ** (n - 1), stripe.RequestsClient.MAX_DELAY)
         for n in range(1, max_network_retries + 1)
     )
-    return (max_network_retries + 1) * read_timeout + sleeps
+    return float((max_network_retries + 1) * read_timeout + sleeps)
 
 
 def build_client(
