@@ -191,6 +191,7 @@ class Settings:
     stripe_test_clocks: bool = False
     queue_mode: str = "inline"
     worker_concurrency: int = 16
+    queue_stalled_after: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -253,6 +254,7 @@ class Settings:
             stripe_test_clocks=_test_clocks(env, production, stripe_key),
             queue_mode=queue_mode(env, database_url(env.get("DATABASE_URL"))),
             worker_concurrency=_whole_number(env, "WORKER_CONCURRENCY", 16, least=1),
+            queue_stalled_after=_whole_number(env, "QUEUE_STALLED_AFTER_SECONDS", 30, least=10),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -288,4 +290,5 @@ class Settings:
             "STRIPE_TEST_CLOCKS": self.stripe_test_clocks,
             "QUEUE_MODE": self.queue_mode,
             "WORKER_CONCURRENCY": self.worker_concurrency,
+            "QUEUE_STALLED_AFTER_SECONDS": self.queue_stalled_after,
         }

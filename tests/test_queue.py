@@ -230,6 +230,49 @@ def test_the_job_of_a_killed_worker_runs_again(
     assert event_row(app, "evt_orphan").outcome == "processed"
 
 
+def test_a_shorter_stall_setting_reruns_a_silent_workers_job_sooner(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    post_event(event("checkout.session.completed", paid_session, id="evt_silent"))
+    with app.app_context():  # a worker took the job; its last heartbeat was 20 s ago
+        worker_id = db.session.execute(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '20 seconds') RETURNING id"
+            )
+        ).scalar_one()
+        db.session.execute(
+            text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :worker"),
+            {"worker": worker_id},
+        )
+        db.session.commit()
+
+    work(app)  # by default (30 s) that worker may still be alive: its job is left to it
+    assert event_row(app, "evt_silent").outcome == "received"
+    assert [job["status"] for job in jobs(app)] == ["doing"]
+
+    app.config["QUEUE_STALLED_AFTER_SECONDS"] = 10
+    work(app)  # with 10 s it is taken for dead: its job runs again, once
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_silent").outcome == "processed"
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [(None, 30), ("12", 12)])
+def test_the_stall_setting_is_read_from_the_environment(raw: str | None, seconds: int) -> None:
+    env = {"QUEUE_STALLED_AFTER_SECONDS": raw} if raw else {}
+    assert Settings.from_env(env).as_flask_config()["QUEUE_STALLED_AFTER_SECONDS"] == seconds
+
+
+def test_a_stall_setting_under_ten_seconds_stops_start_up() -> None:
+    # Heartbeats come every 5 s: a live but busy worker must not be taken for dead.
+    with pytest.raises(ConfigError, match="QUEUE_STALLED_AFTER_SECONDS must be a whole number"):
+        Settings.from_env({"QUEUE_STALLED_AFTER_SECONDS": "5"})
+
+
 def test_the_events_of_one_object_share_a_lock_and_others_do_not(
     app: Flask, client: FlaskClient, post_event: Callable[..., Any]
 ) -> None:
