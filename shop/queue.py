@@ -47,6 +47,9 @@ STALLED_AFTER_SECONDS = 30.0
 HEARTBEAT_SECONDS = 5.0
 #: How often each worker looks for jobs left by dead workers (seconds).
 REQUEUE_EVERY_SECONDS = 60.0
+#: procrastinate's index allowing one running job per lock; a worker whose fetch loses
+#: the race for a lock to another worker meets it as a UniqueViolation.
+LOCK_INDEX = "procrastinate_jobs_lock_idx_v1"
 #: How often a worker looks for new jobs when no notification woke it (seconds).
 POLL_SECONDS = 1.0
 
@@ -180,17 +183,26 @@ def run_worker(
                 )
             )
             try:
-                await app.run_worker_async(
-                    queues=list(queues),
-                    concurrency=concurrency,
-                    fetch_job_polling_interval=POLL_SECONDS,
-                    update_heartbeat_interval=HEARTBEAT_SECONDS,
-                    stalled_worker_timeout=stalled_after,
-                    delete_jobs="successful",
-                    wait=wait,
-                    install_signal_handlers=wait,
-                    additional_context={"flask_app": flask_app},
-                )
+                while True:
+                    try:
+                        await app.run_worker_async(
+                            queues=list(queues),
+                            concurrency=concurrency,
+                            fetch_job_polling_interval=POLL_SECONDS,
+                            update_heartbeat_interval=HEARTBEAT_SECONDS,
+                            stalled_worker_timeout=stalled_after,
+                            delete_jobs="successful",
+                            wait=wait,
+                            install_signal_handlers=wait,
+                            additional_context={"flask_app": flask_app},
+                        )
+                        return
+                    except exceptions.UniqueViolation as lost:
+                        if lost.constraint_name != LOCK_INDEX:
+                            raise
+                        # Two workers reached for the next job of one object at once and
+                        # this one lost (procrastinate's fetch then raises): work on.
+                        log.warning("queue: another worker took an object's next job first")
             finally:
                 watcher.cancel()
 

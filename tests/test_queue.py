@@ -17,6 +17,8 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from procrastinate import exceptions
+from procrastinate.manager import JobManager
 from sqlalchemy import text
 
 from config import ConfigError, Settings
@@ -271,6 +273,37 @@ def test_a_stall_setting_under_ten_seconds_stops_start_up() -> None:
     # Heartbeats come every 5 s: a live but busy worker must not be taken for dead.
     with pytest.raises(ConfigError, match="QUEUE_STALLED_AFTER_SECONDS must be a whole number"):
         Settings.from_env({"QUEUE_STALLED_AFTER_SECONDS": "5"})
+
+
+def test_a_worker_that_loses_the_race_for_an_objects_next_job_works_on(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two workers fetching the next job of one object at once: procrastinate lets one
+    # take it and raises in the other (its one-running-job-per-lock index), as `make
+    # stress` saw; that worker must not stop.
+    post_event(event("checkout.session.completed", paid_session, id="evt_raced"))
+    fetch = JobManager.fetch_job
+    lost: list[str] = []
+
+    async def racing(self: JobManager, *args: Any, **kwargs: Any) -> Any:
+        if not lost:
+            lost.append("lost")
+            raise exceptions.UniqueViolation(
+                "duplicate key value", constraint_name=queue.LOCK_INDEX, queueing_lock=None
+            )
+        return await fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobManager, "fetch_job", racing)
+    work(app)
+
+    assert lost == ["lost"]
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_raced").outcome == "processed"
 
 
 def test_the_events_of_one_object_share_a_lock_and_others_do_not(
