@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck bench bench-lists sandbox sandbox-tables sample-ebooks clean
+.PHONY: install run test lint typecheck bench bench-lists stress sandbox sandbox-tables sample-ebooks clean
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: $(STAMP)
 # whose tables it drops and refills).
 bench-lists: $(STAMP)
 	$(BIN)/python bench/admin_lists.py
+
+# The webhook queue attacked on production's processes (gunicorn, queue workers, a PostgreSQL
+# cluster of its own, installed from Debian when missing): duplicates, shuffled lifecycles,
+# kill -9 and a database outage. About 10 minutes; `python -m bench.stress --small` is CI's size.
+stress: $(STAMP)
+	$(BIN)/python -m bench.stress
 
 sandbox: $(STAMP)
 	$(BIN)/python -m stripe_sandbox run
