@@ -166,14 +166,29 @@ def check_paid_orders(app: Flask, result: Result, orders: list[shoppers.Opened])
             result.fail(f"order {order_id} has {receipts[f'receipt:order:{order_id}']} receipts")
 
 
-def check_processes(stack: Stack, result: Result, exits_before: int, *, may_exit: bool) -> None:
+@dataclass(frozen=True)
+class Before:
+    """What the processes had done when a case began."""
+
+    exits: int
+    lock_races: int
+
+    @classmethod
+    def of(cls, stack: Stack) -> Before:
+        return cls(len(stack.exits), stack.lock_races())
+
+
+def check_processes(stack: Stack, result: Result, before: Before, *, may_exit: bool) -> None:
     """The web server still up; a queue worker that stopped by itself is a failure, or,
     where the case makes that acceptable (`may_exit`: the database went away), a figure.
     The case ends here: its time is taken."""
     result.seconds = time.monotonic() - result.began
     if not stack.web.running():
         result.fail(f"gunicorn stopped: {stack.web.tail(3)}")
-    for ended in stack.exits[exits_before:]:
+    races = stack.lock_races() - before.lock_races
+    if races:
+        result.figures.append(f"a worker lost the race for an object's next job {races} times")
+    for ended in stack.exits[before.exits :]:
         if may_exit:
             result.figures.append(f"restarted: {ended}")
         else:
@@ -198,7 +213,7 @@ def _made(
 
 def double_delivery(stack: Stack, app: Flask, events: int, copies: int = 3) -> Result:
     result = Result(f"1. {events} events × {copies} at once")
-    exits_before = len(stack.exits)
+    before = Before.of(stack)
     since, orders = _made(result, stack, app, events)
     found = events_for_sessions(shoppers.sdk(stack), since, [o.session_id for o in orders])
     result.tried = len(found)
@@ -221,7 +236,7 @@ def double_delivery(stack: Stack, app: Flask, events: int, copies: int = 3) -> R
     check_events(result, rows, ids)
     check_paid_orders(app, result, orders)
     deliverer.close()
-    check_processes(stack, result, exits_before, may_exit=False)
+    check_processes(stack, result, before, may_exit=False)
     return result
 
 
@@ -319,24 +334,42 @@ def _sandbox_matches(
         row["stripe_invoice_id"]: row
         for row in query(
             app,
-            "SELECT stripe_invoice_id, status, amount_due, amount_paid FROM invoices "
-            "WHERE stripe_subscription_id = :id",
+            "SELECT stripe_invoice_id, status, amount_due, amount_paid, attempt_count "
+            "FROM invoices WHERE stripe_subscription_id = :id",
             id=life.subscription_id,
         )
     }
+    ledger = Counter(
+        (row["stripe_id"], row["amount"])
+        for row in query(
+            app,
+            "SELECT stripe_id, amount FROM money_movements WHERE stripe_id = ANY(:ids)",
+            ids=list(invoices),
+        )
+    )
     for invoice in client.v1.invoices.list(
         params={"subscription": life.subscription_id, "limit": 100}
     ).auto_paging_iter():
         if invoice.status == "draft":
             continue
         mine = invoices.get(str(invoice.id))
-        theirs = (invoice.status, invoice.amount_due, invoice.amount_paid)
+        theirs = (invoice.status, invoice.amount_due, invoice.amount_paid, invoice.attempt_count)
         if mine is None:
             result.fail(f"{where}: invoice {invoice.id} ({invoice.status}) is not recorded")
-        elif (mine["status"], mine["amount_due"], mine["amount_paid"]) != theirs:
+            continue
+        recorded = (mine["status"], mine["amount_due"], mine["amount_paid"], mine["attempt_count"])
+        if recorded != theirs:
             result.fail(
-                f"{where}: invoice {invoice.id} is {mine['status']} "
-                f"{mine['amount_paid']}/{mine['amount_due']}, Stripe has {theirs}"
+                f"{where}: invoice {invoice.id} is (status, due, paid, attempts) {recorded}, "
+                f"Stripe has {theirs}"
+            )
+        # A renewal's payment is in the ledger once (a sign-up's is its order's).
+        renewal = invoice.billing_reason != "subscription_create"
+        wanted = 1 if renewal and invoice.status == "paid" and invoice.amount_paid > 0 else 0
+        if ledger[(invoice.id, invoice.amount_paid)] != wanted:
+            result.fail(
+                f"{where}: invoice {invoice.id} has {ledger[(invoice.id, invoice.amount_paid)]} "
+                f"ledger rows, not {wanted}"
             )
     order = query(app, "SELECT status FROM orders WHERE id = :id", id=life.order_id)
     if not order or order[0]["status"] != "paid":
@@ -345,7 +378,7 @@ def _sandbox_matches(
 
 def lifecycles(stack: Stack, app: Flask, count: int, seed: int = 10) -> Result:
     result = Result(f"2. {count} shuffled membership lifecycles, retrieves slowed 0–300 ms")
-    exits_before = len(stack.exits)
+    before = Before.of(stack)
     rng = random.Random(seed)
     client = shoppers.sdk(stack)
     lives = [
@@ -397,7 +430,7 @@ def lifecycles(stack: Stack, app: Flask, count: int, seed: int = 10) -> Result:
         result.tried += 1
         _sandbox_matches(app, client, life, result)
     feeder.deliverer.close()
-    check_processes(stack, result, exits_before, may_exit=False)
+    check_processes(stack, result, before, may_exit=False)
     return result
 
 
@@ -408,7 +441,7 @@ def kill_workers(stack: Stack, app: Flask, events: int, kills: int) -> Result:
     result = Result(
         f"3. {events} events while {kills} queue workers and {kills} web workers are killed"
     )
-    exits_before = len(stack.exits)
+    before = Before.of(stack)
     since, orders = _made(result, stack, app, events)
     found = events_for_sessions(shoppers.sdk(stack), since, [o.session_id for o in orders])
     result.tried = len(found)
@@ -459,7 +492,7 @@ def kill_workers(stack: Stack, app: Flask, events: int, kills: int) -> Result:
     check_events(result, rows, ids)
     check_paid_orders(app, result, orders)
     deliverer.close()
-    check_processes(stack, result, exits_before, may_exit=False)
+    check_processes(stack, result, before, may_exit=False)
     return result
 
 
@@ -468,7 +501,7 @@ def kill_workers(stack: Stack, app: Flask, events: int, kills: int) -> Result:
 
 def database_outage(stack: Stack, app: Flask, events: int, outage: float) -> Result:
     result = Result(f"4. {events} events while the database is stopped for {outage:.0f} s")
-    exits_before = len(stack.exits)
+    before = Before.of(stack)
     since, orders = _made(result, stack, app, events)
     found = events_for_sessions(shoppers.sdk(stack), since, [o.session_id for o in orders])
     result.tried = len(found)
@@ -502,5 +535,5 @@ def database_outage(stack: Stack, app: Flask, events: int, outage: float) -> Res
     check_events(result, rows, ids)
     check_paid_orders(app, result, orders)
     deliverer.close()
-    check_processes(stack, result, exits_before, may_exit=True)
+    check_processes(stack, result, before, may_exit=True)
     return result

@@ -276,6 +276,14 @@ class Stack:
     def gunicorn_workers(self) -> list[int]:
         return children_of(self.web.pid)
 
+    def lock_races(self) -> int:
+        """How often a queue worker lost the race for an object's next job and worked on
+        (`shop.queue` logs each), in all the workers' logs so far."""
+        said = "another worker took an object's next job first"
+        return sum(
+            log.read_text(errors="replace").count(said) for log in self.folder.glob("worker*.log")
+        )
+
     def queue_worker_ids(self) -> set[int]:
         """The workers registered in the queue now (empty while the database is away)."""
         try:
