@@ -50,6 +50,8 @@ REQUEUE_EVERY_SECONDS = 60.0
 #: procrastinate's index allowing one running job per lock; a worker whose fetch loses
 #: the race for a lock to another worker meets it as a UniqueViolation.
 LOCK_INDEX = "procrastinate_jobs_lock_idx_v1"
+#: How long a worker that lost the database waits before it tries again (seconds).
+RECONNECT_SECONDS = 2.0
 #: How often a worker looks for new jobs when no notification woke it (seconds).
 POLL_SECONDS = 1.0
 
@@ -203,6 +205,15 @@ def run_worker(
                         # Two workers reached for the next job of one object at once and
                         # this one lost (procrastinate's fetch then raises): work on.
                         log.warning("queue: another worker took an object's next job first")
+                    except exceptions.ConnectorException:
+                        # The database went away under the worker (a restart, a failover):
+                        # its running jobs have ended; wait, then work on.
+                        log.warning(
+                            "queue: lost the database; trying again in %.0f s",
+                            RECONNECT_SECONDS,
+                            exc_info=True,
+                        )
+                        await asyncio.sleep(RECONNECT_SECONDS)
             finally:
                 watcher.cancel()
 

@@ -306,6 +306,35 @@ def test_a_worker_that_loses_the_race_for_an_objects_next_job_works_on(
     assert event_row(app, "evt_raced").outcome == "processed"
 
 
+def test_a_worker_that_loses_the_database_mid_fetch_works_on(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PostgreSQL stopped (or failed over) while a worker asked it for a job: procrastinate
+    # raises out of the worker, which must not stop (`make stress` saw one exit).
+    post_event(event("checkout.session.completed", paid_session, id="evt_outage"))
+    fetch = JobManager.fetch_job
+    failed: list[str] = []
+
+    async def outage(self: JobManager, *args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append("database away")
+            raise exceptions.ConnectorException("terminating connection")
+        return await fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobManager, "fetch_job", outage)
+    monkeypatch.setattr(queue, "RECONNECT_SECONDS", 0.01)
+    work(app)
+
+    assert failed == ["database away"]
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_outage").outcome == "processed"
+
+
 def test_the_events_of_one_object_share_a_lock_and_others_do_not(
     app: Flask, client: FlaskClient, post_event: Callable[..., Any]
 ) -> None:
