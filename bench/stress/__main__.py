@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                     result.fail(f"{type(error).__name__}: {error}")
                 print(result.report(), flush=True)
                 results.append(result)
-            stack.keep_logs = any(result.failures for result in results)
+            stack.keep_logs = bool(stack.exits) or any(result.failures for result in results)
     except SetupError as error:
         print(f"stress: {error}", file=sys.stderr)
         return 1

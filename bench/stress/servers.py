@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -327,7 +328,15 @@ class Stack:
         worker = self.workers[index]
         if not worker.running() and not worker.killed:
             assert worker.popen is not None
-            last = worker.tail(1).strip()[:200]
+            said = [line.strip() for line in worker.tail(60).splitlines() if line.strip()]
+            errors = [
+                line for line in said if re.match(r"^[\w.]+(Error|Exception|Violation)\b", line)
+            ]
+            last = (errors or said or [""])[-1][:200]
+            # Its whole log is kept beside the others, named for the exit.
+            shutil.copy(
+                worker.log, worker.log.with_name(f"{worker.name}-exit{len(self.exits) + 1}.log")
+            )
             self.exits.append(
                 f"{worker.name} exited by itself (status {worker.popen.returncode}): {last}"
             )
