@@ -10,7 +10,7 @@ DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 LOCK   := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command 'make lock'
 
-.PHONY: install run test lint typecheck bench bench-lists bench-sync sandbox sandbox-tables sample-ebooks clean lock lock-upgrade
+.PHONY: install run test lint typecheck bench bench-lists bench-sync stress sandbox sandbox-tables sample-ebooks clean lock lock-upgrade
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench-lists: $(STAMP)
 # A first sync and an unchanged re-sync of 1,000 items against the sandbox, 150 ms and 0 ms away.
 bench-sync: $(STAMP)
 	$(BIN)/python bench/sync.py
+
+# The webhook queue attacked on production's processes (gunicorn, queue workers, a PostgreSQL
+# cluster of its own, installed from Debian when missing): duplicates, shuffled lifecycles,
+# kill -9 and a database outage. About 10 minutes; `python -m bench.stress --small` is CI's size.
+stress: $(STAMP)
+	$(BIN)/python -m bench.stress
 
 sandbox: $(STAMP)
 	$(BIN)/python -m stripe_sandbox run

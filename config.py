@@ -205,6 +205,7 @@ class Settings:
     stripe_timeout_seconds: float = 4.0
     queue_mode: str = "inline"
     worker_concurrency: int = 16
+    queue_stalled_after: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -268,6 +269,7 @@ class Settings:
             stripe_timeout_seconds=_whole_number(env, "STRIPE_TIMEOUT_SECONDS", 4, least=1),
             queue_mode=queue_mode(env, database_url(env.get("DATABASE_URL"))),
             worker_concurrency=_whole_number(env, "WORKER_CONCURRENCY", 16, least=1),
+            queue_stalled_after=_whole_number(env, "QUEUE_STALLED_AFTER_SECONDS", 30, least=10),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -304,4 +306,5 @@ class Settings:
             "STRIPE_TIMEOUT_SECONDS": self.stripe_timeout_seconds,
             "QUEUE_MODE": self.queue_mode,
             "WORKER_CONCURRENCY": self.worker_concurrency,
+            "QUEUE_STALLED_AFTER_SECONDS": self.queue_stalled_after,
         }

@@ -41,11 +41,17 @@ log = logging.getLogger(__name__)
 #: Webhook events; one queue, so a worker never waits on a job of another kind.
 EVENTS_QUEUE = "events"
 #: A worker whose last heartbeat is older than this (seconds) is taken for dead, and its
-#: running jobs are run again. Heartbeats come every `HEARTBEAT_SECONDS`.
+#: running jobs are run again. Heartbeats come every `HEARTBEAT_SECONDS`. The setting
+#: `QUEUE_STALLED_AFTER_SECONDS` (10 or more) replaces it.
 STALLED_AFTER_SECONDS = 30.0
 HEARTBEAT_SECONDS = 5.0
 #: How often each worker looks for jobs left by dead workers (seconds).
 REQUEUE_EVERY_SECONDS = 60.0
+#: procrastinate's index allowing one running job per lock; a worker whose fetch loses
+#: the race for a lock to another worker meets it as a UniqueViolation.
+LOCK_INDEX = "procrastinate_jobs_lock_idx_v1"
+#: How long a worker that lost the database waits before it tries again (seconds).
+RECONNECT_SECONDS = 2.0
 #: How often a worker looks for new jobs when no notification woke it (seconds).
 POLL_SECONDS = 1.0
 
@@ -121,12 +127,15 @@ def apply_schema(database_url: str) -> None:
         connection.execute(SchemaManager.get_schema())
 
 
-async def requeue_stalled_jobs(app: procrastinate.App) -> int:
-    """Run again the jobs of workers that stopped sending heartbeats (killed, or their
-    machine gone); how many. Every worker does this at start and every minute; if two do
-    it at once, the second finds the job no longer stalled."""
+async def requeue_stalled_jobs(
+    app: procrastinate.App, stalled_after: float = STALLED_AFTER_SECONDS
+) -> int:
+    """Run again the jobs of workers that stopped sending heartbeats `stalled_after`
+    seconds ago (killed, or their machine gone); how many. Every worker does this at
+    start and every minute (or every `stalled_after`, when shorter); if two do it at
+    once, the second finds the job no longer stalled."""
     requeued = 0
-    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
     for job in stalled:
         try:
             await app.job_manager.retry_job(job)
@@ -137,11 +146,13 @@ async def requeue_stalled_jobs(app: procrastinate.App) -> int:
     return requeued
 
 
-async def _requeue_stalled_every(app: procrastinate.App, seconds: float) -> None:
+async def _requeue_stalled_every(
+    app: procrastinate.App, seconds: float, stalled_after: float
+) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await requeue_stalled_jobs(app)
+            await requeue_stalled_jobs(app, stalled_after)
         except Exception:  # the database may be away for a while: try again later
             log.warning("queue: could not look for stalled jobs", exc_info=True)
 
@@ -157,6 +168,9 @@ def run_worker(
     `concurrency` jobs at once, each in a thread with the Flask app's context (the tasks
     are plain synchronous functions)."""
     app = worker_app(flask_app.config["SQLALCHEMY_DATABASE_URI"], concurrency)
+    stalled_after = float(
+        flask_app.config.get("QUEUE_STALLED_AFTER_SECONDS", STALLED_AFTER_SECONDS)
+    )
 
     async def main() -> None:
         # Synchronous tasks run in the loop's default executor: one thread per job slot.
@@ -164,20 +178,42 @@ def run_worker(
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="quire-job")
         )
         async with app.open_async():
-            await requeue_stalled_jobs(app)
-            watcher = asyncio.create_task(_requeue_stalled_every(app, REQUEUE_EVERY_SECONDS))
-            try:
-                await app.run_worker_async(
-                    queues=list(queues),
-                    concurrency=concurrency,
-                    fetch_job_polling_interval=POLL_SECONDS,
-                    update_heartbeat_interval=HEARTBEAT_SECONDS,
-                    stalled_worker_timeout=STALLED_AFTER_SECONDS,
-                    delete_jobs="successful",
-                    wait=wait,
-                    install_signal_handlers=wait,
-                    additional_context={"flask_app": flask_app},
+            await requeue_stalled_jobs(app, stalled_after)
+            watcher = asyncio.create_task(
+                _requeue_stalled_every(
+                    app, min(REQUEUE_EVERY_SECONDS, stalled_after), stalled_after
                 )
+            )
+            try:
+                while True:
+                    try:
+                        await app.run_worker_async(
+                            queues=list(queues),
+                            concurrency=concurrency,
+                            fetch_job_polling_interval=POLL_SECONDS,
+                            update_heartbeat_interval=HEARTBEAT_SECONDS,
+                            stalled_worker_timeout=stalled_after,
+                            delete_jobs="successful",
+                            wait=wait,
+                            install_signal_handlers=wait,
+                            additional_context={"flask_app": flask_app},
+                        )
+                        return
+                    except exceptions.UniqueViolation as lost:
+                        if lost.constraint_name != LOCK_INDEX:
+                            raise
+                        # Two workers reached for the next job of one object at once and
+                        # this one lost (procrastinate's fetch then raises): work on.
+                        log.warning("queue: another worker took an object's next job first")
+                    except exceptions.ConnectorException:
+                        # The database went away under the worker (a restart, a failover):
+                        # its running jobs have ended; wait, then work on.
+                        log.warning(
+                            "queue: lost the database; trying again in %.0f s",
+                            RECONNECT_SECONDS,
+                            exc_info=True,
+                        )
+                        await asyncio.sleep(RECONNECT_SECONDS)
             finally:
                 watcher.cancel()
 

@@ -18,6 +18,8 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from procrastinate import exceptions
+from procrastinate.manager import JobManager
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -374,6 +376,109 @@ def test_the_job_of_a_killed_worker_runs_again(
 
     assert order_status(app) == "paid"
     assert event_row(app, "evt_orphan").outcome == "processed"
+
+
+def test_a_shorter_stall_setting_reruns_a_silent_workers_job_sooner(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    post_event(event("checkout.session.completed", paid_session, id="evt_silent"))
+    with app.app_context():  # a worker took the job; its last heartbeat was 20 s ago
+        worker_id = db.session.execute(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '20 seconds') RETURNING id"
+            )
+        ).scalar_one()
+        db.session.execute(
+            text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :worker"),
+            {"worker": worker_id},
+        )
+        db.session.commit()
+
+    work(app)  # by default (30 s) that worker may still be alive: its job is left to it
+    assert event_row(app, "evt_silent").outcome == "received"
+    assert [job["status"] for job in jobs(app)] == ["doing"]
+
+    app.config["QUEUE_STALLED_AFTER_SECONDS"] = 10
+    work(app)  # with 10 s it is taken for dead: its job runs again, once
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_silent").outcome == "processed"
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [(None, 30), ("12", 12)])
+def test_the_stall_setting_is_read_from_the_environment(raw: str | None, seconds: int) -> None:
+    env = {"QUEUE_STALLED_AFTER_SECONDS": raw} if raw else {}
+    assert Settings.from_env(env).as_flask_config()["QUEUE_STALLED_AFTER_SECONDS"] == seconds
+
+
+def test_a_stall_setting_under_ten_seconds_stops_start_up() -> None:
+    # Heartbeats come every 5 s: a live but busy worker must not be taken for dead.
+    with pytest.raises(ConfigError, match="QUEUE_STALLED_AFTER_SECONDS must be a whole number"):
+        Settings.from_env({"QUEUE_STALLED_AFTER_SECONDS": "5"})
+
+
+def test_a_worker_that_loses_the_race_for_an_objects_next_job_works_on(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two workers fetching the next job of one object at once: procrastinate lets one
+    # take it and raises in the other (its one-running-job-per-lock index), as `make
+    # stress` saw; that worker must not stop.
+    post_event(event("checkout.session.completed", paid_session, id="evt_raced"))
+    fetch = JobManager.fetch_job
+    lost: list[str] = []
+
+    async def racing(self: JobManager, *args: Any, **kwargs: Any) -> Any:
+        if not lost:
+            lost.append("lost")
+            raise exceptions.UniqueViolation(
+                "duplicate key value", constraint_name=queue.LOCK_INDEX, queueing_lock=None
+            )
+        return await fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobManager, "fetch_job", racing)
+    work(app)
+
+    assert lost == ["lost"]
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_raced").outcome == "processed"
+
+
+def test_a_worker_that_loses_the_database_mid_fetch_works_on(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PostgreSQL stopped (or failed over) while a worker asked it for a job: procrastinate
+    # raises out of the worker, which must not stop (`make stress` saw one exit).
+    post_event(event("checkout.session.completed", paid_session, id="evt_outage"))
+    fetch = JobManager.fetch_job
+    failed: list[str] = []
+
+    async def outage(self: JobManager, *args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append("database away")
+            raise exceptions.ConnectorException("terminating connection")
+        return await fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobManager, "fetch_job", outage)
+    monkeypatch.setattr(queue, "RECONNECT_SECONDS", 0.01)
+    work(app)
+
+    assert failed == ["database away"]
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_outage").outcome == "processed"
 
 
 def test_the_events_of_one_object_share_a_lock_and_others_do_not(
