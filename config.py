@@ -146,6 +146,24 @@ def site_url(env: Mapping[str, str]) -> str | None:
     return f"https://{domain}" if domain else None
 
 
+#: How webhook events are applied: by queue workers, or in the web process that received them.
+QUEUE_MODES = ("procrastinate", "inline")
+
+
+def queue_mode(env: Mapping[str, str], url: str) -> str:
+    """`QUEUE_MODE`: `procrastinate` (events applied by `flask worker` processes, through a
+    queue in the shop's PostgreSQL) or `inline` (applied before the webhook answers).
+    Unset, PostgreSQL means the queue and SQLite inline, so `make run` needs no worker."""
+    raw = (env.get("QUEUE_MODE") or "").strip().lower()
+    if not raw:
+        return "procrastinate" if url.startswith("postgresql") else "inline"
+    if raw not in QUEUE_MODES:
+        raise ConfigError(f"QUEUE_MODE must be procrastinate or inline (got {raw!r})")
+    if raw == "procrastinate" and not url.startswith("postgresql"):
+        raise ConfigError("QUEUE_MODE=procrastinate needs a PostgreSQL DATABASE_URL")
+    return raw
+
+
 #: The largest request body the shop reads (1 MiB).
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -171,6 +189,8 @@ class Settings:
     redis_url: str | None = None
     forwarded_hops: int = 0
     stripe_test_clocks: bool = False
+    queue_mode: str = "inline"
+    worker_concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -231,6 +251,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             forwarded_hops=_whole_number(env, "FORWARDED_HOPS", 1 if env.get("DYNO") else 0),
             stripe_test_clocks=_test_clocks(env, production, stripe_key),
+            queue_mode=queue_mode(env, database_url(env.get("DATABASE_URL"))),
+            worker_concurrency=_whole_number(env, "WORKER_CONCURRENCY", 16, least=1),
         )
 
     def as_flask_config(self) -> dict[str, object]:
@@ -264,4 +286,6 @@ class Settings:
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "FORWARDED_HOPS": self.forwarded_hops,
             "STRIPE_TEST_CLOCKS": self.stripe_test_clocks,
+            "QUEUE_MODE": self.queue_mode,
+            "WORKER_CONCURRENCY": self.worker_concurrency,
         }

@@ -5,10 +5,11 @@ Before starting anything it checks that the shop's port (`PORT`) and the sandbox
 (`SANDBOX_PORT`) are free, and refuses in one line naming the port, who needs it and
 how to choose another. With no STRIPE_SECRET_KEY: starts the sandbox, migrates the
 database, syncs the catalogue into the sandbox, registers the webhook endpoint for the
-shop's port and keeps its secret in `instance/`, then starts the shop, each new Stripe
-customer on its own test clock (`STRIPE_TEST_CLOCKS=1`, unless set otherwise). Both
-processes log here; if either stops, it is named with its exit code and the other is
-stopped; Ctrl-C stops both. With a Stripe key: says exactly what is still missing, then
+shop's port (its secret kept in the database), then starts the shop, each new Stripe
+customer on its own test clock (`STRIPE_TEST_CLOCKS=1`, unless set otherwise). With a
+PostgreSQL DATABASE_URL it starts a queue worker too (on SQLite the shop applies events
+itself). Every process logs here; if one stops, it is named with its exit code and the
+others are stopped; Ctrl-C stops them all. With a Stripe key: says exactly what is still missing, then
 starts the shop.
 """
 
@@ -39,6 +40,7 @@ from config import (  # noqa: E402
 SHOP_HOST = "127.0.0.1"
 SHOP = "the shop"
 SANDBOX = "the Stripe sandbox"
+WORKER = "the queue worker"
 BANNER = """
   Quire is running: http://{shop_host}:{shop_port}
   Stripe sandbox:   {sandbox_url}/dashboard   (test mode, no account, no network;
@@ -302,6 +304,8 @@ def main() -> int:
             env,
         )
         wait_for_port(SHOP_HOST, port, SHOP, children[SHOP])
+        if settings.queue_mode == "procrastinate":  # DATABASE_URL is PostgreSQL
+            children[WORKER] = start(flask("worker"), "[worker] ", env)
         print(
             BANNER.format(shop_host=SHOP_HOST, shop_port=port, sandbox_url=settings.stripe_api_base)
             if settings.uses_sandbox

@@ -1,4 +1,5 @@
-"""When the admin pages warn: webhook failures or forged deliveries piling up.
+"""When the admin pages warn: webhook failures or forged deliveries piling up, or events
+that no queue worker takes.
 
 Failed events are rows (`ProcessedEvent.outcome == "failed"`), counted by their last
 attempt. Forged deliveries (a bad `Stripe-Signature`) must write nothing to the
@@ -23,6 +24,8 @@ from shop.webhook_probe import TEST_EVENT_TYPE
 FAILED_EVENTS_ALERT = 5
 #: Deliveries refused for their signature within the last hour that do the same.
 BAD_SIGNATURES_ALERT = 10
+#: Seconds a received event may wait for a queue worker before every admin page says so.
+WAITING_ALERT_SECONDS = 120
 #: The window of the signature counter; its amount is only a ceiling on what is counted.
 _BAD_SIGNATURE_WINDOW = parse("10000 per hour")
 _SCOPE = "webhook-bad-signature"
@@ -44,34 +47,49 @@ def bad_signatures_last_hour() -> int:
     return _BAD_SIGNATURE_WINDOW.amount - stats.remaining
 
 
-def failed_events_since(since: datetime) -> int:
-    """Events whose last attempt failed at or after `since`."""
-    found = db.session.execute(
-        select(func.count())
-        .select_from(ProcessedEvent)
-        .where(ProcessedEvent.outcome == "failed", ProcessedEvent.last_attempt_at >= since)
-    ).scalar_one()
-    return int(found)
+def failed_and_waiting(since: datetime, waiting_since: datetime) -> tuple[int, int]:
+    """Events whose last attempt failed at or after `since`, and events received before
+    `waiting_since` still waiting for a worker (one query)."""
+    failed, waiting = db.session.execute(
+        select(
+            func.count().filter(
+                ProcessedEvent.outcome == "failed", ProcessedEvent.last_attempt_at >= since
+            ),
+            func.count().filter(
+                ProcessedEvent.outcome == "received", ProcessedEvent.received_at < waiting_since
+            ),
+        ).where(ProcessedEvent.outcome.in_(("failed", "received")))
+    ).one()
+    return int(failed), int(waiting)
 
 
 @dataclass(frozen=True)
 class EventAlert:
-    """What the admin banner says: failures in the last hour, when either spikes."""
+    """What the admin banner says: failures in the last hour when they spike, and events
+    no worker has taken for `WAITING_ALERT_SECONDS` (is the worker process running?)."""
 
     failed_events: int
     bad_signatures: int
+    waiting_events: int = 0
 
     @property
-    def raised(self) -> bool:
+    def failing(self) -> bool:
         return (
             self.failed_events >= FAILED_EVENTS_ALERT or self.bad_signatures >= BAD_SIGNATURES_ALERT
         )
 
+    @property
+    def raised(self) -> bool:
+        return self.failing or self.waiting_events > 0
+
 
 def event_alert(now: datetime | None = None) -> EventAlert:
-    """The last hour's failed events and refused signatures."""
-    since = (now or utcnow()) - timedelta(hours=1)
-    return EventAlert(failed_events_since(since), bad_signatures_last_hour())
+    """The last hour's failed events and refused signatures, and events left waiting."""
+    moment = now or utcnow()
+    failed, waiting = failed_and_waiting(
+        moment - timedelta(hours=1), moment - timedelta(seconds=WAITING_ALERT_SECONDS)
+    )
+    return EventAlert(failed, bad_signatures_last_hour(), waiting)
 
 
 def last_event_age_seconds(now: datetime | None = None) -> int | None:

@@ -28,7 +28,7 @@ from shop.models import (
     Subscription,
 )
 
-OUTCOMES = ("failed", "ignored", "processed")
+OUTCOMES = ("failed", "ignored", "processed", "received")
 PAGE_SIZE = 50
 CSV_COLUMNS = (
     "id",

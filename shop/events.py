@@ -18,13 +18,17 @@ Handlers are one `stripe_api.sync_*` call each (the same ones the confirmation p
 refunds and reconcile use); they call Stripe first and write afterwards, so the database
 is locked only for the writes, never across a network call.
 
+Where events wait: the webhook stores each event as a `received` row and a queue job
+(`shop.inbox`); a worker applies it here. (With `QUEUE_MODE=inline` the web process
+applies it before answering.)
+
 Why one transaction: the event's row is committed as `processed` together with the
-event's effects (and their version bumps). If a handler fails, the effects roll back
-and the webhook answers 500, so Stripe's retry redoes the work instead of finding it
-wrongly marked done; the failure itself (error, attempts) is then kept on the row as
+event's effects (and their version bumps). If a handler fails, the effects roll back,
+so a retry (the queue's, or Stripe's in inline mode) redoes the work instead of finding
+it wrongly marked done; the failure itself (error, attempts) is then kept on the row as
 `failed` in a short transaction of its own, so an admin can see it and replay it. A
-later delivery or replay turns `failed` into `processed` with its effects, by an UPDATE
-guarded on `outcome = 'failed'`, so of two retries at once only one applies. A
+later attempt or replay turns `received` or `failed` into `processed` with its effects,
+by an UPDATE guarded on that outcome, so of two attempts at once only one applies. A
 duplicate of a processed event — even one arriving at the same moment — fails on the
 event row's primary key and changes nothing.
 
@@ -47,7 +51,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shop import notices, stripe_api
@@ -59,7 +63,7 @@ log = logging.getLogger(__name__)
 TOLERANCE_SECONDS = 300
 #: The signature scheme Stripe signs events with (an HMAC-SHA256, hex).
 SCHEME = "v1"
-Outcome = Literal["processed", "ignored", "duplicate"]
+Outcome = Literal["processed", "ignored", "duplicate", "queued"]
 Handler = Callable[[stripe.StripeClient, dict[str, Any]], None]
 
 
@@ -190,6 +194,8 @@ HANDLERS: dict[str, Handler] = {
 
 #: Outcomes after which a delivery of the same event is a duplicate.
 DONE = ("processed", "ignored")
+#: Outcomes of an event kept but not applied: waiting for a worker, or failed before.
+PENDING = ("received", "failed")
 #: What a secret looks like in an error message, so none is ever stored or shown.
 _SECRET = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_\w+|\bwhsec_\w+")
 
@@ -222,7 +228,10 @@ def describe_error(error: BaseException) -> str:
     return _SECRET.sub("[redacted]", text)[:EVENT_ERROR_LENGTH]
 
 
-def _new_row(event: dict[str, Any], raw: str, outcome: str, **fields: Any) -> ProcessedEvent:
+def new_row(
+    event: dict[str, Any], raw: str, outcome: str, *, attempted: bool = True, **fields: Any
+) -> ProcessedEvent:
+    """The row of an event seen for the first time (`attempted`: its handler ran once)."""
     now = utcnow()
     return ProcessedEvent(
         id=str(event["id"]),
@@ -232,8 +241,8 @@ def _new_row(event: dict[str, Any], raw: str, outcome: str, **fields: Any) -> Pr
         received_at=now,
         raw_json=raw,
         object_id=object_id_of(event),
-        attempts=1,
-        last_attempt_at=now,
+        attempts=1 if attempted else 0,
+        last_attempt_at=now if attempted else None,
         **fields,
     )
 
@@ -241,8 +250,8 @@ def _new_row(event: dict[str, Any], raw: str, outcome: str, **fields: Any) -> Pr
 def _mark_done(event: dict[str, Any], raw: str, outcome: Outcome, *, replay: bool) -> None:
     """Record the event as applied, in the transaction of its effects.
 
-    A failed row turns processed by an UPDATE guarded on `outcome = 'failed'`, so of two
-    retries at once only one matches (the other waits on the row, then finds it done). A
+    A row waiting for a worker (`received`) or failed before turns processed by an UPDATE
+    guarded on that outcome, so of two deliveries or retries at once only one matches (the other waits on the row, then finds it done). A
     replay may apply an event again, so it updates the row whatever its outcome. An event
     never seen is inserted: the primary key stops a racing copy.
     """
@@ -250,7 +259,7 @@ def _mark_done(event: dict[str, Any], raw: str, outcome: Outcome, *, replay: boo
     now = utcnow()
     guard = ProcessedEvent.id == event_id
     if not replay:
-        guard = guard & (ProcessedEvent.outcome == "failed")
+        guard = guard & ProcessedEvent.outcome.in_(PENDING)
     moved = db.session.execute(
         update(ProcessedEvent)
         .where(guard)
@@ -265,7 +274,7 @@ def _mark_done(event: dict[str, Any], raw: str, outcome: Outcome, *, replay: boo
     if getattr(moved, "rowcount", 0) != 1:
         # Never seen, or applied by another delivery since (its row makes this insert
         # fail on the primary key: a duplicate).
-        db.session.add(_new_row(event, raw, outcome, processed_at=now))
+        db.session.add(new_row(event, raw, outcome, processed_at=now))
         db.session.flush()
 
 
@@ -284,6 +293,11 @@ def _mark_failed(event: dict[str, Any], raw: str, error: BaseException) -> None:
                 update(ProcessedEvent)
                 .where(ProcessedEvent.id == event_id)
                 .values(
+                    # waiting for a worker → failed; applied meanwhile → stays applied
+                    outcome=case(
+                        (ProcessedEvent.outcome == "received", "failed"),
+                        else_=ProcessedEvent.outcome,
+                    ),
                     attempts=ProcessedEvent.attempts + 1,
                     last_error=error_text,
                     last_attempt_at=utcnow(),
@@ -291,7 +305,7 @@ def _mark_failed(event: dict[str, Any], raw: str, error: BaseException) -> None:
                 .execution_options(synchronize_session=False)
             )
             if getattr(moved, "rowcount", 0) != 1:
-                db.session.add(_new_row(event, raw, "failed", last_error=error_text))
+                db.session.add(new_row(event, raw, "failed", last_error=error_text))
             db.session.commit()
             return
         except IntegrityError:
@@ -312,10 +326,18 @@ def process_event(
     row says (handlers re-retrieve and are idempotent). On failure the effects roll
     back, the failure is kept on the row, and the error is raised again.
     """
-    event_id = str(event["id"])
-    if not replay and _already_processed(event_id):
+    if not replay and _already_processed(str(event["id"])):
         return "duplicate"
     db.session.commit()  # end the read, so no transaction is open while Stripe is called
+    return apply_event(client, event, raw, replay=replay)
+
+
+def apply_event(
+    client: stripe.StripeClient, event: dict[str, Any], raw: str, *, replay: bool = False
+) -> Outcome:
+    """Run the event's handler and mark its row done, in one transaction (the caller has
+    checked it is not done already, and holds no transaction open)."""
+    event_id = str(event["id"])
     handler = HANDLERS.get(event["type"])
     outcome: Outcome = "processed" if handler else "ignored"
     try:

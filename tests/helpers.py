@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlalchemy.orm import selectinload
 
 from shop import create_app
@@ -54,6 +55,8 @@ def build_app(tmp_path: Path, **overrides: Any) -> Flask:
         "CATALOGUE_PATH": str(TEST_CATALOGUE),
         "WTF_CSRF_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        # Events applied before the webhook answers; tests/test_queue.py runs the queue.
+        "QUEUE_MODE": "inline",
     }
     config.update(overrides)
     return create_app(config)
@@ -64,6 +67,19 @@ def close_database(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def empty_database(app: Flask) -> None:
+    """No tables at all, as on a fresh Heroku Postgres (the queue's tables gone too), so
+    `flask db upgrade` builds everything."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("DROP SCHEMA public CASCADE"))
+            db.session.execute(text("CREATE SCHEMA public"))
+        else:
+            db.drop_all()
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
 
 
 def add_user(app: Flask, email: str = "reader@example.com", *, admin: bool = False) -> int:

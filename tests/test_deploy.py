@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from config import ConfigError, Settings, database_url
 from shop.extensions import db
+from tests import helpers
 
 PRODUCTION = {
     "QUIRE_ENV": "production",
@@ -115,11 +116,7 @@ def test_migrations_build_the_schema_the_models_describe(
     """`flask db upgrade` on an empty database, then Alembic finds nothing left to migrate."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
     if os.environ.get("TEST_DATABASE_URL"):
-        app = make_app()
-        with app.app_context():
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
+        helpers.empty_database(make_app())
     for command in (["db", "upgrade"], ["db", "check"]):
         result = run_flask(*command, DATABASE_URL=url, SECRET_KEY="x")
         assert result.returncode == 0, result.stderr
@@ -151,11 +148,7 @@ def test_upgrading_puts_past_payments_and_refunds_in_the_ledger(
     and each membership's amount and start taken from its sign-up order."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
     if os.environ.get("TEST_DATABASE_URL"):
-        app = make_app()
-        with app.app_context():
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
+        helpers.empty_database(make_app())
     result = run_flask("db", "upgrade", "d3e8a1f5c7b2", DATABASE_URL=url, SECRET_KEY="x")
     assert result.returncode == 0, result.stderr
     engine = create_engine(database_url(url))

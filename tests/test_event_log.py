@@ -523,6 +523,21 @@ def test_the_banner_appears_once_failures_spike_and_not_before(
     assert 'href="/admin/events?outcome=failed"' in page
 
 
+def test_events_no_worker_takes_raise_the_banner(
+    app: Flask, client: FlaskClient, owner: None
+) -> None:
+    """A deploy whose worker process is not running: events pile up `received`."""
+    add_event(app, "evt_just_in", "received", received_at=utcnow())
+    assert "waiting-alert" not in client.get("/admin/").text  # a worker takes it soon
+    waited = utcnow() - timedelta(seconds=alerts.WAITING_ALERT_SECONDS + 5)
+    add_event(app, "evt_stuck_1", "received", received_at=waited)
+    add_event(app, "evt_stuck_2", "received", received_at=waited)
+    page = client.get("/admin/orders").text
+    assert "2 Stripe events have waited over 2 minutes for a queue worker" in page
+    assert 'href="/admin/events?outcome=received"' in page
+    assert "failed Stripe" not in page  # no failures to speak of
+
+
 def test_forged_deliveries_raise_the_banner_without_writing_to_the_database(
     app: Flask,
     client: FlaskClient,

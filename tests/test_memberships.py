@@ -312,10 +312,7 @@ def test_upgrading_keeps_each_user_s_newest_open_signup(
     """
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
     if os.environ.get("TEST_DATABASE_URL"):
-        with make_app().app_context():
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
+        helpers.empty_database(make_app())
     before = run_flask("db", "upgrade", "fb3bb2810ec2", DATABASE_URL=url, SECRET_KEY="x")
     assert before.returncode == 0, before.stderr
     engine = create_engine(url)

@@ -1,4 +1,4 @@
-"""Admin commands: `flask --app wsgi release` and the groups
+"""Admin commands: `flask --app wsgi release`, `worker` and the groups
 `catalog|orders|subscriptions|invoices|events|users|stripe|mail|sandbox …`.
 
 One module per command group; each command runs the same domain functions the web
@@ -19,6 +19,7 @@ from shop.commands.sandbox import sandbox
 from shop.commands.stripe_account import stripe_group
 from shop.commands.subscriptions import subscriptions
 from shop.commands.users import users
+from shop.commands.worker import worker
 
 GROUPS = (
     catalog,
@@ -31,6 +32,7 @@ GROUPS = (
     mail_group,
     sandbox,
     release,
+    worker,
 )
 
 

@@ -49,6 +49,13 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave procrastinate's job tables to procrastinate: the queue's migration creates
+    them from its shipped schema, and the models do not describe them."""
+    table = obj.table.name if type_ in ("index", "column", "unique_constraint") else name
+    return not str(table or "").startswith("procrastinate_")
+
+
 def get_metadata():
     if hasattr(target_db, 'metadatas'):
         return target_db.metadatas[None]
@@ -112,6 +119,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_object=include_object,
             **conf_args
         )
 

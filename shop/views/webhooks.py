@@ -1,4 +1,5 @@
-"""`POST /webhooks/stripe`: verify, then hand the event to `shop.events`.
+"""`POST /webhooks/stripe`: verify, then hand the event to the inbox (`shop.inbox`), which
+keeps it and queues it for a worker (or, inline, applies it before the answer).
 
 CSRF-exempt (Stripe signs instead); the signature is checked on the raw body before
 anything is parsed or stored, against the configured secrets and the one `release`
@@ -16,7 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from shop import alerts, events, webhook_secrets
+from shop import alerts, events, inbox, webhook_secrets
 from shop.stripe_client import stripe_client
 
 bp = Blueprint("webhooks", __name__)
@@ -39,8 +40,8 @@ def _value(value: object) -> str:
 
 @bp.post("/webhooks/stripe")
 def stripe_webhook() -> tuple[Response, int]:
-    """200 once the event is applied (or was already, or is ignored); 400 forged; 413 too
-    large; 500 retry."""
+    """200 once the event is kept and queued (inline: applied, or ignored), or was already;
+    400 forged; 413 too large; 500 retry."""
     started = time.perf_counter()
     # One byte more than allowed is read at most: a chunked body (no Content-Length) is
     # cut off there rather than refused, so its length says whether it was too large.
@@ -69,7 +70,7 @@ def stripe_webhook() -> tuple[Response, int]:
         _log_line(logging.WARNING, started, outcome="rejected", status=400, reason=error)
         return jsonify(error="invalid signature"), 400
     try:
-        outcome = events.process_event(stripe_client(), event, payload.decode("utf-8"))
+        outcome = inbox.deliver(stripe_client(), event, payload.decode("utf-8"))
     except Exception as error:
         _log_line(
             logging.ERROR,

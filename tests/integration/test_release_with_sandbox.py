@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import stripe
 from flask import Flask
-from sqlalchemy import text
 from stripe import StripeClient
 from stripe_sandbox.flows import engine
 from stripe_sandbox.testing import RunningSandbox
@@ -29,10 +28,7 @@ SHOP_URL = "http://127.0.0.1:5999"
 
 def empty_database(app: Flask) -> None:
     """No tables at all, as on a fresh Heroku Postgres: release builds them by migrating."""
-    with app.app_context():
-        db.drop_all()
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
+    helpers.empty_database(app)
 
 
 @pytest.fixture

@@ -49,7 +49,10 @@ def event_alerts() -> dict[str, object]:
     """The failure banner's figures, on admin pages only (shoppers' pages query nothing)."""
     if not has_request_context() or request.blueprint != "admin":
         return {}
-    return {"event_alert": alerts.event_alert()}
+    return {
+        "event_alert": alerts.event_alert(),
+        "waiting_minutes": alerts.WAITING_ALERT_SECONDS // 60,
+    }
 
 
 @bp.get("/events", endpoint="events")

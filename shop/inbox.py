@@ -1,0 +1,165 @@
+"""The webhook inbox: keep each verified event, answer Stripe, apply the event on the queue.
+
+`deliver` is what the webhook calls. In one short transaction, with no Stripe call, it
+stores the event as a `received` row (its id is the primary key, so a copy of an event
+already kept is recognised) and defers an `apply_event` job for it (`shop.queue`); the
+webhook then answers 200. A worker's job applies it through `shop.events.apply_event`,
+which turns the row `processed` or `ignored` with the event's effects, once.
+
+Order: jobs of events about one Stripe object carry the same procrastinate `lock`
+(`ordering_key`: the subscription or payment an event changes), so they run one at a
+time, oldest first; events of different objects run in parallel. Overlapping writes that
+still meet (an order and its membership) are settled by the version guard of
+`shop.mirror`.
+
+Failures: the job is retried with exponential backoff (`RETRY`: 2 s, 4 s, 8 s … about
+4½ hours in all); each failure is kept on the event's row (`failed`, attempts, error) for
+the admin's events list, where it can also be replayed. A worker killed mid-job leaves the
+job `doing`; `shop.queue.requeue_stalled` runs it again once its heartbeats stop.
+
+With `QUEUE_MODE=inline` the same row is stored, then the event is applied at once in the
+web process, and a failure answers 500 so Stripe retries (its own backoff).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Literal
+
+import procrastinate
+import stripe
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from shop import events
+from shop.extensions import db
+from shop.models import ProcessedEvent
+from shop.queue import EVENTS_QUEUE, flask_app_of, queue
+from shop.stripe_client import stripe_client
+
+log = logging.getLogger(__name__)
+
+#: Retries of a failed event: 2, 4, 8 … seconds apart (2^n after the n-th attempt), 14 attempts.
+RETRY = procrastinate.RetryStrategy(max_attempts=14, exponential_wait=2)
+
+#: What storing an event found: new (or failed before, and queued again), waiting for a
+#: worker already, or applied already.
+Stored = Literal["stored", "waiting", "duplicate"]
+
+
+def ordering_key(event: dict[str, Any]) -> str:
+    """The Stripe object whose events must be applied one at a time, in order.
+
+    A subscription's events, its invoices' and the checkout that started it share the
+    subscription's id; a payment's checkout, charge, refund and dispute share the
+    PaymentIntent's id; anything else is keyed by its own object's id.
+    """
+    obj = event["data"]["object"]
+    parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    candidates = (
+        obj["id"] if obj.get("object") == "subscription" else None,
+        details.get("subscription") if isinstance(details, dict) else None,
+        obj.get("subscription"),
+        obj.get("payment_intent"),
+        obj.get("charge"),
+        obj.get("id"),
+    )
+    for candidate in candidates:
+        if isinstance(candidate, dict):
+            candidate = candidate.get("id")
+        if isinstance(candidate, str) and candidate:
+            return f"stripe:{candidate}"
+    return f"stripe:{event['id']}"
+
+
+def uses_queue() -> bool:
+    return bool(current_app.config.get("QUEUE_MODE") == "procrastinate")
+
+
+def _defer(event: dict[str, Any]) -> None:
+    """Queue the event's job, in the caller's transaction."""
+    queue.configure_task("apply_event", lock=ordering_key(event), queue=EVENTS_QUEUE).defer(
+        event_id=str(event["id"])
+    )
+
+
+def _stored_outcome(event_id: str) -> str | None:
+    found = db.session.execute(
+        select(ProcessedEvent.outcome).where(ProcessedEvent.id == event_id)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def store(event: dict[str, Any], raw: str) -> Stored:
+    """Keep the event and (with the queue) its job, in one transaction; no Stripe call."""
+    db.session.add(events.new_row(event, raw, "received", attempted=False))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return _stored_again(event)
+    if uses_queue():
+        _defer(event)
+    db.session.commit()
+    return "stored"
+
+
+def _stored_again(event: dict[str, Any]) -> Stored:
+    """Another delivery of an event already kept: a duplicate once applied; waiting while
+    a job is pending; queued again when it failed (Stripe's redelivery is a retry)."""
+    event_id = str(event["id"])
+    outcome = _stored_outcome(event_id)
+    if outcome is None or outcome in events.DONE:
+        db.session.commit()
+        return "duplicate"
+    if outcome == "received" or not uses_queue():
+        db.session.commit()
+        return "waiting"
+    moved = db.session.execute(
+        update(ProcessedEvent)
+        .where(ProcessedEvent.id == event_id, ProcessedEvent.outcome == "failed")
+        .values(outcome="received")
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(moved, "rowcount", 0) == 1:
+        _defer(event)
+    db.session.commit()
+    return "stored"
+
+
+def deliver(client: stripe.StripeClient, event: dict[str, Any], raw: str) -> events.Outcome:
+    """The webhook's work: `queued` once kept (a worker applies it), `duplicate` when it
+    was applied before; inline, the event's outcome (an error propagates: answer 500)."""
+    stored = store(event, raw)
+    if stored == "duplicate":
+        return "duplicate"
+    if uses_queue():
+        return "queued"
+    return events.apply_event(client, event, raw)
+
+
+def apply_stored(client: stripe.StripeClient, event_id: str) -> events.Outcome | None:
+    """Apply a kept event (a worker's job); None when no such event is kept."""
+    found = db.session.execute(
+        select(ProcessedEvent.outcome, ProcessedEvent.raw_json).where(ProcessedEvent.id == event_id)
+    ).one_or_none()
+    db.session.commit()  # no transaction stays open while Stripe is called
+    if found is None:
+        log.error("queue: event %s has a job but is not kept; nothing to apply", event_id)
+        return None
+    if found.outcome in events.DONE:
+        return "duplicate"
+    event: dict[str, Any] = json.loads(found.raw_json)
+    return events.apply_event(client, event, found.raw_json)
+
+
+@queue.task(name="apply_event", queue=EVENTS_QUEUE, retry=RETRY, pass_context=True)
+def apply_event_job(context: procrastinate.JobContext, event_id: str) -> str | None:
+    """The queue's job for one event: apply it in the worker's Flask app."""
+    with flask_app_of(context).app_context():
+        outcome = apply_stored(stripe_client(), event_id)
+        log.info("queue: event %s %s", event_id, outcome)
+        return outcome

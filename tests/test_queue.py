@@ -1,0 +1,393 @@
+"""The webhook inbox on a real queue (procrastinate on PostgreSQL): the webhook keeps the
+event and answers without calling Stripe; a worker applies it once; failures are retried
+later and shown; a killed worker's job runs again; one object's events queue in order.
+
+These need PostgreSQL (the queue lives there); CI runs them with TEST_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from config import ConfigError, Settings
+from shop import inbox, queue
+from shop.extensions import db
+from shop.models import Mail, Order, ProcessedEvent, utcnow
+from tests import builders
+from tests.helpers import ROOT
+from tests.stripe_fakes import event
+
+QUEUE_TABLES = (
+    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, procrastinate_workers"
+)
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
+    """The shop with QUEUE_MODE=procrastinate, on fresh tables and an empty queue."""
+    if not os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("the job queue lives in PostgreSQL (TEST_DATABASE_URL)")
+    app = make_app(QUEUE_MODE="procrastinate")
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        if db.session.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
+            db.session.commit()
+            queue.apply_schema(app.config["SQLALCHEMY_DATABASE_URI"])
+        db.session.execute(text(f"TRUNCATE {QUEUE_TABLES} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_json() -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((ROOT / "app.json").read_text())
+    return found
+
+
+def jobs(app: Flask) -> list[dict[str, Any]]:
+    with app.app_context():
+        found = db.session.execute(
+            text(
+                "SELECT id, task_name, lock, status::text AS status, attempts, scheduled_at, "
+                "args FROM procrastinate_jobs ORDER BY id"
+            )
+        )
+        rows = [dict(row._mapping) for row in found]
+        db.session.commit()
+        return rows
+
+
+def event_row(app: Flask, event_id: str) -> ProcessedEvent:
+    with app.app_context():
+        row = db.session.get(ProcessedEvent, event_id)
+        assert row is not None
+        db.session.expunge(row)
+        return row
+
+
+def order_status(app: Flask, order_id: int = 1) -> str:
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        assert order is not None
+        return order.status
+
+
+def work(app: Flask) -> None:
+    """A worker that applies every job ready now, then stops."""
+    queue.run_worker(app, concurrency=4, wait=False)
+
+
+def test_the_webhook_keeps_the_event_and_answers_without_calling_stripe(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    response = post_event(event("checkout.session.completed", paid_session, id="evt_kept"))
+
+    assert response.status_code == 200
+    assert response.json == {"received": True, "outcome": "queued"}
+    assert len(fake_stripe.calls) == 0  # Stripe is called by the worker, not the webhook
+    assert event_row(app, "evt_kept").outcome == "received"
+    assert order_status(app) == "pending"  # nothing applied yet
+    (job,) = jobs(app)
+    assert (job["task_name"], job["status"], job["args"]) == (
+        "apply_event",
+        "todo",
+        {"event_id": "evt_kept"},
+    )
+    assert job["lock"] == "stripe:pi_1"  # its payment: refunds and disputes queue behind it
+
+
+def test_an_event_and_its_job_are_kept_together_or_not_at_all(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_atomic")
+    real_commit = db.session.commit
+
+    def database_gone() -> None:  # the commit after the job was deferred never happens
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(db.session, "commit", database_gone)
+    assert post_event(body).status_code >= 500  # Stripe will deliver it again
+    monkeypatch.setattr(db.session, "commit", real_commit)
+    with app.app_context():
+        db.session.rollback()
+        assert db.session.get(ProcessedEvent, "evt_atomic") is None
+    assert jobs(app) == []  # neither the event nor its job
+
+    assert post_event(body).json["outcome"] == "queued"  # Stripe's retry
+    assert len(jobs(app)) == 1 and event_row(app, "evt_atomic").outcome == "received"
+
+
+def test_acknowledging_an_event_is_one_short_transaction(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    post_event: Callable[..., Any],
+) -> None:
+    post_event(event("checkout.session.completed", paid_session, id="evt_warm"))
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listeners = {
+        "begin": lambda *_: seen.append("BEGIN"),
+        "commit": lambda *_: seen.append("COMMIT"),
+        "rollback": lambda *_: seen.append("ROLLBACK"),
+        "before_cursor_execute": lambda _c, _cur, statement, *_: seen.append(
+            statement.split("(")[0].strip()
+        ),
+    }
+    for name, listener in listeners.items():
+        sa_event.listen(engine, name, listener)
+    try:
+        paid_session["id"] = "cs_test_2"
+        answer = post_event(event("checkout.session.completed", paid_session, id="evt_counted"))
+    finally:
+        for name, listener in listeners.items():
+            sa_event.remove(engine, name, listener)
+
+    assert answer.json["outcome"] == "queued"
+    # The job is deferred on the same connection, inside this transaction (not counted
+    # here: procrastinate runs its SQL on the driver's cursor).
+    assert seen == ["BEGIN", "INSERT INTO processed_events", "COMMIT"]
+    assert len(jobs(app)) == 2
+
+
+def test_a_worker_applies_the_queued_event_once(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_work")
+    answers = [post_event(body).json["outcome"] for _ in range(3)]  # Stripe sent it 3 times
+    assert answers == ["queued", "queued", "queued"]
+    assert len(jobs(app)) == 1  # copies of a waiting event add no job
+
+    work(app)
+
+    assert order_status(app) == "paid"
+    row = event_row(app, "evt_work")
+    assert (row.outcome, row.attempts) == ("processed", 1)
+    assert row.processed_at is not None and row.processed_at >= row.received_at
+    assert jobs(app) == []  # done jobs are deleted
+    assert post_event(body).json["outcome"] == "duplicate"
+    assert jobs(app) == []
+    with app.app_context():
+        receipts = db.session.execute(db.select(Mail).where(Mail.kind == "receipt")).all()
+        assert len(receipts) == 1
+
+
+def test_a_failure_is_kept_retried_later_and_then_applied(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    builders.stripe_serves(
+        fake_stripe,
+        "/v1/checkout/sessions/cs_test_1",
+        {"error": {"type": "api_error", "message": "Stripe is having a moment"}},
+        status=500,
+    )
+    post_event(event("checkout.session.completed", paid_session, id="evt_later"))
+    work(app)
+
+    row = event_row(app, "evt_later")
+    assert row.outcome == "failed"  # shown in the admin's events list
+    assert row.attempts == 1 and "Stripe is having a moment" in (row.last_error or "")
+    (job,) = jobs(app)
+    assert job["status"] == "todo" and job["attempts"] == 1
+    wait = job["scheduled_at"] - utcnow()
+    assert timedelta(seconds=1) < wait <= timedelta(seconds=2)  # backoff: not at once
+    assert order_status(app) == "pending"
+
+    work(app)  # before its time the retry does not run
+    assert event_row(app, "evt_later").attempts == 1
+
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", paid_session)
+    with app.app_context():
+        db.session.execute(text("UPDATE procrastinate_jobs SET scheduled_at = now()"))
+        db.session.commit()
+    work(app)
+
+    assert order_status(app) == "paid"
+    row = event_row(app, "evt_later")
+    assert (row.outcome, row.attempts) == ("processed", 2)
+    assert jobs(app) == []
+
+
+def test_stripe_redelivering_a_failed_event_queues_it_again(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    body = event("checkout.session.completed", paid_session, id="evt_again")
+    post_event(body)
+    with app.app_context():  # as if every retry had run out
+        db.session.execute(text("DELETE FROM procrastinate_jobs"))
+        db.session.execute(
+            text("UPDATE processed_events SET outcome = 'failed' WHERE id = 'evt_again'")
+        )
+        db.session.commit()
+
+    assert post_event(body).json["outcome"] == "queued"
+    assert event_row(app, "evt_again").outcome == "received"
+    work(app)
+    assert order_status(app) == "paid"
+
+
+def test_the_job_of_a_killed_worker_runs_again(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    post_event(event("checkout.session.completed", paid_session, id="evt_orphan"))
+    with app.app_context():  # a worker took the job, then died: its heartbeat stopped
+        worker_id = db.session.execute(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '5 minutes') RETURNING id"
+            )
+        ).scalar_one()
+        db.session.execute(
+            text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :worker"),
+            {"worker": worker_id},
+        )
+        db.session.commit()
+
+    work(app)  # a new worker starts: it finds the dead worker's job and runs it
+
+    assert order_status(app) == "paid"
+    assert event_row(app, "evt_orphan").outcome == "processed"
+
+
+def test_the_events_of_one_object_share_a_lock_and_others_do_not(
+    app: Flask, client: FlaskClient, post_event: Callable[..., Any]
+) -> None:
+    subscription = builders.subscription()
+    invoice = builders.invoice()
+    post_event(event("customer.subscription.updated", subscription, id="evt_s1"))
+    post_event(event("invoice.paid", invoice, id="evt_i1"))
+    post_event(event("customer.subscription.updated", builders.subscription(id="sub_2")))
+
+    locks = [job["lock"] for job in jobs(app)]
+    assert locks == ["stripe:sub_1", "stripe:sub_1", "stripe:sub_2"]
+
+
+def test_the_confirmation_page_is_true_before_the_worker_runs(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    sign_in: Callable[..., None],
+) -> None:
+    post_event(event("checkout.session.completed", paid_session, id="evt_slow"))
+    assert jobs(app)  # the worker has not run yet
+
+    sign_in()  # the order's shopper, back from Stripe
+    page = client.get(f"/orders/1/confirmation?session_id={paid_session['id']}")
+
+    assert page.status_code == 200
+    assert "Paid" in page.text and "Not paid yet" not in page.text
+    assert order_status(app) == "paid"  # the page asked Stripe itself
+    work(app)  # the worker catches up: nothing more happens
+    assert event_row(app, "evt_slow").outcome == "processed"
+    with app.app_context():
+        receipts = db.session.execute(db.select(Mail).where(Mail.kind == "receipt")).all()
+        assert len(receipts) == 1
+
+
+def test_the_worker_command_refuses_when_there_is_no_queue(
+    make_app: Callable[..., Flask],
+) -> None:
+    inline = make_app(QUEUE_MODE="inline")
+    result = inline.test_cli_runner().invoke(args=["worker"])
+    assert result.exit_code != 0
+    assert "no worker is needed" in result.output
+
+
+def test_ordering_keys_follow_the_object_an_event_changes() -> None:
+    def key(obj: dict[str, Any]) -> str:
+        return inbox.ordering_key({"id": "evt_1", "data": {"object": obj}})
+
+    assert key({"id": "sub_9", "object": "subscription", "customer": "cus_1"}) == "stripe:sub_9"
+    new_invoice = {
+        "id": "in_1",
+        "object": "invoice",
+        "parent": {"subscription_details": {"subscription": "sub_9"}},
+    }
+    assert key(new_invoice) == "stripe:sub_9"
+    assert key({"id": "in_2", "object": "invoice", "subscription": "sub_9"}) == "stripe:sub_9"
+    assert key({"id": "cs_1", "object": "checkout.session", "subscription": "sub_9"}) == (
+        "stripe:sub_9"
+    )
+    paid = {"id": "cs_2", "object": "checkout.session", "payment_intent": "pi_7"}
+    assert key(paid) == "stripe:pi_7"
+    assert key({"id": "ch_1", "object": "charge", "payment_intent": "pi_7"}) == "stripe:pi_7"
+    assert key({"id": "dp_1", "object": "dispute", "charge": "ch_1"}) == "stripe:ch_1"
+    assert key({"id": "cs_3", "object": "checkout.session", "payment_intent": None}) == (
+        "stripe:cs_3"
+    )
+
+
+def test_heroku_runs_a_worker_beside_the_web_process(app_json: dict[str, Any]) -> None:
+    procfile = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert procfile["worker"] == "flask --app wsgi worker"
+    assert app_json["formation"]["worker"]["quantity"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({"DATABASE_URL": "postgres://u:p@db.example:5432/shop"}, "procrastinate"),
+        ({}, "inline"),  # the embedded default: SQLite, no worker to run
+        ({"DATABASE_URL": "postgres://db.example/shop", "QUEUE_MODE": "inline"}, "inline"),
+    ],
+)
+def test_the_queue_is_used_where_postgresql_is(env: dict[str, str], mode: str) -> None:
+    assert Settings.from_env(env).queue_mode == mode
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QUEUE_MODE": "celery"}, "QUEUE_MODE must be procrastinate or inline"),
+        ({"QUEUE_MODE": "procrastinate"}, "needs a PostgreSQL DATABASE_URL"),
+    ],
+)
+def test_a_queue_that_cannot_work_stops_start_up(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
