@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, g, render_template
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
@@ -147,8 +148,14 @@ def register_errorhandlers(app: Flask) -> None:
         code = getattr(error, "code", 500) or 500
         return render_template("errors/error.html", code=code), code
 
+    def form_expired(error: CSRFError) -> tuple[str, int]:
+        """A form without its session (too old, cookies blocked): say so, not a bare 400."""
+        app.logger.info("form refused: %s", error.description)
+        return render_template("errors/error.html", code=400, form_expired=True), 400
+
     for code in (400, 403, 404, 405, 500, 503):
         app.register_error_handler(code, render_error)
+    app.register_error_handler(CSRFError, form_expired)
     for kind in DATABASE_DOWN:
         app.register_error_handler(kind, database_down)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, redirect, request
 from werkzeug.wrappers import Response
 
 #: Where Stripe's hosted pages live: Checkout and the billing portal.
@@ -59,8 +59,33 @@ def security_headers(*, api_base: str | None, production: bool) -> dict[str, str
     return headers
 
 
+#: Answered over plain http too: the platform's and monitors' health checks.
+PLAIN_HTTP_PATHS = frozenset({"/healthz"})
+
+
+def https_redirect() -> Response | None:
+    """In production, a request that came over plain http is sent to the same address on
+    https: 301 for GET and HEAD, 308 otherwise (a form is posted again, not lost).
+
+    The scheme is the one the router saw: Heroku's router sets `X-Forwarded-Proto`, and
+    gunicorn (`--forwarded-allow-ips`) turns it into the request's scheme. Without it a
+    sign-in could never work (the session cookie is `Secure`, so the browser would not
+    send it back over http and the form's CSRF check would fail).
+    """
+    if request.is_secure or request.path in PLAIN_HTTP_PATHS:
+        return None
+    code = 301 if request.method in ("GET", "HEAD") else 308
+    return redirect(request.url.replace("http://", "https://", 1), code=code)
+
+
 def init_app(app: Flask) -> None:
-    """Add the headers to every response `app` sends (computed once, from its config)."""
+    """Add the headers to every response `app` sends (computed once, from its config);
+    in production, send plain-http requests to https first."""
+    if app.config.get("QUIRE_ENV") == "production":
+        # First of all the request hooks: before the CSRF check that a form sent over
+        # http would fail, so the form is posted again over https instead.
+        app.before_request_funcs.setdefault(None, []).insert(0, https_redirect)
+
     headers = security_headers(
         api_base=app.config.get("STRIPE_API_BASE"),
         production=app.config.get("QUIRE_ENV") == "production",

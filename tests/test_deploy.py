@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, text
 from config import ConfigError, Settings, database_url
 from shop.extensions import db
 from tests import helpers
+from tests.helpers import TEST_CATALOGUE
 
 PRODUCTION = {
     "QUIRE_ENV": "production",
@@ -74,7 +76,12 @@ def test_postgres_scheme_is_accepted() -> None:
 def test_health_check_answers_when_the_database_does(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok", "last_event_age_seconds": None}
+    assert response.json == {
+        "status": "ok",
+        "database": "ok",
+        "catalogue": "ok",
+        "last_event_age_seconds": None,
+    }
 
 
 def test_health_check_fails_when_the_database_does_not(
@@ -105,7 +112,29 @@ def test_a_broken_catalogue_closes_the_shop_with_503(
     broken.write_text("books:\n  - key: x\n    price: -1\n")
     app = make_app(CATALOGUE_PATH=str(broken))
     assert app.test_client().get("/").status_code == 503
-    assert app.test_client().get("/healthz").status_code in (200, 503)
+    health = app.test_client().get("/healthz")  # the platform's check sees it too
+    assert health.status_code == 503
+    assert health.json["status"] == "error" and health.json["catalogue"] == "broken"
+    assert health.json["catalogue_problems"] >= 1
+
+
+def test_a_catalogue_broken_after_a_good_read_keeps_the_shop_open(
+    tmp_path: Path, make_app: Callable[..., Flask]
+) -> None:
+    """The shop sells the catalogue it read before: healthy, but the check says so."""
+    catalogue = tmp_path / "products.yaml"
+    catalogue.write_text(TEST_CATALOGUE.read_text())
+    app = make_app(CATALOGUE_PATH=str(catalogue))
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    assert client.get("/healthz").json["catalogue"] == "ok"
+    catalogue.write_text("books:\n  - key: x\n    price: -1\n")
+    os.utime(catalogue, (time.time() + 5, time.time() + 5))  # a later change, whatever the clock
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json["catalogue"] == "stale" and health.json["catalogue_problems"] >= 1
+    assert client.get("/").status_code == 200
 
 
 def test_migrations_build_the_schema_the_models_describe(

@@ -18,9 +18,9 @@ EXPECTED = {
 }
 
 
-def fetch(client: FlaskClient, path: str) -> TestResponse:
+def fetch(client: FlaskClient, path: str, base_url: str = "http://localhost") -> TestResponse:
     """GET `path`, its body read and the response closed (static files are streamed)."""
-    response = client.get(path)
+    response = client.get(path, base_url=base_url)
     response.get_data()
     response.close()
     return response
@@ -82,7 +82,7 @@ def test_hsts_is_sent_in_production_only(make_app: Callable[..., Flask]) -> None
         db.create_all()
     client = app.test_client()
     for path in ("/", "/no-such-page", "/static/quire.css"):
-        response = fetch(client, path)
+        response = fetch(client, path, base_url="https://books.example")
         assert response.headers["Strict-Transport-Security"] == (
             "max-age=63072000; includeSubDomains"
         )
@@ -101,3 +101,39 @@ def test_a_server_error_page_carries_the_headers_too(app: Flask, client: FlaskCl
     assert "Something went wrong on our side" in response.text
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+
+
+@pytest.fixture
+def production(make_app: Callable[..., Flask]) -> FlaskClient:
+    app = make_app(QUIRE_ENV="production", WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        db.create_all()
+    return app.test_client()
+
+
+def test_production_sends_plain_http_visitors_to_https(production: FlaskClient) -> None:
+    page = production.get("/books/the-salt-road?from=mail", base_url="http://books.example")
+    assert page.status_code == 301
+    assert page.headers["Location"] == "https://books.example/books/the-salt-road?from=mail"
+    form = production.post("/login", data={"email": "x"}, base_url="http://books.example")
+    assert form.status_code == 308  # posted again to https, not dropped
+    assert form.headers["Location"] == "https://books.example/login"
+    # The platform's health check answers over plain http.
+    assert production.get("/healthz", base_url="http://books.example").status_code == 200
+    secure = production.get("/", base_url="https://books.example")
+    assert secure.status_code == 200 and "Strict-Transport-Security" in secure.headers
+
+
+def test_development_serves_plain_http(client: FlaskClient) -> None:
+    assert client.get("/", base_url="http://127.0.0.1:5000").status_code == 200
+
+
+def test_a_form_without_its_session_gets_a_page_that_says_why(production: FlaskClient) -> None:
+    answer = production.post(
+        "/login",
+        data={"email": "reader@example.com", "password": "correct horse battery"},
+        base_url="https://books.example",
+    )
+    assert answer.status_code == 400
+    assert "That form had expired" in answer.text
+    assert "reload the page and send the form again" in answer.text
