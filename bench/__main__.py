@@ -49,7 +49,10 @@ def arguments() -> argparse.Namespace:
         "--queue-workers", type=int, default=1, help="Worker processes (with a queue)."
     )
     parser.add_argument(
-        "--queue-concurrency", type=int, default=16, help="Jobs at once per worker process."
+        "--queue-concurrency",
+        type=int,
+        default=None,
+        help="Events applied at once per worker process (default: the worker's own).",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args()
@@ -115,7 +118,9 @@ def main() -> int:
             "web_workers": options.web_workers,
             "queue": "procrastinate" if queue else "none: webhooks applied in the web process",
             "queue_workers": options.queue_workers if queue else 0,
-            "queue_concurrency": options.queue_concurrency if queue else 0,
+            "queue_concurrency": (options.queue_concurrency or "the worker's default")
+            if queue
+            else 0,
             "seconds_per_run": seconds,
             "rounds": ROUNDS,
             "quick": quick,
@@ -243,6 +248,11 @@ def throughput(
         reference = load.median_of(runs[("/healthz", connections)]).per_second
         for name in endpoints:
             figures = load.median_of(runs[(name, connections)])
+            if figures.errors or figures.non_2xx:
+                report.notes.append(
+                    f"{name} c{connections}: {figures.non_2xx} answers other than 200, "
+                    f"{figures.errors} connection errors or timeouts"
+                )
             table[f"{name} c{connections}"] = {
                 **figures.as_dict(),
                 "ratio_to_healthz": round(load.ratio(figures.per_second, reference) or 0, 3),

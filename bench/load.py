@@ -19,32 +19,23 @@ from pathlib import Path
 
 MARKER = "BENCH-JSON "
 
-#: Reports the run as one JSON line (latencies in microseconds).
-REPORT_LUA = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '%s{"requests": %d, "duration_us": %d, "errors": %d, "non_2xx": %d, '
-    .. '"p50_us": %d, "p95_us": %d, "p99_us": %d}\\n',
-    "MARKER", summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
-end
-""".replace("MARKER", MARKER)
-
-#: POSTs the lines of BODIES ("signature<TAB>body"), thread n of N taking lines n, n+N, …
-POST_LUA = (
-    """
+#: GETs the URL, or POSTs the lines of a bodies file ("signature<TAB>body"; thread n of N
+#: taking lines n, n+N, …, each sent once before any is sent again), as a request that
+#: came through Heroku's router over https; counts every answer that is not a 200 (wrk
+#: itself counts only 4xx/5xx) and reports as one JSON line (latencies in microseconds).
+SCRIPT = """
+wrk.headers["X-Forwarded-Proto"] = "https"
 local threads = {}
-local count = 0
 function setup(thread)
-  count = count + 1
-  thread:set("number", count)
   table.insert(threads, thread)
+  thread:set("number", #threads)
 end
 function init(args)
-  local total = tonumber(args[2])
+  unexpected = 0
   bodies, signatures = {}, {}
+  index = 0
+  if args[1] == nil then return end
+  local total = tonumber(args[2])
   local n = 0
   for line in io.lines(args[1]) do
     n = n + 1
@@ -54,16 +45,29 @@ function init(args)
       table.insert(bodies, line:sub(tab + 1))
     end
   end
-  index = 0
 end
 function request()
+  if #bodies == 0 then return wrk.format() end
   index = index % #bodies + 1
   return wrk.format("POST", nil, {["Content-Type"] = "application/json",
-    ["Stripe-Signature"] = signatures[index]}, bodies[index])
+    ["X-Forwarded-Proto"] = "https", ["Stripe-Signature"] = signatures[index]},
+    bodies[index])
 end
-"""
-    + REPORT_LUA
-)
+function response(status, headers, body)
+  if status ~= 200 then unexpected = unexpected + 1 end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  local other = 0
+  for _, thread in ipairs(threads) do other = other + thread:get("unexpected") end
+  io.write(string.format(
+    '%s{"requests": %d, "duration_us": %d, "errors": %d, "non_2xx": %d, '
+    .. '"p50_us": %d, "p95_us": %d, "p99_us": %d}\\n',
+    "MARKER", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, other,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+""".replace("MARKER", MARKER)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Run:
     requests: int
     seconds: float
     errors: int
+    #: Answers other than 200 (a redirect included).
     non_2xx: int
     p50_ms: float
     p95_ms: float
@@ -111,7 +116,7 @@ def wrk(url: str, connections: int, seconds: float, bodies: Path | None = None) 
         raise RuntimeError("wrk is not installed")
     threads = threads_for(connections)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(POST_LUA if bodies is not None else REPORT_LUA)
+        script.write(SCRIPT)
     argv = [
         "wrk",
         f"-t{threads}",

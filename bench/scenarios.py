@@ -35,6 +35,9 @@ from shop.stripe_client import stripe_client
 
 PASSWORD = "bench-shopper-password"  # noqa: S105 (a made-up shopper of a throwaway shop)
 MEMBERSHIP = ("reader", "month")
+#: Heroku's router ends TLS and says so; gunicorn (`--forwarded-allow-ips`) believes it,
+#: and production sends anything else to https.
+THROUGH_ROUTER = {"X-Forwarded-Proto": "https"}
 
 
 def _catalogue(app: Flask) -> Catalogue:
@@ -175,8 +178,8 @@ class StripeCalls:
 @dataclass
 class Shopper:
     """A signed-in shopper's HTTP session. Production cookies are `Secure`, and the
-    benchmark talks plain HTTP to the server (as Heroku's router does behind TLS), so
-    the cookies are carried by hand."""
+    benchmark talks plain HTTP to the server as Heroku's router does, so the cookies are
+    carried by hand."""
 
     base: str
     cookies: dict[str, str]
@@ -184,7 +187,11 @@ class Shopper:
     def _send(
         self, method: str, path: str, fresh: bool = False, **kwargs: Any
     ) -> requests.Response:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        headers = {
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+            **THROUGH_ROUTER,
+            **kwargs.pop("headers", {}),
+        }
         if fresh:
             headers["Connection"] = "close"  # a new connection: the next worker may take it
         answer = requests.request(
@@ -203,7 +210,9 @@ class Shopper:
         return match.group(1)
 
     def post(self, path: str, data: dict[str, str], fresh: bool = False) -> requests.Response:
-        return self._send("POST", path, fresh=fresh, data=data)
+        # Over https, Flask-WTF wants the form's page as the Referer (what a browser sends).
+        referer = self.base.replace("http://", "https://", 1) + path
+        return self._send("POST", path, fresh=fresh, data=data, headers={"Referer": referer})
 
 
 def signed_in_shopper(stack: Stack, app: Flask, email: str) -> Shopper:
@@ -278,7 +287,11 @@ def deliver(
         answer = local.session.post(
             url,
             data=payload,
-            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+            headers={
+                "Stripe-Signature": signature,
+                "Content-Type": "application/json",
+                **THROUGH_ROUTER,
+            },
             timeout=60,
         )
         elapsed = (time.perf_counter() - started) * 1000

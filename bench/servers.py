@@ -331,7 +331,7 @@ class Stack:
         self.web = start("web", ["bash", "-c", f"exec {command}"], self.folder, env)
         wait_for_url(self.web_url + "/healthz", "gunicorn", self.web.popen)
 
-    def start_workers(self, count: int, concurrency: int) -> bool:
+    def start_workers(self, count: int, concurrency: int | None) -> bool:
         """The Procfile's queue workers; False when the shop has none (webhooks applied
         inline, in the web process)."""
         command = procfile_line("worker")
@@ -341,7 +341,12 @@ class Stack:
             self.workers.append(
                 start(
                     f"worker-{n}",
-                    ["bash", "-c", f"exec {command} --concurrency {concurrency}"],
+                    [
+                        "bash",
+                        "-c",
+                        f"exec {command}"
+                        + (f" --concurrency {concurrency}" if concurrency else ""),
+                    ],
                     self.folder,
                     self.env,
                 )
