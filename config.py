@@ -164,6 +164,12 @@ def queue_mode(env: Mapping[str, str], url: str) -> str:
     return raw
 
 
+def first_admin(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """`ADMIN_EMAIL` and `ADMIN_PASSWORD`: the first admin `users create-admin --from-env`
+    makes, so a one-click deploy needs no `heroku run` (read by that command only)."""
+    return env.get("ADMIN_EMAIL") or None, env.get("ADMIN_PASSWORD") or None
+
+
 #: The largest request body the shop reads (1 MiB).
 MAX_REQUEST_BYTES = 1024 * 1024
 

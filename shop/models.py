@@ -602,6 +602,20 @@ class WebhookEndpoint(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CatalogueSync(db.Model):  # type: ignore[name-defined,misc]
+    """A catalogue file `release` made Stripe match (its SHA-256), and when.
+
+    During a Stripe outage a release still goes out when the catalogue is the one last
+    synced: nothing at Stripe needs to change for it.
+    """
+
+    __tablename__ = "catalogue_syncs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    catalogue_sha256: Mapped[str] = mapped_column(String(64))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class StripePrice(db.Model):  # type: ignore[name-defined,misc]
     """The active Stripe Price of one catalogue lookup key, as `catalog sync` left it.
 

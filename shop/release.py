@@ -13,10 +13,17 @@
 
 Each step reports one line: `OK`, `changed` or `skipped`, and what it found. A second
 run changes nothing and says so. Nothing here talks to people: the command prints.
+
+When Stripe cannot be reached (no connection, a 5xx, rate limited) and the catalogue is
+the very file the last successful release synced (`catalogue_syncs`), the Stripe steps
+are reported `WARN` and the release goes out anyway: a config change or a code fix must
+not wait for Stripe when nothing at Stripe needs to change. A changed catalogue still
+fails the release: its prices would not exist at Stripe.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,8 +47,10 @@ from shop.endpoints import (
     webhook_url,
 )
 from shop.extensions import db
+from shop.models import CatalogueSync
+from shop.stripe_api import StripeFailure
 
-Status = Literal["OK", "changed", "skipped"]
+Status = Literal["OK", "changed", "skipped", "WARN"]
 
 
 @dataclass(frozen=True)
@@ -197,16 +206,66 @@ def ensure_portal(client: stripe.StripeClient, catalogue: Catalogue) -> StepResu
     return StepResult("changed", "billing portal", f"configuration {done}")
 
 
+def catalogue_fingerprint(app: Flask) -> str:
+    """The SHA-256 of the catalogue file as it is now (any change counts, comments too)."""
+    return hashlib.sha256(Path(app.config["CATALOGUE_PATH"]).read_bytes()).hexdigest()
+
+
+def last_sync() -> CatalogueSync | None:
+    found: CatalogueSync | None = db.session.execute(
+        db.select(CatalogueSync).order_by(CatalogueSync.synced_at.desc()).limit(1)
+    ).scalar_one_or_none()
+    return found
+
+
+def stripe_unreachable(failure: StripeFailure) -> bool:
+    """Stripe is down or away (not: it refused the request, e.g. a wrong key)."""
+    status = failure.http_status or 0
+    return failure.kind in ("APIConnectionError", "RateLimitError") or status >= 500
+
+
 def run_release(
     app: Flask, client: stripe.StripeClient, report: Callable[[StepResult], None]
 ) -> WebhookStep:
     """Run every step in order, reporting each as it ends. Raises `CatalogueError` before
-    anything changes, or `StripeFailure` at the step Stripe failed."""
+    anything changes, or `StripeFailure` at the step Stripe failed (unless Stripe is
+    unreachable and the catalogue is the one last synced: then `WARN`, and it goes on)."""
     catalogue, checked = check_catalogue(app)
+    fingerprint = catalogue_fingerprint(app)
     report(checked)
     report(upgrade_database())
-    report(sync_catalogue(client, catalogue))
-    webhook = register_webhook(app, client)
-    report(webhook.result)
-    report(ensure_portal(client, catalogue))
+    try:
+        report(sync_catalogue(client, catalogue))
+        webhook = register_webhook(app, client)
+        report(webhook.result)
+        report(ensure_portal(client, catalogue))
+    except StripeFailure as failure:
+        db.session.rollback()
+        synced = last_sync()
+        if not stripe_unreachable(failure) or synced is None:
+            raise
+        if synced.catalogue_sha256 != fingerprint:
+            raise StripeFailure(
+                failure.kind,
+                f"{failure} — and the catalogue changed since the last sync "
+                f"({synced.synced_at:%Y-%m-%d %H:%M} UTC), so Stripe must be reached: "
+                "release again once it answers",
+                http_status=failure.http_status,
+                request_id=failure.request_id,
+            ) from failure
+        report(
+            StepResult(
+                "WARN",
+                "Stripe",
+                f"unreachable ({failure.kind}, status {failure.http_status or '-'}); the "
+                f"catalogue is unchanged since the sync of {synced.synced_at:%Y-%m-%d %H:%M} "
+                "UTC, so the Stripe steps are skipped: release again once Stripe answers",
+            )
+        )
+        return WebhookStep(StepResult("WARN", "webhook endpoint", "not checked"))
+    if synced_before := last_sync():
+        if synced_before.catalogue_sha256 == fingerprint:
+            return webhook
+    db.session.add(CatalogueSync(catalogue_sha256=fingerprint))
+    db.session.commit()
     return webhook

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -202,3 +203,51 @@ def test_the_setup_script_refuses_a_public_url_in_the_sandbox() -> None:
         f"no STRIPE_SECRET_KEY: this would register {url} in the local sandbox, not your "
         "Stripe account; set STRIPE_SECRET_KEY=sk_… (or run `release` on the platform)"
     )
+
+
+def test_production_has_no_sandbox_commands(make_app: Callable[..., Flask]) -> None:
+    production = make_app(QUIRE_ENV="production")
+    commands = production.cli.list_commands(production.app_context())  # type: ignore[arg-type]
+    assert "sandbox" not in commands and "release" in commands and "worker" in commands
+    development = make_app()
+    assert "sandbox" in development.cli.list_commands(development.app_context())  # type: ignore[arg-type]
+
+
+def test_the_slug_runs_without_what_slugignore_leaves_out(tmp_path: Path) -> None:
+    """A copy of the repository as Heroku builds it: the app starts in production and
+    lists its commands, importing nothing from the sandbox, the tests or dev tools."""
+    left_out = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".slugignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {"tests", "stripe_sandbox", "bench"} <= set(left_out)
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    slug = tmp_path / "slug"
+    for name in tracked:
+        if any(name == gone or name.startswith(gone + "/") for gone in left_out):
+            continue
+        if not (ROOT / name).is_file():
+            continue
+        (slug / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, slug / name)
+    blocked = "import sys; sys.modules.update(stripe_sandbox=None, tests=None, bench=None); "
+    run = "from flask.cli import main; sys.argv = ['flask', '--app', 'wsgi', '--help']; main()"
+    env = {
+        "PATH": os.environ["PATH"],
+        "QUIRE_ENV": "production",
+        "SECRET_KEY": "x",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'slug.sqlite3'}",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "SITE_URL": "https://books.example",
+        "MAIL_URL": "smtp://mail.example:587",
+        "MAIL_FROM": "Quire <orders@books.example>",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", blocked + run], cwd=slug, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "release" in result.stdout and "worker" in result.stdout
+    assert "sandbox" not in result.stdout

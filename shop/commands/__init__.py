@@ -7,6 +7,8 @@ pages and webhooks use, and is safe to repeat.
 
 from __future__ import annotations
 
+import importlib.util
+
 from flask import Flask
 
 from shop.commands.catalog import catalog
@@ -37,6 +39,15 @@ GROUPS = (
 
 
 def register(app: Flask) -> None:
-    """Attach the command groups to the app's `flask` CLI."""
+    """Attach the command groups to the app's `flask` CLI; `sandbox` only in development,
+    where the sandbox is installed (production's slug leaves it out)."""
     for group in GROUPS:
+        if group is sandbox and not sandbox_available(app):
+            continue
         app.cli.add_command(group)
+
+
+def sandbox_available(app: Flask) -> bool:
+    if app.config.get("QUIRE_ENV") == "production":
+        return False
+    return importlib.util.find_spec("stripe_sandbox") is not None

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from shop import DATABASE_DOWN
 from shop.catalogue import CatalogueError
 from shop.commands.failures import describe
 from shop.release import StepResult, run_release
@@ -42,6 +43,10 @@ def release(print_secret: bool) -> None:
     except StripeFailure as failure:
         click.echo(f"FAIL     {describe(failure)}")
         sys.exit(2)
+    except DATABASE_DOWN as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        click.echo(f"FAIL     database: cannot be reached ({reason}); check DATABASE_URL")
+        sys.exit(3)
     if print_secret:
         if webhook.secret:
             click.echo(
@@ -49,7 +54,9 @@ def release(print_secret: bool) -> None:
             )
         else:
             click.echo("No signing secret is known for the endpoint: nothing to print.")
-    if changed:
+    if webhook.result.status == "WARN":
+        click.echo("Release done, with a warning: Stripe was not reached (see above).")
+    elif changed:
         click.echo(f"Release done: {len(changed)} step(s) changed something.")
     else:
         click.echo("Release done: nothing changed.")

@@ -294,3 +294,52 @@ def test_webhook_endpoint_stores_the_secret_instead_of_printing_it(
     assert f"Its signing secret is in {secret_file}." in result.output
     assert secret_file.read_text().startswith("whsec_")
     assert secret_file.read_text() not in result.output
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_release_goes_out_during_a_stripe_outage_only_if_the_catalogue_is_unchanged(
+    released_app: Flask, make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    code, first = release(released_app)
+    assert code == 0, first
+    down = f"http://127.0.0.1:{closed_port()}"  # Stripe, unreachable
+    outage = make_app(
+        STRIPE_API_BASE=down,
+        STRIPE_SECRET_KEY="sk_test_sandbox",
+        STRIPE_USES_SANDBOX=False,
+        STRIPE_WEBHOOK_SECRETS=(),
+        SITE_URL=SHOP_URL,
+    )
+    code, output = release(outage)
+    assert code == 0, output
+    assert "WARN     Stripe: unreachable (APIConnectionError" in output
+    assert "the catalogue is unchanged since the sync of" in output
+    assert output.splitlines()[-1] == (
+        "Release done, with a warning: Stripe was not reached (see above)."
+    )
+
+    changed = tmp_path / "products.yaml"
+    changed.write_text(helpers.TEST_CATALOGUE.read_text().replace("price: 1299", "price: 1399", 1))
+    outage.config["CATALOGUE_PATH"] = str(changed)
+    code, output = release(outage)
+    assert code == 2
+    assert "FAIL" in output and "the catalogue changed since the last sync" in output
+    assert "Traceback" not in output
+
+
+def test_a_release_that_cannot_reach_the_database_says_so_in_one_line(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(
+        SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/x"
+    )
+    code, output = release(app)
+    assert code == 3
+    (line,) = [line for line in output.splitlines() if line.startswith("FAIL")]
+    assert line.startswith("FAIL     database: cannot be reached (")
+    assert line.endswith("check DATABASE_URL")
