@@ -2,17 +2,21 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The stamp changes whenever a requirements file (or the sandbox's own project file) does,
-# so the venv follows them. The sandbox is installed editable, for development and tests only.
+# The stamp changes whenever a lock (or the sandbox's own project file) does, so the venv
+# follows them. Both locks are installed with their hashes checked (requirements-dev.txt
+# holds the runtime's pins too, at the same versions); the sandbox is installed editable,
+# without dependencies (they are in the lock), for development and tests only.
 DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
+LOCK   := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command 'make lock'
 
-.PHONY: install run test lint typecheck bench bench-lists sandbox sandbox-tables sample-ebooks clean
+.PHONY: install run test lint typecheck bench bench-lists sandbox sandbox-tables sample-ebooks clean lock lock-upgrade
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e ./stripe_sandbox
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -22,6 +26,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/run_dev.py
 
 test: $(STAMP)
+	$(BIN)/pip check
 	$(BIN)/pytest
 	$(BIN)/mypy
 	$(BIN)/ruff check .
@@ -58,3 +63,14 @@ sample-ebooks: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artefacts
+
+# Re-lock after editing requirements.in or requirements-dev.in: new requirements are
+# resolved, every other pin stays where it is. `lock-upgrade` moves every pin to the
+# newest release allowed (then run `make test`, and commit the locks).
+lock: $(STAMP)
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
+
+lock-upgrade: $(STAMP)
+	$(LOCK) --upgrade requirements.in -o requirements.txt
+	$(LOCK) --upgrade requirements-dev.in -o requirements-dev.txt

@@ -52,6 +52,8 @@ def configure(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     )
     # The SDK logs every request at INFO; Quire logs what matters (with request ids) itself.
     logging.getLogger("stripe").setLevel(logging.WARNING)
+    # procrastinate logs each job's start and end; the worker logs one line per event.
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

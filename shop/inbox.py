@@ -12,10 +12,14 @@ time, oldest first; events of different objects run in parallel. Overlapping wri
 still meet (an order and its membership) are settled by the version guard of
 `shop.mirror`.
 
-Failures: the job is retried with exponential backoff (`RETRY`: 2 s, 4 s, 8 s … about
-4½ hours in all); each failure is kept on the event's row (`failed`, attempts, error) for
-the admin's events list, where it can also be replayed. A worker killed mid-job leaves the
-job `doing`; `shop.queue.requeue_stalled` runs it again once its heartbeats stop.
+Failures: each is kept on the event's row (`failed`, attempts, error) for the admin's
+events list, where it can also be replayed, and the event is tried again after 2, 4, 8 …
+seconds (`MAX_ATTEMPTS` in all, about 4½ hours). A retry is a new job *without* the
+object's lock: procrastinate runs a lock's jobs strictly in order, so a retry waiting
+with the lock would hold up every later event of that object (a cancellation behind a
+failing renewal) for hours. Handlers re-retrieve the object and `shop.mirror` refuses
+stale writes, so a retry needs no place in the order. A worker killed mid-job leaves the
+job `doing`; `shop.queue.requeue_stalled_jobs` runs it again once its heartbeats stop.
 
 With `QUEUE_MODE=inline` the same row is stored, then the event is applied at once in the
 web process, and a failure answers 500 so Stripe retries (its own backoff).
@@ -41,8 +45,11 @@ from shop.stripe_client import stripe_client
 
 log = logging.getLogger(__name__)
 
-#: Retries of a failed event: 2, 4, 8 … seconds apart (2^n after the n-th attempt), 14 attempts.
-RETRY = procrastinate.RetryStrategy(max_attempts=14, exponential_wait=2)
+#: Attempts at a failing event, the n-th retry 2^n seconds after the attempt before it.
+MAX_ATTEMPTS = 14
+#: When the job itself cannot finish (the database is away, so not even the retry can be
+#: queued), procrastinate runs it again: 2, 4, 8 … seconds, for about half a minute.
+JOB_RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2)
 
 #: What storing an event found: new (or failed before, and queued again), waiting for a
 #: worker already, or applied already.
@@ -156,10 +163,41 @@ def apply_stored(client: stripe.StripeClient, event_id: str) -> events.Outcome |
     return events.apply_event(client, event, found.raw_json)
 
 
-@queue.task(name="apply_event", queue=EVENTS_QUEUE, retry=RETRY, pass_context=True)
-def apply_event_job(context: procrastinate.JobContext, event_id: str) -> str | None:
-    """The queue's job for one event: apply it in the worker's Flask app."""
+def retry_later(event_id: str, attempt: int) -> int:
+    """Queue attempt `attempt + 1` of a failed event, 2^attempt seconds from now, without
+    the object's lock (see above); returns the delay in seconds."""
+    delay: int = 2**attempt
+    queue.configure_task("apply_event", queue=EVENTS_QUEUE, schedule_in={"seconds": delay}).defer(
+        event_id=event_id, attempt=attempt + 1
+    )
+    db.session.commit()
+    return delay
+
+
+@queue.task(name="apply_event", queue=EVENTS_QUEUE, retry=JOB_RETRY, pass_context=True)
+def apply_event_job(
+    context: procrastinate.JobContext, event_id: str, attempt: int = 1
+) -> str | None:
+    """The queue's job for one event: apply it in the worker's Flask app; when it fails
+    (kept on its row), queue the next attempt."""
     with flask_app_of(context).app_context():
-        outcome = apply_stored(stripe_client(), event_id)
+        try:
+            outcome = apply_stored(stripe_client(), event_id)
+        except Exception as error:
+            reason = events.describe_error(error)
+            if attempt >= MAX_ATTEMPTS:
+                log.error(
+                    "queue: event %s failed %d times, left failed: %s", event_id, attempt, reason
+                )
+                return "failed"
+            delay = retry_later(event_id, attempt)
+            log.warning(
+                "queue: event %s failed (%s); attempt %d in %d s",
+                event_id,
+                reason,
+                attempt + 1,
+                delay,
+            )
+            return "retrying"
         log.info("queue: event %s %s", event_id, outcome)
         return outcome

@@ -263,9 +263,9 @@ def run_release(
             )
         )
         return WebhookStep(StepResult("WARN", "webhook endpoint", "not checked"))
-    if synced_before := last_sync():
-        if synced_before.catalogue_sha256 == fingerprint:
-            return webhook
+    synced_before = last_sync()
+    if synced_before is not None and synced_before.catalogue_sha256 == fingerprint:
+        return webhook
     db.session.add(CatalogueSync(catalogue_sha256=fingerprint))
     db.session.commit()
     return webhook

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from config import ConfigError, Settings
 from shop import inbox, queue
 from shop.extensions import db
-from shop.models import Mail, Order, ProcessedEvent, utcnow
+from shop.models import Mail, Order, ProcessedEvent, Subscription, utcnow
 from tests import builders
 from tests.helpers import ROOT
 from tests.stripe_fakes import event
@@ -89,9 +89,25 @@ def order_status(app: Flask, order_id: int = 1) -> str:
         return order.status
 
 
+def ready_jobs(app: Flask) -> int:
+    with app.app_context():
+        count = db.session.execute(
+            text(
+                "SELECT count(*) FROM procrastinate_jobs "
+                "WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())"
+            )
+        ).scalar_one()
+        db.session.commit()
+        return int(count)
+
+
 def work(app: Flask) -> None:
-    """A worker that applies every job ready now, then stops."""
-    queue.run_worker(app, concurrency=4, wait=False)
+    """Workers that apply every job ready now, then stop (a worker run with `wait=False`
+    stops at the first moment it finds nothing to take, e.g. while a lock is held)."""
+    for _round in range(5):
+        queue.run_worker(app, concurrency=4, wait=False)
+        if not ready_jobs(app):
+            return
 
 
 def test_the_webhook_keeps_the_event_and_answers_without_calling_stripe(
@@ -221,8 +237,9 @@ def test_a_failure_is_kept_retried_later_and_then_applied(
     row = event_row(app, "evt_later")
     assert row.outcome == "failed"  # shown in the admin's events list
     assert row.attempts == 1 and "Stripe is having a moment" in (row.last_error or "")
-    (job,) = jobs(app)
-    assert job["status"] == "todo" and job["attempts"] == 1
+    (job,) = jobs(app)  # the next attempt, queued
+    assert job["status"] == "todo" and job["args"] == {"event_id": "evt_later", "attempt": 2}
+    assert job["lock"] is None  # a retry holds up no later event of the payment
     wait = job["scheduled_at"] - utcnow()
     assert timedelta(seconds=1) < wait <= timedelta(seconds=2)  # backoff: not at once
     assert order_status(app) == "pending"
@@ -240,6 +257,54 @@ def test_a_failure_is_kept_retried_later_and_then_applied(
     row = event_row(app, "evt_later")
     assert (row.outcome, row.attempts) == ("processed", 2)
     assert jobs(app) == []
+
+
+def test_a_failing_event_does_not_hold_up_later_events_of_its_object(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """A renewal that fails must not keep a cancellation behind it for hours."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    invoice = builders.invoice()
+    builders.stripe_serves(
+        fake_stripe, "/v1/invoices/in_1", {"error": {"type": "api_error", "message": "x"}}, 500
+    )
+    builders.stripe_serves(
+        fake_stripe, "/v1/subscriptions/sub_1", builders.subscription(status="canceled")
+    )
+    post_event(event("invoice.paid", invoice, id="evt_renewal"))
+    post_event(event("customer.subscription.deleted", builders.subscription(), id="evt_end"))
+    work(app)
+
+    assert event_row(app, "evt_renewal").outcome == "failed"  # retried later
+    assert event_row(app, "evt_end").outcome == "processed"  # not held up behind it
+    with app.app_context():
+        membership = db.session.execute(db.select(Subscription)).scalar_one()
+        assert membership.status == "canceled"
+
+
+def test_an_event_that_keeps_failing_stops_after_its_last_attempt(
+    app: Flask,
+    client: FlaskClient,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    builders.stripe_serves(
+        fake_stripe, "/v1/checkout/sessions/cs_test_1", {"error": {"type": "api_error"}}, 500
+    )
+    post_event(event("checkout.session.completed", paid_session, id="evt_never"))
+    for _ in range(inbox.MAX_ATTEMPTS):
+        with app.app_context():  # the backoff passes
+            db.session.execute(text("UPDATE procrastinate_jobs SET scheduled_at = now()"))
+            db.session.commit()
+        work(app)
+    row = event_row(app, "evt_never")
+    assert (row.outcome, row.attempts) == ("failed", inbox.MAX_ATTEMPTS)
+    assert jobs(app) == []  # left for the admin to see and replay
+    assert order_status(app) == "pending"
 
 
 def test_stripe_redelivering_a_failed_event_queues_it_again(

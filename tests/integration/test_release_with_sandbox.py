@@ -296,12 +296,6 @@ def test_webhook_endpoint_stores_the_secret_instead_of_printing_it(
     assert secret_file.read_text() not in result.output
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_release_goes_out_during_a_stripe_outage_only_if_the_catalogue_is_unchanged(
     released_app: Flask, make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:
