@@ -163,12 +163,17 @@ def main() -> int:
             # not the bursts' work.
             dropped = stack.discard_queued_jobs()
             report.notes.append(f"{dropped} queued copies from the throughput runs discarded")
-            stack.start_workers(options.queue_workers, options.queue_concurrency)
         for latency, events in bursts.items():
             if latency:
+                # A new sandbox, and new shop processes, whose kept-alive connections
+                # to Stripe are to this one.
+                stack.stop_web()
                 stack.start_sandbox(latency)
+                stack.start_web(options.web_workers)
+            if queue:
+                stack.start_workers(options.queue_workers, options.queue_concurrency)
             end_to_end(stack, app, events, latency, seconds, report, queue)
-        stack.stop_workers()
+            stack.stop_workers()
 
         offered = {
             "database_url": stack.database.url,

@@ -331,6 +331,11 @@ class Stack:
         self.web = start("web", ["bash", "-c", f"exec {command}"], self.folder, env)
         wait_for_url(self.web_url + "/healthz", "gunicorn", self.web.popen)
 
+    def stop_web(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
+
     def start_workers(self, count: int, concurrency: int | None) -> bool:
         """The Procfile's queue workers; False when the shop has none (webhooks applied
         inline, in the web process)."""
