@@ -170,6 +170,13 @@ def first_admin(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     return env.get("ADMIN_EMAIL") or None, env.get("ADMIN_PASSWORD") or None
 
 
+#: The database connection pool. No ping on each checkout of a connection (a round trip
+#: per request): a connection is replaced after `pool_recycle` seconds instead, before a
+#: server or proxy closes it as idle. One dropped anyway (the server restarted) fails the
+#: request that meets it with the shop's 503 page, and SQLAlchemy then replaces every
+#: connection of the pool, so the next request works.
+ENGINE_OPTIONS: dict[str, object] = {"pool_recycle": 300}
+
 #: The largest request body the shop reads (1 MiB).
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -267,7 +274,7 @@ class Settings:
             "QUIRE_ENV": self.environment,
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "SQLALCHEMY_ENGINE_OPTIONS": dict(ENGINE_OPTIONS),
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_WEBHOOK_SECRETS": self.stripe_webhook_secrets,
             "STRIPE_API_BASE": self.stripe_api_base,

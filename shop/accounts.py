@@ -27,6 +27,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,11 +37,13 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop import mail, throttling
 from shop.extensions import db
-from shop.models import PendingSignUp, SignIn, User, utcnow
+from shop.models import Order, PendingSignUp, SignIn, User, utcnow
+from shop.wording import is_free_trial
 
 #: The shortest password Quire accepts (sign-up, reset and change alike).
 MIN_PASSWORD_LENGTH = 10
@@ -427,3 +431,48 @@ def confirm_email_change(user: User, token: str) -> str:
         reset_url=mail.link("accounts.forgot_password"),
     )
     return new_email
+
+
+# --- The account page: the shopper's orders, a page at a time ---------------------------
+
+#: Orders per page of the account page's order list.
+ORDERS_PER_PAGE = 20
+#: A page number past this is read as this one (an offset the database can always take).
+MAX_ORDER_PAGE = 100_000
+
+
+@dataclass(frozen=True)
+class OrderHistory:
+    """One page of a shopper's orders, newest first, their lines loaded."""
+
+    number: int
+    orders: Sequence[Order]
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def free_trials(self) -> set[int]:
+        """Ids of the page's membership sign-ups that began with a free trial (charged
+        nothing today)."""
+        return {order.id for order in self.orders if is_free_trial(order)}
+
+
+def order_history(user_id: int, page: int = 1, per_page: int = ORDERS_PER_PAGE) -> OrderHistory:
+    """Page `page` (from 1) of the user's orders, newest first, in two statements however
+    many orders they have: the page (one row more than it shows, to know whether another
+    follows, along the `(user_id, created_at, id)` index) and the page's order lines."""
+    page = min(max(page, 1), MAX_ORDER_PAGE)
+    rows = list(
+        db.session.execute(
+            db.select(Order)
+            .where(Order.user_id == user_id)
+            .options(selectinload(Order.items))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        ).scalars()
+    )
+    return OrderHistory(page, rows[:per_page], has_next=len(rows) > per_page)

@@ -237,6 +237,10 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_orders_created_at_id", "created_at", "id"),
         Index("ix_orders_status_created_at_id", "status", "created_at", "id"),
         Index("ix_orders_user_id_created_at_id", "user_id", "created_at", "id"),
+        # Orders still holding copies after their checkout page lapsed (`stock.expire_lapsed`,
+        # on every account and order page): the few held ones by expiry, not every
+        # cancelled order.
+        Index("ix_orders_stock_state_expires_at", "stock_state", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -439,6 +443,8 @@ class Invoice(db.Model):  # type: ignore[name-defined,misc]
     """A Stripe invoice of a membership (first payment, renewals, failures)."""
 
     __tablename__ = "invoices"
+    #: The dashboard's newest failed invoices (open ones, newest first).
+    __table_args__ = (Index("ix_invoices_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from shop.extensions import db
 
@@ -87,3 +88,39 @@ def test_the_database_going_away_after_start_answers_503(
             engines[None] = working
     assert response.status_code == 503
     assert TROUBLE in response.text
+
+
+def test_a_connection_the_server_dropped_answers_503_once_and_the_next_request_works(
+    app: Flask, client: FlaskClient, add_user: Callable[..., int], sign_in: Callable[..., None]
+) -> None:
+    """No ping before each use of a pooled connection: one the server has closed (a
+    restart, an idle timeout) fails the request that meets it with the 503 page, and
+    the pool replaces its connections, so the shopper's next request is served."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no server to drop a connection")
+    add_user()
+    sign_in()
+    assert client.get("/account").status_code == 200  # the pool now holds a connection
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with app.app_context():
+        pooled = db.engine.pool.checkedin()
+        assert pooled >= 1
+        # Another connection ends every other backend of this database, as a restart would.
+        outside = create_engine(db.engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with outside.connect() as other:
+                ended = other.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+        finally:
+            outside.dispose()
+        assert ended >= pooled
+    dropped = client.get("/account")
+    assert dropped.status_code == 503
+    assert TROUBLE in dropped.text
+    assert client.get("/account").status_code == 200
+    assert client.get("/").status_code == 200

@@ -21,7 +21,7 @@ from shop.forms import (
     RegisterForm,
     ResetPasswordForm,
 )
-from shop.models import Order, Subscription, User
+from shop.models import Subscription, User
 from shop.stripe_api import StripeFailure, billing_portal_url
 from shop.stripe_client import stripe_client
 from shop.views import catalogue, public_url
@@ -243,7 +243,8 @@ def confirm_email_change(token: str) -> Response | str | tuple[str, int]:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    """The shopper's memberships, saved cards and orders — theirs only.
+    """The shopper's memberships, saved cards and orders — theirs only, the orders 20 a
+    page, newest first (`?page=`), in the same few statements however many there are.
 
     The cards are read from Stripe; when Stripe cannot be asked the rest of the page
     still shows, with a line saying the cards can't be shown right now.
@@ -257,15 +258,13 @@ def account() -> str:
     except StripeFailure as failure:
         log.error("saved cards for user %s: %s", current_user.id, failure)
         cards = None
-    orders = db.session.execute(
-        db.select(Order).filter_by(user_id=current_user.id).order_by(Order.id.desc())
-    ).scalars()
+    history = accounts.order_history(current_user.id, request.args.get("page", 1, type=int))
     memberships = db.session.execute(
         db.select(Subscription).filter_by(user_id=current_user.id).order_by(Subscription.id.desc())
     ).scalars()
     return render_template(
         "accounts/account.html",
-        orders=list(orders),
+        history=history,
         memberships=list(memberships),
         cards=cards,
         form=ActionForm(),

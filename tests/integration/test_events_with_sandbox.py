@@ -20,8 +20,12 @@ pytestmark = pytest.mark.sandbox
 
 
 def completed_event(live_shop: LiveShop) -> ProcessedEvent | None:
+    """The purchase's completion event, once applied (it is kept as `received` first)."""
     return db.session.execute(
-        select(ProcessedEvent).where(ProcessedEvent.type == "checkout.session.completed")
+        select(ProcessedEvent).where(
+            ProcessedEvent.type == "checkout.session.completed",
+            ProcessedEvent.outcome != "received",
+        )
     ).scalar_one_or_none()
 
 

@@ -43,13 +43,20 @@ def dashboard() -> str:
         for currency, series in figures.mrr.items()
     }
     # The newest orders as the orders list shows them (abandoned ones left out), and the
-    # newest failures: a few rows each, whatever the shop's size; the lists hold the rest.
-    orders = admin_lists.order_page(admin_lists.OrderFilters()).rows[:DASHBOARD_ROWS]
+    # newest failures: DASHBOARD_ROWS rows each, read with a LIMIT along an index (never
+    # every row, then cut), whatever the shop's size; the lists hold the rest.
+    orders = db.session.execute(
+        db.select(Order)
+        .where(*admin_lists.OrderFilters().conditions())
+        .options(selectinload(Order.user))
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(DASHBOARD_ROWS)
+    ).scalars()
     failed_orders = db.session.execute(
         db.select(Order)
         .filter_by(status=OrderStatus.PAYMENT_FAILED)
         .options(selectinload(Order.user))
-        .order_by(Order.id.desc())
+        .order_by(Order.created_at.desc(), Order.id.desc())  # along (status, created_at, id)
         .limit(DASHBOARD_ROWS)
     ).scalars()
     return render_template(
@@ -58,7 +65,7 @@ def dashboard() -> str:
         periods=analytics.PERIODS,
         revenue_charts=revenue_charts,
         mrr_charts=mrr_charts,
-        orders=orders,
+        orders=list(orders),
         failed_orders=list(failed_orders),
         failed_invoices=admin_lists.failed_invoices(limit=DASHBOARD_ROWS),
         stock=stock.stock_rows(catalogue()),
