@@ -10,7 +10,7 @@ DEPS   := requirements.txt requirements-dev.txt stripe_sandbox/pyproject.toml
 STAMP  := $(VENV)/.installed-$(shell cat $(DEPS) | cksum | cut -d' ' -f1)
 LOCK   := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command 'make lock'
 
-.PHONY: install run test lint typecheck bench bench-lists sandbox sandbox-tables sample-ebooks clean lock lock-upgrade
+.PHONY: install run test lint typecheck bench bench-lists bench-sync sandbox sandbox-tables sample-ebooks clean lock lock-upgrade
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: $(STAMP)
 # whose tables it drops and refills).
 bench-lists: $(STAMP)
 	$(BIN)/python bench/admin_lists.py
+
+# A first sync and an unchanged re-sync of 1,000 items against the sandbox, 150 ms and 0 ms away.
+bench-sync: $(STAMP)
+	$(BIN)/python bench/sync.py
 
 sandbox: $(STAMP)
 	$(BIN)/python -m stripe_sandbox run

@@ -124,12 +124,16 @@ def upgrade_database() -> StepResult:
     return StepResult("changed", "database", f"migrated from {before or 'empty'} to {after}")
 
 
-def sync_catalogue(client: stripe.StripeClient, catalogue: Catalogue) -> StepResult:
-    stripe_side = sync.read_stripe(client)
+def sync_catalogue(
+    client: stripe.StripeClient, catalogue: Catalogue, pace: sync.Pace = sync.NO_PACE
+) -> StepResult:
+    stripe_side = sync.read_stripe(client, catalogue=catalogue)
     plan = sync.plan_sync(catalogue, stripe_side)
     written: list[stripe.Price] = []
-    applied = sync.apply_sync(client, plan, written=written) if plan.steps else 0
-    prices.record_catalogue(catalogue, sync.prices_after(catalogue, stripe_side, written))
+    try:
+        applied = sync.apply_sync(client, plan, written=written, pace=pace) if plan.steps else 0
+    finally:  # what was made is recorded even when other writes failed
+        prices.record_catalogue(catalogue, sync.prices_after(catalogue, stripe_side, written))
     coupons = [
         line
         for line in sync.ensure_plan_coupons(client, catalogue)
@@ -234,8 +238,9 @@ def run_release(
     fingerprint = catalogue_fingerprint(app)
     report(checked)
     report(upgrade_database())
+    pace = sync.Pace.for_stripe(app.config["STRIPE_SECRET_KEY"], app.config.get("STRIPE_API_BASE"))
     try:
-        report(sync_catalogue(client, catalogue))
+        report(sync_catalogue(client, catalogue, pace))
         webhook = register_webhook(app, client)
         report(webhook.result)
         report(ensure_portal(client, catalogue))

@@ -44,6 +44,7 @@ MAX_BYTES = 1024 * 1024
 #: The deepest nesting of lists and mappings (the catalogue itself needs 7).
 MAX_DEPTH = 20
 MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"
 
 
 class YamlRefused(ValueError):
@@ -190,7 +191,10 @@ class _Composer:
             raise YamlRefused("merge keys (<<) are not allowed in the catalogue", line)
         if not isinstance(key, ScalarNode):
             return  # a list or mapping as a key: the constructor refuses it, with its line
-        value = self.constructor.construct_object(key)
+        if key.tag == STR_TAG:
+            value: Any = key.value  # nearly every key: what the constructor would make
+        else:
+            value = self.constructor.construct_object(key)
         if value in seen:
             raise YamlRefused(f"`{key.value}` is given twice (first on line {seen[value]})", line)
         seen[value] = line

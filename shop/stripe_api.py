@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import stripe
-from stripe.params import CouponCreateParams, CustomerCreateParams
+from stripe.params import CouponCreateParams, CustomerCreateParams, PriceListParams
 from stripe.params.checkout import SessionCreateParams, SessionListParamsCreated
 
 from shop import fulfilment, mirror
@@ -192,10 +192,18 @@ def all_products(client: stripe.StripeClient) -> Iterator[stripe.Product]:
         yield from client.v1.products.list(params={"limit": PAGE}).auto_paging_iter()
 
 
-def all_prices(client: stripe.StripeClient, *, active: bool) -> Iterator[stripe.Price]:
-    """Every active (or every archived) price in the account."""
+def all_prices(
+    client: stripe.StripeClient, *, active: bool | None = None, with_product: bool = False
+) -> Iterator[stripe.Price]:
+    """Every price in the account, active and archived (or only the active, or only the
+    archived ones); `with_product` expands each price's product in the same answer."""
+    params: PriceListParams = {"limit": PAGE}
+    if active is not None:
+        params["active"] = active
+    if with_product:
+        params["expand"] = ["data.product"]
     with _calling_stripe():
-        listing = client.v1.prices.list(params={"limit": PAGE, "active": active})
+        listing = client.v1.prices.list(params=params)
         yield from listing.auto_paging_iter()
 
 
@@ -212,22 +220,29 @@ def prices_by_lookup_key(
             yield from listing.auto_paging_iter()
 
 
-def save_product(client: stripe.StripeClient, product_id: str | None, params: Any) -> None:
-    """Create a product (`product_id` None; the id is in `params`) or update one."""
+def save_product(
+    client: stripe.StripeClient, product_id: str | None, params: Any, *, key: str | None = None
+) -> None:
+    """Create a product (`product_id` None; the id is in `params`) or update one; `key`,
+    the idempotency key, makes a repeated create return the first one's answer."""
+    options: Any = {"idempotency_key": key} if key else {}
     with _calling_stripe():
         if product_id is None:
-            client.v1.products.create(params=params)
+            client.v1.products.create(params=params, options=options)
         else:
-            client.v1.products.update(product_id, params=params)
+            client.v1.products.update(product_id, params=params, options=options)
 
 
-def save_price(client: stripe.StripeClient, price_id: str | None, params: Any) -> stripe.Price:
+def save_price(
+    client: stripe.StripeClient, price_id: str | None, params: Any, *, key: str | None = None
+) -> stripe.Price:
     """Create a price (`price_id` None) or update the fields Stripe lets change; the
-    price as Stripe answers."""
+    price as Stripe answers. `key` as for `save_product`."""
+    options: Any = {"idempotency_key": key} if key else {}
     with _calling_stripe():
         if price_id is None:
-            return client.v1.prices.create(params=params)
-        return client.v1.prices.update(price_id, params=params)
+            return client.v1.prices.create(params=params, options=options)
+        return client.v1.prices.update(price_id, params=params, options=options)
 
 
 def coupon(client: stripe.StripeClient, coupon_id: str) -> stripe.Coupon | None:

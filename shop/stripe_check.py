@@ -122,7 +122,7 @@ def _catalogue_checks(app: Flask, client: stripe.StripeClient) -> list[Check]:
     else:
         verb = "missing" if portal.startswith("create") else "differs from the catalogue's plans"
         checks.append(Check("FIX", f"billing portal: configuration {verb}; {RELEASE}"))
-    plan = sync.plan_sync(catalogue, sync.read_stripe(client))
+    plan = sync.plan_sync(catalogue, sync.read_stripe(client, catalogue=catalogue))
     coupons = [
         line
         for line in sync.ensure_plan_coupons(client, catalogue, dry_run=True)

@@ -4,16 +4,24 @@ One client per app, built from config in `create_app` and kept in `app.extension
 domain code receives it as an argument and hands it to `shop.stripe_api`, the only
 module that calls Stripe with it. No global `stripe.api_key`, and no call to
 Stripe happens here: building the client is free.
+
+Each process keeps its connections to Stripe open between calls: one `requests`
+session per thread (the SDK's own rule), made in the process that uses it (a session
+made before gunicorn forks its workers is never shared with them), which reads no
+proxy settings, `.netrc` or certificate variables from the environment per call: the
+proxy for Stripe's address is read once, when the client is built.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 import stripe
 from flask import Flask, current_app
 from stripe._base_address import BaseAddresses
@@ -30,7 +38,41 @@ class LoggedHTTPClient(stripe.RequestsClient):
 
     Only the method, the path (never the query string or the body), Stripe's answer
     and how long it took: no parameters, no headers, so no key or personal data.
+
+    Its `requests` session (one per thread, kept between calls so the connection to
+    Stripe stays open) belongs to the process that made it: after a fork the child
+    makes its own. Sessions do not consult the environment (`trust_env` off); the
+    proxy, if any, is given when the client is built (`proxy_for`).
     """
+
+    def _should_retry(
+        self,
+        response: tuple[Any, int, Mapping[str, str] | None] | None,
+        api_connection_error: stripe.APIConnectionError | None,
+        num_retries: int,
+        max_network_retries: int | None,
+    ) -> bool:
+        """The SDK's retry rule (connection errors, 409, 5xx, `Stripe-Should-Retry`),
+        and also 429: Stripe's rate and concurrency limiters ask to be retried with
+        backoff, and the SDK alone retries a 429 only when told to by that header. The
+        retry sends the same idempotency key, so a create is never made twice."""
+        if response is not None and response[1] == 429:
+            return num_retries < (max_network_retries or 0)
+        return bool(
+            super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+        )
+
+    def _session_of_this_process(self) -> None:
+        """Give this thread a session of this process's own, made once."""
+        local = self._thread_local
+        pid = os.getpid()
+        if getattr(local, "session", None) is None or getattr(local, "pid", None) != pid:
+            # A session inherited through fork shares its sockets with the parent:
+            # leave it alone (closing it could close the parent's connection).
+            session = requests.Session()
+            session.trust_env = False
+            local.session = session
+            local.pid = pid
 
     def request(
         self,
@@ -41,6 +83,7 @@ class LoggedHTTPClient(stripe.RequestsClient):
         *,
         _usage: list[str] | None = None,
     ) -> tuple[Any, int, Mapping[str, str]]:
+        self._session_of_this_process()
         started = time.perf_counter()
         path = urlsplit(url).path
         try:
@@ -69,17 +112,27 @@ def _ms_since(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
 
 
+def proxy_for(api_base: str) -> str | None:
+    """The proxy the environment names for `api_base` (`HTTPS_PROXY` or `HTTP_PROXY`
+    by its scheme, else `ALL_PROXY`; none when `NO_PROXY` covers it), read now, once,
+    rather than on every call."""
+    scheme = urlsplit(api_base).scheme or "https"
+    proxies = requests.utils.get_environ_proxies(api_base)
+    return proxies.get(scheme) or proxies.get("all") or None
+
+
 def build_client(
     api_key: str, api_base: str | None = None, *, max_network_retries: int = 2
 ) -> stripe.StripeClient:
     """A client pinned to the SDK's API version, optionally aimed at another server, that
-    logs each request (`LoggedHTTPClient`)."""
+    logs each request and keeps its connections open (`LoggedHTTPClient`)."""
     base_addresses: BaseAddresses = {"api": api_base} if api_base else {}
+    proxy = proxy_for(api_base or stripe.DEFAULT_API_BASE)
     return stripe.StripeClient(
         api_key,
         base_addresses=base_addresses,
         max_network_retries=max_network_retries,
-        http_client=LoggedHTTPClient(),
+        http_client=LoggedHTTPClient(proxy=proxy),
     )
 
 

@@ -1,18 +1,24 @@
 """Make Stripe's Products and Prices match the catalogue.
 
-`read_stripe` lists what Stripe has (paginated lists of 100, never one GET per item),
-`plan_sync` compares it with the catalogue and returns the steps, and `apply_sync` runs
-them. Products are found by a caller-chosen id (`quire_book_<key>`), prices by their
-`lookup_key`. A price's amount never changes in Stripe: a new amount is a new Price that
+`read_stripe` lists what Stripe has (paginated lists of 100, never one GET per item:
+an unchanged catalogue of N items costs about one list call per 100), `plan_sync`
+compares it with the catalogue and returns the steps, and `apply_sync` runs them,
+several at once within Stripe's rate limits (`SYNC_CONCURRENCY`, `Pace`). Products are
+found by a caller-chosen id (`quire_book_<key>`), prices by their `lookup_key`. A price's amount never changes in Stripe: a new amount is a new Price that
 takes over the lookup key (`transfer_lookup_key`), and the old one is archived. Nothing
 is ever deleted, so past orders keep pointing at real objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import stripe
 from stripe.params import CouponCreateParams
@@ -31,10 +37,28 @@ from shop.catalogue import (
     SellingPrice,
 )
 from shop.money import format_money
+from shop.stripe_api import StripeFailure
 from shop.stripe_client import metadata_of
 
 Progress = Callable[[str], None]
 PAGE = stripe_api.PAGE
+
+#: Writes a sync keeps in flight at once. Each write waits for Stripe's answer (about
+#: 150 ms from a server far away), so one at a time 1,000 new books (2,000 writes) take
+#: minutes. `Pace` holds a live sync to 80 writes/s; keeping that rate needs 12 writes
+#: in flight at 150 ms an answer and 24 at 300 ms, so latency never sets the speed
+#: where Stripe's limits can. Stripe also limits requests in flight (its concurrency
+#: limiter); a 429 from it is retried like any other (`LoggedHTTPClient`).
+SYNC_CONCURRENCY = 24
+
+#: Stripe's documented rate limits (requests per second, per account): 100 in live
+#: mode, 25 in test mode, and 25 per endpoint (`POST /v1/products` is one). A sync
+#: paces itself to 80% of them, so other traffic of the shop keeps room; the SDK
+#: retries a 429 anyway (`LoggedHTTPClient`), with the same idempotency key.
+STRIPE_RATE_LIVE = 100
+STRIPE_RATE_TEST = 25
+STRIPE_RATE_PER_ENDPOINT = 25
+PACE_SHARE = 0.8
 
 
 def _quiet(message: str) -> None:
@@ -49,7 +73,12 @@ class StripeCatalogue:
     prices: tuple[stripe.Price, ...]
 
     def price_by_lookup_key(self) -> dict[str, stripe.Price]:
-        return {p.lookup_key: p for p in self.prices if p.lookup_key}
+        """Each lookup key's holder (an active price holds a key before an archived one)."""
+        found: dict[str, stripe.Price] = {}
+        for price in sorted(self.prices, key=lambda p: bool(p.active)):
+            if price.lookup_key:
+                found[price.lookup_key] = price
+        return found
 
 
 @dataclass(frozen=True)
@@ -62,6 +91,9 @@ class SyncStep:
     detail: str
     params: Mapping[str, Any] = field(default_factory=dict)
     target_id: str | None = None
+    #: The create's idempotency key: the same step, repeated after a failure or a
+    #: retry, returns what Stripe made the first time instead of making it twice.
+    idempotency_key: str | None = None
 
     def __str__(self) -> str:
         return f"  {self.verb:<10} {self.kind:<7} {self.key:<36} {self.detail}"
@@ -87,22 +119,35 @@ def _is_quire_product(product: stripe.Product) -> bool:
     return product.id.startswith(PRODUCT_ID_PREFIX) or QUIRE_KEY_METADATA in metadata_of(product)
 
 
-def read_stripe(client: stripe.StripeClient, progress: Progress = _quiet) -> StripeCatalogue:
-    """List Quire's products and prices from Stripe with paginated list calls."""
+def read_stripe(
+    client: stripe.StripeClient,
+    progress: Progress = _quiet,
+    *,
+    catalogue: Catalogue | None = None,
+) -> StripeCatalogue:
+    """Quire's products and prices as Stripe has them, from paginated lists of 100.
+
+    One list of prices, active and archived together, each with its product expanded:
+    every product that has a price comes with it, so an unchanged catalogue of N items
+    costs about N/100 list calls. Products are listed as well only when that cannot be
+    enough: without `catalogue`, or when one of its products was not among the prices'
+    (a first sync, a new item, a product whose prices were never made).
+    """
     products: dict[str, stripe.Product] = {}
-    for product in stripe_api.all_products(client):
-        if _is_quire_product(product):
-            products[product.id] = product
-        if len(products) and len(products) % PAGE == 0:
-            progress(f"read {len(products)} products…")
     prices: list[stripe.Price] = []
-    for active in (True, False):
-        for price in stripe_api.all_prices(client, active=active):
-            product_id = price.product if isinstance(price.product, str) else price.product.id
-            if product_id in products:
-                prices.append(price)
-                if len(prices) % PAGE == 0:
-                    progress(f"read {len(prices)} prices…")
+    for price in stripe_api.all_prices(client, with_product=True):
+        product = price.product
+        if isinstance(product, str) or not _is_quire_product(product):
+            continue
+        products[product.id] = product
+        prices.append(price)
+        if len(prices) % PAGE == 0:
+            progress(f"read {len(prices)} prices…")
+    wanted = {item.product_id for item in catalogue.items()} if catalogue is not None else None
+    if wanted is None or not wanted <= products.keys():
+        for product in stripe_api.all_products(client):
+            if _is_quire_product(product):
+                products[product.id] = product
     progress(f"Stripe has {len(products)} Quire product(s) and {len(prices)} price(s).")
     return StripeCatalogue(products=products, prices=tuple(prices))
 
@@ -181,6 +226,7 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
                     item.product_id,
                     repr(item.name),
                     {"id": item.product_id, **wanted},
+                    idempotency_key=_create_key("product", {"id": item.product_id, **wanted}),
                 )
             )
         elif not existing.active:
@@ -206,7 +252,14 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
             if price is None:
                 params = _price_params(selling, item.product_id, transfer=False)
                 steps.append(
-                    SyncStep("create", "price", selling.lookup_key, _describe(selling), params)
+                    SyncStep(
+                        "create",
+                        "price",
+                        selling.lookup_key,
+                        _describe(selling),
+                        params,
+                        idempotency_key=_create_key("price", params),
+                    )
                 )
             elif not _price_matches(price, selling, item.product_id):
                 params = _price_params(selling, item.product_id, transfer=True)
@@ -218,6 +271,9 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
                         selling.lookup_key,
                         f"{_describe(selling)} (was {was}; old price archived)",
                         params,
+                        # The price it replaces is part of the key: going back to an
+                        # earlier amount later makes a new price, not the old answer.
+                        idempotency_key=_create_key("price", params, replaces=price.id),
                     )
                 )
                 if price.active:
@@ -265,19 +321,134 @@ def plan_sync(catalogue: Catalogue, stripe_side: StripeCatalogue) -> SyncPlan:
     return SyncPlan(steps=tuple(_in_write_order(steps)))
 
 
+def _create_key(kind: str, params: Mapping[str, Any], *, replaces: str | None = None) -> str:
+    """A create's idempotency key: what is created, with which fields."""
+    fields = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return stripe_api.idempotency_key("sync", kind, fields, replaces or "")
+
+
+#: Where each step falls in the write order; steps of one phase are independent.
+_PHASE = {
+    ("product", "create"): 0,
+    ("product", "reactivate"): 0,
+    ("product", "update"): 0,
+    ("price", "create"): 1,
+    ("price", "replace"): 1,
+    ("price", "reactivate"): 1,
+    ("price", "archive"): 2,
+    ("product", "archive"): 3,
+}
+
+
 def _in_write_order(steps: Iterable[SyncStep]) -> list[SyncStep]:
     """Products before prices (a price needs its product), new prices before archiving old."""
-    order = {
-        ("product", "create"): 0,
-        ("product", "reactivate"): 0,
-        ("product", "update"): 0,
-        ("price", "create"): 1,
-        ("price", "replace"): 1,
-        ("price", "reactivate"): 1,
-        ("price", "archive"): 2,
-        ("product", "archive"): 3,
-    }
-    return sorted(steps, key=lambda s: order[(s.kind, s.verb)])
+    return sorted(steps, key=lambda s: _PHASE[(s.kind, s.verb)])
+
+
+class Pace:
+    """Keeps requests within requests-per-second limits: one for the account and one
+    per endpoint (a step's method and resource), each allowing a second's worth at once
+    and then one every 1/limit s (a token bucket). Thread-safe; `wait` blocks the caller until its request may go. No limit:
+    no wait."""
+
+    def __init__(self, per_second: float | None, per_endpoint: float | None) -> None:
+        self.per_second = per_second
+        self.per_endpoint = per_endpoint
+        self._lock = threading.Lock()
+        self._tat: dict[str, float] = {}
+
+    @classmethod
+    def for_stripe(cls, api_key: str | None, api_base: str | None) -> Pace:
+        """Stripe's limits for this key's mode, at `PACE_SHARE` of them; none for a
+        server that is not Stripe's (the sandbox, which has no limit)."""
+        host = (urlsplit(api_base).hostname or "") if api_base else "api.stripe.com"
+        if not (host == "stripe.com" or host.endswith(".stripe.com")):
+            return cls(None, None)
+        live = (api_key or "").startswith(("sk_live_", "rk_live_"))
+        account = STRIPE_RATE_LIVE if live else STRIPE_RATE_TEST
+        return cls(account * PACE_SHARE, STRIPE_RATE_PER_ENDPOINT * PACE_SHARE)
+
+    def wait(self, endpoint: str) -> None:
+        """Block until a request to `endpoint` may be sent."""
+        buckets = [
+            (name, rate)
+            for name, rate in (("*", self.per_second), (endpoint, self.per_endpoint))
+            if rate
+        ]
+        if not buckets:
+            return
+        with self._lock:
+            now = time.monotonic()
+            # Each bucket keeps the time its next token is due (`tat`): a request may go
+            # once it is no more than a second's worth of tokens ahead of the clock.
+            send_at = max(
+                [now] + [self._tat.get(name, now) - (1.0 - 1.0 / rate) for name, rate in buckets]
+            )
+            for name, rate in buckets:
+                self._tat[name] = max(self._tat.get(name, now), send_at) + 1.0 / rate
+        if send_at > now:
+            time.sleep(send_at - now)
+
+
+NO_PACE = Pace(None, None)
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A write of the sync that Stripe refused or could not be sent (`failure`), or that
+    was not attempted (`reason` says why)."""
+
+    step: SyncStep
+    reason: str
+    failure: StripeFailure | None = None
+
+    def __str__(self) -> str:
+        return f"{self.step.verb} {self.step.kind} {self.step.key}: {self.reason}"
+
+
+class SyncIncomplete(StripeFailure):
+    """Some writes failed; the others were made (and their prices are in `written`).
+    A `StripeFailure` like the first failed write's, naming every failed item."""
+
+    def __init__(self, failures: Sequence[StepFailure], applied: int) -> None:
+        self.failures = tuple(failures)
+        self.applied = applied
+        first = next((f.failure for f in self.failures if f.failure is not None), None)
+        lines = "; ".join(str(f) for f in self.failures[:5])
+        more = f" (and {len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
+        super().__init__(
+            first.kind if first else "SyncIncomplete",
+            f"{len(self.failures)} change(s) failed: {lines}{more}",
+            http_status=first.http_status if first else None,
+            code=first.code if first else None,
+            request_id=first.request_id if first else None,
+        )
+
+
+def _endpoint(step: SyncStep) -> str:
+    resource = "products" if step.kind == "product" else "prices"
+    return f"POST /v1/{resource}" + ("/{id}" if step.target_id else "")
+
+
+def _write(client: stripe.StripeClient, step: SyncStep, pace: Pace) -> stripe.Price | None:
+    """Make one step's write; the price as Stripe answered (None for a product)."""
+    pace.wait(_endpoint(step))
+    params: Any = dict(step.params)
+    if step.kind == "product":
+        stripe_api.save_product(client, step.target_id, params, key=step.idempotency_key)
+        return None
+    return stripe_api.save_price(client, step.target_id, params, key=step.idempotency_key)
+
+
+def _stages(steps: Sequence[SyncStep]) -> list[list[SyncStep]]:
+    """The plan's steps in stages that run one after the other: products with their
+    prices (each price waits only for its own product), then archiving old prices, then
+    archiving products."""
+    stage_of = {0: 0, 1: 0, 2: 1, 3: 2}
+    stages: list[list[SyncStep]] = [[], [], []]
+    for step in steps:
+        stages[stage_of[_PHASE[(step.kind, step.verb)]]].append(step)
+    return [stage for stage in stages if stage]
 
 
 def apply_sync(
@@ -286,20 +457,61 @@ def apply_sync(
     progress: Progress = _quiet,
     *,
     written: list[stripe.Price] | None = None,
+    pace: Pace = NO_PACE,
+    concurrency: int = SYNC_CONCURRENCY,
 ) -> int:
-    """Make each write of `plan` in order; returns how many were made. Each price as
-    Stripe answered the write is appended to `written` (for `prices_after`)."""
-    for done, step in enumerate(plan.steps, start=1):
-        params: Any = dict(step.params)
-        if step.kind == "product":
-            stripe_api.save_product(client, step.target_id, params)
-        else:
-            price = stripe_api.save_price(client, step.target_id, params)
+    """Make the writes of `plan`, `concurrency` at once, paced by `pace`; returns how
+    many were made. A price is made once its product is (so the products' and the
+    prices' endpoints are busy together), old prices are archived once every new one
+    is made, products last. Each price as Stripe answered its write is appended to
+    `written` (for `prices_after`), in the plan's order.
+
+    A write Stripe refuses does not stop the others: the sync goes on (a price whose
+    product could not be made is not attempted) and then raises `SyncIncomplete`
+    naming each failed item, with every price made so far already in `written`.
+    """
+    failures: list[StepFailure] = []
+    done = 0
+    total = len(plan.steps)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync") as pool:
+        for stage in _stages(plan.steps):
+            order = {id(step): n for n, step in enumerate(stage)}
+            products_made_here = {step.key for step in stage if step.kind == "product"}
+            waiting: dict[str, list[SyncStep]] = {}
+            running: dict[Future[stripe.Price | None], SyncStep] = {}
+            answers: dict[int, stripe.Price] = {}
+
+            for step in stage:
+                product = step.params.get("product") if step.kind == "price" else None
+                if product in products_made_here:
+                    waiting.setdefault(str(product), []).append(step)
+                else:
+                    running[pool.submit(_write, client, step, pace)] = step
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    step = running.pop(future)
+                    followers = waiting.pop(step.key, []) if step.kind == "product" else []
+                    try:
+                        price = future.result()
+                    except StripeFailure as failure:
+                        failures.append(StepFailure(step, str(failure), failure))
+                        failures.extend(
+                            StepFailure(f, "its product could not be made") for f in followers
+                        )
+                        continue
+                    for follower in followers:
+                        running[pool.submit(_write, client, follower, pace)] = follower
+                    if price is not None:
+                        answers[order[id(step)]] = price
+                    done += 1
+                    if done % 25 == 0 and done < total:
+                        progress(f"applied {done}/{total}…")
             if written is not None:
-                written.append(price)
-        if done % 25 == 0 and done < len(plan.steps):
-            progress(f"applied {done}/{len(plan.steps)}…")
-    return len(plan.steps)
+                written.extend(answers[n] for n in sorted(answers))
+    if failures:
+        raise SyncIncomplete(failures, done)
+    return done
 
 
 def prices_after(
@@ -334,21 +546,29 @@ PORTAL_UNCHANGED = "Billing portal configuration: no changes."
 
 
 def ensure_portal_configuration(
-    client: stripe.StripeClient, catalogue: Catalogue, *, dry_run: bool = False
+    client: stripe.StripeClient,
+    catalogue: Catalogue,
+    *,
+    dry_run: bool = False,
+    prices: Iterable[stripe.Price] | None = None,
 ) -> str:
     """Create the default billing portal configuration, or update it if its features
     differ from Quire's; returns what was (or, with `dry_run`, would be) done.
 
     Quire's portal: invoice history, card update, cancellation at period end, and
     switching between the catalogue's plan prices (each plan's monthly and yearly price).
+    `prices`, the active prices the sync already knows (`prices_after`), saves asking
+    Stripe for the plans' prices again.
     """
     product_of = {
         plan.lookup_key(p.interval): plan.product_id  # type: ignore[arg-type]
         for plan in catalogue.plans
         for p in plan.selling_prices
     }
+    if prices is None:
+        prices = stripe_api.prices_by_lookup_key(client, product_of)
     plan_prices: dict[str, list[str]] = {}
-    for price in stripe_api.prices_by_lookup_key(client, product_of):
+    for price in prices:
         key = LookupKey.parse(price.lookup_key)
         if key is not None and key in product_of:
             plan_prices.setdefault(product_of[key], []).append(price.id)

@@ -83,6 +83,14 @@ class FakeProductsAndPrices:
         self.prices: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self._seq = 0
+        self._lock = threading.Lock()
+        #: (path, Idempotency-Key header) of every POST, in arrival order.
+        self.idempotency_keys: list[tuple[str, str | None]] = []
+        #: `before(method, path, params)`, when set, sees each request first; an answer
+        #: it returns (status, headers, body) is sent instead of the fake's own.
+        self.before: (
+            Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], str] | None] | None
+        ) = None
         for method in ("GET", "POST"):
             mock.add_callback(
                 method,
@@ -105,6 +113,20 @@ class FakeProductsAndPrices:
     def _handle(self, request: Any) -> tuple[int, dict[str, str], str]:
         from urllib.parse import urlsplit
 
+        if request.method == "POST":
+            with self._lock:
+                key = request.headers.get("Idempotency-Key")
+                self.idempotency_keys.append((urlsplit(request.url).path, key))
+        if self.before is not None:  # outside the lock: it may wait for other requests
+            answer = self.before(request.method, urlsplit(request.url).path, self._params(request))
+            if answer is not None:
+                return answer
+        with self._lock:  # a sync writes from several threads at once
+            return self._answer(request)
+
+    def _answer(self, request: Any) -> tuple[int, dict[str, str], str]:
+        from urllib.parse import urlsplit
+
         path = urlsplit(request.url).path
         self.calls.append((request.method, path))
         params = self._params(request)
@@ -123,6 +145,9 @@ class FakeProductsAndPrices:
                 items = [o for o in items if o["_seq"] < after]
             limit = int(params.get("limit", 10))
             page = [self._public(o) for o in items[:limit]]
+            if kind == "prices" and "data.product" in params.values():  # expand[0]=data.product
+                for price in page:
+                    price["product"] = self._public(self.products[price["product"]])
             return 200, {}, json.dumps(listing(f"/v1/{kind}", page, len(items) > limit))
         if len(parts) == 3:
             obj = store[parts[2]]

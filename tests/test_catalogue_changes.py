@@ -145,6 +145,46 @@ def test_a_price_synced_by_one_worker_is_sold_by_the_other_without_a_lookup_or_a
     assert stripe.price_lookups() == after_sync, "checkout asked Stripe for a price"
 
 
+def stripe_calls_of(mock: responses.RequestsMock, since: int = 0) -> list[tuple[str, str]]:
+    """The Stripe requests made (method, path), from the `since`-th on."""
+    calls = []
+    for call in list(mock.calls)[since:]:
+        request = call.request
+        calls.append((str(request.method), str(request.path_url).split("?")[0]))
+    return calls
+
+
+def test_a_returning_shoppers_checkout_in_another_worker_is_one_stripe_call(
+    workers: tuple[Flask, Flask],
+    stripe: Stripe,
+    fake_stripe: responses.RequestsMock,
+    catalogue_copy: Path,
+) -> None:
+    """A shopper Stripe already knows buys in a worker that has served nothing yet: the
+    Checkout Session create is the only Stripe call. After a sync that changed the
+    price, the next checkout is still one call, and sells the new Price."""
+    admin, shop = workers
+    sync(admin)
+    shopper_of(admin).post(f"/checkout/books/{EBOOK}", data={"quantity": "1"})
+    assert ("POST", "/v1/customers") in stripe_calls_of(fake_stripe)  # now a returning shopper
+
+    client = shop.test_client()
+    helpers.sign_in(client, "reader@example.com")
+    before = len(fake_stripe.calls)
+    assert client.post(f"/checkout/books/{EBOOK}", data={"quantity": "1"}).status_code == 303
+    assert stripe_calls_of(fake_stripe, before) == [("POST", "/v1/checkout/sessions")]
+    assert stripe.sold_price() == stripe.active_price(f"book:{EBOOK}")["id"]
+
+    old_price = stripe.sold_price()
+    set_price(catalogue_copy, EBOOK, 799)
+    sync(admin)
+    before = len(fake_stripe.calls)
+    assert client.post(f"/checkout/books/{EBOOK}", data={"quantity": "1"}).status_code == 303
+    assert stripe_calls_of(fake_stripe, before) == [("POST", "/v1/checkout/sessions")]
+    assert stripe.sold_price() == stripe.active_price(f"book:{EBOOK}")["id"] != old_price
+    assert [o.amount_total for o in orders_in(shop)] == [699, 699, 799]
+
+
 def test_sync_records_every_lookup_key_from_its_list_calls_only(app: Flask, stripe: Stripe) -> None:
     sync(app)
     per_item_gets = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def unit_stripe_client():  # type: ignore[no-untyped-def]
 def run_sync(text: str) -> tuple[sync.SyncPlan, int]:
     catalogue = parse_catalogue(text, Path("products.yaml"))
     stripe_client = unit_stripe_client()
-    plan = sync.plan_sync(catalogue, sync.read_stripe(stripe_client))
+    plan = sync.plan_sync(catalogue, sync.read_stripe(stripe_client, catalogue=catalogue))
     return plan, sync.apply_sync(stripe_client, plan)
 
 
@@ -120,27 +121,68 @@ def test_changed_title_updates_the_product(stripe_catalogue: FakeProductsAndPric
     assert stripe_catalogue.products["quire_book_dune"]["name"] == "Dune Messiah"
 
 
-def test_large_catalogues_are_read_a_page_of_100_at_a_time(
-    stripe_catalogue: FakeProductsAndPrices,
-) -> None:
-    books = "books:\n" + "".join(
+def books_yaml(count: int) -> str:
+    """A catalogue of `count` ebooks."""
+    return "books:\n" + "".join(
         f"  - key: book-{n}\n    title: Book {n}\n    author: A\n    price: {100 + n}\n"
         f"    currency: gbp\n    format: ebook\n    files: [{{format: epub, path: x.epub}}]\n"
-        for n in range(250)
+        for n in range(count)
     )
+
+
+@pytest.mark.parametrize("count", [250, 1050])
+def test_an_unchanged_resync_is_a_list_call_per_100_items_and_no_write(
+    stripe_catalogue: FakeProductsAndPrices, count: int
+) -> None:
+    """Prices (active and archived together, each with its product) are listed 100 a
+    page, never one GET per item, and products need no list of their own; nothing is
+    written. 1,050 items: 11 list calls (it was 24; the goal was at most 2 per 100)."""
+    books = books_yaml(count)
     run_sync(books)
-    assert len(stripe_catalogue.prices) == 250
+    assert len(stripe_catalogue.prices) == count
     stripe_catalogue.calls.clear()
     messages: list[str] = []
+    catalogue = parse_catalogue(books, Path("p.yaml"))
     plan = sync.plan_sync(
-        parse_catalogue(books, Path("p.yaml")),
-        sync.read_stripe(unit_stripe_client(), progress=messages.append),
+        catalogue,
+        sync.read_stripe(unit_stripe_client(), progress=messages.append, catalogue=catalogue),
     )
     assert plan.steps == ()
+    assert stripe_catalogue.writes == []
     reads = [c for c in stripe_catalogue.calls if c[0] == "GET"]
-    # 3 pages of products, 3 of active prices, 1 of archived prices: not one GET per item.
-    assert len(reads) == 7
+    assert reads == [("GET", "/v1/prices")] * math.ceil(count / 100)
+    assert len(reads) <= math.ceil(count / 100) * 2
     assert "read 200 prices…" in messages
+
+
+def test_products_are_listed_when_the_prices_cannot_show_them_all(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    """A first sync, a new item, or a product whose price was never made: the products
+    list is read too, so no product is created twice."""
+    run_sync(BOOK.format(price=1000))
+    stripe_catalogue.calls.clear()
+    plan, _ = run_sync(BOOK.format(price=1000) + SECOND)
+    assert [c for c in stripe_catalogue.calls if c[0] == "GET"] == [
+        ("GET", "/v1/prices"),
+        ("GET", "/v1/products"),
+    ]
+    assert [(s.verb, s.kind) for s in plan.steps] == [("create", "product"), ("create", "price")]
+
+
+def test_an_archived_price_is_read_with_the_active_ones(
+    stripe_catalogue: FakeProductsAndPrices,
+) -> None:
+    """One list of prices finds archived ones too: a book removed and added back gets
+    its old price reactivated, not a new one."""
+    run_sync(BOOK.format(price=1000) + SECOND)
+    run_sync(BOOK.format(price=1000))
+    stripe_catalogue.calls.clear()
+    plan, _ = run_sync(BOOK.format(price=1000) + SECOND)
+    assert ("price", "reactivate") in {(s.kind, s.verb) for s in plan.steps}
+    assert [c for c in stripe_catalogue.calls if c == ("GET", "/v1/prices")] == [
+        ("GET", "/v1/prices")
+    ]
 
 
 def test_a_first_sync_plan_covers_every_price(catalogue_file: Path) -> None:

@@ -58,21 +58,41 @@ def catalog_sync(dry_run: bool) -> None:
     catalogue = _catalogue_or_exit()
     client = stripe_client()
     try:
-        stripe_side = sync.read_stripe(client, progress=click.echo)
+        stripe_side = sync.read_stripe(client, progress=click.echo, catalogue=catalogue)
         plan = sync.plan_sync(catalogue, stripe_side)
         click.echo(plan.summary())
         for step in plan.steps:
             click.echo(str(step))
         applied = 0
         written: list[stripe.Price] = []
+        incomplete: sync.SyncIncomplete | None = None
         if plan.steps and not dry_run:
-            applied = sync.apply_sync(client, plan, progress=click.echo, written=written)
-        if not dry_run:
-            recorded, wanted = prices.record_catalogue(
-                catalogue, sync.prices_after(catalogue, stripe_side, written)
+            pace = sync.Pace.for_stripe(
+                current_app.config["STRIPE_SECRET_KEY"], current_app.config.get("STRIPE_API_BASE")
             )
+            try:
+                applied = sync.apply_sync(
+                    client, plan, progress=click.echo, written=written, pace=pace
+                )
+            except sync.SyncIncomplete as failed:
+                incomplete, applied = failed, failed.applied
+        current = sync.prices_after(catalogue, stripe_side, written)
+        if not dry_run:
+            # What was made is recorded even when other writes failed.
+            recorded, wanted = prices.record_catalogue(catalogue, current)
             click.echo(f"Recorded {recorded} of {wanted} price(s) for checkout.")
-        click.echo(sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run))
+        if incomplete is not None:
+            click.echo(
+                f"Applied {applied} change(s); {len(incomplete.failures)} failed "
+                "(run the sync again once fixed):",
+                err=True,
+            )
+            for failure in incomplete.failures:
+                click.echo(f"  {failure}", err=True)
+            sys.exit(2)
+        click.echo(
+            sync.ensure_portal_configuration(client, catalogue, dry_run=dry_run, prices=current)
+        )
         for line in sync.ensure_plan_coupons(client, catalogue, dry_run=dry_run):
             click.echo(line)
     except StripeFailure as failure:

@@ -7,10 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from .app import build_sandbox, create_app, listening_on
 from .core.sandbox import Sandbox
+from .serving import make_threaded_server
 from .settings import SandboxSettings
 
 log = logging.getLogger("stripe_sandbox")
@@ -36,6 +37,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     run.add_argument(
         "--retry-time-scale", type=float, help="multiply every retry wait (below 1: faster)"
     )
+    run.add_argument(
+        "--latency-ms", type=int, help="delay every API answer this long, as a distant Stripe"
+    )
     reset = sub.add_parser("reset", help="delete every object, event and delivery")
     reset.add_argument("--db", dest="db_path")
     return parser.parse_args(argv)
@@ -54,6 +58,7 @@ def settings_from(args: argparse.Namespace) -> SandboxSettings:
             "duplicate_deliveries",
             "webhook_retries",
             "retry_time_scale",
+            "latency_ms",
         )
     }
     api_keys = getattr(args, "api_keys", None)
@@ -66,7 +71,7 @@ def make_sandbox_server(settings: SandboxSettings) -> BaseWSGIServer:
     """A threaded server for a new sandbox, bound (``port`` 0 picks a free port, which
     is then put back into the sandbox's settings); not yet serving or started."""
     app = create_app(settings)
-    server = make_server(settings.host, settings.port, app, threaded=True)
+    server = make_threaded_server(app, settings.host, settings.port)
     listening_on(app, server.port)
     return server
 

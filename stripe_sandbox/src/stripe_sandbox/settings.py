@@ -50,7 +50,9 @@ class SandboxSettings:
     (seconds; Stripe's is about 3600) keeps renewal invoices in draft before charging.
     With ``shuffle_deliveries`` each delivery is held a random 0–``shuffle_window``
     seconds, so events reach an endpoint out of order; ``random_seed`` makes that
-    order reproducible.
+    order reproducible. ``latency_ms`` delays every API answer (``/v1/…``) by that
+    many milliseconds, as a distant Stripe would (requests still overlap: the server
+    is threaded).
     """
 
     host: str = "127.0.0.1"
@@ -71,6 +73,7 @@ class SandboxSettings:
     bank_debit_delay: float = 5.0
     invoice_retry_days: tuple[int, ...] = (3, 5, 7)
     invoice_finalize_delay: int = 0
+    latency_ms: int = 0
 
     @property
     def base_url(self) -> str:
@@ -96,11 +99,13 @@ class SandboxSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxSettings:
-        """Read ``SANDBOX_HOST/PORT/DB/API_KEY/PUBLIC_URL`` over the defaults."""
+        """Read ``SANDBOX_HOST/PORT/DB/API_KEY/PUBLIC_URL/WEBHOOK_RETRIES/RETRY_TIME_SCALE``
+        and ``SANDBOX_LATENCY_MS`` over the defaults."""
         env = os.environ if environ is None else environ
         api_key = env.get("SANDBOX_API_KEY")
         port = env.get("SANDBOX_PORT")
         scale = env.get("SANDBOX_RETRY_TIME_SCALE")
+        latency = env.get("SANDBOX_LATENCY_MS")
         return cls().with_overrides(
             host=env.get("SANDBOX_HOST"),
             port=int(port) if port else None,
@@ -109,4 +114,5 @@ class SandboxSettings:
             public_url=env.get("SANDBOX_PUBLIC_URL"),
             webhook_retries=env.get("SANDBOX_WEBHOOK_RETRIES"),
             retry_time_scale=float(scale) if scale else None,
+            latency_ms=int(latency) if latency else None,
         )

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stripe import HTTPClient, StripeClient, new_default_http_client
-from werkzeug.serving import make_server
 
 from .app import create_app, listening_on
 from .core.sandbox import Sandbox
+from .serving import make_threaded_server
 from .settings import DEFAULT_API_KEY, SandboxSettings
 
 #: Settings that keep tests fast: quick worker ticks and webhook retries.
@@ -91,7 +91,7 @@ def running_sandbox(db_path: str | os.PathLike[str], **settings: Any) -> Iterato
         values["api_keys"] = (values["api_keys"],)
     base = SandboxSettings(host="127.0.0.1", port=0, db_path=os.fspath(db_path), **values)
     app = create_app(base)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_threaded_server(app, "127.0.0.1", 0)
     port = server.port
     listening_on(app, port)
     sandbox: Sandbox = app.extensions["sandbox"]

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import sleep
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -379,6 +380,20 @@ def route(
 @bp.before_app_request
 def _assign_request_id() -> None:
     g.request_id = new_request_id()
+
+
+@bp.before_app_request
+def _count_and_delay_api_requests() -> None:
+    """Every ``/v1`` request is counted under its route (unknown URLs under their
+    path) and, with ``latency_ms`` set, answered that much later, as from afar."""
+    if request.path != "/v1" and not request.path.startswith("/v1/"):
+        return
+    sandbox = current_sandbox()
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    sandbox.api_calls.count(request.method, rule)
+    latency_ms = sandbox.settings.latency_ms
+    if latency_ms > 0:
+        sleep(latency_ms / 1000)
 
 
 @bp.after_app_request

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..settings import SandboxSettings
+from .calls import ApiCallCounter
 from .clock import Clock
 from .store import Store
 
@@ -52,6 +53,8 @@ class Sandbox:
         self.random = random.Random(settings.random_seed)  # noqa: S311 - not for security
         #: Wall-clock tasks that failed: key -> (failures so far, unix time of next try).
         self.task_failures: dict[str, tuple[int, float]] = {}
+        #: API requests answered, per route (``GET|DELETE /dashboard/api-calls``).
+        self.api_calls = ApiCallCounter()
 
     def wake_worker(self) -> None:
         """Tell the worker new deliveries are queued."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..api.base import current_sandbox
@@ -180,6 +180,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/dashboard", "dashboard", dashboard_page, methods=["GET"])
     bp.add_url_rule("/dashboard/events/<event_id>", "event", event_page, methods=["GET"])
     bp.add_url_rule("/dashboard/objects/<object_id>", "object", object_page, methods=["GET"])
+    bp.add_url_rule("/dashboard/api-calls", "api_calls", api_calls, methods=["GET", "DELETE"])
 
 
 def value_at(obj: dict[str, Any], path: str) -> Any:
@@ -188,6 +189,14 @@ def value_at(obj: dict[str, Any], path: str) -> Any:
     for key in path.split("."):
         value = value.get(key) if isinstance(value, dict) else None
     return value
+
+
+def api_calls() -> BaseResponse:
+    """The API requests answered so far, as JSON: ``{"total": N, "by_route":
+    {"GET /v1/customers/{id}": n, ...}}``; ``DELETE`` starts the count again (and
+    answers the count it cleared)."""
+    counter = current_sandbox().api_calls
+    return jsonify(counter.reset() if request.method == "DELETE" else counter.snapshot())
 
 
 def home() -> BaseResponse:
