@@ -132,10 +132,7 @@ def main() -> int:
         stack.flask("catalog", "sync")
         report.figures["catalog_sync_s_at_0ms"] = round(time.perf_counter() - started, 2)
         stack.start_web(options.web_workers)
-        os.environ.update(stack.env)
-        from shop import create_app
-
-        app = create_app({"LOG_LEVEL": "WARNING"})
+        app = production_app(stack.env)
         seeder = scenarios.Seeder(app)
         started = time.perf_counter()
         templates = seeder.make(10)
@@ -207,6 +204,20 @@ def main() -> int:
         f"Wrote {options.output.relative_to(ROOT) if options.output.is_relative_to(ROOT) else options.output}"
     )
     return 0
+
+
+def production_app(env: dict[str, str]) -> Any:
+    """The shop built with the web server's settings (for making orders and reading
+    results); the process's own environment is left as it was, for the other parts."""
+    from shop import create_app
+
+    kept = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return create_app({"LOG_LEVEL": "WARNING"})
+    finally:
+        os.environ.clear()
+        os.environ.update(kept)
 
 
 def throughput(
