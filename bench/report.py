@@ -85,9 +85,11 @@ class Report:
             flush=True,
         )
         print(
-            f"  /: {value('home_per_s_unloaded', 0)}/s unloaded, {value('home_per_s_during_burst', 0)}/s "
-            f"during the burst ({value('home_ratio_under_load', 2)}×); Stripe calls per applied event "
-            f"{value('stripe_calls_per_event', 2)}",
+            f"  /: {value('home_per_s_unloaded', 0)}/s unloaded, "
+            f"{value('home_per_s_while_delivered', 0)}/s while the events were delivered, "
+            f"{value('home_per_s_while_applied', 0)}/s while applied after that; "
+            f"ratio {value('home_ratio_under_load', 2)}× ({figures['home_under_load_measured']}); "
+            f"Stripe calls per applied event {value('stripe_calls_per_event', 2)}",
             flush=True,
         )
 

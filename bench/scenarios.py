@@ -319,25 +319,47 @@ def wait_applied(app: Flask, ids: Sequence[str], timeout: float) -> list[Process
         time.sleep(0.25)
 
 
+def waiting(app: Flask, ids: Sequence[str]) -> int:
+    """How many of these events are received and not yet applied."""
+    with app.app_context():
+        count = db.session.execute(
+            db.select(db.func.count())
+            .select_from(ProcessedEvent)
+            .where(ProcessedEvent.id.in_(ids), ProcessedEvent.processed_at.is_(None))
+        ).scalar_one()
+        db.session.commit()
+    return int(count)
+
+
 def burst(
     stack: Stack,
     app: Flask,
     events: Sequence[dict[str, Any]],
     secret: str,
     connections: int = 16,
-    while_applying: Callable[[], None] | None = None,
+    while_delivering: Callable[[], None] | None = None,
+    while_applying: Callable[[int], None] | None = None,
     timeout: float = 240,
 ) -> Burst:
-    """Deliver `events` at once; measure acknowledgements and received → applied."""
+    """Deliver `events` at once; measure acknowledgements and received → applied.
+
+    `while_delivering` runs beside the deliveries; `while_applying` once the last one is
+    acknowledged, with the number of events then waiting for a worker (with a queue)."""
     calls = StripeCalls(stack)
     calls.reset()
-    side = threading.Thread(target=while_applying) if while_applying else None
-    if side:
-        side.start()
+    ids = [e["id"] for e in events]
+    beside = threading.Thread(target=while_delivering) if while_delivering else None
+    if beside:
+        beside.start()
     acks, failed = deliver(stack.web_url + "/webhooks/stripe", events, secret, connections)
-    rows = wait_applied(app, [e["id"] for e in events], timeout)
-    if side:
-        side.join()
+    after = None
+    if while_applying:
+        after = threading.Thread(target=while_applying, args=(waiting(app, ids),))
+        after.start()
+    rows = wait_applied(app, ids, timeout)
+    for side in (beside, after):
+        if side:
+            side.join()
     stripe_calls = calls.count()
     applied = [(r.received_at, r.processed_at) for r in rows if r.processed_at is not None]
     # Inline (no queue), both are stamped in the same transaction: the lag is nil.
