@@ -202,6 +202,7 @@ class Settings:
     redis_url: str | None = None
     forwarded_hops: int = 0
     stripe_test_clocks: bool = False
+    stripe_timeout_seconds: float = 4.0
     queue_mode: str = "inline"
     worker_concurrency: int = 16
 
@@ -264,6 +265,7 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             forwarded_hops=_whole_number(env, "FORWARDED_HOPS", 1 if env.get("DYNO") else 0),
             stripe_test_clocks=_test_clocks(env, production, stripe_key),
+            stripe_timeout_seconds=_whole_number(env, "STRIPE_TIMEOUT_SECONDS", 4, least=1),
             queue_mode=queue_mode(env, database_url(env.get("DATABASE_URL"))),
             worker_concurrency=_whole_number(env, "WORKER_CONCURRENCY", 16, least=1),
         )
@@ -299,6 +301,7 @@ class Settings:
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "FORWARDED_HOPS": self.forwarded_hops,
             "STRIPE_TEST_CLOCKS": self.stripe_test_clocks,
+            "STRIPE_TIMEOUT_SECONDS": self.stripe_timeout_seconds,
             "QUEUE_MODE": self.queue_mode,
             "WORKER_CONCURRENCY": self.worker_concurrency,
         }

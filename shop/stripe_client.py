@@ -121,27 +121,56 @@ def proxy_for(api_base: str) -> str | None:
     return proxies.get(scheme) or proxies.get("all") or None
 
 
+#: Seconds to wait for Stripe to accept a connection, and (by default) for its answer
+#: once the request is sent. The SDK's default is 80 s: a Stripe that hangs would hold a
+#: web worker until gunicorn kills it at 30 s and the shopper sees a bare error.
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 4.0
+MAX_NETWORK_RETRIES = 2
+#: What a shopper may wait, at most, before the friendly page: well under gunicorn's 30 s.
+SHOPPER_WAIT_LIMIT_SECONDS = 15.0
+
+
+def longest_wait_seconds(read_timeout: float, max_network_retries: int) -> float:
+    """How long one call to a Stripe that accepts connections and never answers takes to
+    fail: every attempt waits `read_timeout`, and the SDK sleeps between attempts (at
+    most its own cap, doubling from its initial delay)."""
+    sleeps = sum(
+        min(stripe.RequestsClient.INITIAL_DELAY * 2 ** (n - 1), stripe.RequestsClient.MAX_DELAY)
+        for n in range(1, max_network_retries + 1)
+    )
+    return float((max_network_retries + 1) * read_timeout + sleeps)
+
+
 def build_client(
-    api_key: str, api_base: str | None = None, *, max_network_retries: int = 2
+    api_key: str,
+    api_base: str | None = None,
+    *,
+    max_network_retries: int = MAX_NETWORK_RETRIES,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
 ) -> stripe.StripeClient:
     """A client pinned to the SDK's API version, optionally aimed at another server, that
-    logs each request and keeps its connections open (`LoggedHTTPClient`)."""
+    logs each request, keeps its connections open (`LoggedHTTPClient`) and gives up on a
+    Stripe that does not answer within the timeouts (then `StripeFailure`, and the
+    shopper's friendly page)."""
     base_addresses: BaseAddresses = {"api": api_base} if api_base else {}
     proxy = proxy_for(api_base or stripe.DEFAULT_API_BASE)
     return stripe.StripeClient(
         api_key,
         base_addresses=base_addresses,
         max_network_retries=max_network_retries,
-        http_client=LoggedHTTPClient(proxy=proxy),
+        http_client=LoggedHTTPClient(proxy=proxy, timeout=(CONNECT_TIMEOUT_SECONDS, read_timeout)),
     )
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's client from `STRIPE_SECRET_KEY` and `STRIPE_API_BASE`."""
+    """Build the app's client from `STRIPE_SECRET_KEY`, `STRIPE_API_BASE` and
+    `STRIPE_TIMEOUT_SECONDS`."""
     app.extensions[EXTENSION_KEY] = build_client(
         app.config["STRIPE_SECRET_KEY"],
         app.config.get("STRIPE_API_BASE"),
-        max_network_retries=app.config.get("STRIPE_MAX_NETWORK_RETRIES", 2),
+        max_network_retries=app.config.get("STRIPE_MAX_NETWORK_RETRIES", MAX_NETWORK_RETRIES),
+        read_timeout=app.config.get("STRIPE_TIMEOUT_SECONDS", READ_TIMEOUT_SECONDS),
     )
 
 

@@ -188,7 +188,7 @@ def test_commands_that_sell_nothing_run_while_the_catalogue_is_broken(
         db.create_all()
     runner = app.test_cli_runner()
     made = runner.invoke(
-        args=["users", "create-admin", "owner@example.com", "--password", PASSWORD]
+        args=["users", "create-admin", "owner@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"
     )
     assert made.exit_code == 0, made.output
     with app.app_context():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -105,9 +106,28 @@ def work(app: Flask) -> None:
     """Workers that apply every job ready now, then stop (a worker run with `wait=False`
     stops at the first moment it finds nothing to take, e.g. while a lock is held)."""
     for _round in range(5):
-        queue.run_worker(app, concurrency=4, wait=False)
+        run_apart(lambda: queue.run_worker(app, concurrency=4, wait=False))
         if not ready_jobs(app):
             return
+
+
+def run_apart(work: Callable[[], None]) -> None:
+    """Run `work` in a thread of its own, as a worker process runs it: an event loop of
+    its own (the browser tests' loop may be running in this one)."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # re-raised in the test's thread
+            failures.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the worker did not stop"
+    if failures:
+        raise failures[0]
 
 
 def test_the_webhook_keeps_the_event_and_answers_without_calling_stripe(
