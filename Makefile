@@ -39,8 +39,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Production measured: gunicorn (the Procfile's line) on a throwaway PostgreSQL, the sandbox
+# with Stripe's latency, wrk; prints figures and writes bench/results/latest.json (about
+# 10 minutes; `make bench BENCH=--quick` for a short run).
 bench: $(STAMP)
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python -m bench $(BENCH)
 
 # The admin's lists at 100,000 orders (a temporary SQLite file; PostgreSQL with TEST_DATABASE_URL,
 # whose tables it drops and refills).

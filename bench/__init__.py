@@ -1,0 +1,1 @@
+"""Quire's benchmarks: `make bench` (`python -m bench`) and `make bench-lists`."""
