@@ -136,7 +136,7 @@ def longest_wait_seconds(read_timeout: float, max_network_retries: int) -> float
     fail: every attempt waits `read_timeout`, and the SDK sleeps between attempts (at
     most its own cap, doubling from its initial delay)."""
     sleeps = sum(
-        min(stripe.RequestsClient.INITIAL_DELAY * 2 ** (n - 1), stripe.RequestsClient.MAX_DELAY)
+        min(LoggedHTTPClient.INITIAL_DELAY * 2 ** (n - 1), LoggedHTTPClient.MAX_DELAY)
         for n in range(1, max_network_retries + 1)
     )
     return float((max_network_retries + 1) * read_timeout + sleeps)
