@@ -92,6 +92,13 @@ class Report:
             f"Stripe calls per applied event {value('stripe_calls_per_event', 2)}",
             flush=True,
         )
+        cpu = figures.get("cpu_ms_per_event") or {}
+        if cpu:
+            print(
+                "  CPU per applied event (delivery to last apply, `/` load included): "
+                + ", ".join(f"{role} {ms:.1f} ms" for role, ms in cpu.items()),
+                flush=True,
+            )
 
     def print_summary(self) -> None:
         print("Summary (bench/results/latest.json):")

@@ -15,14 +15,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 from flask import Flask
 
-from bench import load
+from bench import load, servers
 from bench.servers import Stack
 from shop.catalogue import Catalogue
 from shop.catalogue_source import catalogue_of
@@ -270,6 +270,9 @@ class Burst:
     outcomes: dict[str, int]
     stripe_calls: int
     stripe_calls_per_event: float | None
+    #: CPU milliseconds each role spent per applied event, from the first delivery until
+    #: the last event was applied (what limits the apply rate on a machine of few cores).
+    cpu_ms_per_event: dict[str, float] = field(default_factory=dict)
 
 
 def deliver(
@@ -347,6 +350,8 @@ def burst(
     acknowledged, with the number of events then waiting for a worker (with a queue)."""
     calls = StripeCalls(stack)
     calls.reset()
+    groups = stack.cpu_groups()
+    cpu_before = {role: servers.cpu_seconds(pids) for role, pids in groups.items()}
     ids = [e["id"] for e in events]
     beside = threading.Thread(target=while_delivering) if while_delivering else None
     if beside:
@@ -357,6 +362,7 @@ def burst(
         after = threading.Thread(target=while_applying, args=(waiting(app, ids),))
         after.start()
     rows = wait_applied(app, ids, timeout)
+    cpu_used = {role: servers.cpu_seconds(pids) - cpu_before[role] for role, pids in groups.items()}
     for side in (beside, after):
         if side:
             side.join()
@@ -384,4 +390,9 @@ def burst(
         outcomes=outcomes,
         stripe_calls=stripe_calls,
         stripe_calls_per_event=stripe_calls / len(applied) if applied else None,
+        cpu_ms_per_event={
+            role: round(seconds * 1000 / len(applied), 1) for role, seconds in cpu_used.items()
+        }
+        if applied
+        else {},
     )

@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +133,14 @@ class Postgres:
     url: str
     version: str
     stop_command: list[str] | None = None
+    data_dir: Path | None = None
+
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The cluster's main process, when this run started it."""
+        if self.data_dir is None or not (self.data_dir / "postmaster.pid").exists():
+            return None
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         if self.stop_command:
@@ -240,7 +248,7 @@ def postgres(folder: Path) -> Postgres:
         capture_output=True,
     )
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/quire_bench"
-    return Postgres(url, _server_version(url), stop)
+    return Postgres(url, _server_version(url), stop, data / "data")
 
 
 def _version_key(path: str) -> tuple[int, ...]:
@@ -382,6 +390,18 @@ class Stack:
             worker.stop()
         self.workers.clear()
 
+    def cpu_groups(self) -> dict[str, list[int]]:
+        """The processes whose CPU time a burst accounts for, by role (each with the
+        processes it started: gunicorn's workers, PostgreSQL's backends)."""
+        groups = {
+            "queue workers": [w.popen.pid for w in self.workers],
+            "web": [self.web.popen.pid] if self.web else [],
+            "sandbox": [self.sandbox.popen.pid] if self.sandbox else [],
+        }
+        if self.database.postmaster_pid is not None:
+            groups["PostgreSQL"] = [self.database.postmaster_pid]
+        return groups
+
     def stop(self) -> None:
         self.stop_workers()
         for process in (self.web, self.sandbox, *self.others):
@@ -434,3 +454,27 @@ def build_stack(queue_mode: str) -> Stack:
         stack.stop()
         raise
     return stack
+
+
+def cpu_seconds(roots: Iterable[int]) -> float:
+    """CPU time (user + system, seconds) used so far by these processes and every process
+    they started, read from /proc (0 where /proc is not there)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
