@@ -555,7 +555,9 @@ def test_heroku_runs_a_worker_beside_the_web_process(app_json: dict[str, Any]) -
     procfile = dict(
         line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
     )
-    assert procfile["worker"] == "flask --app wsgi worker"
+    # At a lower CPU priority: where web and worker share a machine, shoppers come first
+    # and the queue absorbs the burst (on Heroku each has its own dyno).
+    assert procfile["worker"] == "nice -n 10 flask --app wsgi worker"
     assert app_json["formation"]["worker"]["quantity"] >= 1
 
 
