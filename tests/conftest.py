@@ -14,6 +14,7 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import event as sa_event
 from stripe import StripeClient
 from stripe_sandbox.testing import RunningSandbox, running_sandbox
 
@@ -154,3 +155,15 @@ def paid_session(app: Flask, fake_stripe: responses.RequestsMock) -> dict[str, A
     body = builders.session(order_id=order_id)
     builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", body)
     return body
+
+
+@pytest.fixture
+def statements(app: Flask) -> Iterator[helpers.StatementCounter]:
+    """Counts the statements `app`'s engine runs: `helpers.statements_of(client, statements,
+    path)` for one page."""
+    counter = helpers.StatementCounter()
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    sa_event.remove(engine, "before_cursor_execute", counter)

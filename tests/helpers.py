@@ -217,3 +217,20 @@ def mails_to(app: Flask, address: str, kind: str | None = None) -> list[Mail]:
         if kind is not None:
             query = query.filter_by(kind=kind)
         return list(db.session.execute(query).scalars())
+
+
+class StatementCounter:
+    """Counts the SQL statements the app's engine runs (the `statements` fixture)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+
+
+def statements_of(client: FlaskClient, counter: StatementCounter, path: str) -> int:
+    """The statements one GET of `path` runs (it must answer 200)."""
+    counter.count = 0
+    assert client.get(path).status_code == 200
+    return counter.count

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,11 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import event
 
 from shop.admin_lists import PAGE_SIZE, safe_cell
 from shop.extensions import db
 from shop.models import Customer, Invoice, Order, OrderItem, Subscription, User
+from tests import helpers
 from tests.helpers import refund_form
 from tests.stripe_fakes import API, example
 
@@ -660,30 +660,15 @@ def test_an_amount_with_thousands_separators_is_refunded_from_the_page(
 # --- Query counts: lists cost the same at any size -----------------------------------
 
 
-class QueryCounter:
-    """Counts the SQL statements the app's engine runs."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, *args: Any) -> None:
-        self.count += 1
+QueryCounter = helpers.StatementCounter
 
 
 @pytest.fixture
-def count_queries(app: Flask) -> Iterator[QueryCounter]:
-    counter = QueryCounter()
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(engine, "before_cursor_execute", counter)
+def count_queries(statements: QueryCounter) -> QueryCounter:
+    return statements
 
 
-def queries_per_page(client: FlaskClient, counter: QueryCounter, path: str) -> int:
-    counter.count = 0
-    assert client.get(path).status_code == 200
-    return counter.count
+queries_per_page = helpers.statements_of
 
 
 LISTS = [

@@ -5,45 +5,23 @@ the account page lists its orders a page at a time."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
 from shop.extensions import db
 from shop.models import Invoice, Order, OrderItem, StockLevel, User
+from tests import helpers
 
 NOW = datetime.now(UTC)
 
 
-class StatementCounter:
-    """Counts the SQL statements the app's engine runs."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, *_: Any) -> None:
-        self.count += 1
-
-
-@pytest.fixture
-def statements(app: Flask) -> Iterator[StatementCounter]:
-    counter = StatementCounter()
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(engine, "before_cursor_execute", counter)
-
-
-def statements_of(client: FlaskClient, counter: StatementCounter, path: str) -> int:
-    counter.count = 0
-    assert client.get(path).status_code == 200
-    return counter.count
+StatementCounter = helpers.StatementCounter
+statements_of = helpers.statements_of
 
 
 def add_orders(
