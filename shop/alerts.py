@@ -96,11 +96,16 @@ def last_event_age_seconds(now: datetime | None = None) -> int | None:
     """Seconds since the newest event from Stripe applied or ignored arrived; None when
     there is none. Quire's own test events (`stripe test-webhook`) do not count: they
     prove the endpoint answers, not that Stripe is delivering."""
+    # Newest first along the index on `received_at`, stopping at the first match: the
+    # same cost with 100 events kept or 100,000 (a max() would read every applied one).
     newest = db.session.execute(
-        select(func.max(ProcessedEvent.received_at)).where(
+        select(ProcessedEvent.received_at)
+        .where(
             ProcessedEvent.outcome.in_(("processed", "ignored")),
             ProcessedEvent.type != TEST_EVENT_TYPE,
         )
+        .order_by(ProcessedEvent.received_at.desc())
+        .limit(1)
     ).scalar_one_or_none()
     if newest is None:
         return None
