@@ -421,64 +421,46 @@ def test_a_stall_setting_under_ten_seconds_stops_start_up() -> None:
         Settings.from_env({"QUEUE_STALLED_AFTER_SECONDS": "5"})
 
 
-def test_a_worker_that_loses_the_race_for_an_objects_next_job_works_on(
+@pytest.mark.parametrize(
+    "failure",
+    [
+        # Two workers fetching the next job of one object at once: procrastinate lets one
+        # take it and raises in the other (its one-running-job-per-lock index).
+        exceptions.UniqueViolation(
+            "duplicate key value", constraint_name=queue.LOCK_INDEX, queueing_lock=None
+        ),
+        # PostgreSQL stopped (or failed over) while the worker asked it for a job.
+        exceptions.ConnectorException("terminating connection"),
+    ],
+    ids=["loses the race for an object's next job", "loses the database mid-fetch"],
+)
+def test_a_worker_whose_fetch_fails_works_on(
     app: Flask,
     client: FlaskClient,
     paid_session: dict[str, Any],
     fake_stripe: responses.RequestsMock,
     post_event: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
 ) -> None:
-    # Two workers fetching the next job of one object at once: procrastinate lets one
-    # take it and raises in the other (its one-running-job-per-lock index), as `make
-    # stress` saw; that worker must not stop.
-    post_event(event("checkout.session.completed", paid_session, id="evt_raced"))
+    """Both were seen by `make stress`, each stopping a worker process before the fix."""
+    post_event(event("checkout.session.completed", paid_session, id="evt_fetch"))
     fetch = JobManager.fetch_job
-    lost: list[str] = []
+    raised: list[Exception] = []
 
-    async def racing(self: JobManager, *args: Any, **kwargs: Any) -> Any:
-        if not lost:
-            lost.append("lost")
-            raise exceptions.UniqueViolation(
-                "duplicate key value", constraint_name=queue.LOCK_INDEX, queueing_lock=None
-            )
+    async def failing_once(self: JobManager, *args: Any, **kwargs: Any) -> Any:
+        if not raised:
+            raised.append(failure)
+            raise failure
         return await fetch(self, *args, **kwargs)
 
-    monkeypatch.setattr(JobManager, "fetch_job", racing)
-    work(app)
-
-    assert lost == ["lost"]
-    assert order_status(app) == "paid"
-    assert event_row(app, "evt_raced").outcome == "processed"
-
-
-def test_a_worker_that_loses_the_database_mid_fetch_works_on(
-    app: Flask,
-    client: FlaskClient,
-    paid_session: dict[str, Any],
-    fake_stripe: responses.RequestsMock,
-    post_event: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # PostgreSQL stopped (or failed over) while a worker asked it for a job: procrastinate
-    # raises out of the worker, which must not stop (`make stress` saw one exit).
-    post_event(event("checkout.session.completed", paid_session, id="evt_outage"))
-    fetch = JobManager.fetch_job
-    failed: list[str] = []
-
-    async def outage(self: JobManager, *args: Any, **kwargs: Any) -> Any:
-        if not failed:
-            failed.append("database away")
-            raise exceptions.ConnectorException("terminating connection")
-        return await fetch(self, *args, **kwargs)
-
-    monkeypatch.setattr(JobManager, "fetch_job", outage)
+    monkeypatch.setattr(JobManager, "fetch_job", failing_once)
     monkeypatch.setattr(queue, "RECONNECT_SECONDS", 0.01)
     work(app)
 
-    assert failed == ["database away"]
+    assert raised == [failure]
     assert order_status(app) == "paid"
-    assert event_row(app, "evt_outage").outcome == "processed"
+    assert event_row(app, "evt_fetch").outcome == "processed"
 
 
 def test_the_events_of_one_object_share_a_lock_and_others_do_not(
