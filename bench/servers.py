@@ -95,21 +95,31 @@ class Process:
     log: Path
 
     def stop(self, timeout: float = 10) -> None:
-        if self.popen.poll() is not None:
-            return
-        try:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            self.popen.wait(timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+        stop_group(self.popen, timeout)
 
     def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail_of(self.log, lines)
+
+
+def stop_group(popen: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM a process's group, SIGKILL it after `timeout`, and reap it."""
+    if popen.poll() is not None:
+        return
+    try:
+        os.killpg(popen.pid, signal.SIGTERM)
+        popen.wait(timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+
+
+def tail_of(log: Path, lines: int) -> str:
+    """The last `lines` lines of a log ("" when it cannot be read)."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def start(name: str, argv: list[str], folder: Path, env: Mapping[str, str]) -> Process:

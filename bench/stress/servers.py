@@ -36,6 +36,7 @@ from typing import Any
 
 import psycopg
 
+from bench.servers import stop_group, tail_of
 from shop.queue import conninfo
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -118,22 +119,11 @@ class Process:
             self.popen.wait()
 
     def stop(self, timeout: float = 10) -> None:
-        if not self.running():
-            return
-        assert self.popen is not None
-        try:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            self.popen.wait(timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+        if self.popen is not None:
+            stop_group(self.popen, timeout)
 
     def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail_of(self.log, lines)
 
 
 def children_of(pid: int) -> list[int]:
