@@ -179,6 +179,8 @@ ENGINE_OPTIONS: dict[str, object] = {"pool_recycle": 300}
 
 #: The largest request body the shop reads (1 MiB).
 MAX_REQUEST_BYTES = 1024 * 1024
+#: How new passwords are hashed (Werkzeug's memory-hard default).
+PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 (a method name, not a password)
 
 
 @dataclass(frozen=True)
@@ -307,4 +309,7 @@ class Settings:
             "QUEUE_MODE": self.queue_mode,
             "WORKER_CONCURRENCY": self.worker_concurrency,
             "QUEUE_STALLED_AFTER_SECONDS": self.queue_stalled_after,
+            # Werkzeug's method for new password hashes. Not read from the environment:
+            # only the tests lower it (the check reads the method from each stored hash).
+            "PASSWORD_HASH_METHOD": PASSWORD_HASH_METHOD,
         }

@@ -38,11 +38,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop import mail, throttling
 from shop.extensions import db
 from shop.models import Order, PendingSignUp, SignIn, User, utcnow
+from shop.passwords import check_password_hash, dummy_password_hash, hash_password
 from shop.wording import is_free_trial
 
 #: The shortest password Quire accepts (sign-up, reset and change alike).
@@ -55,10 +55,6 @@ EMAIL_CHANGE_LINK_AGE = timedelta(hours=24)
 SIGN_IN_LIFETIME = timedelta(days=30)
 _RESET_SALT = "quire.password-reset"
 _EMAIL_CHANGE_SALT = "quire.email-change"
-
-#: Checked instead of a real hash when no account has the email, so an unknown email
-#: costs the same as a known one. Made once, with the method real hashes use.
-DUMMY_PASSWORD_HASH = generate_password_hash(secrets.token_urlsafe(24))
 
 
 class LinkRefused(Exception):
@@ -102,7 +98,7 @@ def find_user(email: str) -> User | None:
 def authenticate(email: str, password: str) -> User | None:
     """The account `email` names if `password` is its password; the same work either way."""
     user = find_user(email)
-    matched = check_password_hash(user.password_hash if user else DUMMY_PASSWORD_HASH, password)
+    matched = check_password_hash(user.password_hash if user else dummy_password_hash(), password)
     return user if user is not None and matched else None
 
 
@@ -201,7 +197,7 @@ def request_sign_up(email: str, password: str, next_path: str | None = None) -> 
     has that email, a note saying so. The password is hashed either way; only a new
     email gets a pending sign-up (its link carries a random token, nothing else)."""
     email = normal_email(email)
-    password_hash = generate_password_hash(password)
+    password_hash = hash_password(password)
     token = secrets.token_urlsafe(32)
     _prune_pending_sign_ups()
     if not throttling.may_mail(email):
@@ -287,7 +283,7 @@ def request_password_reset(email: str) -> None:
         {
             "user": user.id if user else 0,
             "password": _fingerprint(
-                user.password_hash if user else DUMMY_PASSWORD_HASH, user.email if user else ""
+                user.password_hash if user else dummy_password_hash(), user.email if user else ""
             ),
         }
     )

@@ -23,10 +23,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.catalogue import ProductKind
 from shop.extensions import db
+from shop.passwords import check_password_hash, hash_password
 
 #: How an order's reference (its `client_reference_id` at Stripe) begins: `order-12`.
 ORDER_REFERENCE_PREFIX = "order-"
@@ -85,7 +85,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     customer: Mapped[Customer | None] = relationship(back_populates="user")
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -57,6 +57,8 @@ def build_app(tmp_path: Path, **overrides: Any) -> Flask:
         "LOG_LEVEL": "WARNING",
         # Events applied before the webhook answers; tests/test_queue.py runs the queue.
         "QUEUE_MODE": "inline",
+        # One round of PBKDF2 instead of scrypt: the tests sign in thousands of times.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
     }
     config.update(overrides)
     return create_app(config)

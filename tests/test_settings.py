@@ -9,9 +9,12 @@ import sys
 from collections.abc import Callable
 
 import pytest
+from flask import Flask
 
 from config import ConfigError, Settings
-from tests.helpers import ROOT
+from shop.extensions import db
+from shop.models import User
+from tests.helpers import ROOT, add_user, sign_in
 
 
 def start(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -121,3 +124,26 @@ def test_test_clocks_are_off_unless_asked_and_never_in_production() -> None:
     assert Settings.from_env(production).stripe_test_clocks is False
     with pytest.raises(ConfigError, match="STRIPE_TEST_CLOCKS is for development"):
         Settings.from_env({**production, "STRIPE_TEST_CLOCKS": "1"})
+
+
+def test_passwords_are_hashed_with_scrypt_whatever_the_environment_says(
+    make_app: Callable[..., Flask],
+) -> None:
+    """Only the tests lower the hashing cost: the shop's settings always say scrypt, a
+    variable in the environment cannot weaken it, and an account made under them is
+    stored as a scrypt hash that signs in (and a wrong password does not)."""
+    config = Settings.from_env({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1"}).as_flask_config()
+    assert config["PASSWORD_HASH_METHOD"] == "scrypt"
+    app = make_app(PASSWORD_HASH_METHOD=config["PASSWORD_HASH_METHOD"])
+    with app.app_context():
+        db.create_all()
+    user_id = add_user(app, "reader@example.com")
+    with app.app_context():
+        stored = db.session.get(User, user_id)
+        assert stored is not None
+        assert stored.password_hash.startswith("scrypt:")
+    client = app.test_client()
+    wrong = client.post("/login", data={"email": "reader@example.com", "password": "not it"})
+    assert wrong.status_code == 200
+    sign_in(client, "reader@example.com")
+    assert client.get("/account").status_code == 200
