@@ -120,11 +120,50 @@ def worker_app(database_url: str, concurrency: int) -> procrastinate.App:
     return queue.with_connector(connector)
 
 
+#: procrastinate wakes workers when a job is inserted, not when a lock is let go: a job
+#: queued behind a running job of its object would wait for the next poll. This trigger
+#: wakes them (the same notification an insert sends) when a job with a lock stops
+#: running and the next job of that lock is waiting; the index finds that job, and the
+#: jobs ahead of a candidate in procrastinate's own fetch.
+WAKE_NEXT_IN_LINE = """
+CREATE INDEX IF NOT EXISTS quire_jobs_waiting_by_lock
+    ON procrastinate_jobs (lock, priority DESC, id) WHERE status = 'todo';
+
+CREATE OR REPLACE FUNCTION quire_wake_next_in_line() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    next_job procrastinate_jobs;
+    payload text;
+BEGIN
+    IF OLD.status = 'doing' AND OLD.lock IS NOT NULL
+            AND (TG_OP = 'DELETE' OR NEW.status <> 'doing') THEN
+        SELECT * INTO next_job FROM procrastinate_jobs
+            WHERE lock = OLD.lock AND status = 'todo'
+            ORDER BY priority DESC, id LIMIT 1;
+        IF FOUND THEN
+            payload := json_build_object('type', 'job_inserted', 'job_id', next_job.id)::text;
+            PERFORM pg_notify('procrastinate_queue_v1#' || next_job.queue_name, payload);
+            PERFORM pg_notify('procrastinate_any_queue_v1', payload);
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS quire_jobs_wake_next_in_line ON procrastinate_jobs;
+CREATE TRIGGER quire_jobs_wake_next_in_line
+    AFTER UPDATE OF status OR DELETE ON procrastinate_jobs
+    FOR EACH ROW EXECUTE FUNCTION quire_wake_next_in_line();
+"""
+
+
 def apply_schema(database_url: str) -> None:
-    """procrastinate's tables and functions, as this version of it ships them (the
-    migration that adds the queue runs this on PostgreSQL)."""
+    """procrastinate's tables and functions, as this version of it ships them, and the
+    shop's trigger on them (the migrations run the same SQL on PostgreSQL)."""
     with psycopg.connect(conninfo(database_url), autocommit=True) as connection:
         connection.execute(SchemaManager.get_schema())
+        connection.execute(WAKE_NEXT_IN_LINE)
 
 
 async def requeue_stalled_jobs(
@@ -167,57 +206,62 @@ def run_worker(
     """Run a worker until SIGTERM/SIGINT (or, with `wait=False`, until no job is ready):
     `concurrency` jobs at once, each in a thread with the Flask app's context (the tasks
     are plain synchronous functions)."""
+    asyncio.run(work(flask_app, concurrency, queues, wait=wait))
+
+
+async def work(
+    flask_app: Flask,
+    concurrency: int,
+    queues: Iterable[str] = (EVENTS_QUEUE,),
+    *,
+    wait: bool = True,
+) -> None:
+    """`run_worker` on the running event loop; cancelling it stops the worker gracefully."""
     app = worker_app(flask_app.config["SQLALCHEMY_DATABASE_URI"], concurrency)
     stalled_after = float(
         flask_app.config.get("QUEUE_STALLED_AFTER_SECONDS", STALLED_AFTER_SECONDS)
     )
-
-    async def main() -> None:
-        # Synchronous tasks run in the loop's default executor: one thread per job slot.
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="quire-job")
+    # Synchronous tasks run in the loop's default executor: one thread per job slot.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="quire-job")
+    )
+    async with app.open_async():
+        await requeue_stalled_jobs(app, stalled_after)
+        watcher = asyncio.create_task(
+            _requeue_stalled_every(app, min(REQUEUE_EVERY_SECONDS, stalled_after), stalled_after)
         )
-        async with app.open_async():
-            await requeue_stalled_jobs(app, stalled_after)
-            watcher = asyncio.create_task(
-                _requeue_stalled_every(
-                    app, min(REQUEUE_EVERY_SECONDS, stalled_after), stalled_after
-                )
-            )
-            try:
-                while True:
-                    try:
-                        await app.run_worker_async(
-                            queues=list(queues),
-                            concurrency=concurrency,
-                            fetch_job_polling_interval=POLL_SECONDS,
-                            update_heartbeat_interval=HEARTBEAT_SECONDS,
-                            stalled_worker_timeout=stalled_after,
-                            delete_jobs="successful",
-                            wait=wait,
-                            install_signal_handlers=wait,
-                            additional_context={"flask_app": flask_app},
-                        )
-                        return
-                    except exceptions.UniqueViolation as lost:
-                        if lost.constraint_name != LOCK_INDEX:
-                            raise
-                        # Two workers reached for the next job of one object at once and
-                        # this one lost (procrastinate's fetch then raises): work on.
-                        log.warning("queue: another worker took an object's next job first")
-                    except exceptions.ConnectorException:
-                        # The database went away under the worker (a restart, a failover):
-                        # its running jobs have ended; wait, then work on.
-                        log.warning(
-                            "queue: lost the database; trying again in %.0f s",
-                            RECONNECT_SECONDS,
-                            exc_info=True,
-                        )
-                        await asyncio.sleep(RECONNECT_SECONDS)
-            finally:
-                watcher.cancel()
-
-    asyncio.run(main())
+        try:
+            while True:
+                try:
+                    await app.run_worker_async(
+                        queues=list(queues),
+                        concurrency=concurrency,
+                        fetch_job_polling_interval=POLL_SECONDS,
+                        update_heartbeat_interval=HEARTBEAT_SECONDS,
+                        stalled_worker_timeout=stalled_after,
+                        delete_jobs="successful",
+                        wait=wait,
+                        install_signal_handlers=wait,
+                        additional_context={"flask_app": flask_app},
+                    )
+                    return
+                except exceptions.UniqueViolation as lost:
+                    if lost.constraint_name != LOCK_INDEX:
+                        raise
+                    # Two workers reached for the next job of one object at once and
+                    # this one lost (procrastinate's fetch then raises): work on.
+                    log.warning("queue: another worker took an object's next job first")
+                except exceptions.ConnectorException:
+                    # The database went away under the worker (a restart, a failover):
+                    # its running jobs have ended; wait, then work on.
+                    log.warning(
+                        "queue: lost the database; trying again in %.0f s",
+                        RECONNECT_SECONDS,
+                        exc_info=True,
+                    )
+                    await asyncio.sleep(RECONNECT_SECONDS)
+        finally:
+            watcher.cancel()
 
 
 def flask_app_of(context: procrastinate.JobContext) -> Flask:

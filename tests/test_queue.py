@@ -7,9 +7,12 @@ These need PostgreSQL (the queue lives there); CI runs them with TEST_DATABASE_U
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -474,6 +477,52 @@ def test_the_events_of_one_object_share_a_lock_and_others_do_not(
 
     locks = [job["lock"] for job in jobs(app)]
     assert locks == ["stripe:sub_1", "stripe:sub_1", "stripe:sub_2"]
+
+
+def test_an_objects_next_event_runs_as_soon_as_the_one_before_it_ends(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sign-up's events share one lock and arrive together; each waits for the one
+    before it. A waiting worker (no poll for a minute here) takes each next one as soon
+    as the one before it ends, not at its next poll."""
+    monkeypatch.setattr(queue, "POLL_SECONDS", 60.0)
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    ids = [f"evt_update_{n}" for n in range(4)]
+    for event_id in ids:
+        post_event(event("customer.subscription.updated", builders.subscription(), id=event_id))
+
+    def applied() -> int:
+        with app.app_context():
+            count = db.session.execute(
+                db.select(db.func.count())
+                .select_from(ProcessedEvent)
+                .where(ProcessedEvent.id.in_(ids), ProcessedEvent.processed_at.is_not(None))
+            ).scalar_one()
+            db.session.commit()
+            return int(count)
+
+    async def worker_until_applied() -> float:
+        worker = asyncio.create_task(queue.work(app, concurrency=4))
+        started = time.monotonic()
+        try:
+            while applied() < len(ids) and time.monotonic() - started < 20:
+                await asyncio.sleep(0.05)
+            return time.monotonic() - started
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    took: list[float] = []
+    run_apart(lambda: took.append(asyncio.run(worker_until_applied())))
+
+    assert applied() == len(ids)
+    assert took[0] < 10, f"{len(ids)} events of one object took {took[0]:.1f} s"
 
 
 def test_the_confirmation_page_is_true_before_the_worker_runs(
