@@ -52,6 +52,8 @@ REQUEUE_EVERY_SECONDS = 60.0
 LOCK_INDEX = "procrastinate_jobs_lock_idx_v1"
 #: How long a worker that lost the database waits before it tries again (seconds).
 RECONNECT_SECONDS = 2.0
+#: The `application_name` of a queue worker's own connections.
+WORKER_CONNECTION_NAME = "quire-worker"
 #: How often a worker looks for new jobs when no notification woke it (seconds).
 POLL_SECONDS = 1.0
 
@@ -116,6 +118,8 @@ def worker_app(database_url: str, concurrency: int) -> procrastinate.App:
         conninfo=conninfo(database_url),
         min_size=1,
         max_size=max(2, min(concurrency, 8)),
+        # Named in pg_stat_activity, apart from the web processes' connections.
+        kwargs={"application_name": WORKER_CONNECTION_NAME},
     )
     return queue.with_connector(connector)
 

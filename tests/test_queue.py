@@ -525,6 +525,58 @@ def test_an_objects_next_event_runs_as_soon_as_the_one_before_it_ends(
     assert took[0] < 10, f"{len(ids)} events of one object took {took[0]:.1f} s"
 
 
+def test_a_waiting_worker_whose_connections_the_database_dropped_works_on(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """A worker's pooled connections are not checked before each use: after the database
+    ends them (a restart, a failover, an idle timeout) the next event is still applied."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+
+    def applied(event_id: str) -> bool:
+        with app.app_context():
+            row = db.session.get(ProcessedEvent, event_id)
+            done = row is not None and row.processed_at is not None
+            db.session.commit()
+            return done
+
+    async def until(event_id: str, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not applied(event_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return applied(event_id)
+
+    async def scenario() -> tuple[bool, bool]:
+        worker = asyncio.create_task(queue.work(app, concurrency=2))
+        try:
+            post_event(event("customer.subscription.updated", builders.subscription(), id="evt_a"))
+            before = await until("evt_a", 10)
+            with app.app_context():
+                ended = db.session.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = :worker"
+                    ),
+                    {"worker": queue.WORKER_CONNECTION_NAME},
+                ).all()
+                db.session.commit()
+            assert len(ended) >= 2  # the pooled connection and the listening one
+            post_event(event("customer.subscription.updated", builders.subscription(), id="evt_b"))
+            return before, await until("evt_b", 20)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    outcome: list[tuple[bool, bool]] = []
+    run_apart(lambda: outcome.append(asyncio.run(scenario())))
+
+    assert outcome == [(True, True)]
+
+
 def test_the_confirmation_page_is_true_before_the_worker_runs(
     app: Flask,
     client: FlaskClient,
