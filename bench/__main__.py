@@ -137,10 +137,14 @@ def main() -> int:
         started = time.perf_counter()
         templates = seeder.make(10)
         bursts = {latency: seeder.make(seed_count) for latency in LATENCIES_MS}
+        # A last burst at 150 ms with no load on `/`: the workers' rate with the CPU
+        # to themselves (and PostgreSQL, the sandbox and the web's acknowledgements).
+        alone = seeder.make(seed_count) if queue else []
         print(
             f"Made {seeder.made} paid orders and memberships in the sandbox "
             f"({time.perf_counter() - started:.0f} s); burst events: "
-            + ", ".join(f"{len(e)} for {ms} ms" for ms, e in bursts.items()),
+            + ", ".join(f"{len(e)} for {ms} ms" for ms, e in bursts.items())
+            + (f", {len(alone)} for 150 ms with `/` not loaded" if alone else ""),
             flush=True,
         )
 
@@ -170,6 +174,10 @@ def main() -> int:
             if queue:
                 stack.start_workers(options.queue_workers, options.queue_concurrency)
             end_to_end(stack, app, events, latency, seconds, report, queue)
+            stack.stop_workers()
+        if alone:
+            stack.start_workers(options.queue_workers, options.queue_concurrency)
+            applied_alone(stack, app, alone, report)
             stack.stop_workers()
 
         offered = {
@@ -348,6 +356,24 @@ def end_to_end(
         report.set("home_ratio_under_load_at_150ms", home_ratio, why)
     if latency == 0:
         report.figures["stripe_calls_per_applied_event"] = result.stripe_calls_per_event
+
+
+def applied_alone(
+    stack: servers.Stack, app: Any, events: list[dict[str, Any]], report: Report
+) -> None:
+    """A burst with Stripe 150 ms away (the sandbox's latency now) and nothing loading `/`."""
+    print(f"Burst of {len(events)} real events, Stripe at 150 ms, `/` not loaded…", flush=True)
+    result = scenarios.burst(stack, app, events, servers.WEBHOOK_SECRET)
+    figures = asdict(result)
+    report.figures["burst_at_150ms_alone"] = figures
+    cpu = ", ".join(f"{role} {ms:.1f} ms" for role, ms in result.cpu_ms_per_event.items())
+    rate = "—" if result.applied_per_s is None else f"{result.applied_per_s:.1f}"
+    lag = "—" if result.lag_p99_s is None else f"{result.lag_p99_s:.2f}"
+    print(
+        f"  at 150 ms, `/` not loaded: applied {result.applied} of {result.events} at "
+        f"{rate}/s, lag p99 {lag} s; CPU per applied event: {cpu}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
