@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shop.extensions import db
-from shop.models import Order
-from shop.refunds import RefundRefused, parse_amount
+from shop.models import Order, RefundRequest
+from shop.refunds import RefundRefused, parse_amount, read_form_token
 from tests import builders
 from tests.helpers import refund_form
 from tests.stripe_fakes import API, example
@@ -334,3 +334,232 @@ def test_a_refund_made_when_the_charge_cannot_be_read_back_is_still_reported(
     )
     assert "Refunded £5.00." in page.text
     assert len(refund_requests(fake_stripe)) == 1
+
+
+def refund_keys(mock: responses.RequestsMock) -> list[str]:
+    """The Idempotency-Key of each refund Stripe was asked for, in order."""
+    return [
+        c.request.headers["Idempotency-Key"]
+        for c in mock.calls
+        if c.request.url == API + "/v1/refunds"
+    ]
+
+
+def nonce_of(app: Flask, order_id: int, form: dict[str, str]) -> str:
+    """The one-time nonce a refund form's token carries."""
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        return read_form_token(app.config["SECRET_KEY"], form["token"], order).nonce
+
+
+def test_a_form_sent_again_after_stripe_failed_sends_its_own_key_again(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """The key Stripe receives names the order and the form's nonce: the form retried
+    after a failure is the same request at Stripe (one refund), and a third send of it
+    reaches Stripe no more."""
+    fake_stripe.add(
+        "POST",
+        API + "/v1/refunds",
+        status=500,
+        json={"error": {"type": "api_error", "message": "Stripe is down"}},
+    )
+    form = refund_form(client, paid_order, "5")
+    failed = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    assert "Stripe refused the refund" in failed.text
+    fake_refund(fake_stripe, 500)
+    fake_stripe.replace(
+        "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=500)
+    )
+    page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    assert "Refunded £5.00." in page.text
+    again = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    assert "was already sent (£5.00)" in again.text
+
+    key = f"quire-refund-{paid_order}-{nonce_of(app, paid_order, form)}"
+    assert refund_keys(fake_stripe) == [key, key]
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["500"], ["500"]]
+    with app.app_context():
+        (request,) = db.session.execute(db.select(RefundRequest)).scalars()
+        assert (request.state, request.amount, request.stripe_refund_id) == (
+            "recorded",
+            500,
+            "re_1",
+        )
+        order = db.session.get(Order, paid_order)
+        assert (order.amount_refunded, order.amount_refund_reserved) == (500, 0)
+
+
+@pytest.mark.parametrize("typed", ["12.99", "£12.99"])
+def test_refunding_exactly_what_is_left_is_made(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    typed: str,
+) -> None:
+    fake_refund(fake_stripe, 1299)
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, typed),
+        follow_redirects=True,
+    )
+    assert "Refunded £12.99." in page.text
+    (sent,) = refund_requests(fake_stripe)
+    assert sent["amount"] == ["1299"]
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        assert (order.status, order.amount_refunded, order.amount_refund_reserved) == (
+            "refunded",
+            1299,
+            0,
+        )
+
+
+def test_refunding_exactly_what_a_partial_refund_left_is_made(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        order.status, order.amount_refunded = "partially_refunded", 500
+        db.session.commit()
+    fake_refund(fake_stripe, 799)
+    fake_stripe.replace("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "7.99"),
+        follow_redirects=True,
+    )
+    assert "Refunded £7.99." in page.text
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["799"]]
+
+
+def test_refund_everything_left_refunds_what_a_partial_refund_left(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """A blank amount with "Refund everything left" refunds the rest: paid, less refunded."""
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        order.status, order.amount_refunded = "partially_refunded", 500
+        db.session.commit()
+    fake_refund(fake_stripe, 799)
+    fake_stripe.replace("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, everything=True),
+        follow_redirects=True,
+    )
+    assert "Refunded £7.99." in page.text
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["799"]]
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        assert (order.status, order.amount_refunded) == ("refunded", 1299)
+
+
+@pytest.mark.parametrize(
+    ("typed", "everything", "message"),
+    [
+        ("", False, "Type an amount to refund, or press “Refund everything left”."),
+        ("5", True, "Either type an amount or press “Refund everything left”, not both."),
+    ],
+)
+def test_a_refund_form_must_ask_for_an_amount_or_everything_but_not_both(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    typed: str,
+    everything: bool,
+    message: str,
+) -> None:
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, typed, everything=everything),
+        follow_redirects=True,
+    )
+    assert message in page.text
+    assert len(fake_stripe.calls) == 0
+    with app.app_context():
+        assert db.session.execute(db.select(RefundRequest)).first() is None
+
+
+#: Orders with nothing to refund: (status, paid, refunded, reserved, payment intent).
+NOTHING_LEFT = {
+    "unpaid": ("pending", 0, 0, 0, None),
+    "awaiting payment": ("awaiting_payment", 0, 0, 0, None),
+    "paid nothing": ("paid", 0, 0, 0, "pi_1"),
+    "disputed": ("disputed", 1299, 0, 0, "pi_1"),
+    "fully refunded": ("refunded", 1299, 1299, 0, "pi_1"),
+    "no payment at Stripe": ("paid", 1299, 0, 0, None),
+    "all reserved by another form": ("paid", 1299, 0, 1299, "pi_1"),
+}
+
+
+@pytest.mark.parametrize("everything", [False, True], ids=["typed", "everything"])
+@pytest.mark.parametrize("case", list(NOTHING_LEFT), ids=list(NOTHING_LEFT))
+def test_orders_with_nothing_to_refund_are_refused_without_calling_stripe(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    case: str,
+    everything: bool,
+) -> None:
+    """The form was loaded while there was something to refund; by the time it is sent
+    the order is unpaid, disputed, refunded or reserved (another tab, a webhook)."""
+    status, paid, refunded, reserved, payment_intent = NOTHING_LEFT[case]
+    form = refund_form(client, paid_order, "" if everything else "5", everything=everything)
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        order.status, order.amount_paid, order.amount_refunded = status, paid, refunded
+        order.amount_refund_reserved, order.payment_intent_id = reserved, payment_intent
+        db.session.commit()
+    page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    assert f"Order #{paid_order} has nothing left to refund" in page.text
+    assert ("£12.99 is being refunded from another form" in page.text) == bool(reserved)
+    assert len(fake_stripe.calls) == 0
+    with app.app_context():
+        assert db.session.execute(db.select(RefundRequest)).first() is None
+        order = db.session.get(Order, paid_order)
+        assert (order.status, order.amount_refunded, order.amount_refund_reserved) == (
+            status,
+            refunded,
+            reserved,
+        )
+
+
+def test_what_another_form_reserved_is_not_offered_again(
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    app: Flask,
+) -> None:
+    with app.app_context():
+        db.session.get(Order, paid_order).amount_refund_reserved = 500
+        db.session.commit()
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "8"),
+        follow_redirects=True,
+    )
+    assert (
+        f"At most £7.99 is left to refund on order #{paid_order} (£5.00 is being refunded "
+        "from another form); £8.00 was not refunded."
+    ) in page.text
+    assert len(fake_stripe.calls) == 0
