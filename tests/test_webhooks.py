@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
-from shop import events, fulfilment
+from shop import endpoints, entitlements, events, fulfilment
 from shop.extensions import db
-from shop.models import Invoice, Order, ProcessedEvent, Subscription
+from shop.models import Invoice, Order, ProcessedEvent, Subscription, User
 from tests import builders
 from tests.helpers import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
 from tests.stripe_fakes import event, signature
@@ -450,3 +450,73 @@ def test_the_webhook_and_the_success_page_recording_one_subscription_at_once_bot
     second.join(10)
     assert errors == []
     assert [s.status for s in rows(app, Subscription)] == ["active"]
+
+
+# --- what Quire subscribes to ------------------------------------------------------------
+
+#: Every event type Quire asks Stripe for; each is applied (none merely kept as ignored).
+SUBSCRIBED = [
+    "charge.dispute.created",
+    "charge.refunded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "customer.subscription.created",
+    "customer.subscription.deleted",
+    "customer.subscription.trial_will_end",
+    "customer.subscription.updated",
+    "invoice.paid",
+    "invoice.payment_failed",
+]
+
+
+def test_the_endpoint_asks_stripe_for_exactly_the_events_quire_applies() -> None:
+    assert endpoints.wanted_events() == SUBSCRIBED
+
+
+def reader_plans(app: Flask, user_id: int = 1) -> list[str]:
+    """The plans whose benefits the user has now."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        return [plan.key for plan in entitlements.live_plans(user)]
+
+
+def test_a_membership_created_then_deleted_gives_then_takes_the_member_s_benefits(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """`customer.subscription.created` starts a membership, `.deleted` ends it: a member
+    who cancelled keeps nothing."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    started = builders.subscription(status="active")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", started)
+    created = post_event(event("customer.subscription.created", started))
+    assert created.json["outcome"] == "processed"
+    assert [s.status for s in rows(app, Subscription)] == ["active"]
+    assert reader_plans(app) == ["reader"]
+
+    ended = builders.subscription(
+        status="canceled", canceled_at=builders.NOW, ended_at=builders.NOW
+    )
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", ended)
+    deleted = post_event(event("customer.subscription.deleted", ended))
+    assert deleted.json["outcome"] == "processed"
+    assert [s.status for s in rows(app, Subscription)] == ["canceled"]
+    assert reader_plans(app) == []
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"), [(0, True), (300, True), (-300, True), (301, False), (-301, False)]
+)
+def test_a_signature_is_accepted_for_five_minutes_either_way(age: int, accepted: bool) -> None:
+    payload = json.dumps(event("checkout.session.completed", {"id": "cs_1"})).encode()
+    header = signature(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
+    now = 1_800_000_000 + age
+    if accepted:
+        assert events.verify_event(payload, header, [WEBHOOK_SECRET], now=now)["id"]
+    else:
+        with pytest.raises(events.BadSignature, match="too old"):
+            events.verify_event(payload, header, [WEBHOOK_SECRET], now=now)
