@@ -563,3 +563,14 @@ def test_what_another_form_reserved_is_not_offered_again(
         "from another form); £8.00 was not refunded."
     ) in page.text
     assert len(fake_stripe.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [("1,234,567,890.12", "gbp", 123456789012), ("123456789012", "jpy", 123456789012)],
+)
+def test_an_amount_may_have_twelve_digits_and_no_more(text: str, currency: str, minor: int) -> None:
+    """Twelve digits in all is still an amount; a thirteenth is a typing accident."""
+    assert parse_amount(text, currency) == minor
+    with pytest.raises(RefundRefused, match="is not an amount"):
+        parse_amount("1" + text.replace(",", ""), currency)

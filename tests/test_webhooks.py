@@ -224,6 +224,11 @@ def test_unknown_event_types_get_200_and_are_kept_as_ignored(
     assert json.loads(kept.raw_json) == body
     assert len(fake_stripe.calls) == 0
 
+    again = post_event(body)  # Stripe delivers it again: a duplicate, the row untouched
+    assert (again.status_code, again.json["outcome"]) == (200, "duplicate")
+    (kept,) = rows(app, ProcessedEvent)
+    assert (kept.outcome, kept.attempts, kept.last_error) == ("ignored", 1, None)
+
 
 # --- what each event type does ----------------------------------------------------------
 
