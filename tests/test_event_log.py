@@ -314,6 +314,32 @@ def test_the_cli_replays_only_failed_events_oldest_first_and_reports_each(
     assert (again.exit_code, again.output.strip()) == (0, "No failed events.")
 
 
+def test_the_cli_replays_failed_events_received_since_a_moment_including_it(
+    app: Flask,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """`--since` keeps events received at that very moment; two received together go in
+    the order of their ids."""
+    noon = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    add_event(app, "evt_before", "failed", received_at=noon - timedelta(seconds=1))
+    add_event(app, "evt_b", "failed", received_at=noon)
+    add_event(app, "evt_a", "failed", received_at=noon)
+    for event_id in ("evt_a", "evt_b"):
+        serve_event(fake_stripe, event("checkout.session.completed", paid_session, id=event_id))
+    result = app.test_cli_runner().invoke(
+        args=["events", "replay", "--failed", "--since", "2026-11-29T12:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "evt_a processed",
+        "evt_b processed",
+        "2 applied, 0 still failing.",
+    ]
+    assert event_fetches(fake_stripe) == [API + "/v1/events/evt_a", API + "/v1/events/evt_b"]
+    assert stored(app, "evt_before").outcome == "failed"  # received before: not replayed
+
+
 def test_the_cli_exits_non_zero_while_an_event_still_fails(
     app: Flask,
     paid_session: dict[str, Any],

@@ -335,6 +335,8 @@ def test_a_dispute_marks_the_order_disputed(
     builders.stripe_serves(fake_stripe, "/v1/disputes/dp_1", dispute)
     post_event(event("charge.dispute.created", dispute))
     assert order_of(app, 1).status == "disputed"
+    # The event's dispute names its payment, so one retrieve of the dispute is enough.
+    assert sum("/v1/disputes/" in c.request.url for c in fake_stripe.calls) == 1
 
 
 def test_a_refund_that_arrives_before_the_payment_is_confirmed_is_not_lost(
@@ -525,3 +527,11 @@ def test_a_signature_is_accepted_for_five_minutes_either_way(age: int, accepted:
     else:
         with pytest.raises(events.BadSignature, match="too old"):
             events.verify_event(payload, header, [WEBHOOK_SECRET], now=now)
+
+
+def test_a_payload_signed_at_a_given_moment_carries_that_moment() -> None:
+    """`stripe test-webhook` signs as Stripe would at the time given, which verifies then."""
+    payload = json.dumps(event("checkout.session.completed", {"id": "cs_1"})).encode()
+    header = events.sign_payload(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
+    assert header == signature(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
+    assert events.verify_event(payload, header, [WEBHOOK_SECRET], now=1_800_000_000)["id"]
