@@ -9,10 +9,12 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from shop.extensions import db
 from shop.models import Order, RefundRequest
-from shop.refunds import RefundRefused, parse_amount, read_form_token
+from shop.refunds import RefundRefused, RefundToken, parse_amount, read_form_token, refund_order
+from shop.stripe_client import stripe_client
 from tests import builders
 from tests.helpers import refund_form
 from tests.stripe_fakes import API, example
@@ -530,8 +532,8 @@ def test_orders_with_nothing_to_refund_are_refused_without_calling_stripe(
         order.amount_refund_reserved, order.payment_intent_id = reserved, payment_intent
         db.session.commit()
     page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
-    assert f"Order #{paid_order} has nothing left to refund" in page.text
-    assert ("£12.99 is being refunded from another form" in page.text) == bool(reserved)
+    pending = " (£12.99 is being refunded from another form)" if reserved else ""
+    assert f"Order #{paid_order} has nothing left to refund{pending}." in page.text
     assert len(fake_stripe.calls) == 0
     with app.app_context():
         assert db.session.execute(db.select(RefundRequest)).first() is None
@@ -574,3 +576,80 @@ def test_an_amount_may_have_twelve_digits_and_no_more(text: str, currency: str, 
     assert parse_amount(text, currency) == minor
     with pytest.raises(RefundRefused, match="is not an amount"):
         parse_amount("1" + text.replace(",", ""), currency)
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("twenty characters!!!", "'twenty characters!!!'"),
+        ("twenty-one characters", "'twenty-one charac...'"),
+    ],
+)
+def test_a_refused_amount_is_quoted_back_shortened_past_twenty_characters(
+    typed: str, shown: str
+) -> None:
+    with pytest.raises(RefundRefused) as refused:
+        parse_amount(typed, "gbp")
+    assert str(refused.value) == f"{shown} is not an amount: type it like £12.99."
+
+
+@pytest.mark.parametrize(
+    ("typed", "everything", "message"),
+    [
+        ("", True, "Refunded £0.01."),
+        (
+            "0.02",
+            False,
+            "At most £0.01 is left to refund on order #{order}; £0.02 was not refunded.",
+        ),
+    ],
+)
+def test_a_penny_left_is_still_refundable(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+    typed: str,
+    everything: bool,
+    message: str,
+) -> None:
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        order.status, order.amount_refunded = "partially_refunded", 1298
+        db.session.commit()
+    fake_refund(fake_stripe, 1)
+    fake_stripe.replace("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, typed, everything=everything),
+        follow_redirects=True,
+    )
+    assert message.format(order=paid_order) in page.text
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == (
+        [["1"]] if everything else []
+    )
+
+
+def test_refund_everything_refunds_what_is_left_now_not_when_the_order_was_read(
+    app: Flask, paid_order: int, fake_stripe: responses.RequestsMock
+) -> None:
+    """Another form reserved £5.00 after this request read the order: "everything left"
+    is the £7.99 left now."""
+    fake_refund(fake_stripe, 799)
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        assert order.amount_refund_reserved == 0  # as this request read it
+        db.session.execute(
+            update(Order)
+            .where(Order.id == paid_order)
+            .values(amount_refund_reserved=500)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        token = RefundToken(paid_order, "a-nonce")
+        assert refund_order(stripe_client(), order, None, token) == 799
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["799"]]
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        assert (order.amount_refunded, order.amount_refund_reserved) == (799, 500)
