@@ -371,8 +371,10 @@ def test_a_form_sent_again_after_stripe_failed_sends_its_own_key_again(
         json={"error": {"type": "api_error", "message": "Stripe is down"}},
     )
     form = refund_form(client, paid_order, "5")
-    failed = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
-    assert "Stripe refused the refund" in failed.text
+    other = refund_form(client, paid_order, "3")  # another tab's form, which fails too
+    for sent in (form, other):
+        failed = client.post(f"/admin/orders/{paid_order}/refund", data=sent, follow_redirects=True)
+        assert "Stripe refused the refund" in failed.text
     fake_refund(fake_stripe, 500)
     fake_stripe.replace(
         "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=500)
@@ -383,15 +385,15 @@ def test_a_form_sent_again_after_stripe_failed_sends_its_own_key_again(
     assert "was already sent (£5.00)" in again.text
 
     key = f"quire-refund-{paid_order}-{nonce_of(app, paid_order, form)}"
-    assert refund_keys(fake_stripe) == [key, key]
-    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["500"], ["500"]]
+    other_key = f"quire-refund-{paid_order}-{nonce_of(app, paid_order, other)}"
+    assert refund_keys(fake_stripe) == [key, other_key, key]
+    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["500"], ["300"], ["500"]]
     with app.app_context():
-        (request,) = db.session.execute(db.select(RefundRequest)).scalars()
-        assert (request.state, request.amount, request.stripe_refund_id) == (
-            "recorded",
-            500,
-            "re_1",
-        )
+        requests = db.session.execute(db.select(RefundRequest).order_by(RefundRequest.id))
+        assert [(r.state, r.amount, r.stripe_refund_id) for r in requests.scalars()] == [
+            ("recorded", 500, "re_1"),
+            ("failed", 300, None),  # the other form may still be sent again
+        ]
         order = db.session.get(Order, paid_order)
         assert (order.amount_refunded, order.amount_refund_reserved) == (500, 0)
 
@@ -653,3 +655,27 @@ def test_refund_everything_refunds_what_is_left_now_not_when_the_order_was_read(
     with app.app_context():
         order = db.session.get(Order, paid_order)
         assert (order.amount_refunded, order.amount_refund_reserved) == (799, 500)
+
+
+def test_refunding_one_order_leaves_the_others_untouched(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    other = builders.add_order(app, session_id="cs_test_2")
+    with app.app_context():
+        order = db.session.get(Order, other)
+        order.status, order.amount_paid, order.payment_intent_id = "paid", 1299, "pi_2"
+        db.session.commit()
+    fake_refund(fake_stripe, 500)
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5"),
+        follow_redirects=True,
+    )
+    assert "Refunded £5.00." in page.text
+    with app.app_context():
+        order = db.session.get(Order, other)
+        assert (order.status, order.amount_refunded, order.amount_refund_reserved) == ("paid", 0, 0)
