@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from shop.extensions import db
 from shop.models import Order, RefundRequest
@@ -679,3 +680,45 @@ def test_refunding_one_order_leaves_the_others_untouched(
     with app.app_context():
         order = db.session.get(Order, other)
         assert (order.status, order.amount_refunded, order.amount_refund_reserved) == ("paid", 0, 0)
+
+
+def test_a_failed_form_sent_twice_at_once_goes_to_stripe_once(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """Both sends find the form failed; the other one claims it again first (between this
+    one's reading and its claim), so this one is told it was already sent and Stripe is
+    not asked twice."""
+    fake_stripe.add(
+        "POST",
+        API + "/v1/refunds",
+        status=500,
+        json={"error": {"type": "api_error", "message": "Stripe is down"}},
+    )
+    form = refund_form(client, paid_order, "5")
+    client.post(f"/admin/orders/{paid_order}/refund", data=form)
+    claimed: list[bool] = []
+
+    def the_other_send_claims_it_first(*args: Any) -> None:
+        statement = str(args[2]).lstrip().upper()
+        if claimed or not statement.startswith("UPDATE REFUND_REQUESTS SET STATE"):
+            return
+        claimed.append(True)
+        with db.engine.begin() as other:
+            other.execute(update(RefundRequest).values(state="reserved"))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", the_other_send_claims_it_first)
+    try:
+        page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", the_other_send_claims_it_first)
+    assert claimed
+    assert f"This refund form for order #{paid_order} was already sent (£5.00)" in page.text
+    assert len(refund_requests(fake_stripe)) == 1  # only the first, failed, send
+    with app.app_context():
+        assert db.session.get(Order, paid_order).amount_refund_reserved == 0
