@@ -722,3 +722,27 @@ def test_a_failed_form_sent_twice_at_once_goes_to_stripe_once(
     assert len(refund_requests(fake_stripe)) == 1  # only the first, failed, send
     with app.app_context():
         assert db.session.get(Order, paid_order).amount_refund_reserved == 0
+
+
+def test_a_refund_reads_its_charge_back_once(
+    app: Flask,
+    client: FlaskClient,
+    owner: None,
+    paid_order: int,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """Stripe's refund names the payment it refunds, which names the order: one
+    retrieve of the charge records it."""
+    fake_stripe.add(
+        "POST",
+        API + "/v1/refunds",
+        json=example("refund", id="re_1", charge="ch_1", amount=500, payment_intent="pi_1"),
+    )
+    fake_stripe.add("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=500))
+    page = client.post(
+        f"/admin/orders/{paid_order}/refund",
+        data=refund_form(client, paid_order, "5"),
+        follow_redirects=True,
+    )
+    assert "Refunded £5.00." in page.text
+    assert sum("/v1/charges/ch_1" in c.request.url for c in fake_stripe.calls) == 1

@@ -321,6 +321,8 @@ def test_refunds_are_recorded_on_the_order(
     post_event(event("charge.refunded", refunded_charge))
     order = order_of(app, 1)
     assert (order.status, order.amount_refunded) == (status, refunded)
+    # The event's charge names its payment, so one retrieve of the charge is enough.
+    assert sum("/v1/charges/ch_1" in c.request.url for c in fake_stripe.calls) == 1
 
 
 def test_a_dispute_marks_the_order_disputed(
@@ -383,6 +385,8 @@ def test_invoice_events_record_the_invoice_and_the_subscription_status(
     )
     (membership,) = rows(app, Subscription)
     assert (membership.status, membership.user_id, membership.plan_key) == ("past_due", 1, "reader")
+    # The event's invoice names its subscription: one retrieve of each is enough.
+    assert sum("/v1/invoices/in_1" in c.request.url for c in fake_stripe.calls) == 1
 
 
 def test_invoices_in_the_old_shape_still_find_their_subscription(
@@ -535,3 +539,22 @@ def test_a_payload_signed_at_a_given_moment_carries_that_moment() -> None:
     header = events.sign_payload(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
     assert header == signature(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
     assert events.verify_event(payload, header, [WEBHOOK_SECRET], now=1_800_000_000)["id"]
+
+
+def test_a_completed_membership_checkout_is_retrieved_once(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """The event's session names its order and its subscription, everything recording it
+    writes: one retrieve of the session is enough."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    session = builders.session(
+        session_id="cs_sub", mode="subscription", subscription="sub_1", amount_total=900
+    )
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_sub", session)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    assert post_event(event("checkout.session.completed", session)).json["outcome"] == "processed"
+    assert order_of(app, 1).status == "paid"
+    assert sum("/v1/checkout/sessions/cs_sub" in c.request.url for c in fake_stripe.calls) == 1
