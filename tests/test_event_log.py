@@ -129,6 +129,7 @@ def test_stripes_retry_after_a_failure_applies_it_and_marks_it_processed(
     kept = stored(app, "evt_again")
     assert (kept.outcome, kept.attempts) == ("processed", 2)
     assert kept.processed_at is not None
+    assert kept.last_attempt_at == kept.processed_at  # the retry is the last attempt
     assert order_status(app) == "paid"
     calls = len(fake_stripe.calls)
     assert post_event(body).json["outcome"] == "duplicate"  # now it is done
@@ -247,11 +248,13 @@ def test_a_replay_that_fails_again_says_why(
 ) -> None:
     body = event("checkout.session.completed", paid_session, id="evt_stubborn")
     assert post_event(body).status_code == 500
+    first = stored(app, "evt_stubborn")
     serve_event(fake_stripe, body)
     answer = client.post("/admin/events/evt_stubborn/replay", follow_redirects=True)
     assert "Replay of evt_stubborn failed: RuntimeError: the printer caught fire" in answer.text
     kept = stored(app, "evt_stubborn")
     assert (kept.outcome, kept.attempts) == ("failed", 2)
+    assert kept.last_attempt_at is not None and kept.last_attempt_at > first.last_attempt_at
 
 
 def test_replay_needs_an_admin_and_a_csrf_token(
@@ -357,7 +360,7 @@ def test_the_cli_exits_non_zero_while_an_event_still_fails(
     result = app.test_cli_runner().invoke(args=["events", "replay", "evt_cli_fail", "evt_gone"])
     assert result.exit_code == 1
     assert "evt_cli_fail failed: RuntimeError: the printer caught fire" in result.output
-    assert "evt_gone unavailable: " in result.output
+    assert "evt_gone unavailable: No such event" in result.output  # Stripe's words
     assert "0 applied, 2 still failing." in result.output
 
 
