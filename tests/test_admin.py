@@ -10,11 +10,20 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import event, update
 
 from shop.extensions import db
 from shop.models import Order, RefundRequest
-from shop.refunds import RefundRefused, RefundToken, parse_amount, read_form_token, refund_order
+from shop.refunds import (
+    SALT,
+    RefundRefused,
+    RefundToken,
+    form_token,
+    parse_amount,
+    read_form_token,
+    refund_order,
+)
 from shop.stripe_client import stripe_client
 from tests import builders
 from tests.helpers import refund_form
@@ -746,3 +755,55 @@ def test_a_refund_reads_its_charge_back_once(
     )
     assert "Refunded £5.00." in page.text
     assert sum("/v1/charges/ch_1" in c.request.url for c in fake_stripe.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("GBP 12.99", "gbp", 1299),
+        ("gbp12.99", "gbp", 1299),
+        ("£12.99 gbp", "gbp", 1299),
+        ("A$5", "aud", 500),
+        ("CHF 7.50", "chf", 750),  # a currency with no symbol of its own
+        ("7.50 chf", "chf", 750),
+        ("1.250", "kwd", 1250),  # three decimals
+    ],
+)
+def test_amounts_with_their_currency_s_code_or_symbol_are_read(
+    text: str, currency: str, minor: int
+) -> None:
+    assert parse_amount(text, currency) == minor
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [[1], [1, "nonce", "extra"], "1", 1, None, [1, ""], [2, "nonce"], ["1", "nonce"]],
+    ids=["no-nonce", "three-parts", "a-string", "a-number", "nothing", "empty-nonce",
+         "another-order", "order-as-text"],
+)  # fmt: skip
+def test_refund_tokens_signed_by_quire_but_not_for_this_order_s_form_are_refused(
+    app: Flask, paid_order: int, payload: object
+) -> None:
+    """Signed with the shop's key and the refund form's salt, yet not [this order, a
+    nonce]: refused with words, never an error."""
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        token = URLSafeSerializer(app.config["SECRET_KEY"], salt=SALT).dumps(payload)
+        with pytest.raises(RefundRefused, match=f"order #{order.id}"):
+            read_form_token(app.config["SECRET_KEY"], token, order)
+
+
+def test_a_token_quire_signed_for_something_else_is_not_a_refund_form(
+    app: Flask, paid_order: int
+) -> None:
+    with app.app_context():
+        order = db.session.get(Order, paid_order)
+        key = app.config["SECRET_KEY"]
+        mine = form_token(key, order)
+        assert read_form_token(key, mine, order).order_id == order.id
+        salts: tuple[str | None, ...] = ("itsdangerous", "quire.other", None)
+        for other in (URLSafeSerializer(key, salt=salt) for salt in salts):
+            with pytest.raises(RefundRefused, match="is not one Quire made"):
+                read_form_token(key, other.dumps([order.id, "nonce"]), order)
+        with pytest.raises(RefundRefused, match="is not one Quire made"):
+            read_form_token("another-key", mine, order)
