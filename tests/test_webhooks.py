@@ -20,7 +20,7 @@ from shop.extensions import db
 from shop.models import Invoice, Order, ProcessedEvent, Subscription, User
 from tests import builders
 from tests.helpers import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
-from tests.stripe_fakes import event, signature
+from tests.stripe_fakes import API, event, signature
 
 
 def rows(app: Flask, model: Any) -> list[Any]:
@@ -558,3 +558,36 @@ def test_a_completed_membership_checkout_is_retrieved_once(
     assert post_event(event("checkout.session.completed", session)).json["outcome"] == "processed"
     assert order_of(app, 1).status == "paid"
     assert sum("/v1/checkout/sessions/cs_sub" in c.request.url for c in fake_stripe.calls) == 1
+
+
+def _stripe_object(event_type: str) -> tuple[str, dict[str, Any]]:
+    """Where Stripe keeps the object an event of `event_type` is about, and the object."""
+    if event_type.startswith("checkout.session."):
+        return "/v1/checkout/sessions/cs_test_1", builders.session()
+    if event_type.startswith("customer.subscription."):
+        return "/v1/subscriptions/sub_1", builders.subscription()
+    if event_type.startswith("invoice."):
+        return "/v1/invoices/in_1", builders.invoice()
+    if event_type == "charge.refunded":
+        return "/v1/charges/ch_1", builders.charge(amount_refunded=1299, refunded=True)
+    dispute = builders.example("dispute", id="dp_1", payment_intent="pi_1", charge="ch_1")
+    return "/v1/disputes/dp_1", dispute
+
+
+@pytest.mark.parametrize("event_type", SUBSCRIBED)
+def test_every_event_type_quire_subscribes_to_is_applied_not_ignored(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    event_type: str,
+) -> None:
+    builders.add_order(app)
+    path, obj = _stripe_object(event_type)
+    builders.stripe_serves(fake_stripe, path, obj)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    answer = post_event(event(event_type, obj, id="evt_subscribed"))
+    assert (answer.status_code, answer.json["outcome"]) == (200, "processed")
+    (kept,) = rows(app, ProcessedEvent)
+    assert (kept.type, kept.outcome) == (event_type, "processed")
+    assert any(c.request.url.startswith(API + path) for c in fake_stripe.calls)  # re-retrieved
