@@ -348,6 +348,11 @@ def test_a_refund_made_when_the_charge_cannot_be_read_back_is_still_reported(
     assert len(refund_requests(fake_stripe)) == 1
 
 
+def send_form(client: FlaskClient, order_id: int, form: dict[str, str]) -> Any:
+    """The order page after the admin sends its refund `form`."""
+    return client.post(f"/admin/orders/{order_id}/refund", data=form, follow_redirects=True)
+
+
 def refund_keys(mock: responses.RequestsMock) -> list[str]:
     """The Idempotency-Key of each refund Stripe was asked for, in order."""
     return [
@@ -382,16 +387,16 @@ def test_a_form_sent_again_after_stripe_failed_sends_its_own_key_again(
     )
     form = refund_form(client, paid_order, "5")
     other = refund_form(client, paid_order, "3")  # another tab's form, which fails too
-    for sent in (form, other):
-        failed = client.post(f"/admin/orders/{paid_order}/refund", data=sent, follow_redirects=True)
+    for each in (form, other):
+        failed = send_form(client, paid_order, each)
         assert "Stripe refused the refund" in failed.text
     fake_refund(fake_stripe, 500)
     fake_stripe.replace(
         "POST", API + "/v1/refunds", json=example("refund", id="re_1", charge="ch_1", amount=500)
     )
-    page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    page = send_form(client, paid_order, form)
     assert "Refunded £5.00." in page.text
-    again = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    again = send_form(client, paid_order, form)
     assert "was already sent (£5.00)" in again.text
 
     key = f"quire-refund-{paid_order}-{nonce_of(app, paid_order, form)}"
@@ -418,11 +423,7 @@ def test_refunding_exactly_what_is_left_is_made(
     typed: str,
 ) -> None:
     fake_refund(fake_stripe, 1299)
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, typed),
-        follow_redirects=True,
-    )
+    page = send_form(client, paid_order, refund_form(client, paid_order, typed))
     assert "Refunded £12.99." in page.text
     (sent,) = refund_requests(fake_stripe)
     assert sent["amount"] == ["1299"]
@@ -435,46 +436,31 @@ def test_refunding_exactly_what_is_left_is_made(
         )
 
 
-def test_refunding_exactly_what_a_partial_refund_left_is_made(
+def partly_refunded(app: Flask, order_id: int, refunded: int) -> None:
+    """`refunded` (minor units) of the order's £12.99 was refunded already."""
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        order.status, order.amount_refunded = "partially_refunded", refunded
+        db.session.commit()
+
+
+@pytest.mark.parametrize(("typed", "everything"), [("7.99", False), ("", True)])
+def test_what_a_partial_refund_left_is_refundable_typed_or_as_everything_left(
     app: Flask,
     client: FlaskClient,
     owner: None,
     paid_order: int,
     fake_stripe: responses.RequestsMock,
+    typed: str,
+    everything: bool,
 ) -> None:
-    with app.app_context():
-        order = db.session.get(Order, paid_order)
-        order.status, order.amount_refunded = "partially_refunded", 500
-        db.session.commit()
+    """Exactly what is left, typed, or a blank amount with "Refund everything left":
+    the rest is refunded (paid, less refunded)."""
+    partly_refunded(app, paid_order, 500)
     fake_refund(fake_stripe, 799)
     fake_stripe.replace("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, "7.99"),
-        follow_redirects=True,
-    )
-    assert "Refunded £7.99." in page.text
-    assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["799"]]
-
-
-def test_refund_everything_left_refunds_what_a_partial_refund_left(
-    app: Flask,
-    client: FlaskClient,
-    owner: None,
-    paid_order: int,
-    fake_stripe: responses.RequestsMock,
-) -> None:
-    """A blank amount with "Refund everything left" refunds the rest: paid, less refunded."""
-    with app.app_context():
-        order = db.session.get(Order, paid_order)
-        order.status, order.amount_refunded = "partially_refunded", 500
-        db.session.commit()
-    fake_refund(fake_stripe, 799)
-    fake_stripe.replace("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, everything=True),
-        follow_redirects=True,
+    page = send_form(
+        client, paid_order, refund_form(client, paid_order, typed, everything=everything)
     )
     assert "Refunded £7.99." in page.text
     assert [sent["amount"] for sent in refund_requests(fake_stripe)] == [["799"]]
@@ -500,10 +486,8 @@ def test_a_refund_form_must_ask_for_an_amount_or_everything_but_not_both(
     everything: bool,
     message: str,
 ) -> None:
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, typed, everything=everything),
-        follow_redirects=True,
+    page = send_form(
+        client, paid_order, refund_form(client, paid_order, typed, everything=everything)
     )
     assert message in page.text
     assert len(fake_stripe.calls) == 0
@@ -543,7 +527,7 @@ def test_orders_with_nothing_to_refund_are_refused_without_calling_stripe(
         order.status, order.amount_paid, order.amount_refunded = status, paid, refunded
         order.amount_refund_reserved, order.payment_intent_id = reserved, payment_intent
         db.session.commit()
-    page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+    page = send_form(client, paid_order, form)
     pending = " (£12.99 is being refunded from another form)" if reserved else ""
     assert f"Order #{paid_order} has nothing left to refund{pending}." in page.text
     assert len(fake_stripe.calls) == 0
@@ -567,11 +551,7 @@ def test_what_another_form_reserved_is_not_offered_again(
     with app.app_context():
         db.session.get(Order, paid_order).amount_refund_reserved = 500
         db.session.commit()
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, "8"),
-        follow_redirects=True,
-    )
+    page = send_form(client, paid_order, refund_form(client, paid_order, "8"))
     assert (
         f"At most £7.99 is left to refund on order #{paid_order} (£5.00 is being refunded "
         "from another form); £8.00 was not refunded."
@@ -626,16 +606,11 @@ def test_a_penny_left_is_still_refundable(
     everything: bool,
     message: str,
 ) -> None:
-    with app.app_context():
-        order = db.session.get(Order, paid_order)
-        order.status, order.amount_refunded = "partially_refunded", 1298
-        db.session.commit()
+    partly_refunded(app, paid_order, 1298)
     fake_refund(fake_stripe, 1)
     fake_stripe.replace("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=1299))
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, typed, everything=everything),
-        follow_redirects=True,
+    page = send_form(
+        client, paid_order, refund_form(client, paid_order, typed, everything=everything)
     )
     assert message.format(order=paid_order) in page.text
     assert [sent["amount"] for sent in refund_requests(fake_stripe)] == (
@@ -680,11 +655,7 @@ def test_refunding_one_order_leaves_the_others_untouched(
         order.status, order.amount_paid, order.payment_intent_id = "paid", 1299, "pi_2"
         db.session.commit()
     fake_refund(fake_stripe, 500)
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, "5"),
-        follow_redirects=True,
-    )
+    page = send_form(client, paid_order, refund_form(client, paid_order, "5"))
     assert "Refunded £5.00." in page.text
     with app.app_context():
         order = db.session.get(Order, other)
@@ -708,7 +679,7 @@ def test_a_failed_form_sent_twice_at_once_goes_to_stripe_once(
         json={"error": {"type": "api_error", "message": "Stripe is down"}},
     )
     form = refund_form(client, paid_order, "5")
-    client.post(f"/admin/orders/{paid_order}/refund", data=form)
+    send_form(client, paid_order, form)
     claimed: list[bool] = []
 
     def the_other_send_claims_it_first(*args: Any) -> None:
@@ -723,7 +694,7 @@ def test_a_failed_form_sent_twice_at_once_goes_to_stripe_once(
         engine = db.engine
     event.listen(engine, "before_cursor_execute", the_other_send_claims_it_first)
     try:
-        page = client.post(f"/admin/orders/{paid_order}/refund", data=form, follow_redirects=True)
+        page = send_form(client, paid_order, form)
     finally:
         event.remove(engine, "before_cursor_execute", the_other_send_claims_it_first)
     assert claimed
@@ -748,11 +719,7 @@ def test_a_refund_reads_its_charge_back_once(
         json=example("refund", id="re_1", charge="ch_1", amount=500, payment_intent="pi_1"),
     )
     fake_stripe.add("GET", API + "/v1/charges/ch_1", json=builders.charge(amount_refunded=500))
-    page = client.post(
-        f"/admin/orders/{paid_order}/refund",
-        data=refund_form(client, paid_order, "5"),
-        follow_redirects=True,
-    )
+    page = send_form(client, paid_order, refund_form(client, paid_order, "5"))
     assert "Refunded £5.00." in page.text
     assert sum("/v1/charges/ch_1" in c.request.url for c in fake_stripe.calls) == 1
 
