@@ -343,6 +343,49 @@ def test_the_cli_replays_failed_events_received_since_a_moment_including_it(
     assert stored(app, "evt_before").outcome == "failed"  # received before: not replayed
 
 
+def test_replaying_an_event_quire_never_received_keeps_it_failed_then_processed(
+    app: Flask,
+    paid_session: dict[str, Any],
+    failing_fulfilment: Callable[[], None],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """An event fetched by id (lost on the way, say) gets its row on its first replay:
+    failed with the error, then processed on the next, each attempt counted."""
+    serve_event(fake_stripe, event("checkout.session.completed", paid_session, id="evt_lost"))
+    first = app.test_cli_runner().invoke(args=["events", "replay", "evt_lost"])
+    assert first.exit_code == 1
+    kept = stored(app, "evt_lost")
+    assert (kept.outcome, kept.attempts, kept.last_error) == (
+        "failed",
+        1,
+        "RuntimeError: the printer caught fire",
+    )
+    assert (kept.type, kept.object_id, kept.processed_at) == (
+        "checkout.session.completed",
+        "cs_test_1",
+        None,
+    )
+    failing_fulfilment()  # mended
+    again = app.test_cli_runner().invoke(args=["events", "replay", "evt_lost"])
+    assert again.output.splitlines() == ["evt_lost processed", "1 applied, 0 still failing."]
+    kept = stored(app, "evt_lost")
+    assert (kept.outcome, kept.attempts) == ("processed", 2)
+    assert kept.processed_at is not None
+    assert order_status(app) == "paid"
+
+
+def test_replaying_an_event_quire_never_received_applies_it_and_keeps_it(
+    app: Flask, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock
+) -> None:
+    serve_event(fake_stripe, event("checkout.session.completed", paid_session, id="evt_new"))
+    result = app.test_cli_runner().invoke(args=["events", "replay", "evt_new"])
+    assert result.output.splitlines() == ["evt_new processed", "1 applied, 0 still failing."]
+    kept = stored(app, "evt_new")
+    assert (kept.outcome, kept.attempts, kept.last_error) == ("processed", 1, None)
+    assert kept.processed_at is not None and kept.last_attempt_at is not None
+    assert order_status(app) == "paid"
+
+
 def test_the_cli_exits_non_zero_while_an_event_still_fails(
     app: Flask,
     paid_session: dict[str, Any],
