@@ -102,7 +102,14 @@ def test_shoppers_cannot_refund(
 
 @pytest.mark.parametrize(
     ("text", "currency", "minor"),
-    [("4.99", "gbp", 499), ("5", "gbp", 500), ("500", "jpy", 500), ("", "gbp", None)],
+    [
+        ("4.99", "gbp", 499),
+        ("5", "gbp", 500),
+        ("500", "jpy", 500),
+        ("", "gbp", None),
+        ("0.01", "gbp", 1),  # the smallest refund there is
+        ("1", "jpy", 1),
+    ],
 )
 def test_amounts_are_read_in_the_currency_s_minor_units(
     text: str, currency: str, minor: int | None
