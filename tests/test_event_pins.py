@@ -62,6 +62,7 @@ def test_the_previous_secret_still_verifies_while_it_is_rolled() -> None:
         (f"t={NOW + 1},v1={GOOD}", (WEBHOOK_SECRET,), "does not match any configured secret"),
         (f"t={NOW},v1={GOOD[:-1]}", (WEBHOOK_SECRET,), "does not match any configured secret"),
         (f"t={NOW},v1=é{GOOD[1:]}", (WEBHOOK_SECRET,), "does not match any configured secret"),
+        (f"t={NOW},v1={GOOD}=", (WEBHOOK_SECRET,), "does not match any configured secret"),
     ],
     ids=[
         "no-header",
@@ -75,6 +76,7 @@ def test_the_previous_secret_still_verifies_while_it_is_rolled() -> None:
         "other-timestamp",
         "cut-signature",
         "non-ascii-signature",
+        "signature-with-equals",
     ],
 )
 def test_headers_that_do_not_prove_stripe_sent_the_body_are_refused(
