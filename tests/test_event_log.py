@@ -129,6 +129,7 @@ def test_stripes_retry_after_a_failure_applies_it_and_marks_it_processed(
     kept = stored(app, "evt_again")
     assert (kept.outcome, kept.attempts) == ("processed", 2)
     assert kept.processed_at is not None
+    assert kept.last_attempt_at == kept.processed_at  # the retry is the last attempt
     assert order_status(app) == "paid"
     calls = len(fake_stripe.calls)
     assert post_event(body).json["outcome"] == "duplicate"  # now it is done
@@ -247,11 +248,13 @@ def test_a_replay_that_fails_again_says_why(
 ) -> None:
     body = event("checkout.session.completed", paid_session, id="evt_stubborn")
     assert post_event(body).status_code == 500
+    first = stored(app, "evt_stubborn")
     serve_event(fake_stripe, body)
     answer = client.post("/admin/events/evt_stubborn/replay", follow_redirects=True)
     assert "Replay of evt_stubborn failed: RuntimeError: the printer caught fire" in answer.text
     kept = stored(app, "evt_stubborn")
     assert (kept.outcome, kept.attempts) == ("failed", 2)
+    assert kept.last_attempt_at is not None and kept.last_attempt_at > first.last_attempt_at
 
 
 def test_replay_needs_an_admin_and_a_csrf_token(
@@ -314,6 +317,75 @@ def test_the_cli_replays_only_failed_events_oldest_first_and_reports_each(
     assert (again.exit_code, again.output.strip()) == (0, "No failed events.")
 
 
+def test_the_cli_replays_failed_events_received_since_a_moment_including_it(
+    app: Flask,
+    paid_session: dict[str, Any],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """`--since` keeps events received at that very moment; two received together go in
+    the order of their ids."""
+    noon = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    add_event(app, "evt_before", "failed", received_at=noon - timedelta(seconds=1))
+    add_event(app, "evt_b", "failed", received_at=noon)
+    add_event(app, "evt_a", "failed", received_at=noon)
+    for event_id in ("evt_a", "evt_b"):
+        serve_event(fake_stripe, event("checkout.session.completed", paid_session, id=event_id))
+    result = app.test_cli_runner().invoke(
+        args=["events", "replay", "--failed", "--since", "2026-11-29T12:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "evt_a processed",
+        "evt_b processed",
+        "2 applied, 0 still failing.",
+    ]
+    assert event_fetches(fake_stripe) == [API + "/v1/events/evt_a", API + "/v1/events/evt_b"]
+    assert stored(app, "evt_before").outcome == "failed"  # received before: not replayed
+
+
+def test_replaying_an_event_quire_never_received_keeps_it_failed_then_processed(
+    app: Flask,
+    paid_session: dict[str, Any],
+    failing_fulfilment: Callable[[], None],
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    """An event fetched by id (lost on the way, say) gets its row on its first replay:
+    failed with the error, then processed on the next, each attempt counted."""
+    serve_event(fake_stripe, event("checkout.session.completed", paid_session, id="evt_lost"))
+    first = app.test_cli_runner().invoke(args=["events", "replay", "evt_lost"])
+    assert first.exit_code == 1
+    kept = stored(app, "evt_lost")
+    assert (kept.outcome, kept.attempts, kept.last_error) == (
+        "failed",
+        1,
+        "RuntimeError: the printer caught fire",
+    )
+    assert (kept.type, kept.object_id, kept.processed_at) == (
+        "checkout.session.completed",
+        "cs_test_1",
+        None,
+    )
+    failing_fulfilment()  # mended
+    again = app.test_cli_runner().invoke(args=["events", "replay", "evt_lost"])
+    assert again.output.splitlines() == ["evt_lost processed", "1 applied, 0 still failing."]
+    kept = stored(app, "evt_lost")
+    assert (kept.outcome, kept.attempts) == ("processed", 2)
+    assert kept.processed_at is not None
+    assert order_status(app) == "paid"
+
+
+def test_replaying_an_event_quire_never_received_applies_it_and_keeps_it(
+    app: Flask, paid_session: dict[str, Any], fake_stripe: responses.RequestsMock
+) -> None:
+    serve_event(fake_stripe, event("checkout.session.completed", paid_session, id="evt_new"))
+    result = app.test_cli_runner().invoke(args=["events", "replay", "evt_new"])
+    assert result.output.splitlines() == ["evt_new processed", "1 applied, 0 still failing."]
+    kept = stored(app, "evt_new")
+    assert (kept.outcome, kept.attempts, kept.last_error) == ("processed", 1, None)
+    assert kept.processed_at is not None and kept.last_attempt_at is not None
+    assert order_status(app) == "paid"
+
+
 def test_the_cli_exits_non_zero_while_an_event_still_fails(
     app: Flask,
     paid_session: dict[str, Any],
@@ -331,7 +403,7 @@ def test_the_cli_exits_non_zero_while_an_event_still_fails(
     result = app.test_cli_runner().invoke(args=["events", "replay", "evt_cli_fail", "evt_gone"])
     assert result.exit_code == 1
     assert "evt_cli_fail failed: RuntimeError: the printer caught fire" in result.output
-    assert "evt_gone unavailable: " in result.output
+    assert "evt_gone unavailable: No such event" in result.output  # Stripe's words
     assert "0 applied, 2 still failing." in result.output
 
 

@@ -15,12 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
-from shop import events, fulfilment
+from shop import endpoints, entitlements, events, fulfilment
 from shop.extensions import db
-from shop.models import Invoice, Order, ProcessedEvent, Subscription
+from shop.models import Invoice, Order, ProcessedEvent, Subscription, User
 from tests import builders
 from tests.helpers import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
-from tests.stripe_fakes import event, signature
+from tests.stripe_fakes import API, event, signature
 
 
 def rows(app: Flask, model: Any) -> list[Any]:
@@ -224,6 +224,11 @@ def test_unknown_event_types_get_200_and_are_kept_as_ignored(
     assert json.loads(kept.raw_json) == body
     assert len(fake_stripe.calls) == 0
 
+    again = post_event(body)  # Stripe delivers it again: a duplicate, the row untouched
+    assert (again.status_code, again.json["outcome"]) == (200, "duplicate")
+    (kept,) = rows(app, ProcessedEvent)
+    assert (kept.outcome, kept.attempts, kept.last_error) == ("ignored", 1, None)
+
 
 # --- what each event type does ----------------------------------------------------------
 
@@ -316,6 +321,8 @@ def test_refunds_are_recorded_on_the_order(
     post_event(event("charge.refunded", refunded_charge))
     order = order_of(app, 1)
     assert (order.status, order.amount_refunded) == (status, refunded)
+    # The event's charge names its payment, so one retrieve of the charge is enough.
+    assert sum("/v1/charges/ch_1" in c.request.url for c in fake_stripe.calls) == 1
 
 
 def test_a_dispute_marks_the_order_disputed(
@@ -330,6 +337,8 @@ def test_a_dispute_marks_the_order_disputed(
     builders.stripe_serves(fake_stripe, "/v1/disputes/dp_1", dispute)
     post_event(event("charge.dispute.created", dispute))
     assert order_of(app, 1).status == "disputed"
+    # The event's dispute names its payment, so one retrieve of the dispute is enough.
+    assert sum("/v1/disputes/" in c.request.url for c in fake_stripe.calls) == 1
 
 
 def test_a_refund_that_arrives_before_the_payment_is_confirmed_is_not_lost(
@@ -376,6 +385,8 @@ def test_invoice_events_record_the_invoice_and_the_subscription_status(
     )
     (membership,) = rows(app, Subscription)
     assert (membership.status, membership.user_id, membership.plan_key) == ("past_due", 1, "reader")
+    # The event's invoice names its subscription: one retrieve of each is enough.
+    assert sum("/v1/invoices/in_1" in c.request.url for c in fake_stripe.calls) == 1
 
 
 def test_invoices_in_the_old_shape_still_find_their_subscription(
@@ -450,3 +461,133 @@ def test_the_webhook_and_the_success_page_recording_one_subscription_at_once_bot
     second.join(10)
     assert errors == []
     assert [s.status for s in rows(app, Subscription)] == ["active"]
+
+
+# --- what Quire subscribes to ------------------------------------------------------------
+
+#: Every event type Quire asks Stripe for; each is applied (none merely kept as ignored).
+SUBSCRIBED = [
+    "charge.dispute.created",
+    "charge.refunded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "customer.subscription.created",
+    "customer.subscription.deleted",
+    "customer.subscription.trial_will_end",
+    "customer.subscription.updated",
+    "invoice.paid",
+    "invoice.payment_failed",
+]
+
+
+def test_the_endpoint_asks_stripe_for_exactly_the_events_quire_applies() -> None:
+    assert endpoints.wanted_events() == SUBSCRIBED
+
+
+def reader_plans(app: Flask, user_id: int = 1) -> list[str]:
+    """The plans whose benefits the user has now."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        return [plan.key for plan in entitlements.live_plans(user)]
+
+
+def test_a_membership_created_then_deleted_gives_then_takes_the_member_s_benefits(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """`customer.subscription.created` starts a membership, `.deleted` ends it: a member
+    who cancelled keeps nothing."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    started = builders.subscription(status="active")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", started)
+    created = post_event(event("customer.subscription.created", started))
+    assert created.json["outcome"] == "processed"
+    assert [s.status for s in rows(app, Subscription)] == ["active"]
+    assert reader_plans(app) == ["reader"]
+
+    ended = builders.subscription(
+        status="canceled", canceled_at=builders.NOW, ended_at=builders.NOW
+    )
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", ended)
+    deleted = post_event(event("customer.subscription.deleted", ended))
+    assert deleted.json["outcome"] == "processed"
+    assert [s.status for s in rows(app, Subscription)] == ["canceled"]
+    assert reader_plans(app) == []
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"), [(0, True), (300, True), (-300, True), (301, False), (-301, False)]
+)
+def test_a_signature_is_accepted_for_five_minutes_either_way(age: int, accepted: bool) -> None:
+    payload = json.dumps(event("checkout.session.completed", {"id": "cs_1"})).encode()
+    header = signature(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
+    now = 1_800_000_000 + age
+    if accepted:
+        assert events.verify_event(payload, header, [WEBHOOK_SECRET], now=now)["id"]
+    else:
+        with pytest.raises(events.BadSignature, match="too old"):
+            events.verify_event(payload, header, [WEBHOOK_SECRET], now=now)
+
+
+def test_a_payload_signed_at_a_given_moment_carries_that_moment() -> None:
+    """`stripe test-webhook` signs as Stripe would at the time given, which verifies then."""
+    payload = json.dumps(event("checkout.session.completed", {"id": "cs_1"})).encode()
+    header = events.sign_payload(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
+    assert header == signature(payload, WEBHOOK_SECRET, timestamp=1_800_000_000)
+    assert events.verify_event(payload, header, [WEBHOOK_SECRET], now=1_800_000_000)["id"]
+
+
+def test_a_completed_membership_checkout_is_retrieved_once(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+) -> None:
+    """The event's session names its order and its subscription, everything recording it
+    writes: one retrieve of the session is enough."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    session = builders.session(
+        session_id="cs_sub", mode="subscription", subscription="sub_1", amount_total=900
+    )
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_sub", session)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    assert post_event(event("checkout.session.completed", session)).json["outcome"] == "processed"
+    assert order_of(app, 1).status == "paid"
+    assert sum("/v1/checkout/sessions/cs_sub" in c.request.url for c in fake_stripe.calls) == 1
+
+
+def _stripe_object(event_type: str) -> tuple[str, dict[str, Any]]:
+    """Where Stripe keeps the object an event of `event_type` is about, and the object."""
+    if event_type.startswith("checkout.session."):
+        return "/v1/checkout/sessions/cs_test_1", builders.session()
+    if event_type.startswith("customer.subscription."):
+        return "/v1/subscriptions/sub_1", builders.subscription()
+    if event_type.startswith("invoice."):
+        return "/v1/invoices/in_1", builders.invoice()
+    if event_type == "charge.refunded":
+        return "/v1/charges/ch_1", builders.charge(amount_refunded=1299, refunded=True)
+    dispute = builders.example("dispute", id="dp_1", payment_intent="pi_1", charge="ch_1")
+    return "/v1/disputes/dp_1", dispute
+
+
+@pytest.mark.parametrize("event_type", SUBSCRIBED)
+def test_every_event_type_quire_subscribes_to_is_applied_not_ignored(
+    app: Flask,
+    client: FlaskClient,
+    fake_stripe: responses.RequestsMock,
+    post_event: Callable[..., Any],
+    event_type: str,
+) -> None:
+    builders.add_order(app)
+    path, obj = _stripe_object(event_type)
+    builders.stripe_serves(fake_stripe, path, obj)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    answer = post_event(event(event_type, obj, id="evt_subscribed"))
+    assert (answer.status_code, answer.json["outcome"]) == (200, "processed")
+    (kept,) = rows(app, ProcessedEvent)
+    assert (kept.type, kept.outcome) == (event_type, "processed")
+    assert any(c.request.url.startswith(API + path) for c in fake_stripe.calls)  # re-retrieved
