@@ -341,7 +341,7 @@ def _nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 class FakePortalConfigurations:
     """Stripe's billing portal configurations over `responses`: list (`is_default`,
-    `active`), create (the first one is the default) and update (features merged
+    `active`; the plan-switch products only when expanded), create (the first one is the default) and update (features merged
     per feature, as Stripe does). Writes are kept in `writes`."""
 
     def __init__(self, mock: Any) -> None:
@@ -370,7 +370,8 @@ class FakePortalConfigurations:
             for key in ("is_default", "active"):
                 if key in params:
                     items = [c for c in items if c[key] == (params[key] == "true")]
-            return 200, {}, json.dumps(listing("/v1/billing_portal/configurations", items))
+            found = listing("/v1/billing_portal/configurations", items)
+            return 200, {}, json.dumps(as_answered(found, expand_of(request.url)))
         self.writes.append(params)
         if len(parts) == 4:
             config = self.configurations[parts[3]]

@@ -1,0 +1,376 @@
+"""What the shop records from Stripe objects, pinned where a small change to fulfilment
+or to what `stripe_api` asks Stripe to expand would otherwise go unnoticed.
+
+The fake Stripe answers as Stripe does (`stripe_fakes.as_answered`): a field not named
+in the request's `expand[]` comes back as an id, so each expand list entry is proved
+here by what the shop records with it, and by what it records without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from shop import stripe_api
+from shop.extensions import db
+from shop.models import Customer, MoneyMovement, Order, Subscription
+from tests import builders, helpers
+from tests.stripe_fakes import event, example, listing
+
+PAID_AT = builders.NOW - 3600
+FAILED = {"code": "card_declined", "decline_code": "insufficient_funds"}
+
+Scenario = Callable[[Flask, responses.RequestsMock, FlaskCliRunner], Any]
+
+
+def _deliver(app: Flask, body: dict[str, Any]) -> None:
+    answer = helpers.post_event(app.test_client(), body)
+    assert answer.status_code == 200, answer.text
+
+
+def _order(app: Flask, order_id: int = 1) -> Order:
+    with app.app_context():
+        found = db.session.get(Order, order_id)
+        assert found is not None
+        return found
+
+
+def _update_order(app: Flask, order_id: int = 1, **fields: Any) -> None:
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        assert order is not None
+        for name, value in fields.items():
+            setattr(order, name, value)
+        db.session.commit()
+
+
+def _memberships(app: Flask) -> list[tuple[str, str, int | None]]:
+    with app.app_context():
+        rows = db.session.execute(db.select(Subscription)).scalars()
+        return [(row.stripe_subscription_id, row.status, row.amount) for row in rows]
+
+
+def _refunds(app: Flask) -> list[tuple[str, int, int | None]]:
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(MoneyMovement).filter_by(kind="refund").order_by(MoneyMovement.stripe_id)
+        ).scalars()
+        return [(row.stripe_id, row.amount, row.order_id) for row in rows]
+
+
+def _reconcile(
+    fake_stripe: responses.RequestsMock, runner: FlaskCliRunner, **lists: list[dict[str, Any]]
+) -> None:
+    """`orders reconcile` with Stripe listing `lists` (path name → objects), else nothing."""
+    for name in ("checkout/sessions", "subscriptions", "invoices", "charges"):
+        path = f"/v1/{name}"
+        builders.stripe_serves(fake_stripe, path, listing(path, lists.get(name.split("/")[-1], [])))
+    result = runner.invoke(args=["orders", "reconcile"])
+    assert result.exit_code == 0, result.output
+
+
+def discounted_subscription(percent_off: float = 20.0) -> dict[str, Any]:
+    """The Reader membership (£9.00 a month) with a coupon taking `percent_off` off."""
+    coupon = example("coupon", id="members-20", percent_off=percent_off, amount_off=None)
+    discount = example(
+        "discount", id="di_1", end=None, source={"type": "coupon", "coupon": coupon}
+    )
+    return builders.subscription(discounts=[discount])
+
+
+def failed_session() -> dict[str, Any]:
+    """A session whose card was declined: complete, unpaid, its intent wanting a card."""
+    intent = example(
+        "payment_intent",
+        id="pi_1",
+        status="requires_payment_method",
+        last_payment_error=FAILED,
+    )
+    return builders.session(payment_status="unpaid", payment_intent=intent)
+
+
+def shipped_session() -> dict[str, Any]:
+    rate = example("shipping_rate", id="shr_1", display_name="Royal Mail Tracked 48")
+    cost = {"amount_subtotal": 350, "amount_tax": 0, "amount_total": 350, "shipping_rate": rate}
+    return builders.session(shipping_cost=cost)
+
+
+def membership_session(sub: dict[str, Any]) -> dict[str, Any]:
+    return builders.session(
+        "cs_sub", mode="subscription", payment_intent=None, amount_total=900, subscription=sub
+    )
+
+
+def intent_naming_order(order_id: int = 1) -> dict[str, Any]:
+    return example("payment_intent", id="pi_1", metadata={"order_id": str(order_id)})
+
+
+# --- scenarios: each returns what the shop recorded ---------------------------------------
+
+
+def declined_card(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
+    builders.add_order(app)
+    session = failed_session()
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.async_payment_failed", session))
+    order = _order(app)
+    return order.status, order.last_error
+
+
+def discounted_membership_bought(
+    app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner
+) -> Any:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    session = membership_session(discounted_subscription())
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_sub", session)
+    _deliver(app, event("checkout.session.completed", session))
+    return _memberships(app)
+
+
+def shipping_chosen(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
+    builders.add_order(app)
+    _update_order(app, ships=True)
+    session = shipped_session()
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.completed", session))
+    order = _order(app)
+    return order.shipping_amount, order.shipping_method
+
+
+def declined_card_reconciled(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> Any:
+    builders.add_order(app)
+    _reconcile(fake_stripe, runner, sessions=[failed_session()])
+    order = _order(app)
+    return order.status, order.last_error
+
+
+def membership_reconciled(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> Any:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    _reconcile(fake_stripe, runner, sessions=[membership_session(builders.subscription())])
+    return _memberships(app)
+
+
+def shipping_reconciled(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> Any:
+    builders.add_order(app)
+    _update_order(app, ships=True)
+    _reconcile(fake_stripe, runner, sessions=[shipped_session()])
+    order = _order(app)
+    return order.shipping_amount, order.shipping_method
+
+
+def discounted_membership_updated(
+    app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner
+) -> Any:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = discounted_subscription()
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
+    _deliver(app, event("customer.subscription.updated", sub))
+    return _memberships(app)
+
+
+def discounted_membership_reconciled(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> Any:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    with app.app_context():
+        db.session.add(Customer(user_id=1, stripe_customer_id="cus_reader"))
+        db.session.commit()
+    _reconcile(fake_stripe, runner, subscriptions=[discounted_subscription()])
+    return _memberships(app)
+
+
+def early_dispute(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
+    """A dispute that comes before the order's completion is recorded."""
+    builders.add_order(app)
+    dispute = example("dispute", id="dp_1", charge="ch_1", payment_intent=intent_naming_order())
+    builders.stripe_serves(fake_stripe, "/v1/disputes/dp_1", dispute)
+    _deliver(app, event("charge.dispute.created", dispute))
+    order = _order(app)
+    return order.status, order.payment_intent_id
+
+
+def early_refund(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
+    """A refund that comes before the order's completion is recorded."""
+    builders.add_order(app)
+    charge = builders.charge(
+        amount_refunded=1299, refunded=True, payment_intent=intent_naming_order()
+    )
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    order = _order(app)
+    return order.status, order.amount_refunded, order.payment_intent_id
+
+
+def refund(refund_id: str, amount: int, status: str = "succeeded") -> dict[str, Any]:
+    return example(
+        "refund",
+        id=refund_id,
+        amount=amount,
+        currency="gbp",
+        status=status,
+        created=PAID_AT,
+        charge="ch_1",
+        payment_intent="pi_1",
+    )
+
+
+def refunded_charge(*refunds: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    total = sum(r["amount"] for r in refunds if r["status"] not in ("failed", "canceled"))
+    return builders.charge(
+        amount_refunded=total,
+        refunded=total >= 1299,
+        refunds=listing("/v1/refunds?charge=ch_1", list(refunds)),
+        **fields,
+    )
+
+
+def paid_order(app: Flask) -> None:
+    builders.add_order(app)
+    _update_order(app, status="paid", payment_intent_id="pi_1", amount_paid=1299)
+
+
+def refund_ledger(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
+    paid_order(app)
+    charge = refunded_charge(refund("re_1", 500))
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    return _refunds(app)
+
+
+def refund_ledger_reconciled(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> Any:
+    paid_order(app)
+    _reconcile(fake_stripe, runner, charges=[refunded_charge(refund("re_1", 500))])
+    return _refunds(app)
+
+
+def early_refund_reconciled(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> Any:
+    builders.add_order(app)
+    charge = builders.charge(
+        amount_refunded=1299, refunded=True, payment_intent=intent_naming_order()
+    )
+    _reconcile(fake_stripe, runner, charges=[charge])
+    order = _order(app)
+    return order.status, order.amount_refunded
+
+
+DECLINED = ("payment_failed", "payment_failed code=card_declined decline_code=insufficient_funds")
+SHIPPED = (350, "Royal Mail Tracked 48")
+
+#: (expand list, entry, scenario, recorded with the entry, recorded without it).
+EXPANSIONS: list[tuple[str, str, Scenario, Any, Any]] = [
+    ("SESSION_EXPAND", "payment_intent", declined_card, DECLINED, ("awaiting_payment", None)),
+    (
+        "SESSION_EXPAND",
+        "subscription.discounts.source.coupon",
+        discounted_membership_bought,
+        [("sub_1", "active", 720)],
+        [],
+    ),
+    ("SESSION_EXPAND", "shipping_cost.shipping_rate", shipping_chosen, SHIPPED, (350, None)),
+    (
+        "SESSION_LIST_EXPAND",
+        "payment_intent",
+        declined_card_reconciled,
+        DECLINED,
+        ("awaiting_payment", None),
+    ),
+    ("SESSION_LIST_EXPAND", "subscription", membership_reconciled, [("sub_1", "active", 900)], []),
+    (
+        "SESSION_LIST_EXPAND",
+        "shipping_cost.shipping_rate",
+        shipping_reconciled,
+        SHIPPED,
+        (350, None),
+    ),
+    (
+        "SUBSCRIPTION_EXPAND",
+        "discounts.source.coupon",
+        discounted_membership_updated,
+        [("sub_1", "active", 720)],
+        [("sub_1", "active", None)],
+    ),
+    (
+        "SUBSCRIPTION_EXPAND",
+        "discounts.source.coupon",
+        discounted_membership_reconciled,
+        [("sub_1", "active", 720)],
+        [("sub_1", "active", None)],
+    ),
+    ("PAYMENT_EXPAND", "payment_intent", early_dispute, ("disputed", "pi_1"), ("pending", None)),
+    (
+        "CHARGE_EXPAND",
+        "payment_intent",
+        early_refund,
+        ("refunded", 1299, "pi_1"),
+        ("pending", 0, None),
+    ),
+    (
+        "CHARGE_EXPAND",
+        "payment_intent",
+        early_refund_reconciled,
+        ("refunded", 1299),
+        ("pending", 0),
+    ),
+    ("CHARGE_EXPAND", "refunds", refund_ledger, [("re_1", 500, 1)], []),
+    ("CHARGE_EXPAND", "refunds", refund_ledger_reconciled, [("re_1", 500, 1)], []),
+]
+#: The expand lists of `stripe_api` that fulfilment reads through.
+FULFILMENT_LISTS = (
+    "SESSION_EXPAND",
+    "SESSION_LIST_EXPAND",
+    "SUBSCRIPTION_EXPAND",
+    "PAYMENT_EXPAND",
+    "CHARGE_EXPAND",
+)
+CASES = [pytest.param(*case, id=f"{case[0]}-{case[2].__name__}") for case in EXPANSIONS]
+
+
+def test_every_entry_of_every_expand_list_is_proved_by_what_the_shop_records() -> None:
+    listed = {(name, entry) for name in FULFILMENT_LISTS for entry in getattr(stripe_api, name)}
+    assert listed == {(name, entry) for name, entry, *_ in EXPANSIONS}
+
+
+@pytest.mark.parametrize(("name", "entry", "scenario", "recorded", "unexpanded"), CASES)
+def test_what_stripe_expands_is_what_the_shop_records(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    runner: FlaskCliRunner,
+    name: str,
+    entry: str,
+    scenario: Scenario,
+    recorded: Any,
+    unexpanded: Any,
+) -> None:
+    assert scenario(app, fake_stripe, runner) == recorded
+
+
+@pytest.mark.parametrize(("name", "entry", "scenario", "recorded", "unexpanded"), CASES)
+def test_without_the_expansion_the_shop_records_less(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    runner: FlaskCliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    entry: str,
+    scenario: Scenario,
+    recorded: Any,
+    unexpanded: Any,
+) -> None:
+    """As real Stripe would answer if the entry were dropped: the field is an id."""
+    monkeypatch.setattr(stripe_api, name, [e for e in getattr(stripe_api, name) if e != entry])
+    assert scenario(app, fake_stripe, runner) == unexpanded
