@@ -77,9 +77,7 @@ def _reconcile(
 def discounted_subscription(percent_off: float = 20.0) -> dict[str, Any]:
     """The Reader membership (£9.00 a month) with a coupon taking `percent_off` off."""
     coupon = example("coupon", id="members-20", percent_off=percent_off, amount_off=None)
-    discount = example(
-        "discount", id="di_1", end=None, source={"type": "coupon", "coupon": coupon}
-    )
+    discount = example("discount", id="di_1", end=None, source={"type": "coupon", "coupon": coupon})
     return builders.subscription(discounts=[discount])
 
 
@@ -227,12 +225,8 @@ def refund(refund_id: str, amount: int, status: str = "succeeded") -> dict[str, 
 
 def refunded_charge(*refunds: dict[str, Any], **fields: Any) -> dict[str, Any]:
     total = sum(r["amount"] for r in refunds if r["status"] not in ("failed", "canceled"))
-    return builders.charge(
-        amount_refunded=total,
-        refunded=total >= 1299,
-        refunds=listing("/v1/refunds?charge=ch_1", list(refunds)),
-        **fields,
-    )
+    fields = {"amount_refunded": total, "refunded": total >= 1299, **fields}
+    return builders.charge(refunds=listing("/v1/refunds?charge=ch_1", list(refunds)), **fields)
 
 
 def paid_order(app: Flask) -> None:
@@ -374,3 +368,107 @@ def test_without_the_expansion_the_shop_records_less(
     """As real Stripe would answer if the entry were dropped: the field is an id."""
     monkeypatch.setattr(stripe_api, name, [e for e in getattr(stripe_api, name) if e != entry])
     assert scenario(app, fake_stripe, runner) == unexpanded
+
+
+# --- fulfilment's own decisions -------------------------------------------------------------
+
+
+def _payments(app: Flask) -> list[tuple[str, int]]:
+    with app.app_context():
+        rows = db.session.execute(db.select(MoneyMovement).filter_by(kind="payment")).scalars()
+        return [(row.stripe_id, row.amount) for row in rows]
+
+
+def test_an_order_paid_in_full_by_a_discount_code_is_paid_with_nothing_in_the_ledger(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    """A 100 %-off code: Stripe completes the session with no payment to take."""
+    builders.add_order(app)
+    free = builders.session(payment_status="no_payment_required", amount_total=0)
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", free)
+    _deliver(app, event("checkout.session.completed", free))
+    order = _order(app)
+    assert (order.status, order.amount_paid, order.paid_at is not None) == ("paid", 0, True)
+    assert _payments(app) == []
+    assert len(helpers.mails_to(app, "reader@example.com", "receipt")) == 1
+
+
+@pytest.mark.parametrize("kind", ["refund", "dispute"])
+def test_another_payment_naming_a_paid_order_is_not_put_on_it(
+    app: Flask, fake_stripe: responses.RequestsMock, kind: str
+) -> None:
+    """Only an order not yet tied to a payment is found by the order id in a payment's
+    metadata: a refund or dispute of some other payment leaves a paid order alone."""
+    paid_order(app)
+    other = example("payment_intent", id="pi_other", metadata={"order_id": "1"})
+    if kind == "refund":
+        charge = builders.charge("ch_2", amount_refunded=1299, refunded=True, payment_intent=other)
+        builders.stripe_serves(fake_stripe, "/v1/charges/ch_2", charge)
+        _deliver(app, event("charge.refunded", charge))
+    else:
+        dispute = example("dispute", id="dp_2", charge="ch_2", payment_intent=other)
+        builders.stripe_serves(fake_stripe, "/v1/disputes/dp_2", dispute)
+        _deliver(app, event("charge.dispute.created", dispute))
+    order = _order(app)
+    assert (order.status, order.amount_refunded, order.payment_intent_id) == ("paid", 0, "pi_1")
+
+
+@pytest.mark.parametrize(
+    ("customer_of", "metadata_user", "owner"),
+    [
+        pytest.param(2, "1", 2, id="customer-row-first"),
+        pytest.param(None, "2", 2, id="metadata-when-no-row"),
+        pytest.param(None, "99", None, id="metadata-naming-nobody"),
+        pytest.param(None, "reader", None, id="metadata-not-an-id"),
+    ],
+)
+def test_a_membership_belongs_to_its_stripe_customer_s_account(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    customer_of: int | None,
+    metadata_user: str,
+    owner: int | None,
+) -> None:
+    """A membership seen without its order (made at Stripe, or its order lost) belongs
+    to the account of Quire's customer row, else to the account its metadata names."""
+    helpers.add_user(app, "first@example.com")
+    helpers.add_user(app, "second@example.com")
+    if customer_of is not None:
+        with app.app_context():
+            db.session.add(Customer(user_id=customer_of, stripe_customer_id="cus_reader"))
+            db.session.commit()
+    sub = builders.subscription(metadata={"user_id": metadata_user, "plan": "reader"})
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
+    _deliver(app, event("customer.subscription.created", sub))
+    with app.app_context():
+        row = db.session.execute(db.select(Subscription)).scalar_one()
+        assert (row.user_id, row.stripe_customer_id) == (owner, "cus_reader")
+
+
+@pytest.mark.parametrize(
+    ("refunds", "charge_fields", "status", "refunded"),
+    [
+        pytest.param([refund("re_1", 500, "failed")], {}, "paid", 0, id="failed-refund"),
+        pytest.param([refund("re_1", 500)], {}, "partially_refunded", 500, id="partial"),
+        pytest.param(
+            [refund("re_1", 1299)], {"refunded": False}, "refunded", 1299, id="all-not-flagged"
+        ),
+    ],
+)
+def test_a_charge_s_refunded_amount_moves_the_order(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    refunds: list[dict[str, Any]],
+    charge_fields: dict[str, Any],
+    status: str,
+    refunded: int,
+) -> None:
+    """Nothing given back leaves the order paid; part of it, partly refunded; all of it,
+    refunded, even when Stripe's `refunded` flag is not yet set."""
+    paid_order(app)
+    charge = refunded_charge(*refunds, **charge_fields)
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    order = _order(app)
+    assert (order.status, order.amount_refunded) == (status, refunded)
+    assert [amount for _, amount, _ in _refunds(app)] == ([refunded] if refunded else [])
