@@ -18,7 +18,7 @@ from flask.testing import FlaskCliRunner
 
 from shop import stripe_api
 from shop.extensions import db
-from shop.models import Customer, MoneyMovement, Order, Subscription
+from shop.models import Customer, MoneyMovement, ObjectVersion, Order, Subscription
 from tests import builders, helpers
 from tests.stripe_fakes import event, example, listing
 
@@ -472,3 +472,101 @@ def test_a_charge_s_refunded_amount_moves_the_order(
     order = _order(app)
     assert (order.status, order.amount_refunded) == (status, refunded)
     assert [amount for _, amount, _ in _refunds(app)] == ([refunded] if refunded else [])
+
+
+# --- what each write marks as written, so an older retrieve never overwrites it ----------
+
+
+def _versions(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        rows = db.session.execute(db.select(ObjectVersion)).scalars()
+        return {row.stripe_id: row.version for row in rows}
+
+
+def _gets(fake_stripe: responses.RequestsMock, path: str) -> int:
+    return sum(
+        1
+        for call in fake_stripe.calls
+        if call.request.method == "GET" and call.request.url.split("?")[0].endswith(path)
+    )
+
+
+@pytest.mark.parametrize(
+    ("order_session", "session", "written"),
+    [
+        pytest.param("cs_test_1", builders.session(), {"order-1": 1}, id="by-session-id"),
+        pytest.param(None, builders.session(), {"order-1": 1}, id="by-reference-first-sight"),
+        pytest.param("cs_other", builders.session(), {}, id="reference-of-another-session"),
+        pytest.param(
+            "cs_test_1",
+            builders.session(
+                mode="subscription", payment_intent=None, subscription=builders.subscription()
+            ),
+            {"order-1": 1, "sub_1": 1},
+            id="with-its-membership",
+        ),
+        pytest.param(
+            "cs_test_1",
+            builders.session(client_reference_id="elsewhere-1"),
+            {"order-1": 1},
+            id="foreign-reference",
+        ),
+    ],
+)
+def test_a_session_marks_its_order_and_its_membership_written_after_one_retrieve(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    order_session: str | None,
+    session: dict[str, Any],
+    written: dict[str, int],
+) -> None:
+    builders.add_order(app, session_id=order_session)
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.completed", session))
+    assert _versions(app) == written
+    assert _gets(fake_stripe, "/v1/checkout/sessions/cs_test_1") == 1
+    expected = "paid" if written else "pending"
+    assert _order(app).status == expected
+
+
+@pytest.mark.parametrize("order_state", ["paid", "early", "none"])
+@pytest.mark.parametrize("kind", ["refund", "dispute"])
+def test_a_charge_or_dispute_marks_the_order_it_writes_after_one_retrieve(
+    app: Flask, fake_stripe: responses.RequestsMock, order_state: str, kind: str
+) -> None:
+    """Paid: found by its payment; early: by the order id in the payment's metadata;
+    none: a payment of no order (a renewal), which marks nothing."""
+    if order_state == "paid":
+        paid_order(app)
+    else:
+        builders.add_order(app)
+    intent: Any = "pi_1" if order_state == "paid" else intent_naming_order()
+    if order_state == "none":
+        intent = example("payment_intent", id="pi_1", metadata={"order_id": "7"})
+    if kind == "refund":
+        path = "/v1/charges/ch_1"
+        body = refunded_charge(refund("re_1", 500), payment_intent=intent)
+        name = "charge.refunded"
+    else:
+        path = "/v1/disputes/dp_1"
+        body = example("dispute", id="dp_1", charge="ch_1", payment_intent=intent)
+        name = "charge.dispute.created"
+    builders.stripe_serves(fake_stripe, path, body)
+    _deliver(app, event(name, body))
+    assert _versions(app) == ({} if order_state == "none" else {"order-1": 1})
+    assert _gets(fake_stripe, path) == 1
+
+
+def test_an_invoice_marks_itself_and_its_membership_written_after_one_retrieve_each(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    renewal = builders.invoice(billing_reason="subscription_cycle")
+    builders.stripe_serves(fake_stripe, "/v1/invoices/in_1", renewal)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    _deliver(app, event("invoice.paid", renewal))
+    assert _versions(app) == {"in_1": 1, "sub_1": 1}
+    assert (
+        _gets(fake_stripe, "/v1/invoices/in_1"),
+        _gets(fake_stripe, "/v1/subscriptions/sub_1"),
+    ) == (1, 1)
