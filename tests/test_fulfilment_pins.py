@@ -570,3 +570,51 @@ def test_an_invoice_marks_itself_and_its_membership_written_after_one_retrieve_e
         _gets(fake_stripe, "/v1/invoices/in_1"),
         _gets(fake_stripe, "/v1/subscriptions/sub_1"),
     ) == (1, 1)
+
+
+def _refund_rows(app: Flask) -> list[tuple[str, int | None, str | None]]:
+    with app.app_context():
+        rows = db.session.execute(db.select(MoneyMovement).filter_by(kind="refund")).scalars()
+        return [(row.stripe_id, row.order_id, row.stripe_invoice_id) for row in rows]
+
+
+RENEWAL_INTENT = example("payment_intent", id="pi_renewal", metadata={}, invoice="in_2")
+
+
+@pytest.mark.parametrize(
+    ("fields", "recorded"),
+    [
+        pytest.param({"invoice": "in_2", "payment_intent": "pi_renewal"}, "in_2", id="old-shape"),
+        pytest.param({"payment_intent": RENEWAL_INTENT}, "in_2", id="intent-names-it"),
+        pytest.param(
+            {"payment_intent": {**RENEWAL_INTENT, "invoice": {"id": "in_2", "object": "invoice"}}},
+            "in_2",
+            id="intent-carries-it",
+        ),
+        pytest.param(
+            {"invoice": "in_3", "payment_intent": RENEWAL_INTENT}, "in_3", id="charge-first"
+        ),
+        pytest.param({"payment_intent": "pi_renewal"}, None, id="unknown"),
+    ],
+)
+def test_a_renewal_s_refund_is_booked_against_the_invoice_its_charge_paid(
+    app: Flask, fake_stripe: responses.RequestsMock, fields: dict[str, Any], recorded: str | None
+) -> None:
+    """A charge of no order (a membership's renewal) names its invoice itself (API
+    versions before 2025-03-31) or through its PaymentIntent, expanded with it."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    charge = refunded_charge(refund("re_1", 300), amount=900, **fields)
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    assert _refund_rows(app) == [("re_1", None, recorded)]
+
+
+def test_an_order_s_refund_is_booked_against_the_order_not_an_invoice(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    paid_order(app)
+    charge = refunded_charge(refund("re_1", 300), invoice="in_2", payment_intent=RENEWAL_INTENT)
+    charge["payment_intent"] = {**RENEWAL_INTENT, "id": "pi_1"}
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    assert _refund_rows(app) == [("re_1", 1, None)]
