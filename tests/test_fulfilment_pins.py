@@ -618,3 +618,71 @@ def test_an_order_s_refund_is_booked_against_the_order_not_an_invoice(
     builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
     _deliver(app, event("charge.refunded", charge))
     assert _refund_rows(app) == [("re_1", 1, None)]
+
+
+# --- where a printed book goes ---------------------------------------------------------------
+
+FULL_ADDRESS = {
+    "line1": "Flat 2",
+    "line2": " 14 Harbour Row ",
+    "city": "St Ives",
+    "state": "Cornwall",
+    "postal_code": "TR26 1LP",
+    "country": "GB",
+}
+LABEL = "Flat 2\n14 Harbour Row\nSt Ives\nCornwall\nTR26 1LP\nUnited Kingdom"
+
+
+@pytest.mark.parametrize(
+    ("fields", "recorded"),
+    [
+        pytest.param(
+            {
+                "collected_information": {
+                    "shipping_details": {"name": "Ada", "address": FULL_ADDRESS}
+                }
+            },
+            ("Ada", LABEL, None),
+            id="every-line",
+        ),
+        pytest.param(
+            {
+                "collected_information": None,
+                "shipping_details": {"name": "Ada", "address": {**FULL_ADDRESS, "line2": " "}},
+            },
+            ("Ada", LABEL.replace("14 Harbour Row\n", ""), None),
+            id="before-2025-03-31",
+        ),
+        pytest.param(
+            {
+                "collected_information": {"shipping_details": None},
+                "shipping_details": {"name": None, "address": {"country": None}},
+                "shipping_cost": {"amount_total": None, "shipping_rate": "shr_1"},
+                "total_details": {"amount_shipping": 285},
+            },
+            ("Kept", "Kept address", 285),
+            id="postage-from-the-totals",
+        ),
+        pytest.param(
+            {"shipping_cost": None, "total_details": {"amount_shipping": 285}},
+            ("Kept", "Kept address", None),
+            id="no-postage-chosen",
+        ),
+    ],
+)
+def test_a_printed_book_s_label_and_postage_are_what_the_session_collected(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    fields: dict[str, Any],
+    recorded: tuple[str, str, int | None],
+) -> None:
+    """Blank lines are left out, the country is named; what the session does not carry
+    leaves what was recorded before."""
+    builders.add_order(app)
+    _update_order(app, ships=True, shipping_name="Kept", shipping_address="Kept address")
+    nothing = dict.fromkeys(("collected_information", "shipping_details", "shipping_cost"))
+    session = builders.session(**{**nothing, **fields})
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.completed", session))
+    order = _order(app)
+    assert (order.shipping_name, order.shipping_address, order.shipping_amount) == recorded
