@@ -411,6 +411,7 @@ def test_another_payment_naming_a_paid_order_is_not_put_on_it(
         _deliver(app, event("charge.dispute.created", dispute))
     order = _order(app)
     assert (order.status, order.amount_refunded, order.payment_intent_id) == ("paid", 0, "pi_1")
+    assert _versions(app) == {}  # nothing of Quire's was written
 
 
 @pytest.mark.parametrize(
@@ -525,8 +526,11 @@ def test_a_session_marks_its_order_and_its_membership_written_after_one_retrieve
     _deliver(app, event("checkout.session.completed", session))
     assert _versions(app) == written
     assert _gets(fake_stripe, "/v1/checkout/sessions/cs_test_1") == 1
-    expected = "paid" if written else "pending"
-    assert _order(app).status == expected
+    order = _order(app)
+    if written:
+        assert (order.status, order.checkout_session_id) == ("paid", "cs_test_1")
+    else:
+        assert (order.status, order.checkout_session_id) == ("pending", order_session)
 
 
 @pytest.mark.parametrize("order_state", ["paid", "early", "none"])
@@ -686,3 +690,101 @@ def test_a_printed_book_s_label_and_postage_are_what_the_session_collected(
     _deliver(app, event("checkout.session.completed", session))
     order = _order(app)
     assert (order.shipping_name, order.shipping_address, order.shipping_amount) == recorded
+
+
+def test_a_listed_invoice_marks_only_itself_its_membership_is_the_subscription_list_s(
+    app: Flask, fake_stripe: responses.RequestsMock, runner: FlaskCliRunner
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    with app.app_context():
+        db.session.add(Customer(user_id=1, stripe_customer_id="cus_reader"))
+        db.session.commit()
+    renewal = builders.invoice("in_2", billing_reason="subscription_cycle")
+    _reconcile(fake_stripe, runner, subscriptions=[builders.subscription()], invoices=[renewal])
+    assert _versions(app) == {"sub_1": 1, "in_2": 1}
+    assert _payments(app) == [("in_2", 900)]
+
+
+# --- what a Checkout Session writes on its order ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("intent_status", "status"),
+    [
+        ("requires_payment_method", "payment_failed"),
+        ("canceled", "payment_failed"),
+        ("processing", "awaiting_payment"),
+        ("requires_action", "awaiting_payment"),
+    ],
+)
+def test_an_unpaid_session_s_order_fails_only_when_its_payment_did(
+    app: Flask, fake_stripe: responses.RequestsMock, intent_status: str, status: str
+) -> None:
+    builders.add_order(app)
+    session = failed_session()
+    session["payment_intent"]["status"] = intent_status
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.async_payment_failed", session))
+    order = _order(app)
+    assert (order.status, order.payment_status, order.payment_intent_id) == (
+        status,
+        "unpaid",
+        "pi_1",
+    )
+    assert order.last_error == (DECLINED[1] if status == "payment_failed" else None)
+
+
+def test_a_failed_payment_without_stripe_s_reason_keeps_the_one_known(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app)
+    _update_order(app, last_error="payment_failed code=expired_card decline_code=None")
+    session = failed_session()
+    session["payment_intent"]["last_payment_error"] = None
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.async_payment_failed", session))
+    order = _order(app)
+    assert (order.status, order.last_error) == (
+        "payment_failed",
+        "payment_failed code=expired_card decline_code=None",
+    )
+
+
+def test_a_session_s_ids_are_recorded_and_a_later_sighting_without_them_keeps_them(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership")
+    # The order's account owns it, whatever the subscription's metadata says.
+    sub = builders.subscription(metadata={"user_id": "99", "plan": "reader"})
+    session = membership_session(sub)
+    session.update(id="cs_test_1", customer="cus_reader")
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.completed", session))
+    first = _order(app)
+    recorded = (first.stripe_customer_id, first.stripe_subscription_id, first.amount_paid)
+    assert recorded == ("cus_reader", "sub_1", 900)
+    assert (first.status, first.payment_status) == ("paid", "paid")
+    later = {**session, "customer": None, "subscription": None}
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", later)
+    _deliver(app, event("checkout.session.completed", later))
+    again = _order(app)
+    assert (again.stripe_customer_id, again.stripe_subscription_id, again.paid_at) == (
+        "cus_reader",
+        "sub_1",
+        first.paid_at,
+    )
+    assert len(helpers.mails_to(app, "reader@example.com", "receipt")) == 1
+    assert _memberships(app) == [("sub_1", "active", 900)]
+    with app.app_context():
+        assert db.session.execute(db.select(Subscription.user_id)).scalar_one() == 1
+
+
+def test_an_open_session_changes_nothing_on_its_order(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app)
+    session = builders.session(status="open", payment_status="unpaid", customer="cus_reader")
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.completed", session))
+    order = _order(app)
+    assert (order.status, order.payment_status, order.stripe_customer_id) == ("pending", None, None)
