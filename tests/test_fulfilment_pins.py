@@ -18,7 +18,14 @@ from flask.testing import FlaskCliRunner
 
 from shop import stripe_api
 from shop.extensions import db
-from shop.models import Customer, MoneyMovement, ObjectVersion, Order, Subscription
+from shop.models import (
+    Customer,
+    MoneyMovement,
+    ObjectVersion,
+    Order,
+    Subscription,
+    from_timestamp,
+)
 from tests import builders, helpers
 from tests.stripe_fakes import event, example, listing
 
@@ -788,3 +795,101 @@ def test_an_open_session_changes_nothing_on_its_order(
     _deliver(app, event("checkout.session.completed", session))
     order = _order(app)
     assert (order.status, order.payment_status, order.stripe_customer_id) == ("pending", None, None)
+
+
+# --- what a membership records from its subscription -------------------------------------
+
+
+def _recorded_membership(app: Flask, fake_stripe: responses.RequestsMock, sub: Any) -> Subscription:
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
+    _deliver(app, event("customer.subscription.updated", sub))
+    with app.app_context():
+        row: Subscription = db.session.execute(db.select(Subscription)).scalar_one()
+        return row
+
+
+def price(lookup_key: str | None, metadata: dict[str, str], recurring: Any) -> dict[str, Any]:
+    return example(
+        "price",
+        id="price_x",
+        lookup_key=lookup_key,
+        metadata=metadata,
+        unit_amount=9000,
+        currency="GBP",
+        recurring=recurring,
+    )
+
+
+YEARLY = {"interval": "year", "interval_count": 1}
+
+
+@pytest.mark.parametrize(
+    ("item_price", "plan_key", "interval"),
+    [
+        pytest.param(price("plan:patron:year", {}, YEARLY), "patron", "year", id="lookup-key"),
+        pytest.param(
+            price(None, {"quire_key": "plan:patron:year"}, YEARLY), "patron", "year", id="quire-key"
+        ),
+        pytest.param(
+            price("book:the-salt-road", {}, None), "reader", None, id="not-a-membership-price"
+        ),
+        pytest.param(price(None, {}, YEARLY), "reader", "year", id="unknown-price"),
+    ],
+)
+def test_a_membership_s_plan_is_its_price_s_else_its_metadata_s(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    item_price: dict[str, Any],
+    plan_key: str,
+    interval: str | None,
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = builders.subscription()
+    sub["items"]["data"][0]["price"] = item_price
+    row = _recorded_membership(app, fake_stripe, sub)
+    assert (row.plan_key, row.interval, row.amount, row.currency) == (
+        plan_key,
+        interval,
+        9000,
+        "gbp",
+    )
+
+
+def test_a_membership_records_stripe_s_dates_and_choices(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = builders.subscription(
+        status="trialing",
+        cancel_at_period_end=True,
+        trial_end=1_800_000_000,
+        canceled_at=1_790_000_000,
+        start_date=1_780_000_000,
+        ended_at=None,
+    )
+    row = _recorded_membership(app, fake_stripe, sub)
+    assert (row.status, row.cancel_at_period_end, row.stripe_customer_id) == (
+        "trialing",
+        True,
+        "cus_reader",
+    )
+    assert (row.trial_end, row.canceled_at, row.started_at, row.ended_at) == (
+        from_timestamp(1_800_000_000),
+        from_timestamp(1_790_000_000),
+        from_timestamp(1_780_000_000),
+        None,
+    )
+
+
+def test_a_subscription_in_the_old_shape_has_its_period_on_itself(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = builders.subscription(current_period_end=1_850_000_000)
+    del sub["items"]["data"][0]["current_period_end"]
+    row = _recorded_membership(app, fake_stripe, sub)
+    assert row.current_period_end == from_timestamp(1_850_000_000)
+    without_items = builders.subscription(current_period_end=1_860_000_000, items=None)
+    row = _recorded_membership(app, fake_stripe, without_items)
+    assert (row.current_period_end, row.interval) == (from_timestamp(1_860_000_000), None)
+    assert row.amount == 900  # without items Stripe did not say: what was known stands
