@@ -20,6 +20,7 @@ from shop import stripe_api
 from shop.extensions import db
 from shop.models import (
     Customer,
+    Invoice,
     MoneyMovement,
     ObjectVersion,
     Order,
@@ -893,3 +894,111 @@ def test_a_subscription_in_the_old_shape_has_its_period_on_itself(
     row = _recorded_membership(app, fake_stripe, without_items)
     assert (row.current_period_end, row.interval) == (from_timestamp(1_860_000_000), None)
     assert row.amount == 900  # without items Stripe did not say: what was known stands
+
+
+# --- invoices and the ledger -------------------------------------------------------------------
+
+
+def test_an_invoice_is_recorded_as_stripe_has_it(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    failed = builders.invoice(
+        "in_2",
+        status="open",
+        billing_reason="subscription_cycle",
+        amount_due=900,
+        amount_paid=0,
+        attempt_count=None,
+        hosted_invoice_url="https://invoice.stripe.com/i/in_2",
+        created=1_780_000_000,
+        customer={"id": "cus_reader", "object": "customer"},
+    )
+    builders.stripe_serves(fake_stripe, "/v1/invoices/in_2", failed)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    _deliver(app, event("invoice.payment_failed", failed))
+    with app.app_context():
+        row = db.session.execute(db.select(Invoice)).scalar_one()
+        assert (row.stripe_invoice_id, row.stripe_subscription_id, row.stripe_customer_id) == (
+            "in_2",
+            "sub_1",
+            "cus_reader",
+        )
+        assert (row.status, row.billing_reason, row.currency) == (
+            "open",
+            "subscription_cycle",
+            "gbp",
+        )
+        assert (row.amount_due, row.amount_paid, row.attempt_count) == (900, 0, 0)
+        assert row.hosted_invoice_url == "https://invoice.stripe.com/i/in_2"
+        assert row.created_at == from_timestamp(1_780_000_000)
+    assert _payments(app) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "payment"),
+    [
+        pytest.param(
+            {"status_transitions": {"paid_at": 1_780_003_600}}, 1_780_003_600, id="paid-at"
+        ),
+        pytest.param({"status_transitions": {"paid_at": None}}, 1_780_000_000, id="created"),
+        pytest.param({"amount_paid": 0}, None, id="nothing-paid"),
+        pytest.param({"status": "open"}, None, id="not-paid"),
+        pytest.param({"billing_reason": "subscription_create"}, None, id="the-order-s"),
+    ],
+)
+def test_a_paid_renewal_is_a_payment_in_the_ledger_when_it_was_paid(
+    app: Flask, fake_stripe: responses.RequestsMock, fields: dict[str, Any], payment: int | None
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    shape = {"billing_reason": "subscription_cycle", "amount_paid": 720, "currency": "GBP"}
+    renewal = builders.invoice("in_2", created=1_780_000_000, **{**shape, **fields})
+    builders.stripe_serves(fake_stripe, "/v1/invoices/in_2", renewal)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    _deliver(app, event("invoice.paid", renewal))
+    with app.app_context():
+        rows = db.session.execute(db.select(MoneyMovement)).scalars()
+        found = [
+            (r.kind, r.stripe_id, r.amount, r.currency, r.stripe_invoice_id, r.occurred_at)
+            for r in rows
+        ]
+    expected = [("payment", "in_2", 720, "gbp", "in_2", from_timestamp(payment))]
+    assert found == (expected if payment else [])
+
+
+def test_a_refund_that_failed_after_it_was_recorded_leaves_the_ledger(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    """Stripe can fail a refund after it first reported it: the money stayed with the shop."""
+    paid_order(app)
+    for status, total in (("pending", 500), ("failed", 0)):
+        charge = refunded_charge(refund("re_1", 500, status), amount_refunded=total)
+        builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+        _deliver(app, event("charge.refunded", charge))
+        assert _refunds(app) == ([("re_1", 500, 1)] if total else [])
+
+
+@pytest.mark.parametrize(
+    ("refund_currency", "for_order", "currency"),
+    [("USD", True, "usd"), (None, True, "gbp"), (None, False, "eur")],
+)
+def test_a_refund_is_booked_in_its_own_currency_else_its_order_s_else_its_charge_s(
+    app: Flask,
+    fake_stripe: responses.RequestsMock,
+    refund_currency: str | None,
+    for_order: bool,
+    currency: str,
+) -> None:
+    if for_order:
+        paid_order(app)
+    given = {**refund("re_1", 500), "currency": refund_currency}
+    charge = refunded_charge(given, currency="eur", payment_intent="pi_1")
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    with app.app_context():
+        row = db.session.execute(db.select(MoneyMovement)).scalar_one()
+        assert (row.stripe_id, row.currency, row.occurred_at) == (
+            "re_1",
+            currency,
+            from_timestamp(PAID_AT),
+        )
