@@ -1002,3 +1002,59 @@ def test_a_refund_is_booked_in_its_own_currency_else_its_order_s_else_its_charge
             currency,
             from_timestamp(PAID_AT),
         )
+
+
+def coupon(**fields: Any) -> dict[str, Any]:
+    return example("coupon", id="c_1", **{"percent_off": None, "amount_off": None, **fields})
+
+
+def discounted(coupon: dict[str, Any] | None, end: int | None = None) -> dict[str, Any]:
+    return example("discount", id="di_1", end=end, source={"type": "coupon", "coupon": coupon})
+
+
+@pytest.mark.parametrize(
+    ("discounts", "amount"),
+    [
+        pytest.param(
+            [discounted(coupon(amount_off=150, currency="usd"))], 900, id="other-currency"
+        ),
+        pytest.param([discounted(coupon(amount_off=150, currency=None))], 750, id="same-currency"),
+        pytest.param([discounted(coupon(amount_off=1000, currency="gbp"))], 0, id="more-than-all"),
+        pytest.param([discounted(coupon())], 900, id="nothing-off"),
+        pytest.param(
+            [discounted(coupon(percent_off=20.0), end=builders.NOW + 86400)], 720, id="not-ended"
+        ),
+        pytest.param(
+            [{**discounted(None), "source": None, "coupon": coupon(percent_off=50.0)}],
+            450,
+            id="before-2025-the-coupon-on-the-discount",
+        ),
+        pytest.param([discounted(None)], None, id="coupon-unknown"),
+        pytest.param(
+            [
+                discounted(coupon(percent_off=10.0)),
+                discounted(coupon(amount_off=100, currency="gbp")),
+            ],
+            710,
+            id="one-after-another",
+        ),
+    ],
+)
+def test_what_a_membership_charges_after_its_discounts(
+    app: Flask, fake_stripe: responses.RequestsMock, discounts: list[Any], amount: int | None
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    row = _recorded_membership(app, fake_stripe, builders.subscription(discounts=discounts))
+    assert row.amount == amount
+
+
+def test_what_a_membership_of_several_items_charges(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = builders.subscription()
+    item = sub["items"]["data"][0]
+    extra = {**item, "id": "si_2", "quantity": 2, "price": {**item["price"], "unit_amount": 300}}
+    sub["items"]["data"] = [{**item, "quantity": None}, extra]
+    row = _recorded_membership(app, fake_stripe, sub)
+    assert (row.amount, row.currency) == (1500, "gbp")
