@@ -1058,3 +1058,33 @@ def test_what_a_membership_of_several_items_charges(
     sub["items"]["data"] = [{**item, "quantity": None}, extra]
     row = _recorded_membership(app, fake_stripe, sub)
     assert (row.amount, row.currency) == (1500, "gbp")
+
+
+@pytest.mark.parametrize(
+    ("fields", "ledger"),
+    [
+        pytest.param(
+            {"payment_intent": example("payment_intent", id="pi_1", created=1_780_000_000)},
+            [("cs_test_1", 1299, "gbp", 1_780_000_000)],
+            id="paid-when-its-intent-was-made",
+        ),
+        pytest.param(
+            {"payment_intent": None, "currency": None},
+            [("cs_test_1", 1299, "gbp", 1_770_000_000)],
+            id="else-when-the-session-was",
+        ),
+        pytest.param({"amount_total": None}, [], id="no-amount"),
+    ],
+)
+def test_a_paid_session_is_one_payment_in_the_ledger_dated_by_stripe(
+    app: Flask, fake_stripe: responses.RequestsMock, fields: dict[str, Any], ledger: list[Any]
+) -> None:
+    builders.add_order(app)
+    session = builders.session(**{"created": 1_770_000_000, "currency": "GBP", **fields})
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
+    _deliver(app, event("checkout.session.completed", session))
+    with app.app_context():
+        rows = db.session.execute(db.select(MoneyMovement)).scalars()
+        found = [(r.stripe_id, r.amount, r.currency, r.occurred_at) for r in rows]
+    assert found == [(i, a, c, from_timestamp(t)) for i, a, c, t in ledger]
+    assert _order(app).status == "paid"
