@@ -1088,3 +1088,15 @@ def test_a_paid_session_is_one_payment_in_the_ledger_dated_by_stripe(
         found = [(r.stripe_id, r.amount, r.currency, r.occurred_at) for r in rows]
     assert found == [(i, a, c, from_timestamp(t)) for i, a, c, t in ledger]
     assert _order(app).status == "paid"
+
+
+@pytest.mark.parametrize("gone", ["failed", "canceled"])
+def test_a_refund_that_gave_nothing_back_is_left_out_and_the_others_are_booked(
+    app: Flask, fake_stripe: responses.RequestsMock, gone: str
+) -> None:
+    paid_order(app)
+    charge = refunded_charge(refund("re_0", 200, gone), refund("re_1", 300), refund("re_2", 100))
+    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
+    _deliver(app, event("charge.refunded", charge))
+    assert _refunds(app) == [("re_1", 300, 1), ("re_2", 100, 1)]
+    assert (_order(app).status, _order(app).amount_refunded) == ("partially_refunded", 400)
