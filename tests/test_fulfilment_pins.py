@@ -41,6 +41,14 @@ def _deliver(app: Flask, body: dict[str, Any]) -> None:
     assert answer.status_code == 200, answer.text
 
 
+def _stripe_sends(
+    app: Flask, fake_stripe: responses.RequestsMock, path: str, event_type: str, body: Any
+) -> None:
+    """Stripe has `body` at `path` and sends an event of `event_type` about it."""
+    builders.stripe_serves(fake_stripe, path, body)
+    _deliver(app, event(event_type, body))
+
+
 def _order(app: Flask, order_id: int = 1) -> Order:
     with app.app_context():
         found = db.session.get(Order, order_id)
@@ -122,8 +130,13 @@ def intent_naming_order(order_id: int = 1) -> dict[str, Any]:
 def declined_card(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
     builders.add_order(app)
     session = failed_session()
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.async_payment_failed", session))
+    _stripe_sends(
+        app,
+        fake_stripe,
+        "/v1/checkout/sessions/cs_test_1",
+        "checkout.session.async_payment_failed",
+        session,
+    )
     order = _order(app)
     return order.status, order.last_error
 
@@ -133,8 +146,9 @@ def discounted_membership_bought(
 ) -> Any:
     builders.add_order(app, kind="membership", session_id="cs_sub")
     session = membership_session(discounted_subscription())
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_sub", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_sub", "checkout.session.completed", session
+    )
     return _memberships(app)
 
 
@@ -142,8 +156,9 @@ def shipping_chosen(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCli
     builders.add_order(app)
     _update_order(app, ships=True)
     session = shipped_session()
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", session
+    )
     order = _order(app)
     return order.shipping_amount, order.shipping_method
 
@@ -180,8 +195,7 @@ def discounted_membership_updated(
 ) -> Any:
     builders.add_order(app, kind="membership", session_id="cs_sub")
     sub = discounted_subscription()
-    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
-    _deliver(app, event("customer.subscription.updated", sub))
+    _stripe_sends(app, fake_stripe, "/v1/subscriptions/sub_1", "customer.subscription.updated", sub)
     return _memberships(app)
 
 
@@ -200,8 +214,7 @@ def early_dispute(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRu
     """A dispute that comes before the order's completion is recorded."""
     builders.add_order(app)
     dispute = example("dispute", id="dp_1", charge="ch_1", payment_intent=intent_naming_order())
-    builders.stripe_serves(fake_stripe, "/v1/disputes/dp_1", dispute)
-    _deliver(app, event("charge.dispute.created", dispute))
+    _stripe_sends(app, fake_stripe, "/v1/disputes/dp_1", "charge.dispute.created", dispute)
     order = _order(app)
     return order.status, order.payment_intent_id
 
@@ -212,8 +225,7 @@ def early_refund(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRun
     charge = builders.charge(
         amount_refunded=1299, refunded=True, payment_intent=intent_naming_order()
     )
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     order = _order(app)
     return order.status, order.amount_refunded, order.payment_intent_id
 
@@ -245,8 +257,7 @@ def paid_order(app: Flask) -> None:
 def refund_ledger(app: Flask, fake_stripe: responses.RequestsMock, _: FlaskCliRunner) -> Any:
     paid_order(app)
     charge = refunded_charge(refund("re_1", 500))
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     return _refunds(app)
 
 
@@ -393,8 +404,9 @@ def test_an_order_paid_in_full_by_a_discount_code_is_paid_with_nothing_in_the_le
     """A 100 %-off code: Stripe completes the session with no payment to take."""
     builders.add_order(app)
     free = builders.session(payment_status="no_payment_required", amount_total=0)
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", free)
-    _deliver(app, event("checkout.session.completed", free))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", free
+    )
     order = _order(app)
     assert (order.status, order.amount_paid, order.paid_at is not None) == ("paid", 0, True)
     assert _payments(app) == []
@@ -411,12 +423,10 @@ def test_another_payment_naming_a_paid_order_is_not_put_on_it(
     other = example("payment_intent", id="pi_other", metadata={"order_id": "1"})
     if kind == "refund":
         charge = builders.charge("ch_2", amount_refunded=1299, refunded=True, payment_intent=other)
-        builders.stripe_serves(fake_stripe, "/v1/charges/ch_2", charge)
-        _deliver(app, event("charge.refunded", charge))
+        _stripe_sends(app, fake_stripe, "/v1/charges/ch_2", "charge.refunded", charge)
     else:
         dispute = example("dispute", id="dp_2", charge="ch_2", payment_intent=other)
-        builders.stripe_serves(fake_stripe, "/v1/disputes/dp_2", dispute)
-        _deliver(app, event("charge.dispute.created", dispute))
+        _stripe_sends(app, fake_stripe, "/v1/disputes/dp_2", "charge.dispute.created", dispute)
     order = _order(app)
     assert (order.status, order.amount_refunded, order.payment_intent_id) == ("paid", 0, "pi_1")
     assert _versions(app) == {}  # nothing of Quire's was written
@@ -447,8 +457,7 @@ def test_a_membership_belongs_to_its_stripe_customer_s_account(
             db.session.add(Customer(user_id=customer_of, stripe_customer_id="cus_reader"))
             db.session.commit()
     sub = builders.subscription(metadata={"user_id": metadata_user, "plan": "reader"})
-    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
-    _deliver(app, event("customer.subscription.created", sub))
+    _stripe_sends(app, fake_stripe, "/v1/subscriptions/sub_1", "customer.subscription.created", sub)
     with app.app_context():
         row = db.session.execute(db.select(Subscription)).scalar_one()
         assert (row.user_id, row.stripe_customer_id) == (owner, "cus_reader")
@@ -476,8 +485,7 @@ def test_a_charge_s_refunded_amount_moves_the_order(
     refunded, even when Stripe's `refunded` flag is not yet set."""
     paid_order(app)
     charge = refunded_charge(*refunds, **charge_fields)
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     order = _order(app)
     assert (order.status, order.amount_refunded) == (status, refunded)
     assert [amount for _, amount, _ in _refunds(app)] == ([refunded] if refunded else [])
@@ -530,8 +538,9 @@ def test_a_session_marks_its_order_and_its_membership_written_after_one_retrieve
     written: dict[str, int],
 ) -> None:
     builders.add_order(app, session_id=order_session)
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", session
+    )
     assert _versions(app) == written
     assert _gets(fake_stripe, "/v1/checkout/sessions/cs_test_1") == 1
     order = _order(app)
@@ -563,8 +572,7 @@ def test_a_charge_or_dispute_marks_the_order_it_writes_after_one_retrieve(
         path = "/v1/disputes/dp_1"
         body = example("dispute", id="dp_1", charge="ch_1", payment_intent=intent)
         name = "charge.dispute.created"
-    builders.stripe_serves(fake_stripe, path, body)
-    _deliver(app, event(name, body))
+    _stripe_sends(app, fake_stripe, path, name, body)
     assert _versions(app) == ({} if order_state == "none" else {"order-1": 1})
     assert _gets(fake_stripe, path) == 1
 
@@ -616,8 +624,7 @@ def test_a_renewal_s_refund_is_booked_against_the_invoice_its_charge_paid(
     versions before 2025-03-31) or through its PaymentIntent, expanded with it."""
     builders.add_order(app, kind="membership", session_id="cs_sub")
     charge = refunded_charge(refund("re_1", 300), amount=900, **fields)
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     assert _refund_rows(app) == [("re_1", None, recorded)]
 
 
@@ -627,8 +634,7 @@ def test_an_order_s_refund_is_booked_against_the_order_not_an_invoice(
     paid_order(app)
     charge = refunded_charge(refund("re_1", 300), invoice="in_2", payment_intent=RENEWAL_INTENT)
     charge["payment_intent"] = {**RENEWAL_INTENT, "id": "pi_1"}
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     assert _refund_rows(app) == [("re_1", 1, None)]
 
 
@@ -694,8 +700,9 @@ def test_a_printed_book_s_label_and_postage_are_what_the_session_collected(
     _update_order(app, ships=True, shipping_name="Kept", shipping_address="Kept address")
     nothing = dict.fromkeys(("collected_information", "shipping_details", "shipping_cost"))
     session = builders.session(**{**nothing, **fields})
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", session
+    )
     order = _order(app)
     assert (order.shipping_name, order.shipping_address, order.shipping_amount) == recorded
 
@@ -731,8 +738,13 @@ def test_an_unpaid_session_s_order_fails_only_when_its_payment_did(
     builders.add_order(app)
     session = failed_session()
     session["payment_intent"]["status"] = intent_status
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.async_payment_failed", session))
+    _stripe_sends(
+        app,
+        fake_stripe,
+        "/v1/checkout/sessions/cs_test_1",
+        "checkout.session.async_payment_failed",
+        session,
+    )
     order = _order(app)
     assert (order.status, order.payment_status, order.payment_intent_id) == (
         status,
@@ -749,8 +761,13 @@ def test_a_failed_payment_without_stripe_s_reason_keeps_the_one_known(
     _update_order(app, last_error="payment_failed code=expired_card decline_code=None")
     session = failed_session()
     session["payment_intent"]["last_payment_error"] = None
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.async_payment_failed", session))
+    _stripe_sends(
+        app,
+        fake_stripe,
+        "/v1/checkout/sessions/cs_test_1",
+        "checkout.session.async_payment_failed",
+        session,
+    )
     order = _order(app)
     assert (order.status, order.last_error) == (
         "payment_failed",
@@ -766,15 +783,17 @@ def test_a_session_s_ids_are_recorded_and_a_later_sighting_without_them_keeps_th
     sub = builders.subscription(metadata={"user_id": "99", "plan": "reader"})
     session = membership_session(sub)
     session.update(id="cs_test_1", customer="cus_reader")
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", session
+    )
     first = _order(app)
     recorded = (first.stripe_customer_id, first.stripe_subscription_id, first.amount_paid)
     assert recorded == ("cus_reader", "sub_1", 900)
     assert (first.status, first.payment_status) == ("paid", "paid")
     later = {**session, "customer": None, "subscription": None}
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", later)
-    _deliver(app, event("checkout.session.completed", later))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", later
+    )
     again = _order(app)
     assert (again.stripe_customer_id, again.stripe_subscription_id, again.paid_at) == (
         "cus_reader",
@@ -792,8 +811,9 @@ def test_an_open_session_changes_nothing_on_its_order(
 ) -> None:
     builders.add_order(app)
     session = builders.session(status="open", payment_status="unpaid", customer="cus_reader")
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", session
+    )
     order = _order(app)
     assert (order.status, order.payment_status, order.stripe_customer_id) == ("pending", None, None)
 
@@ -802,8 +822,7 @@ def test_an_open_session_changes_nothing_on_its_order(
 
 
 def _recorded_membership(app: Flask, fake_stripe: responses.RequestsMock, sub: Any) -> Subscription:
-    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", sub)
-    _deliver(app, event("customer.subscription.updated", sub))
+    _stripe_sends(app, fake_stripe, "/v1/subscriptions/sub_1", "customer.subscription.updated", sub)
     with app.app_context():
         row: Subscription = db.session.execute(db.select(Subscription)).scalar_one()
         return row
@@ -973,8 +992,7 @@ def test_a_refund_that_failed_after_it_was_recorded_leaves_the_ledger(
     paid_order(app)
     for status, total in (("pending", 500), ("failed", 0)):
         charge = refunded_charge(refund("re_1", 500, status), amount_refunded=total)
-        builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-        _deliver(app, event("charge.refunded", charge))
+        _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
         assert _refunds(app) == ([("re_1", 500, 1)] if total else [])
 
 
@@ -993,8 +1011,7 @@ def test_a_refund_is_booked_in_its_own_currency_else_its_order_s_else_its_charge
         paid_order(app)
     given = {**refund("re_1", 500), "currency": refund_currency}
     charge = refunded_charge(given, currency="eur", payment_intent="pi_1")
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     with app.app_context():
         row = db.session.execute(db.select(MoneyMovement)).scalar_one()
         assert (row.stripe_id, row.currency, row.occurred_at) == (
@@ -1081,8 +1098,9 @@ def test_a_paid_session_is_one_payment_in_the_ledger_dated_by_stripe(
 ) -> None:
     builders.add_order(app)
     session = builders.session(**{"created": 1_770_000_000, "currency": "GBP", **fields})
-    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", session)
-    _deliver(app, event("checkout.session.completed", session))
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", session
+    )
     with app.app_context():
         rows = db.session.execute(db.select(MoneyMovement)).scalars()
         found = [(r.stripe_id, r.amount, r.currency, r.occurred_at) for r in rows]
@@ -1096,7 +1114,6 @@ def test_a_refund_that_gave_nothing_back_is_left_out_and_the_others_are_booked(
 ) -> None:
     paid_order(app)
     charge = refunded_charge(refund("re_0", 200, gone), refund("re_1", 300), refund("re_2", 100))
-    builders.stripe_serves(fake_stripe, "/v1/charges/ch_1", charge)
-    _deliver(app, event("charge.refunded", charge))
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     assert _refunds(app) == [("re_1", 300, 1), ("re_2", 100, 1)]
     assert (_order(app).status, _order(app).amount_refunded) == ("partially_refunded", 400)
