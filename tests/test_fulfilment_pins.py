@@ -1117,3 +1117,31 @@ def test_a_refund_that_gave_nothing_back_is_left_out_and_the_others_are_booked(
     _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     assert _refunds(app) == [("re_1", 300, 1), ("re_2", 100, 1)]
     assert (_order(app).status, _order(app).amount_refunded) == ("partially_refunded", 400)
+
+
+def test_a_membership_keeps_its_account_when_a_later_sighting_cannot_tell_whose_it_is(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    sub = builders.subscription(metadata={"user_id": "99", "plan": "reader"})
+    _stripe_sends(
+        app,
+        fake_stripe,
+        "/v1/checkout/sessions/cs_sub",
+        "checkout.session.completed",
+        membership_session(sub),
+    )
+    _stripe_sends(app, fake_stripe, "/v1/subscriptions/sub_1", "customer.subscription.updated", sub)
+    with app.app_context():
+        assert db.session.execute(db.select(Subscription.user_id)).scalar_one() == 1
+
+
+def test_an_older_sighting_of_a_charge_never_lowers_what_was_refunded(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    paid_order(app)
+    for refunds in ([refund("re_1", 500), refund("re_2", 300)], [refund("re_1", 500)]):
+        charge = refunded_charge(*refunds)
+        _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
+    order = _order(app)
+    assert (order.status, order.amount_refunded) == ("partially_refunded", 800)
