@@ -27,6 +27,7 @@ from shop.models import (
     Subscription,
     from_timestamp,
 )
+from shop.stripe_client import stripe_client
 from tests import builders, helpers
 from tests.stripe_fakes import event, example, listing
 
@@ -1145,3 +1146,24 @@ def test_an_older_sighting_of_a_charge_never_lowers_what_was_refunded(
         _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
     order = _order(app)
     assert (order.status, order.amount_refunded) == ("partially_refunded", 800)
+
+
+def test_a_sync_works_from_the_order_as_it_is_now_not_as_the_session_first_read_it(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    """A page that read the order, then recorded its session, after a refund was recorded
+    elsewhere in between: the order stays refunded, never slips back to paid."""
+    builders.add_order(app)
+    builders.stripe_serves(fake_stripe, "/v1/checkout/sessions/cs_test_1", builders.session())
+    with app.app_context():
+        shown = db.session.get(Order, 1)  # the page holds the order it read
+        assert shown is not None and shown.status == "pending"
+        db.session.commit()  # the session keeps what it read (no expiry on commit)
+        with db.engine.begin() as elsewhere:
+            elsewhere.execute(
+                db.update(Order).filter_by(id=1).values(status="refunded", amount_refunded=1299)
+            )
+        stripe_api.sync_checkout_session(stripe_client(), "cs_test_1")
+        db.session.commit()
+    order = _order(app)
+    assert (order.status, order.amount_refunded, order.amount_paid) == ("refunded", 1299, 1299)
