@@ -469,6 +469,7 @@ def test_a_membership_belongs_to_its_stripe_customer_s_account(
     [
         pytest.param([refund("re_1", 500, "failed")], {}, "paid", 0, id="failed-refund"),
         pytest.param([refund("re_1", 500)], {}, "partially_refunded", 500, id="partial"),
+        pytest.param([refund("re_1", 1)], {}, "partially_refunded", 1, id="a-penny"),
         pytest.param(
             [refund("re_1", 1299)], {"refunded": False}, "refunded", 1299, id="all-not-flagged"
         ),
@@ -1167,3 +1168,21 @@ def test_a_sync_works_from_the_order_as_it_is_now_not_as_the_session_first_read_
         db.session.commit()
     order = _order(app)
     assert (order.status, order.amount_refunded, order.amount_paid) == ("refunded", 1299, 1299)
+
+
+def test_an_early_refund_finds_the_order_its_payment_names_among_others_unpaid(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app)
+    builders.add_order(app, session_id="cs_test_2")
+    charge = builders.charge(
+        amount_refunded=1299, refunded=True, payment_intent=intent_naming_order(2)
+    )
+    _stripe_sends(app, fake_stripe, "/v1/charges/ch_1", "charge.refunded", charge)
+    first, second = _order(app, 1), _order(app, 2)
+    assert (first.status, first.payment_intent_id) == ("pending", None)
+    assert (second.status, second.amount_refunded, second.payment_intent_id) == (
+        "refunded",
+        1299,
+        "pi_1",
+    )
