@@ -552,20 +552,22 @@ def test_a_session_marks_its_order_and_its_membership_written_after_one_retrieve
         assert (order.status, order.checkout_session_id) == ("pending", order_session)
 
 
-@pytest.mark.parametrize("order_state", ["paid", "early", "none"])
+@pytest.mark.parametrize("order_state", ["paid", "paid-expanded", "early", "none"])
 @pytest.mark.parametrize("kind", ["refund", "dispute"])
 def test_a_charge_or_dispute_marks_the_order_it_writes_after_one_retrieve(
     app: Flask, fake_stripe: responses.RequestsMock, order_state: str, kind: str
 ) -> None:
-    """Paid: found by its payment; early: by the order id in the payment's metadata;
-    none: a payment of no order (a renewal), which marks nothing."""
-    if order_state == "paid":
+    """Paid: found by its payment (its intent an id, or expanded and naming the order);
+    early: by the order id in the payment's metadata; none: a payment of no order (a
+    renewal), which marks nothing."""
+    if order_state.startswith("paid"):
         paid_order(app)
     else:
         builders.add_order(app)
-    intent: Any = "pi_1" if order_state == "paid" else intent_naming_order()
-    if order_state == "none":
-        intent = example("payment_intent", id="pi_1", metadata={"order_id": "7"})
+    intent: Any = {
+        "paid": "pi_1",
+        "none": example("payment_intent", id="pi_1", metadata={"order_id": "7"}),
+    }.get(order_state, intent_naming_order())
     if kind == "refund":
         path = "/v1/charges/ch_1"
         body = refunded_charge(refund("re_1", 500), payment_intent=intent)
