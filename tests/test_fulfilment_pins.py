@@ -1188,3 +1188,13 @@ def test_an_early_refund_finds_the_order_its_payment_names_among_others_unpaid(
         1299,
         "pi_1",
     )
+
+
+def test_a_renewal_of_a_penny_is_a_payment_too(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    renewal = builders.invoice("in_2", billing_reason="subscription_cycle", amount_paid=1)
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    _stripe_sends(app, fake_stripe, "/v1/invoices/in_2", "invoice.paid", renewal)
+    assert _payments(app) == [("in_2", 1)]
