@@ -1198,3 +1198,14 @@ def test_a_renewal_of_a_penny_is_a_payment_too(
     builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
     _stripe_sends(app, fake_stripe, "/v1/invoices/in_2", "invoice.paid", renewal)
     assert _payments(app) == [("in_2", 1)]
+
+
+def test_an_order_of_a_penny_is_a_payment_too(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    builders.add_order(app)
+    penny = builders.session(amount_total=1)
+    _stripe_sends(
+        app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", penny
+    )
+    assert _payments(app) == [("cs_test_1", 1)]
