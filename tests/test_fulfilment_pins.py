@@ -1209,3 +1209,29 @@ def test_an_order_of_a_penny_is_a_payment_too(
         app, fake_stripe, "/v1/checkout/sessions/cs_test_1", "checkout.session.completed", penny
     )
     assert _payments(app) == [("cs_test_1", 1)]
+
+
+def test_a_membership_sync_works_from_the_row_as_it_is_now_not_as_first_read(
+    app: Flask, fake_stripe: responses.RequestsMock
+) -> None:
+    """Past due since a webhook recorded it, while a page held the row read before: the
+    grace period still counts from when Quire first saw it past due."""
+    builders.add_order(app, kind="membership", session_id="cs_sub")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    since = from_timestamp(builders.NOW - 86400)
+    with app.app_context():
+        stripe_api.sync_subscription(stripe_client(), "sub_1")
+        db.session.commit()
+        shown = db.session.execute(db.select(Subscription)).scalar_one()  # the page's row
+        assert shown.past_due_since is None
+        with db.engine.begin() as elsewhere:
+            elsewhere.execute(
+                db.update(Subscription).values(status="past_due", past_due_since=since)
+            )
+        late = builders.subscription(status="past_due")
+        builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", late)
+        stripe_api.sync_subscription(stripe_client(), "sub_1")
+        db.session.commit()
+    with app.app_context():
+        row = db.session.execute(db.select(Subscription)).scalar_one()
+        assert (row.status, row.past_due_since) == ("past_due", since)
