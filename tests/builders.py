@@ -21,7 +21,7 @@ from shop.models import (
     Subscription,
     User,
 )
-from tests.stripe_fakes import API, example
+from tests.stripe_fakes import API, answering, example
 
 NOW = int(time.time())
 
@@ -126,8 +126,10 @@ def charge(charge_id: str = "ch_1", **fields: Any) -> dict[str, Any]:
 def stripe_serves(
     mock: responses.RequestsMock, path: str, body: dict[str, Any], status: int = 200
 ) -> None:
-    """GET `path` (any query) answers `body`; replaces an earlier answer for it."""
-    mock.upsert("GET", re.compile(re.escape(API + path) + r"(\?.*)?$"), json=body, status=status)
+    """GET `path` (any query) answers `body` as Stripe would, its fields expanded only as
+    the request asks (`stripe_fakes.as_answered`); replaces an earlier answer for it."""
+    url = re.compile(re.escape(API + path) + r"(\?.*)?$")
+    mock.upsert(responses.CallbackResponse("GET", url, answering(body, status)))
 
 
 def add_order(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import importlib.util
 import json
 import re
 import threading
@@ -19,11 +20,12 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import requests
 import responses
 import stripe
+from stripe_sandbox.core.shapes import ONLY_WHEN_EXPANDED
 
 API = "https://api.stripe.com"
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe" / "fixtures3.json"
@@ -39,6 +41,94 @@ def example(resource: str, **fields: Any) -> dict[str, Any]:
     obj = copy.deepcopy(_examples()[resource])
     obj.update(fields)
     return obj
+
+
+@cache
+def _generator() -> Any:
+    """The sandbox's table generator, whose readers of the SDK's annotations say which
+    fields each object can expand."""
+    path = Path(__file__).parent.parent / "stripe_sandbox" / "scripts" / "generate_tables.py"
+    spec = importlib.util.spec_from_file_location("stripe_sandbox_tables", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def expandable(object_type: str) -> frozenset[str]:
+    """The dotted paths, within an object of `object_type`, that `expand[]` may name: the
+    SDK's `ExpandableField` annotations, and the fields Stripe includes only when asked."""
+    generator = _generator()
+    included = frozenset(ONLY_WHEN_EXPANDED.get(object_type, ()))
+    if object_type not in generator.OBJECT_CLASSES:
+        return included
+    return frozenset(generator._expandable_paths(generator._object_class(object_type))) | included
+
+
+def _ids(value: Any) -> Any:
+    """An expandable field as Stripe sends it unexpanded: the id of each object in it."""
+    if isinstance(value, list):
+        return [_ids(item) for item in value]
+    if isinstance(value, dict) and "id" in value:
+        return value["id"]
+    return value
+
+
+def _answered(node: Any, wanted: list[list[str]], owner: str | None, prefix: str) -> Any:
+    """`node` with its expandable fields collapsed unless `wanted` (paths below `node`)
+    names them; `owner` is the type of the object `node` lies in, `prefix` the path from
+    that object to `node`."""
+    if isinstance(node, list):
+        return [_answered(item, wanted, owner, prefix) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("object"), str):
+        owner, prefix = node["object"], ""
+    paths = expandable(owner) if owner else frozenset()
+    hidden = ONLY_WHEN_EXPANDED.get(owner or "", ())
+    out: dict[str, Any] = {}
+    for name, value in node.items():
+        path = prefix + name
+        below = [rest[1:] for rest in wanted if rest[0] == name]
+        deeper = [rest for rest in below if rest]
+        if path in paths and not below:
+            if path not in hidden:
+                out[name] = _ids(value)
+        elif path in paths:
+            out[name] = _answered(value, deeper, None, "")
+        elif any(p.startswith(path + ".") for p in paths):
+            out[name] = _answered(value, deeper, owner, path + ".")
+        else:
+            out[name] = _answered(value, deeper, None, "")
+    return out
+
+
+def as_answered(body: Any, expand: list[str]) -> Any:
+    """`body` (a test's object or list, expanded as far as the test likes) as Stripe
+    answers a request with these `expand[]` paths: every expandable field not named is
+    the id of its object, and the fields Stripe includes only when asked (`charge.refunds`,
+    Checkout `line_items`, …) are left out unless named. A list's items are reached with
+    `data.`, as in Stripe's own expand paths."""
+    return _answered(copy.deepcopy(body), [path.split(".") for path in expand], None, "")
+
+
+def expand_of(url: str) -> list[str]:
+    """The `expand[]` paths of a GET request's URL, in order."""
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    return [value for key, value in query if re.fullmatch(r"expand\[\d*\]", key)]
+
+
+def answering(body: Any, status: int = 200) -> Callable[[Any], tuple[int, dict[str, str], str]]:
+    """A `responses` callback answering `body` (kept as it is now) with what the request
+    asks to expand, as Stripe would; an error body is answered as it is."""
+    kept = copy.deepcopy(body)
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        shown = as_answered(kept, expand_of(request.url)) if status < 400 else kept
+        return status, {}, json.dumps(shown)
+
+    return answer
 
 
 def listing(url: str, data: list[dict[str, Any]], has_more: bool = False) -> dict[str, Any]:
@@ -251,7 +341,7 @@ def _nested(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 class FakePortalConfigurations:
     """Stripe's billing portal configurations over `responses`: list (`is_default`,
-    `active`), create (the first one is the default) and update (features merged
+    `active`; the plan-switch products only when expanded), create (the first one is the default) and update (features merged
     per feature, as Stripe does). Writes are kept in `writes`."""
 
     def __init__(self, mock: Any) -> None:
@@ -280,7 +370,8 @@ class FakePortalConfigurations:
             for key in ("is_default", "active"):
                 if key in params:
                     items = [c for c in items if c[key] == (params[key] == "true")]
-            return 200, {}, json.dumps(listing("/v1/billing_portal/configurations", items))
+            found = listing("/v1/billing_portal/configurations", items)
+            return 200, {}, json.dumps(as_answered(found, expand_of(request.url)))
         self.writes.append(params)
         if len(parts) == 4:
             config = self.configurations[parts[3]]
@@ -422,7 +513,7 @@ class FakeCheckoutSessions:
         found = self.sessions.get(self._id(request))
         if found is None:
             return 404, {}, json.dumps({"error": {"type": "invalid_request_error"}})
-        return 200, {}, json.dumps(found)
+        return 200, {}, json.dumps(as_answered(found, expand_of(request.url)))
 
     def _expire(self, request: Any) -> tuple[int, dict[str, str], str]:
         session_id = self._id(request)
@@ -578,7 +669,8 @@ class SlowStripe:
     def _answer(self, request: Any) -> tuple[int, dict[str, str], str]:
         path = request.path_url.split("?")[0]
         with self.lock:
-            body = json.dumps(self.objects[path])  # Stripe's state when the request arrives
+            # Stripe's state when the request arrives, expanded as the request asks.
+            body = json.dumps(as_answered(self.objects[path], expand_of(request.url)))
             gates = self.gates.get(path)
             gate = gates.pop(0) if gates else None
             if gate is None and path in self.holding:
