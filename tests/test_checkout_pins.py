@@ -1,0 +1,359 @@
+"""Checkout's limits and what it sends to Stripe, pinned at their edges: exactly the limit
+allowed and one over refused; the Checkout Session's parameters as Stripe receives them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+
+from shop.catalogue import Catalogue
+from shop.catalogue_source import loaded_catalogue
+from shop.checkout import cart, orders, stock
+from shop.extensions import db
+from shop.models import Order, StockLevel, Subscription, User
+from shop.stripe_api import idempotency_key
+from tests.helpers import TEST_CATALOGUE, level
+from tests.stripe_fakes import API, FakeStripe
+
+LETTERS = "letters-from-the-lighthouse"  # 5 copies allotted, 2200 each
+SESSIONS = "/v1/checkout/sessions"
+
+
+@pytest.fixture
+def in_app(app: Flask) -> Iterator[Catalogue]:
+    """An application context on `app`; its catalogue."""
+    with app.app_context():
+        yield loaded_catalogue(app)
+
+
+def user_named(email: str = "reader@example.com") -> User:
+    user: User = db.session.execute(db.select(User).filter_by(email=email)).scalar_one()
+    return user
+
+
+def add_subscription(user_id: int, status: str, sub_id: str = "sub_1", **fields: Any) -> None:
+    db.session.add(
+        Subscription(
+            stripe_subscription_id=sub_id,
+            user_id=user_id,
+            stripe_customer_id="cus_reader",
+            plan_key=fields.pop("plan_key", "reader"),
+            interval=fields.pop("interval", "month"),
+            status=status,
+            **fields,
+        )
+    )
+    db.session.commit()
+
+
+def taken(key: str, held: int = 0, sold: int = 0) -> None:
+    """`held` and `sold` copies of `key` already gone from the shelf."""
+    db.session.add(StockLevel(book_key=key, held=held, sold=sold))
+    db.session.commit()
+
+
+# --- one membership at a time -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["trialing", "active", "past_due"])
+def test_a_member_is_refused_a_second_membership(
+    in_app: Catalogue, add_user: Callable[..., int], status: str
+) -> None:
+    user_id = add_user()
+    add_subscription(user_id, status)
+    with pytest.raises(orders.CheckoutRefused, match="You are a member already"):
+        orders.order_membership(in_app, user_named(), "patron", "year")
+    assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 0
+
+
+@pytest.mark.parametrize("status", ["canceled", "incomplete_expired", "unpaid"])
+def test_a_former_member_or_another_shopper_s_membership_does_not_stop_a_sign_up(
+    in_app: Catalogue, add_user: Callable[..., int], status: str
+) -> None:
+    user_id = add_user()
+    other_id = add_user("other@example.com")
+    add_subscription(user_id, status)
+    add_subscription(other_id, "active", sub_id="sub_other")
+    order = orders.order_membership(in_app, user_named(), "patron", "year")
+    assert (order.status, order.amount_total, order.user_id) == ("pending", 25000, user_id)
+    assert orders.current_membership(user_named()) is None
+
+
+def test_the_newest_live_membership_is_the_current_one(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    user_id = add_user()
+    add_subscription(user_id, "active", "sub_old", plan_key="reader")
+    add_subscription(user_id, "trialing", "sub_new", plan_key="patron")
+    add_subscription(user_id, "canceled", "sub_gone", plan_key="reader")
+    current = orders.current_membership(user_named())
+    assert current is not None and current.stripe_subscription_id == "sub_new"
+
+
+def test_a_member_pressing_subscribe_opens_no_payment_a_non_member_does(
+    app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    with app.app_context():
+        add_subscription(shopper, "active")
+    member = client.post("/checkout/memberships/patron", data={"interval": "year"})
+    assert member.status_code == 303 and "/switch" in member.location
+    assert stripe_shop.sessions.created == []
+    with app.app_context():
+        db.session.execute(db.update(Subscription).values(status="canceled"))
+        db.session.commit()
+    again = client.post("/checkout/memberships/reader", data={"interval": "month"})
+    assert again.location == "https://checkout.stripe.com/c/pay/cs_test_1"
+    assert len(stripe_shop.sessions.created) == 1
+
+
+# --- stock: the last copy can be bought, one more cannot --------------------------------
+
+
+def test_the_last_copies_can_go_in_the_basket_one_more_cannot(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    taken(LETTERS, held=1, sold=1)  # 3 of 5 left
+    basket = cart.UserBasket(user_named())
+    with pytest.raises(orders.CheckoutRefused, match="Only 3 copies of Letters"):
+        cart.add(in_app, basket, LETTERS, 4, set())
+    assert basket.lines() == {}
+    assert cart.add(in_app, basket, LETTERS, 3, set()) == (
+        "Added Letters from the Lighthouse to your basket."
+    )
+    assert basket.lines() == {LETTERS: 3}
+    with pytest.raises(orders.CheckoutRefused, match="Only 3 copies"):
+        cart.add(in_app, basket, LETTERS, 1, set())  # 3 in the basket plus one
+    assert basket.lines() == {LETTERS: 3}
+
+
+def test_no_copy_left_says_sold_out(in_app: Catalogue, add_user: Callable[..., int]) -> None:
+    add_user()
+    taken(LETTERS, sold=5)
+    with pytest.raises(orders.CheckoutRefused, match="Sorry, Letters from the Lighthouse is sold"):
+        cart.add(in_app, cart.UserBasket(user_named()), LETTERS, 1, set())
+
+
+def test_the_last_copy_is_held_for_one_shopper_and_refused_to_the_next(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    add_user("other@example.com")
+    taken(LETTERS, sold=4)
+    order = orders.order_book(in_app, user_named(), LETTERS, 1, ship_to="GB")
+    assert order.stock_state == "held"
+    assert stock.available(in_app.book(LETTERS)) == 0  # type: ignore[arg-type]
+    with pytest.raises(orders.CheckoutRefused, match="Sorry, Letters from the Lighthouse is sold"):
+        orders.order_book(in_app, user_named("other@example.com"), LETTERS, 1, ship_to="GB")
+    db.session.rollback()
+    assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 1
+
+
+def test_copies_fewer_than_wanted_are_named_when_an_order_is_refused(
+    app: Flask, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    with app.app_context():
+        catalogue = loaded_catalogue(app)
+        taken(LETTERS, held=2)
+        with pytest.raises(orders.CheckoutRefused, match="Only 3 copies of Letters"):
+            orders.order_book(catalogue, user_named(), LETTERS, 4, ship_to="GB", max_held=10)
+        orders.order_book(catalogue, user_named(), LETTERS, 3, ship_to="GB", max_held=10)
+    assert level(app) == (5, 0)
+
+
+# --- limits: MAX_QUANTITY, MAX_LINES, DEFAULT_MAX_HELD_COPIES ---------------------------
+
+
+def test_ten_copies_of_a_book_are_allowed_eleven_refused(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    with pytest.raises(orders.CheckoutRefused, match="between 1 and 10"):
+        orders.order_book(in_app, user, "the-salt-road", 11, ship_to="GB", max_held=20)
+    with pytest.raises(orders.CheckoutRefused, match="between 1 and 10"):
+        orders.order_book(in_app, user, "the-salt-road", 0, ship_to="GB", max_held=20)
+    order = orders.order_book(in_app, user, "the-salt-road", 10, ship_to="GB", max_held=20)
+    assert [(i.item_key, i.quantity) for i in order.items] == [("the-salt-road", 10)]
+    assert order.amount_total == 12990
+
+    basket = cart.UserBasket(user)
+    cart.add(in_app, basket, "winter-orchard", 10, set())
+    with pytest.raises(orders.CheckoutRefused, match="between 1 and 10"):
+        cart.add(in_app, basket, "winter-orchard", 1, set())
+    with pytest.raises(orders.CheckoutRefused, match="between 1 and 10"):
+        cart.change(in_app, basket, "winter-orchard", 11, set())
+    cart.change(in_app, basket, "winter-orchard", 1, set())
+    assert basket.lines() == {"winter-orchard": 1}
+
+
+def test_an_account_holds_five_copies_by_default_not_six(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    orders.order_book(in_app, user, "the-salt-road", 3, ship_to="GB")
+    orders.order_book(in_app, user, "winter-orchard", 2, ship_to="GB")  # 5 held in all
+    with pytest.raises(orders.CheckoutRefused, match=r"at most 5 copies .* \(you hold 5\)"):
+        orders.order_book(in_app, user, "quiet-machines", 1, ship_to="GB")
+    db.session.rollback()
+    assert orders.order_book(in_app, user, "salt-road-ebook", 1).stock_state == "none"
+    assert stock.DEFAULT_MAX_HELD_COPIES == 5  # the config's MAX_HELD_COPIES default too
+
+
+def eleven_books_catalogue(tmp_path: Path) -> str:
+    """The test catalogue with four more printed books: eleven in all."""
+    raw = yaml.safe_load(TEST_CATALOGUE.read_text())
+    for n in range(4):
+        raw["books"].append(
+            {
+                "key": f"extra-{n}",
+                "title": f"Extra {n}",
+                "author": "A. N. Author",
+                "description": "One more book.",
+                "price": 500,
+                "format": "print",
+                "image": "covers/winter-orchard.svg",
+            }
+        )
+    path = tmp_path / "eleven.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return str(path)
+
+
+def test_a_basket_holds_ten_different_books_not_eleven(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    app = make_app(CATALOGUE_PATH=eleven_books_catalogue(tmp_path))
+    with app.app_context():
+        db.create_all()
+        catalogue = loaded_catalogue(app)
+        keys = [book.key for book in catalogue.books]
+        assert len(keys) == 11
+        store: dict[str, Any] = {}
+        basket = cart.SessionBasket(store)
+        for key in keys[:10]:
+            cart.add(catalogue, basket, key, 1, set())
+        with pytest.raises(orders.CheckoutRefused, match="at most 10 different books"):
+            cart.add(catalogue, basket, keys[10], 1, set())
+        assert set(basket.lines()) == set(keys[:10])
+        cart.add(catalogue, basket, keys[0], 1, set())  # more of one already in: fine
+        assert basket.lines()[keys[0]] == 2
+
+        # Merging at sign-in keeps to ten too: the eleventh book stays out.
+        user = User(email="reader@example.com")
+        user.set_password("correct horse battery")
+        db.session.add(user)
+        db.session.commit()
+        cart.merge(catalogue, user, {key: 1 for key in keys})
+        assert list(cart.UserBasket(user).lines()) == keys[:10]
+
+
+# --- the signed-out basket in the session cookie ----------------------------------------
+
+
+def test_a_basket_kept_in_a_shopper_s_session_by_the_last_release_still_shows(
+    client: FlaskClient,
+) -> None:
+    with client.session_transaction() as session:
+        session["basket"] = {"winter-orchard": 2, "the-salt-road": 0}
+    page = client.get("/cart").text
+    assert "Winter Orchard" in page and "£20.00" in page
+    assert "The Salt Road" not in page
+    client.post("/cart/books/the-salt-road", data={"quantity": "1"})
+    with client.session_transaction() as session:
+        assert session["basket"] == {"winter-orchard": 2, "the-salt-road": 1}
+
+
+def test_a_session_basket_puts_and_takes_out(app: Flask) -> None:
+    store: dict[str, Any] = {"basket": "not a basket"}
+    basket = cart.SessionBasket(store)
+    assert basket.lines() == {}
+    basket.put("the-salt-road", 2)
+    basket.put("winter-orchard", 1)
+    assert store == {"basket": {"the-salt-road": 2, "winter-orchard": 1}}
+    basket.put("the-salt-road", 0)
+    basket.put("not-there", 0)
+    assert store == {"basket": {"winter-orchard": 1}}
+    basket.clear()
+    assert store == {}
+    basket.clear()
+    assert store == {}
+
+
+# --- what Stripe receives ---------------------------------------------------------------
+
+
+def test_a_basket_s_session_is_sent_to_stripe_exactly(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    client.post("/cart/books/the-salt-road", data={"quantity": "2"})
+    client.post(f"/cart/books/{LETTERS}", data={"quantity": "1"})
+    before = int(time.time())
+    response = client.post("/cart/checkout", data={"ship_to": "gb"})
+    after = int(time.time()) + 1
+    assert response.location == "https://checkout.stripe.com/c/pay/cs_test_1"
+    with app.app_context():
+        order = db.session.execute(db.select(Order)).scalar_one()
+        order_id, created_at, expires_at = order.id, order.created_at, order.expires_at
+        assert (order.ship_to_country, order.amount_total) == ("GB", 4798)
+        assert order.checkout_session_id == "cs_test_1"
+    expiry = int(expires_at.timestamp())
+    assert before + 31 * 60 <= expiry <= after + 31 * 60  # Stripe's 30 minutes, and one
+    metadata = {"order_id": str(order_id), "user_id": str(shopper)}
+    assert stripe_shop.sessions.created == [
+        {
+            "customer": "cus_reader",
+            "line_items": [
+                {"price": "price_book_the-salt-road", "quantity": "2"},
+                {"price": f"price_book_{LETTERS}", "quantity": "1"},
+            ],
+            "success_url": (
+                f"http://shop.test/orders/{order_id}/confirmation"
+                "?session_id={CHECKOUT_SESSION_ID}"
+            ),
+            "cancel_url": f"http://shop.test/orders/{order_id}/cancelled",
+            "client_reference_id": f"order-{order_id}",
+            "metadata": metadata,
+            "allow_promotion_codes": "true",
+            "saved_payment_method_options": {
+                "payment_method_save": "enabled",
+                "allow_redisplay_filters": ["always"],
+            },
+            "mode": "payment",
+            "payment_intent_data": {"metadata": metadata},
+            "shipping_address_collection": {"allowed_countries": ["GB"]},
+            "shipping_options": [  # £47.98 of books to the UK: free from £30
+                {
+                    "shipping_rate_data": {
+                        "type": "fixed_amount",
+                        "display_name": "Free postage (Royal Mail 2nd class)",
+                        "fixed_amount": {"amount": "0", "currency": "gbp"},
+                        "metadata": {"quire_rate": "second-class"},
+                        "delivery_estimate": {
+                            "minimum": {"unit": "business_day", "value": "2"},
+                            "maximum": {"unit": "business_day", "value": "3"},
+                        },
+                    }
+                }
+            ],
+            "expires_at": str(expiry),
+        }
+    ]
+    (create,) = [c.request for c in fake_stripe.calls if c.request.url == API + SESSIONS]
+    assert create.headers["Idempotency-Key"] == idempotency_key(
+        "checkout", order_id, created_at.isoformat(), 0
+    )
