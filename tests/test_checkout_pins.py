@@ -16,10 +16,12 @@ from flask.testing import FlaskClient
 
 from shop.catalogue import Catalogue
 from shop.catalogue_source import loaded_catalogue
-from shop.checkout import cart, orders, stock
+from shop.checkout import cart, orders, sessions, stock
+from shop.checkout.prices import PriceDirectory
 from shop.extensions import db
 from shop.models import Order, StockLevel, Subscription, User
 from shop.stripe_api import idempotency_key
+from shop.stripe_client import stripe_client
 from tests.helpers import TEST_CATALOGUE, level
 from tests.stripe_fakes import API, FakeStripe
 
@@ -357,3 +359,118 @@ def test_a_basket_s_session_is_sent_to_stripe_exactly(
     assert create.headers["Idempotency-Key"] == idempotency_key(
         "checkout", order_id, created_at.isoformat(), 0
     )
+
+
+@pytest.mark.parametrize(
+    ("plan", "interval", "amount", "trial"),
+    [("reader", "month", 900, {"trial_period_days": "14"}), ("patron", "year", 25000, {})],
+)
+def test_a_membership_s_session_is_sent_to_stripe_exactly(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    fake_stripe: responses.RequestsMock,
+    plan: str,
+    interval: str,
+    amount: int,
+    trial: dict[str, str],
+) -> None:
+    stripe_shop.prices.prices = {**stripe_shop.prices.prices, "plan:patron:year": 25000}
+    response = client.post(f"/checkout/memberships/{plan}", data={"interval": interval})
+    assert response.location == "https://checkout.stripe.com/c/pay/cs_test_1"
+    with app.app_context():
+        order = db.session.execute(db.select(Order)).scalar_one()
+        order_id, created_at = order.id, order.created_at
+        assert (order.amount_total, order.expires_at) == (amount, None)
+    metadata = {"order_id": str(order_id), "user_id": str(shopper)}
+    assert stripe_shop.sessions.created == [
+        {
+            "customer": "cus_reader",
+            "line_items": [{"price": f"price_plan_{plan}_{interval}", "quantity": "1"}],
+            "success_url": (
+                f"http://shop.test/orders/{order_id}/confirmation"
+                "?session_id={CHECKOUT_SESSION_ID}"
+            ),
+            "cancel_url": f"http://shop.test/orders/{order_id}/cancelled",
+            "client_reference_id": f"order-{order_id}",
+            "metadata": metadata,
+            "allow_promotion_codes": "true",
+            "saved_payment_method_options": {
+                "payment_method_save": "enabled",
+                "allow_redisplay_filters": ["always"],
+            },
+            "mode": "subscription",
+            "subscription_data": {"metadata": {**metadata, "plan": plan}, **trial},
+        }
+    ]
+    (create,) = [c.request for c in fake_stripe.calls if c.request.url == API + SESSIONS]
+    assert create.headers["Idempotency-Key"] == idempotency_key(
+        "checkout", order_id, created_at.isoformat(), 0
+    )
+
+
+class FakeClock:
+    """`time` for `sessions`: sleeping moves the monotonic clock on, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def test_a_second_checkout_click_waits_ten_seconds_for_the_first_page_then_opens_one(
+    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(sessions, "time", clock)
+    with app.app_context():
+        catalogue = loaded_catalogue(app)
+        user = user_named()
+        cart.UserBasket(user).put("winter-orchard", 1)
+        # The first click made the order and is still opening its page.
+        first, made = cart.checkout_order(
+            catalogue, user, {"winter-orchard": 1}, max_held=5, ship_to="GB"
+        )
+        assert made
+        started = sessions.checkout_basket(
+            stripe_client(),
+            PriceDirectory.of(app),
+            catalogue,
+            user,
+            urls_for,
+            max_held=5,
+            ship_to="gb",
+        )
+        assert started.order.id == first.id
+        assert started.url == "https://checkout.stripe.com/c/pay/cs_test_1"
+    assert 9.9 < clock.slept < 10.2  # in steps of a tenth
+    assert len(stripe_shop.sessions.created) == 1
+
+
+def urls_for(order: Order) -> sessions.ReturnUrls:
+    return sessions.ReturnUrls(
+        success=f"http://shop.test/orders/{order.id}?session_id={sessions.SESSION_ID_PLACEHOLDER}",
+        cancel=f"http://shop.test/orders/{order.id}/cancelled",
+    )
+
+
+def test_a_paid_order_sends_the_shopper_to_its_confirmation_with_the_session_id(
+    app: Flask, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    with app.app_context():
+        order = orders.order_book(loaded_catalogue(app), user_named(), "salt-road-ebook", 1)
+        order.status = "paid"
+        order.checkout_session_id = "cs_test_paid"
+        db.session.commit()
+        started = sessions.continue_checkout(
+            stripe_client(), PriceDirectory.of(app), order, urls_for(order)
+        )
+        assert started.url == f"http://shop.test/orders/{order.id}?session_id=cs_test_paid"
+    assert stripe_shop.sessions.created == []
