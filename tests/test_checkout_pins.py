@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 import responses
+import stripe
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shop.catalogue import Catalogue
+from shop.catalogue import Catalogue, LookupKey, SellingPrice
 from shop.catalogue_source import loaded_catalogue
-from shop.checkout import cart, orders, sessions, stock
-from shop.checkout.prices import PriceDirectory
+from shop.checkout import cart, orders, prices, sessions, stock
+from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
-from shop.models import Order, StockLevel, Subscription, User
+from shop.models import Order, StockLevel, StripePrice, Subscription, User, utcnow
 from shop.stripe_api import idempotency_key
 from shop.stripe_client import stripe_client
 from tests.helpers import TEST_CATALOGUE, level
@@ -474,3 +475,125 @@ def test_a_paid_order_sends_the_shopper_to_its_confirmation_with_the_session_id(
         )
         assert started.url == f"http://shop.test/orders/{order.id}?session_id=cs_test_paid"
     assert stripe_shop.sessions.created == []
+
+
+# --- prices: what checkout sells at, checked against the catalogue ----------------------
+
+
+def recorded_price(key: str, price_id: str, amount: int, interval: str | None = None) -> None:
+    db.session.add(
+        StripePrice(
+            lookup_key=key,
+            stripe_price_id=price_id,
+            amount=amount,
+            currency="gbp",
+            interval=interval,
+            synced_at=utcnow(),
+        )
+    )
+    db.session.commit()
+
+
+def test_a_price_stripe_sells_at_another_amount_or_interval_is_named_with_the_fix(
+    app: Flask, stripe_shop: FakeStripe
+) -> None:
+    directory = PriceDirectory()
+    with app.app_context():
+        recorded_price("plan:patron:year", "price_old", 20000, "year")
+        recorded_price("plan:patron:month", "price_monthly", 2500, "year")
+        recorded_price("book:winter-orchard", "price_wo", 1000)
+        wanted = SellingPrice(LookupKey("plan:patron:year"), 25000, "gbp", "year")
+        with pytest.raises(CatalogueNotSynced) as refused:
+            directory.resolve(stripe_client(), wanted)
+        assert str(refused.value) == (
+            "plan:patron:year: the catalogue says £250.00/year but Stripe's price price_old "
+            "is £200.00/year; run `flask --app wsgi catalog sync`"
+        )
+        assert refused.value.lookup_key == "plan:patron:year"
+        monthly = SellingPrice(LookupKey("plan:patron:month"), 2500, "gbp", "month")
+        with pytest.raises(CatalogueNotSynced, match=r"says £25\.00/month but .* is £25\.00/year"):
+            directory.resolve(stripe_client(), monthly)
+        book = SellingPrice(LookupKey("book:winter-orchard"), 1000, "gbp")
+        assert directory.resolve(stripe_client(), book) == "price_wo"
+        in_euros = SellingPrice(LookupKey("book:winter-orchard"), 1000, "eur")
+        with pytest.raises(CatalogueNotSynced, match=r"says €10\.00 but .* is £10\.00;"):
+            directory.resolve(stripe_client(), in_euros)
+    assert stripe_shop.price_lists == 0  # every key was recorded: Stripe is not asked
+
+
+def test_a_key_never_recorded_is_asked_of_stripe_once_and_recorded(
+    app: Flask, stripe_shop: FakeStripe
+) -> None:
+    directory = PriceDirectory()
+    wanted = [
+        SellingPrice(LookupKey("book:the-salt-road"), 1299, "gbp"),
+        SellingPrice(LookupKey("plan:reader:month"), 900, "gbp", "month"),
+    ]
+    with app.app_context():
+        recorded_price("book:the-salt-road", "price_recorded", 1299)
+        assert directory.resolve_many(stripe_client(), wanted) == {
+            "book:the-salt-road": "price_recorded",
+            "plan:reader:month": "price_plan_reader_month",
+        }
+        row = db.session.get(StripePrice, "plan:reader:month")
+        assert row is not None
+        assert (row.amount, row.currency, row.interval) == (900, "gbp", "month")
+        assert directory.resolve_many(stripe_client(), wanted)["plan:reader:month"] == (
+            "price_plan_reader_month"
+        )
+        assert stripe_shop.price_lists == 1
+        nowhere = SellingPrice(LookupKey("plan:patron:year"), 25000, "gbp", "year")
+        with pytest.raises(CatalogueNotSynced, match="Stripe has no active price"):
+            directory.resolve(stripe_client(), nowhere)
+        directory.check(stripe_client(), wanted)  # all agree: nothing raised
+        with pytest.raises(CatalogueNotSynced):
+            directory.check(stripe_client(), [nowhere])
+    assert stripe_shop.price_lists == 3
+
+
+def test_recording_prices_replaces_each_key_s_row_and_forgets_keys_no_longer_sold(
+    app: Flask,
+) -> None:
+    def stripe_price(
+        key: str | None, price_id: str, amount: int | None, interval: str | None
+    ) -> stripe.Price:
+        return stripe.Price.construct_from(
+            {
+                "id": price_id,
+                "object": "price",
+                "lookup_key": key,
+                "unit_amount": amount,
+                "currency": "gbp",
+                "recurring": {"interval": interval} if interval else None,
+            },
+            "sk_test_unit",
+        )
+
+    with app.app_context():
+        recorded_price("book:gone", "price_gone", 100)
+        recorded_price("book:the-salt-road", "price_old", 1000)
+        found = [
+            stripe_price("book:the-salt-road", "price_new", 1299, None),
+            stripe_price("plan:reader:year", "price_year", 9000, "year"),
+            stripe_price("book:free", "price_free", None, None),
+            stripe_price(None, "price_no_key", 500, None),
+        ]
+        assert (
+            prices.record(found, keep_only=["book:the-salt-road", "plan:reader:year", "book:free"])
+            == 3
+        )
+        db.session.commit()
+        rows = {
+            row.lookup_key: (row.stripe_price_id, row.amount, row.interval)
+            for row in db.session.execute(db.select(StripePrice)).scalars()
+        }
+        assert rows == {
+            "book:the-salt-road": ("price_new", 1299, None),
+            "plan:reader:year": ("price_year", 9000, "year"),
+            "book:free": ("price_free", 0, None),
+        }
+        assert prices.record([stripe_price("book:gone", "price_back", 100, None)]) == 1
+        db.session.commit()
+        assert (
+            db.session.execute(db.select(db.func.count(StripePrice.lookup_key))).scalar_one() == 4
+        )
