@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from flask.testing import FlaskClient
 
 from shop.catalogue import Catalogue, LookupKey, SellingPrice
 from shop.catalogue_source import loaded_catalogue
-from shop.checkout import cart, orders, prices, sessions, stock
+from shop.checkout import cart, memberships, orders, prices, sessions, stock
+from shop.checkout.memberships import PlanStanding
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
 from shop.models import Order, StockLevel, StripePrice, Subscription, User, utcnow
@@ -597,3 +599,67 @@ def test_recording_prices_replaces_each_key_s_row_and_forgets_keys_no_longer_sol
         assert (
             db.session.execute(db.select(db.func.count(StripePrice.lookup_key))).scalar_one() == 4
         )
+
+
+# --- switching a live membership ---------------------------------------------------------
+
+
+def test_what_a_plan_is_to_a_shopper(in_app: Catalogue, add_user: Callable[..., int]) -> None:
+    reader, patron = in_app.plan("reader"), in_app.plan("patron")
+    assert reader is not None and patron is not None
+    user_id = add_user()
+    user = user_named()
+    assert memberships.standing(None, reader, "month") is PlanStanding.SUBSCRIBE
+    assert memberships.standing(user, reader, "month") is PlanStanding.SUBSCRIBE
+    add_subscription(user_id, "active", plan_key="reader", interval="month")
+    assert memberships.standing(user, reader, "month") is PlanStanding.YOURS
+    assert memberships.standing(user, reader, "year") is PlanStanding.SWITCH
+    assert memberships.standing(user, patron, "month") is PlanStanding.SWITCH
+    db.session.execute(db.update(Subscription).values(cancel_at_period_end=True))
+    db.session.commit()
+    assert memberships.standing(user, reader, "month") is PlanStanding.SWITCH
+
+
+def test_a_switch_is_refused_unless_it_changes_a_live_membership(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    user_id = add_user()
+    user = user_named()
+    for plan_key, interval in (("gold", "month"), ("reader", "week")):
+        with pytest.raises(orders.CheckoutRefused, match="That membership is not offered"):
+            memberships.plan_switch(in_app, user, plan_key, interval)
+    with pytest.raises(orders.CheckoutRefused, match="You have no membership to switch"):
+        memberships.plan_switch(in_app, user, "patron", "year")
+    period_end = utcnow() + timedelta(days=20)
+    add_subscription(
+        user_id, "active", plan_key="reader", interval="month", current_period_end=period_end
+    )
+    with pytest.raises(orders.CheckoutRefused, match="Reader, billed every month, is your plan"):
+        memberships.plan_switch(in_app, user, "reader", "month")
+    switch = memberships.plan_switch(in_app, user, "patron", "year")
+    assert (switch.from_plan, switch.to_plan) == (in_app.plan("reader"), in_app.plan("patron"))
+    assert (switch.interval, switch.amount, switch.resumes) == ("year", 25000, False)
+    assert switch.next_invoice_on == period_end
+
+
+def test_switching_a_cancelling_or_trialing_membership(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    user_id = add_user()
+    user = user_named()
+    trial_end = utcnow() + timedelta(days=3)
+    period_end = utcnow() + timedelta(days=30)
+    add_subscription(
+        user_id, "trialing", plan_key="reader", interval="month", cancel_at_period_end=True,
+        trial_end=trial_end, current_period_end=period_end,
+    )  # fmt: skip
+    keep = memberships.plan_switch(in_app, user, "reader", "month")  # keeps it going
+    assert (keep.resumes, keep.amount, keep.next_invoice_on) == (True, 900, trial_end)
+    db.session.execute(db.update(Subscription).values(status="active"))
+    db.session.commit()
+    db.session.expire_all()
+    assert memberships.plan_switch(in_app, user, "reader", "year").next_invoice_on == period_end
+    db.session.execute(db.update(Subscription).values(status="trialing", trial_end=None))
+    db.session.commit()
+    db.session.expire_all()
+    assert memberships.plan_switch(in_app, user, "patron", "month").next_invoice_on == period_end
