@@ -22,7 +22,7 @@ from shop.checkout import cart, memberships, orders, prices, sessions, stock
 from shop.checkout.memberships import PlanStanding
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
-from shop.models import Order, StockLevel, StripePrice, Subscription, User, utcnow
+from shop.models import Order, OrderItem, StockLevel, StripePrice, Subscription, User, utcnow
 from shop.stripe_api import idempotency_key
 from shop.stripe_client import stripe_client
 from tests.helpers import TEST_CATALOGUE, level
@@ -413,50 +413,6 @@ def test_a_membership_s_session_is_sent_to_stripe_exactly(
     )
 
 
-class FakeClock:
-    """`time` for `sessions`: sleeping moves the monotonic clock on, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
-
-
-def test_a_second_checkout_click_waits_ten_seconds_for_the_first_page_then_opens_one(
-    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = FakeClock()
-    monkeypatch.setattr(sessions, "time", clock)
-    with app.app_context():
-        catalogue = loaded_catalogue(app)
-        user = user_named()
-        cart.UserBasket(user).put("winter-orchard", 1)
-        # The first click made the order and is still opening its page.
-        first, made = cart.checkout_order(
-            catalogue, user, {"winter-orchard": 1}, max_held=5, ship_to="GB"
-        )
-        assert made
-        started = sessions.checkout_basket(
-            stripe_client(),
-            PriceDirectory.of(app),
-            catalogue,
-            user,
-            urls_for,
-            max_held=5,
-            ship_to="gb",
-        )
-        assert started.order.id == first.id
-        assert started.url == "https://checkout.stripe.com/c/pay/cs_test_1"
-    assert 9.9 < clock.slept < 10.2  # in steps of a tenth
-    assert len(stripe_shop.sessions.created) == 1
-
-
 def urls_for(order: Order) -> sessions.ReturnUrls:
     return sessions.ReturnUrls(
         success=f"http://shop.test/orders/{order.id}?session_id={sessions.SESSION_ID_PLACEHOLDER}",
@@ -663,3 +619,142 @@ def test_switching_a_cancelling_or_trialing_membership(
     db.session.commit()
     db.session.expire_all()
     assert memberships.plan_switch(in_app, user, "patron", "month").next_invoice_on == period_end
+
+
+# --- a book no longer sold --------------------------------------------------------------
+
+
+def past_order_of(user: User, key: str, description: str) -> None:
+    order = Order(user=user, kind="book", currency="gbp", amount_total=500, status="paid")
+    order.items.append(
+        OrderItem(
+            item_key=key, lookup_key=f"book:{key}", description=description, unit_amount=500,
+            quantity=1,
+        )
+    )  # fmt: skip
+    db.session.add(order)
+    db.session.commit()
+
+
+def test_a_book_no_longer_sold_is_named_by_the_title_it_last_sold_under(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    past_order_of(user, "the-lost-atlas", "The Atlas — First Edition — Ana Lima")
+    past_order_of(user, "the-lost-atlas", "The Lost Atlas — Ana Lima")
+    past_order_of(user, "another-book", "Another Book — Someone")
+    basket = cart.UserBasket(user)
+    basket.put("the-lost-atlas", 1)
+    basket.put("gone-for-good", 2)
+    basket.put("winter-orchard", 1)
+    assert cart.drop_unsold(in_app, basket) == [
+        "The Lost Atlas is no longer sold and was taken out of your basket.",
+        "Gone for good is no longer sold and was taken out of your basket.",
+    ]
+    assert basket.lines() == {"winter-orchard": 1}
+    assert cart.drop_unsold(in_app, basket) == []
+
+
+# --- a second Checkout click: when it waits for the first one's page ---------------------
+
+
+class FakeClock:
+    """`time` for `sessions`: sleeping moves the monotonic clock on, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now = round(self.now + seconds, 6)
+        self.slept = round(self.slept + seconds, 6)
+
+
+def second_click(app: Flask, monkeypatch: pytest.MonkeyPatch, **change: Any) -> float:
+    """A basket's order made by a first click (changed by `change`), then a second click:
+    the seconds it waited for the first click's page."""
+    clock = FakeClock()
+    monkeypatch.setattr(sessions, "time", clock)
+    with app.app_context():
+        catalogue = loaded_catalogue(app)
+        user = user_named()
+        cart.UserBasket(user).put("winter-orchard", 1)
+        first, made = cart.checkout_order(
+            catalogue, user, {"winter-orchard": 1}, max_held=5, ship_to="GB"
+        )
+        assert made
+        db.session.execute(db.update(Order).filter_by(id=first.id).values(**change))
+        db.session.commit()
+        started = sessions.checkout_basket(
+            stripe_client(),
+            PriceDirectory.of(app),
+            catalogue,
+            user,
+            urls_for,
+            max_held=5,
+            ship_to="gb",
+        )
+        assert started.order.id == first.id
+    return clock.slept
+
+
+def test_a_second_checkout_click_waits_ten_seconds_for_the_first_page_then_opens_one(
+    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert second_click(app, monkeypatch) == 10.0
+    assert len(stripe_shop.sessions.created) == 1
+
+
+def test_a_first_click_quiet_for_thirty_seconds_is_not_waited_for(
+    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quiet = utcnow() - timedelta(seconds=30, milliseconds=500)
+    assert second_click(app, monkeypatch, updated_at=quiet) == 0
+    assert len(stripe_shop.sessions.created) == 1
+
+
+def test_a_first_click_busy_29_seconds_ago_is_waited_for(
+    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    busy = utcnow() - timedelta(seconds=29)
+    assert second_click(app, monkeypatch, updated_at=busy) == 10.0
+
+
+def test_a_first_click_that_failed_at_stripe_is_not_waited_for(
+    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert second_click(app, monkeypatch, last_error="Stripe is down") == 0
+    assert len(stripe_shop.sessions.created) == 1
+
+
+def test_a_first_click_that_opened_its_page_sends_the_second_there_at_once(
+    app: Flask, shopper: int, stripe_shop: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with app.app_context():
+        user = user_named()
+        order, _ = cart.checkout_order(
+            loaded_catalogue(app), user, {"winter-orchard": 1}, max_held=5, ship_to="GB"
+        )
+        first = sessions.continue_checkout(
+            stripe_client(), PriceDirectory.of(app), order, urls_for(order)
+        )
+    clock = FakeClock()
+    monkeypatch.setattr(sessions, "time", clock)
+    with app.app_context():
+        cart.UserBasket(user_named()).put("winter-orchard", 1)
+        again = sessions.checkout_basket(
+            stripe_client(),
+            PriceDirectory.of(app),
+            loaded_catalogue(app),
+            user_named(),
+            urls_for,
+            max_held=5,
+            ship_to="GB",
+        )
+    assert again.url == first.url == "https://checkout.stripe.com/c/pay/cs_test_1"
+    assert clock.slept == 0
+    assert len(stripe_shop.sessions.created) == 1
