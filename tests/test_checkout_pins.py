@@ -3,6 +3,8 @@ allowed and one over refused; the Checkout Session's parameters as Stripe receiv
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 import stripe
 import yaml
@@ -23,10 +26,10 @@ from shop.checkout.memberships import PlanStanding
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
 from shop.models import Order, OrderItem, StockLevel, StripePrice, Subscription, User, utcnow
-from shop.stripe_api import idempotency_key
+from shop.stripe_api import StripeFailure, idempotency_key
 from shop.stripe_client import stripe_client
-from tests.helpers import TEST_CATALOGUE, level
-from tests.stripe_fakes import API, FakeStripe
+from tests.helpers import TEST_CATALOGUE, level, only_order
+from tests.stripe_fakes import API, FakeStripe, example
 
 LETTERS = "letters-from-the-lighthouse"  # 5 copies allotted, 2200 each
 SESSIONS = "/v1/checkout/sessions"
@@ -758,3 +761,113 @@ def test_a_first_click_that_opened_its_page_sends_the_second_there_at_once(
     assert again.url == first.url == "https://checkout.stripe.com/c/pay/cs_test_1"
     assert clock.slept == 0
     assert len(stripe_shop.sessions.created) == 1
+
+
+# --- copies paid for after the hold lapsed ----------------------------------------------
+
+
+@pytest.mark.parametrize("sold_since", [3, 4])
+def test_a_late_payment_is_short_only_of_copies_sold_since_and_a_refund_restocks_the_rest(
+    app: Flask, add_user: Callable[..., int], sold_since: int
+) -> None:
+    add_user()
+    with app.app_context():
+        catalogue = loaded_catalogue(app)
+        order = orders.book_order(
+            catalogue, user_named(), {LETTERS: 3, "winter-orchard": 2}, max_held=10, ship_to="GB"
+        )
+        assert stock.release(order)  # its page lapsed: the copies went back
+        db.session.get(StockLevel, LETTERS).sold = sold_since  # and others bought them
+        db.session.commit()
+        assert stock.consume(order, catalogue)  # then it was paid on its page still open
+        db.session.commit()
+        short = {item.item_key: item.copies_short for item in order.items}
+        assert short == {LETTERS: 3 - (5 - sold_since), "winter-orchard": 0}
+        assert not stock.consume(order, catalogue)  # a replayed payment
+        db.session.commit()
+    assert level(app) == (0, 5)
+    assert level(app, "winter-orchard") == (0, 2)
+    with app.app_context():
+        order = db.session.get(Order, order.id)
+        stock.restock(order)  # refunded: what it really took goes back on sale
+        stock.restock(order)
+        db.session.commit()
+    assert level(app) == (0, sold_since)
+    assert level(app, "winter-orchard") == (0, 0)
+
+
+# --- cancelling when Stripe cannot be reached -------------------------------------------
+
+
+def stripe_sessions_fail_after(
+    mock: responses.RequestsMock,
+    answers: list[dict[str, Any]],
+    on_expire: Callable[[], None] = lambda: None,
+) -> None:
+    """Retrieving a session answers `answers` in turn, then fails as if Stripe were
+    unreachable; expiring one always fails so (after `on_expire`, what happens meanwhile)."""
+
+    def get(request: Any) -> tuple[int, dict[str, str], str]:
+        if not answers:
+            raise requests.ConnectionError("Stripe cannot be reached")
+        return 200, {}, json.dumps(answers.pop(0))
+
+    mock.add_callback("GET", re.compile(API + SESSIONS + r"/[^/?]+(\?.*)?$"), callback=get)
+
+    def expire(request: Any) -> tuple[int, dict[str, str], str]:
+        on_expire()
+        raise requests.ConnectionError("Stripe cannot be reached")
+
+    mock.add_callback("POST", re.compile(API + SESSIONS + r"/[^/?]+/expire$"), callback=expire)
+
+
+def test_an_order_at_an_old_price_whose_page_stripe_cannot_close_is_kept_with_the_failure(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+) -> None:
+    add_user()
+    expired = example("checkout.session", id="cs_old", status="expired", url=None)
+    stripe_sessions_fail_after(fake_stripe, [expired])
+    with app.app_context():
+        order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, 2, ship_to="GB")
+        order.checkout_session_id = "cs_old"
+        db.session.commit()
+        recorded_price(f"book:{LETTERS}", "price_new", 2500)  # the price changed since
+        with pytest.raises(sessions.PaymentsUnavailable) as unavailable:
+            sessions.continue_checkout(
+                stripe_client(), PriceDirectory.of(app), order, urls_for(order)
+            )
+        assert unavailable.value.order.id == order.id
+        assert "Stripe cannot be reached" in str(unavailable.value)
+    kept = only_order(app)
+    assert (kept.status, kept.checkout_attempts) == ("pending", 1)
+    assert "Stripe cannot be reached" in (kept.last_error or "")
+    assert level(app) == (2, 0)  # its page may still be paid: the copies stay held
+
+
+def test_a_cart_order_whose_cancel_failed_is_pending_again_beside_the_basket_s_new_order(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+) -> None:
+    user_id = add_user()
+    with app.app_context():
+        catalogue = loaded_catalogue(app)
+        user = user_named()
+        old, _ = cart.checkout_order(catalogue, user, {LETTERS: 1}, max_held=5, ship_to="GB")
+        old.checkout_session_id = "cs_old"
+        db.session.commit()
+        old_id = old.id
+
+        def new_order_meanwhile() -> None:
+            cart.checkout_order(catalogue, user, {"winter-orchard": 1}, max_held=5, ship_to="GB")
+
+        stripe_sessions_fail_after(fake_stripe, [], on_expire=new_order_meanwhile)
+        with pytest.raises(StripeFailure):
+            sessions.cancel_order(stripe_client(), old)
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(Order.id, Order.status, Order.open_cart_user_id).order_by(Order.id)
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (old_id, "pending", None),
+        (old_id + 1, "pending", user_id),
+    ]
+    assert level(app) == (1, 0)  # the old page may still be paid: its copy stays held
