@@ -29,7 +29,7 @@ from shop.models import Order, OrderItem, StockLevel, StripePrice, Subscription,
 from shop.stripe_api import StripeFailure, idempotency_key
 from shop.stripe_client import stripe_client
 from tests.helpers import TEST_CATALOGUE, level, only_order
-from tests.stripe_fakes import API, FakeStripe, example
+from tests.stripe_fakes import API, FakePrices, FakeStripe, example
 
 LETTERS = "letters-from-the-lighthouse"  # 5 copies allotted, 2200 each
 SESSIONS = "/v1/checkout/sessions"
@@ -871,3 +871,51 @@ def test_a_cart_order_whose_cancel_failed_is_pending_again_beside_the_basket_s_n
         (old_id + 1, "pending", user_id),
     ]
     assert level(app) == (1, 0)  # the old page may still be paid: its copy stays held
+
+
+# --- an unpaid sign-up giving way to another plan ----------------------------------------
+
+
+def test_a_sign_up_that_never_opened_a_page_gives_way_without_asking_stripe(
+    app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    stripe_shop.prices.prices = {**stripe_shop.prices.prices, "plan:patron:year": 25000}
+    with app.app_context():
+        orders.order_membership(loaded_catalogue(app), user_named(), "reader", "month")
+    response = client.post("/checkout/memberships/patron", data={"interval": "year"})
+    assert response.location == "https://checkout.stripe.com/c/pay/cs_test_1"
+    with app.app_context():
+        rows = db.session.execute(db.select(Order.plan_key, Order.status).order_by(Order.id))
+        assert [tuple(row) for row in rows] == [("reader", "expired"), ("patron", "pending")]
+    assert stripe_shop.sessions.expire_calls == []
+    assert len(stripe_shop.sessions.created) == 1
+
+
+def test_a_sign_up_whose_page_stripe_will_not_close_stays_open_and_nothing_else_is_made(
+    app: Flask, client: FlaskClient, shopper: int, fake_stripe: responses.RequestsMock
+) -> None:
+    FakePrices(fake_stripe, {"plan:reader:month": 900, "plan:patron:year": 25000})
+    fake_stripe.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
+    page = example(
+        "checkout.session", id="cs_test_1", status="open", client_reference_id="order-1",
+        url="https://checkout.stripe.com/c/pay/cs_test_1", mode="subscription",
+    )  # fmt: skip
+    fake_stripe.add("POST", API + SESSIONS, json=page)
+    fake_stripe.add(
+        "POST",
+        API + SESSIONS + "/cs_test_1/expire",
+        status=400,
+        json={"error": {"type": "invalid_request_error", "message": "Try again later"}},
+    )
+    fake_stripe.add("GET", re.compile(API + SESSIONS + r"/cs_test_1(\?.*)?$"), json=page)
+    assert (
+        client.post("/checkout/memberships/reader", data={"interval": "month"}).status_code == 303
+    )
+    other = client.post("/checkout/memberships/patron", data={"interval": "year"})
+    assert other.status_code == 503
+    assert "Our payment provider didn't answer" in other.text
+    with app.app_context():
+        rows = db.session.execute(db.select(Order.plan_key, Order.status))
+        assert [tuple(row) for row in rows] == [("reader", "pending")]
+    assert "has just been paid" not in client.get("/account").text
+    assert len([c for c in fake_stripe.calls if c.request.url == API + SESSIONS]) == 1
