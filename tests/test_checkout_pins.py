@@ -919,3 +919,90 @@ def test_a_sign_up_whose_page_stripe_will_not_close_stays_open_and_nothing_else_
         assert [tuple(row) for row in rows] == [("reader", "pending")]
     assert "has just been paid" not in client.get("/account").text
     assert len([c for c in fake_stripe.calls if c.request.url == API + SESSIONS]) == 1
+
+
+# --- "Try again": an order's books back in the basket -----------------------------------
+
+
+def order_of(user: User, lines: dict[str, int], status: str = "payment_failed") -> Order:
+    """A book order as it was made, with `lines` of `{key: quantity}`."""
+    order = Order(user=user, kind="book", currency="gbp", amount_total=0, status=status)
+    for key, quantity in lines.items():
+        title = " ".join(word.capitalize() for word in key.split("-"))
+        order.items.append(
+            OrderItem(
+                item_key=key, lookup_key=f"book:{key}", description=f"{title} — An Author",
+                unit_amount=100, quantity=quantity,
+            )
+        )  # fmt: skip
+    db.session.add(order)
+    db.session.commit()
+    return order
+
+
+def test_trying_again_puts_back_what_the_rules_allow_and_names_the_rest(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    taken(LETTERS, sold=2)  # 3 left
+    basket = cart.UserBasket(user)
+    basket.put("the-salt-road", 5)
+    order = order_of(
+        user,
+        {
+            "the-lost-atlas": 1,  # no longer sold
+            "the-salt-road": 3,  # 5 already in the basket: stays 5
+            "salt-road-ebook": 2,  # an ebook: one copy goes back
+            LETTERS: 4,
+            "winter-orchard": 2,
+        },
+    )
+    assert cart.refill(in_app, basket, order, set()) == [
+        "The Lost Atlas is no longer sold.",
+        "Only 3 copies of Letters from the Lighthouse are left.",
+    ]
+    assert basket.lines() == {"the-salt-road": 5, "salt-road-ebook": 1, "winter-orchard": 2}
+    assert cart.refill(in_app, basket, order_of(user, {"the-salt-road": 7}), set()) == []
+    assert basket.lines()["the-salt-road"] == 7
+
+
+def test_trying_again_with_a_full_basket_adds_no_eleventh_book(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    app = make_app(CATALOGUE_PATH=eleven_books_catalogue(tmp_path))
+    with app.app_context():
+        db.create_all()
+        catalogue = loaded_catalogue(app)
+        keys = [book.key for book in catalogue.books if book.format == "print"]
+        user = User(email="reader@example.com")
+        user.set_password("correct horse battery")
+        db.session.add(user)
+        db.session.commit()
+        basket = cart.UserBasket(user)
+        for key in [*keys[:7], "salt-road-ebook", "small-press-handbook", "cartographers-daughter"]:
+            basket.put(key, 1)
+        order = order_of(user, {keys[7]: 1, keys[0]: 2})
+        assert cart.refill(catalogue, basket, order, set()) == [
+            "A basket holds at most 10 different books."
+        ]
+        assert keys[7] not in basket.lines() and basket.lines()[keys[0]] == 2
+        basket.put("cartographers-daughter", 0)  # nine: room for one more
+        assert cart.refill(catalogue, basket, order, set()) == []
+        assert basket.lines()[keys[7]] == 1
+
+
+def test_cancelling_an_order_paid_a_moment_ago_elsewhere_records_it_paid(
+    app: Flask, add_user: Callable[..., int], stripe_shop: FakeStripe
+) -> None:
+    add_user()
+    with app.app_context():
+        order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, 1, ship_to="GB")
+        order.checkout_session_id = "cs_test_1"
+        db.session.commit()
+        assert order.status == "pending"  # loaded in this request's transaction
+        with db.engine.begin() as other:  # the payment's webhook, in another worker
+            other.execute(db.update(Order).filter_by(id=order.id).values(status="paid"))
+        assert sessions.cancel_order(stripe_client(), order) == "paid"
+        assert db.session.get(Order, order.id).status == "paid"
+    assert stripe_shop.sessions.expire_calls == []
