@@ -1006,3 +1006,19 @@ def test_cancelling_an_order_paid_a_moment_ago_elsewhere_records_it_paid(
         assert sessions.cancel_order(stripe_client(), order) == "paid"
         assert db.session.get(Order, order.id).status == "paid"
     assert stripe_shop.sessions.expire_calls == []
+
+
+def test_an_order_whose_open_page_stripe_would_not_expire_stays_pending_holding_its_copies(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+) -> None:
+    add_user()
+    still_open = example("checkout.session", id="cs_open", status="open", url=None)
+    stripe_sessions_fail_after(fake_stripe, [still_open])
+    with app.app_context():
+        order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, 2, ship_to="GB")
+        order.checkout_session_id = "cs_open"
+        db.session.commit()
+        with pytest.raises(StripeFailure):
+            sessions.cancel_order(stripe_client(), order)
+    assert only_order(app).status == "pending"
+    assert level(app) == (2, 0)
