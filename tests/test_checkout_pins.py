@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -22,10 +23,20 @@ from flask.testing import FlaskClient
 from shop.catalogue import Catalogue, LookupKey, SellingPrice
 from shop.catalogue_source import loaded_catalogue
 from shop.checkout import cart, memberships, orders, prices, sessions, stock
+from shop.checkout.customers import ensure_customer
 from shop.checkout.memberships import PlanStanding
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
-from shop.models import Order, OrderItem, StockLevel, StripePrice, Subscription, User, utcnow
+from shop.models import (
+    Customer,
+    Order,
+    OrderItem,
+    StockLevel,
+    StripePrice,
+    Subscription,
+    User,
+    utcnow,
+)
 from shop.stripe_api import StripeFailure, idempotency_key
 from shop.stripe_client import stripe_client
 from tests.helpers import TEST_CATALOGUE, level, only_order
@@ -1022,3 +1033,63 @@ def test_an_order_whose_open_page_stripe_would_not_expire_stays_pending_holding_
             sessions.cancel_order(stripe_client(), order)
     assert only_order(app).status == "pending"
     assert level(app) == (2, 0)
+
+
+# --- one Stripe customer per user -------------------------------------------------------
+
+
+def stripe_makes_customers(
+    mock: responses.RequestsMock, meanwhile: Callable[[], None] = lambda: None
+) -> list[dict[str, Any]]:
+    """Stripe's customer and test clock creates; what each was sent."""
+    sent: list[dict[str, Any]] = []
+
+    def create(request: Any) -> tuple[int, dict[str, str], str]:
+        params = dict(parse_qsl(request.body))
+        sent.append({"path": request.path_url, **params})
+        if request.path_url.endswith("/test_clocks"):
+            return 200, {}, json.dumps(example("test_helpers.test_clock", id="clock_1"))
+        meanwhile()
+        return 200, {}, json.dumps(example("customer", id="cus_new"))
+
+    mock.add_callback("POST", API + "/v1/customers", callback=create)
+    mock.add_callback("POST", API + "/v1/test_helpers/test_clocks", callback=create)
+    return sent
+
+
+@pytest.mark.parametrize("clocks", [True, False])
+def test_a_first_purchase_makes_the_stripe_customer_on_a_test_clock_only_when_configured(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock, clocks: bool
+) -> None:
+    user_id = add_user()
+    app.config["STRIPE_TEST_CLOCKS"] = clocks
+    sent = stripe_makes_customers(fake_stripe)
+    with app.app_context():
+        assert ensure_customer(stripe_client(), user_named(), "cus_known") == "cus_known"
+        assert sent == []
+        assert ensure_customer(stripe_client(), user_named(), None) == "cus_new"
+        recorded = db.session.execute(db.select(Customer.user_id, Customer.stripe_customer_id))
+        assert [tuple(row) for row in recorded] == [(user_id, "cus_new")]
+    assert [call["path"] for call in sent] == [
+        *(["/v1/test_helpers/test_clocks"] if clocks else []),
+        "/v1/customers",
+    ]
+    assert sent[-1].get("test_clock") == ("clock_1" if clocks else None)
+
+
+def test_two_first_purchases_at_once_keep_the_customer_recorded_first(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+) -> None:
+    user_id = add_user()
+
+    def the_other_purchase_records_it() -> None:
+        with db.engine.begin() as other:
+            other.execute(
+                db.insert(Customer).values(user_id=user_id, stripe_customer_id="cus_first")
+            )
+
+    stripe_makes_customers(fake_stripe, the_other_purchase_records_it)
+    with app.app_context():
+        assert ensure_customer(stripe_client(), user_named(), None) == "cus_first"
+        recorded = db.session.execute(db.select(Customer.stripe_customer_id)).scalars()
+        assert list(recorded) == ["cus_first"]
