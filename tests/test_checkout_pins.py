@@ -273,8 +273,9 @@ def test_a_basket_holds_ten_different_books_not_eleven(
         user.set_password("correct horse battery")
         db.session.add(user)
         db.session.commit()
-        cart.merge(catalogue, user, {key: 1 for key in keys})
-        assert list(cart.UserBasket(user).lines()) == keys[:10]
+        cart.UserBasket(user).put(keys[0], 1)
+        cart.merge(catalogue, user, {key: 1 for key in [*keys[1:], keys[0]]})
+        assert cart.UserBasket(user).lines() == {keys[0]: 2, **{key: 1 for key in keys[1:10]}}
 
 
 # --- the signed-out basket in the session cookie ----------------------------------------
@@ -1093,3 +1094,32 @@ def test_two_first_purchases_at_once_keep_the_customer_recorded_first(
         assert ensure_customer(stripe_client(), user_named(), None) == "cus_first"
         recorded = db.session.execute(db.select(Customer.stripe_customer_id)).scalars()
         assert list(recorded) == ["cus_first"]
+
+
+def test_signing_in_merges_the_signed_out_basket_as_far_as_the_rules_allow(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    past_order_of(user, "salt-road-ebook", "The Salt Road (ebook) — Maren Holt")  # owned
+    mine = cart.UserBasket(user)
+    mine.put("small-press-handbook", 1)
+    mine.put("the-salt-road", 8)
+    cart.merge(
+        in_app,
+        user,
+        {
+            "the-lost-atlas": 1,  # no longer sold
+            "salt-road-ebook": 1,  # owned already
+            "small-press-handbook": 1,  # in the basket already: one copy
+            "cartographers-daughter": 1,
+            "the-salt-road": 4,  # 12 in all: capped at 10
+            "winter-orchard": 2,
+        },
+    )
+    assert mine.lines() == {
+        "small-press-handbook": 1,
+        "the-salt-road": 10,
+        "cartographers-daughter": 1,
+        "winter-orchard": 2,
+    }
