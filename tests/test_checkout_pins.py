@@ -1112,7 +1112,7 @@ def test_signing_in_merges_the_signed_out_basket_as_far_as_the_rules_allow(
             "the-lost-atlas": 1,  # no longer sold
             "salt-road-ebook": 1,  # owned already
             "small-press-handbook": 1,  # in the basket already: one copy
-            "cartographers-daughter": 1,
+            "cartographers-daughter": 2,  # an ebook: one copy
             "the-salt-road": 4,  # 12 in all: capped at 10
             "winter-orchard": 2,
         },
