@@ -39,6 +39,7 @@ from shop.models import (
 )
 from shop.stripe_api import StripeFailure, idempotency_key
 from shop.stripe_client import stripe_client
+from tests import builders
 from tests.helpers import TEST_CATALOGUE, level, only_order
 from tests.stripe_fakes import API, FakePrices, FakeStripe, example
 
@@ -1123,3 +1124,51 @@ def test_signing_in_merges_the_signed_out_basket_as_far_as_the_rules_allow(
         "cartographers-daughter": 1,
         "winter-orchard": 2,
     }
+
+
+# --- Stripe asked once: what it answered is recorded, not fetched again ------------------
+
+
+def stripe_calls(mock: responses.RequestsMock) -> list[tuple[str, str]]:
+    return [(c.request.method, c.request.path_url.split("?")[0]) for c in mock.calls]
+
+
+def test_a_sign_up_giving_way_is_expired_and_recorded_from_stripe_s_one_answer(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    stripe_shop.prices.prices = {**stripe_shop.prices.prices, "plan:patron:year": 25000}
+    client.post("/checkout/memberships/reader", data={"interval": "month"})
+    before = len(fake_stripe.calls)
+    client.post("/checkout/memberships/patron", data={"interval": "year"})
+    asked = stripe_calls(fake_stripe)[before:]
+    assert asked.count(("POST", SESSIONS + "/cs_test_1/expire")) == 1
+    assert ("GET", SESSIONS + "/cs_test_1") not in asked
+    with app.app_context():
+        rows = db.session.execute(db.select(Order.plan_key, Order.status).order_by(Order.id))
+        assert [tuple(row) for row in rows] == [("reader", "expired"), ("patron", "pending")]
+
+
+def test_a_switch_is_recorded_from_stripe_s_answer_to_the_update(
+    app: Flask, client: FlaskClient, shopper: int, fake_stripe: responses.RequestsMock
+) -> None:
+    with app.app_context():
+        add_subscription(shopper, "active", plan_key="reader", interval="month")
+        recorded_price("plan:patron:year", "price_plan_patron_year", 25000, "year")
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    switched = builders.subscription(metadata={"plan": "patron", "user_id": str(shopper)})
+    switched["items"]["data"][0]["price"] = example(
+        "price", id="price_plan_patron_year", lookup_key="plan:patron:year", unit_amount=25000,
+        currency="gbp", recurring={"interval": "year", "interval_count": 1},
+    )  # fmt: skip
+    fake_stripe.add("POST", API + "/v1/subscriptions/sub_1", json=switched)
+    done = client.post("/memberships/patron/switch?interval=year")
+    assert done.status_code == 303
+    assert stripe_calls(fake_stripe).count(("GET", "/v1/subscriptions/sub_1")) == 1
+    assert stripe_calls(fake_stripe).count(("POST", "/v1/subscriptions/sub_1")) == 1
+    with app.app_context():
+        row = db.session.execute(db.select(Subscription)).scalar_one()
+        assert (row.plan_key, row.interval, row.status) == ("patron", "year", "active")
