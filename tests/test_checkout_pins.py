@@ -1172,3 +1172,103 @@ def test_a_switch_is_recorded_from_stripe_s_answer_to_the_update(
     with app.app_context():
         row = db.session.execute(db.select(Subscription)).scalar_one()
         assert (row.plan_key, row.interval, row.status) == ("patron", "year", "active")
+
+
+# --- the pending orders checkout makes ---------------------------------------------------
+
+
+def lines_of(order: Order) -> list[tuple[str, str, str, int, int]]:
+    return [
+        (i.item_key, i.lookup_key, i.description, i.unit_amount, i.quantity) for i in order.items
+    ]
+
+
+def test_a_book_order_is_priced_and_described_by_the_catalogue(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    user_id = add_user()
+    order = orders.book_order(
+        in_app, user_named(), {"the-salt-road": 2, "salt-road-ebook": 1}, max_held=5, ship_to="fr"
+    )
+    assert (order.status, order.kind, order.currency, order.user_id) == (
+        "pending", "book", "gbp", user_id,
+    )  # fmt: skip
+    assert (order.amount_total, order.ships, order.ship_to_country) == (2 * 1299 + 699, True, "FR")
+    assert (order.holds_stock, order.stock_state) == (True, "held")
+    assert (order.cart_state, order.open_cart_user_id) == (None, None)
+    assert lines_of(order) == [
+        ("the-salt-road", "book:the-salt-road", "The Salt Road — Maren Holt", 1299, 2),
+        ("salt-road-ebook", "book:salt-road-ebook", "The Salt Road (ebook) — Maren Holt", 699, 1),
+    ]
+    ebook = orders.book_order(in_app, user_named(), {"small-press-handbook": 1}, max_held=5,
+                              ship_to="gb")  # fmt: skip
+    assert (ebook.ships, ebook.ship_to_country, ebook.holds_stock) == (False, None, False)
+    assert ebook.stock_state == "none"
+    from_cart, made = cart.checkout_order(
+        in_app, user_named(), {"winter-orchard": 1}, max_held=5, ship_to="US"
+    )
+    assert made and (from_cart.cart_state, from_cart.open_cart_user_id) == ("open", user_id)
+
+
+def test_a_book_order_is_refused_before_anything_is_made(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    refusals = [
+        ({}, "GB", "Your basket is empty"),
+        ({"no-such-book": 1}, "GB", "not in our catalogue"),
+        ({"the-salt-road": 1}, "XX", "Choose a country we post to"),
+        ({"the-salt-road": 1}, None, "Choose a country we post to"),
+        ({"winter-orchard": 1, "the-salt-road": 0}, "GB", "between 1 and 10"),
+    ]
+    for lines, ship_to, message in refusals:
+        with pytest.raises(orders.CheckoutRefused, match=message):
+            orders.book_order(in_app, user, lines, max_held=5, ship_to=ship_to)
+    checked: list[list[str]] = []
+
+    def prices_checked(wanted: Any) -> None:
+        checked.append([str(price.lookup_key) for price in wanted])
+        raise CatalogueNotSynced(str(wanted[0].lookup_key), "being updated")
+
+    with pytest.raises(CatalogueNotSynced):
+        orders.book_order(
+            in_app, user, {LETTERS: 2, "salt-road-ebook": 1}, max_held=5, ship_to="GB",
+            prices=prices_checked,
+        )  # fmt: skip
+    assert checked == [[f"book:{LETTERS}", "book:salt-road-ebook"]]
+    assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 0
+    assert stock.available(in_app.book(LETTERS)) == 5  # type: ignore[arg-type]
+
+
+def test_a_membership_order_is_priced_by_the_plan_and_reused_until_another_is_chosen(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    user_id = add_user()
+    user = user_named()
+    with pytest.raises(orders.CheckoutRefused, match="not offered"):
+        orders.order_membership(in_app, user, "gold", "month")
+    with pytest.raises(orders.CheckoutRefused, match="Reader is not sold by the week"):
+        orders.order_membership(in_app, user, "reader", "week")
+    checked: list[tuple[str, int, str, str | None]] = []
+
+    def prices_checked(wanted: Any) -> None:
+        checked.extend((str(p.lookup_key), p.amount, p.currency, p.interval) for p in wanted)
+
+    order = orders.order_membership(in_app, user, "reader", "year", prices_checked)
+    assert checked == [("plan:reader:year", 9000, "gbp", "year")]
+    assert (order.kind, order.plan_key, order.currency, order.amount_total) == (
+        "membership", "reader", "gbp", 9000,
+    )  # fmt: skip
+    assert (order.trial_days, order.user_id, order.status) == (14, user_id, "pending")
+    assert lines_of(order) == [
+        ("reader", "plan:reader:year", "Reader membership, billed every year", 9000, 1)
+    ]
+    assert orders.order_membership(in_app, user, "reader", "year").id == order.id
+    with pytest.raises(orders.SignupWaiting) as waiting:
+        orders.order_membership(in_app, user, "reader", "month")
+    assert waiting.value.order.id == order.id
+    db.session.execute(db.update(OrderItem).values(unit_amount=8000))  # made at an old price
+    db.session.commit()
+    with pytest.raises(orders.SignupWaiting):
+        orders.order_membership(in_app, user, "reader", "year")
