@@ -31,6 +31,7 @@ from shop.models import (
     Customer,
     Order,
     OrderItem,
+    OrderStatus,
     StockLevel,
     StripePrice,
     Subscription,
@@ -1272,3 +1273,60 @@ def test_a_membership_order_is_priced_by_the_plan_and_reused_until_another_is_ch
     db.session.commit()
     with pytest.raises(orders.SignupWaiting):
         orders.order_membership(in_app, user, "reader", "year")
+
+
+# --- copies: held, lapsed, counted for the admin -----------------------------------------
+
+
+def test_lapsed_checkouts_end_and_give_their_copies_back_others_keep_theirs(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    lapsed, kept, fresh, cancelled = (
+        orders.order_book(in_app, user, LETTERS, 1, ship_to="GB", max_held=10) for _ in range(4)
+    )
+    now = utcnow()
+    for order in (lapsed, kept, cancelled):
+        order.expires_at = now - timedelta(seconds=1)
+    fresh.expires_at = now + timedelta(minutes=5)
+    cancelled.advance(OrderStatus.CANCELLED)  # its page was being expired when the shop stopped
+    db.session.commit()
+    assert stock.expire_lapsed(now, exclude=kept.id) == 1
+    db.session.commit()
+    statuses = [db.session.get(Order, o.id).status for o in (lapsed, kept, fresh, cancelled)]
+    assert statuses == ["expired", "pending", "pending", "cancelled"]
+    assert stock.available(in_app.book(LETTERS)) == 3  # type: ignore[arg-type]
+    assert stock.expire_lapsed(now) == 1  # now the one excluded before
+    db.session.commit()
+    assert stock.expire_lapsed(now) == 0
+    assert stock.available(in_app.book(LETTERS)) == 4  # type: ignore[arg-type]
+
+
+def test_an_order_holds_its_copies_once(in_app: Catalogue, add_user: Callable[..., int]) -> None:
+    add_user()
+    order = orders.order_book(in_app, user_named(), LETTERS, 2, ship_to="GB")
+    with pytest.raises(stock.SoldOut, match="already holds its copies"):
+        stock.hold(in_app, db.session.get(Order, order.id), 10)
+    assert stock.available(in_app.book(LETTERS)) == 3  # type: ignore[arg-type]
+
+
+def test_the_admin_s_stock_rows_count_only_stock_limited_books(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    taken(LETTERS, held=2, sold=4)  # oversold: more gone than the 5 allotted
+    taken("winter-orchard", held=1, sold=3)
+    taken("salt-road-ebook", sold=7)  # an ebook is never stock-limited
+    rows = {
+        row.book.key: (row.allotted, row.sold, row.held, row.available)
+        for row in stock.stock_rows(in_app)
+    }
+    assert rows == {
+        "the-salt-road": (40, 0, 0, 40),
+        "quiet-machines": (12, 0, 0, 12),
+        "winter-orchard": (25, 3, 1, 21),
+        LETTERS: (5, 4, 2, 0),
+    }
+    assert stock.available(in_app.book(LETTERS)) == 0  # type: ignore[arg-type]
+    assert stock.available(in_app.book("salt-road-ebook")) is None  # type: ignore[arg-type]
+    assert stock.available(in_app.book("quiet-machines")) == 12  # type: ignore[arg-type]
