@@ -24,6 +24,7 @@ from shop.catalogue import Catalogue, LookupKey, SellingPrice
 from shop.catalogue_source import loaded_catalogue
 from shop.checkout import cart, memberships, orders, prices, sessions, stock
 from shop.checkout.customers import ensure_customer
+from shop.checkout.discounts import apply_member_discount
 from shop.checkout.memberships import PlanStanding
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
@@ -41,7 +42,7 @@ from shop.models import (
 from shop.stripe_api import StripeFailure, idempotency_key
 from shop.stripe_client import stripe_client
 from tests import builders
-from tests.helpers import TEST_CATALOGUE, level, only_order
+from tests.helpers import TEST_CATALOGUE, catalogue_with_discounts, level, only_order
 from tests.stripe_fakes import API, FakePrices, FakeStripe, example
 
 LETTERS = "letters-from-the-lighthouse"  # 5 copies allotted, 2200 each
@@ -1330,3 +1331,54 @@ def test_the_admin_s_stock_rows_count_only_stock_limited_books(
     assert stock.available(in_app.book(LETTERS)) == 0  # type: ignore[arg-type]
     assert stock.available(in_app.book("salt-road-ebook")) is None  # type: ignore[arg-type]
     assert stock.available(in_app.book("quiet-machines")) == 12  # type: ignore[arg-type]
+
+
+# --- a member's discount on printed books ------------------------------------------------
+
+
+def test_a_member_s_coupon_counts_printed_lines_only_and_goes_when_the_membership_does(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(catalogue_with_discounts(reader=10))
+    app = make_app(CATALOGUE_PATH=str(path))
+    with app.app_context():
+        db.create_all()
+        catalogue = loaded_catalogue(app)
+        user = User(email="reader@example.com")
+        user.set_password("correct horse battery")
+        db.session.add(user)
+        db.session.commit()
+        add_subscription(user.id, "active", plan_key="reader")
+        reader = catalogue.plan("reader")
+        assert reader is not None
+        coupon = catalogue.print_coupon(reader)
+        assert coupon is not None
+        order = orders.book_order(
+            catalogue, user, {"the-salt-road": 2, "salt-road-ebook": 1}, max_held=5, ship_to="GB"
+        )
+        params: Any = {"allow_promotion_codes": True}
+        apply_member_discount(params, order, catalogue)
+        assert params == {"discounts": [{"coupon": coupon.id}]}
+        assert (order.amount_discount, order.discount_coupon_id) == (
+            260,
+            coupon.id,
+        )  # 10% of £25.98
+
+        db.session.execute(db.update(Subscription).values(status="canceled"))
+        db.session.commit()
+        apply_member_discount(params, order, catalogue)  # its page opened again, later
+        assert params == {"allow_promotion_codes": True}
+        assert (order.amount_discount, order.discount_coupon_id) == (0, None)
+
+        db.session.execute(db.update(Subscription).values(status="active"))
+        db.session.commit()
+        # A membership is never a printed book, whatever its line's key.
+        signup = Order(user=user, kind="membership", currency="gbp", amount_total=900)
+        signup.items.append(
+            OrderItem(item_key="the-salt-road", lookup_key="plan:reader:month",
+                      description="Reader", unit_amount=900, quantity=1)
+        )  # fmt: skip
+        membership_params: Any = {}
+        apply_member_discount(membership_params, signup, catalogue)
+        assert membership_params == {"allow_promotion_codes": True}
