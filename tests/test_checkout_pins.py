@@ -1382,3 +1382,67 @@ def test_a_member_s_coupon_counts_printed_lines_only_and_goes_when_the_membershi
         membership_params: Any = {}
         apply_member_discount(membership_params, signup, catalogue)
         assert membership_params == {"allow_promotion_codes": True}
+
+
+# --- opening and confirming a payment page -----------------------------------------------
+
+
+def test_a_retry_after_an_outage_opens_the_page_with_a_key_of_its_own_and_clears_the_failure(
+    app: Flask, add_user: Callable[..., int], stripe_shop: FakeStripe,
+    fake_stripe: responses.RequestsMock,
+) -> None:  # fmt: skip
+    add_user()
+    with app.app_context():
+        order = orders.order_book(loaded_catalogue(app), user_named(), "salt-road-ebook", 1)
+        key_of = [idempotency_key("checkout", order.id, order.created_at.isoformat(), n)
+                  for n in (0, 1)]  # fmt: skip
+        directory = PriceDirectory.of(app)
+        fake_stripe.replace(
+            "POST", API + "/v1/customers", body=requests.ConnectionError("Stripe is down")
+        )
+        with pytest.raises(sessions.PaymentsUnavailable):
+            sessions.open_checkout(stripe_client(), directory, order, urls_for(order))
+        failed = only_order(app)
+        assert (failed.checkout_attempts, failed.checkout_session_id) == (1, None)
+        assert "Stripe is down" in (failed.last_error or "")
+        fake_stripe.replace("POST", API + "/v1/customers", json=example("customer", id="cus_9"))
+        started = sessions.open_checkout(stripe_client(), directory, order, urls_for(order))
+        assert started.url == "https://checkout.stripe.com/c/pay/cs_test_1"
+    opened = only_order(app)
+    assert (opened.checkout_attempts, opened.checkout_session_id) == (2, "cs_test_1")
+    assert (opened.stripe_customer_id, opened.last_error) == ("cus_9", None)
+    (create,) = [c.request for c in fake_stripe.calls if c.request.url == API + SESSIONS]
+    assert create.headers["Idempotency-Key"] == key_of[1] != key_of[0]
+
+
+def test_a_page_stripe_opened_without_an_address_is_an_outage(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+) -> None:
+    add_user()
+    FakePrices(fake_stripe, {"book:salt-road-ebook": 699})
+    fake_stripe.add("POST", API + "/v1/customers", json=example("customer", id="cus_reader"))
+    fake_stripe.add("POST", API + SESSIONS, json=example("checkout.session", id="cs_1", url=None))
+    with app.app_context():
+        order = orders.order_book(loaded_catalogue(app), user_named(), "salt-road-ebook", 1)
+        with pytest.raises(sessions.PaymentsUnavailable, match="session cs_1 has no url"):
+            sessions.open_checkout(stripe_client(), PriceDirectory.of(app), order, urls_for(order))
+    assert only_order(app).checkout_session_id == "cs_1"
+
+
+def test_a_confirmation_records_only_the_order_s_own_session(
+    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+) -> None:
+    add_user()
+    order_id = builders.add_order(app, session_id="cs_mine")
+    someone_elses = builders.session("cs_other", order_id=order_id + 1)
+    builders.stripe_serves(fake_stripe, SESSIONS + "/cs_other", someone_elses)
+    builders.stripe_serves(
+        fake_stripe, SESSIONS + "/cs_mine", builders.session("cs_mine", order_id)
+    )
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        shown = sessions.confirm_checkout(stripe_client(), order, "cs_other")
+        assert shown.id == "cs_other"
+        assert db.session.get(Order, order_id).status == "pending"
+        sessions.confirm_checkout(stripe_client(), order, "cs_mine")
+        assert db.session.get(Order, order_id).status == "paid"
