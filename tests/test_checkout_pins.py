@@ -1446,3 +1446,17 @@ def test_a_confirmation_records_only_the_order_s_own_session(
         assert db.session.get(Order, order_id).status == "pending"
         sessions.confirm_checkout(stripe_client(), order, "cs_mine")
         assert db.session.get(Order, order_id).status == "paid"
+
+
+def test_a_sign_up_is_never_another_shopper_s_nor_a_book_order(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    add_user("other@example.com")
+    theirs = orders.order_membership(in_app, user_named("other@example.com"), "reader", "year")
+    books = orders.order_book(in_app, user_named(), "salt-road-ebook", 1)
+    mine = orders.order_membership(in_app, user_named(), "reader", "year")
+    assert mine.id not in (theirs.id, books.id)
+    assert mine.user_id == user_named().id
+    assert orders.open_signup(user_named()) is mine
+    assert db.session.get(Order, books.id).status == "pending"
