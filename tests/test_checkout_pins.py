@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -252,13 +253,26 @@ def eleven_books_catalogue(tmp_path: Path) -> str:
     return str(path)
 
 
+@contextmanager
+def shop_selling(
+    make_app: Callable[..., Flask], catalogue: str
+) -> Iterator[tuple[Catalogue, User]]:
+    """A shop selling the catalogue file `catalogue`, in its application context: its
+    catalogue and a shopper's account."""
+    app = make_app(CATALOGUE_PATH=catalogue)
+    with app.app_context():
+        db.create_all()
+        user = User(email="reader@example.com")
+        user.set_password("correct horse battery")
+        db.session.add(user)
+        db.session.commit()
+        yield loaded_catalogue(app), user
+
+
 def test_a_basket_holds_ten_different_books_not_eleven(
     make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:
-    app = make_app(CATALOGUE_PATH=eleven_books_catalogue(tmp_path))
-    with app.app_context():
-        db.create_all()
-        catalogue = loaded_catalogue(app)
+    with shop_selling(make_app, eleven_books_catalogue(tmp_path)) as (catalogue, user):
         keys = [book.key for book in catalogue.books]
         assert len(keys) == 11
         store: dict[str, Any] = {}
@@ -272,10 +286,6 @@ def test_a_basket_holds_ten_different_books_not_eleven(
         assert basket.lines()[keys[0]] == 2
 
         # Merging at sign-in keeps to ten too: the eleventh book stays out.
-        user = User(email="reader@example.com")
-        user.set_password("correct horse battery")
-        db.session.add(user)
-        db.session.commit()
         cart.UserBasket(user).put(keys[0], 1)
         cart.merge(catalogue, user, {key: 1 for key in [*keys[1:], keys[0]]})
         assert cart.UserBasket(user).lines() == {keys[0]: 2, **{key: 1 for key in keys[1:10]}}
@@ -316,6 +326,24 @@ def test_a_session_basket_puts_and_takes_out(app: Flask) -> None:
 # --- what Stripe receives ---------------------------------------------------------------
 
 
+def every_session(order_id: int, metadata: dict[str, str]) -> dict[str, Any]:
+    """What every Checkout Session for an order sends Stripe (a shopper with no member
+    discount, their customer known), as Stripe reads it back."""
+    return {
+        "success_url": (
+            f"http://shop.test/orders/{order_id}/confirmation?session_id={{CHECKOUT_SESSION_ID}}"
+        ),
+        "cancel_url": f"http://shop.test/orders/{order_id}/cancelled",
+        "client_reference_id": f"order-{order_id}",
+        "metadata": metadata,
+        "allow_promotion_codes": "true",
+        "saved_payment_method_options": {
+            "payment_method_save": "enabled",
+            "allow_redisplay_filters": ["always"],
+        },
+    }
+
+
 def test_a_basket_s_session_is_sent_to_stripe_exactly(
     app: Flask,
     client: FlaskClient,
@@ -344,18 +372,7 @@ def test_a_basket_s_session_is_sent_to_stripe_exactly(
                 {"price": "price_book_the-salt-road", "quantity": "2"},
                 {"price": f"price_book_{LETTERS}", "quantity": "1"},
             ],
-            "success_url": (
-                f"http://shop.test/orders/{order_id}/confirmation"
-                "?session_id={CHECKOUT_SESSION_ID}"
-            ),
-            "cancel_url": f"http://shop.test/orders/{order_id}/cancelled",
-            "client_reference_id": f"order-{order_id}",
-            "metadata": metadata,
-            "allow_promotion_codes": "true",
-            "saved_payment_method_options": {
-                "payment_method_save": "enabled",
-                "allow_redisplay_filters": ["always"],
-            },
+            **every_session(order_id, metadata),
             "mode": "payment",
             "payment_intent_data": {"metadata": metadata},
             "shipping_address_collection": {"allowed_countries": ["GB"]},
@@ -409,18 +426,7 @@ def test_a_membership_s_session_is_sent_to_stripe_exactly(
         {
             "customer": "cus_reader",
             "line_items": [{"price": f"price_plan_{plan}_{interval}", "quantity": "1"}],
-            "success_url": (
-                f"http://shop.test/orders/{order_id}/confirmation"
-                "?session_id={CHECKOUT_SESSION_ID}"
-            ),
-            "cancel_url": f"http://shop.test/orders/{order_id}/cancelled",
-            "client_reference_id": f"order-{order_id}",
-            "metadata": metadata,
-            "allow_promotion_codes": "true",
-            "saved_payment_method_options": {
-                "payment_method_save": "enabled",
-                "allow_redisplay_filters": ["always"],
-            },
+            **every_session(order_id, metadata),
             "mode": "subscription",
             "subscription_data": {"metadata": {**metadata, "plan": plan}, **trial},
         }
@@ -836,16 +842,29 @@ def stripe_sessions_fail_after(
     mock.add_callback("POST", re.compile(API + SESSIONS + r"/[^/?]+/expire$"), callback=expire)
 
 
+def letters_on_a_page(app: Flask, copies: int, session_id: str) -> Order:
+    """The shopper's pending order of `copies` of Letters from the Lighthouse, held, whose
+    payment page at Stripe is `session_id`."""
+    order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, copies, ship_to="GB")
+    order.checkout_session_id = session_id
+    db.session.commit()
+    return order
+
+
+def page_stripe_cannot_close(app: Flask, mock: responses.RequestsMock, status: str) -> Order:
+    """Two copies of Letters from the Lighthouse on a payment page that is `status` at
+    Stripe, which then can no longer be reached."""
+    order = letters_on_a_page(app, 2, f"cs_{status}")
+    page = example("checkout.session", id=f"cs_{status}", status=status, url=None)
+    stripe_sessions_fail_after(mock, [page])
+    return order
+
+
 def test_an_order_at_an_old_price_whose_page_stripe_cannot_close_is_kept_with_the_failure(
-    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+    app: Flask, shopper: int, fake_stripe: responses.RequestsMock
 ) -> None:
-    add_user()
-    expired = example("checkout.session", id="cs_old", status="expired", url=None)
-    stripe_sessions_fail_after(fake_stripe, [expired])
     with app.app_context():
-        order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, 2, ship_to="GB")
-        order.checkout_session_id = "cs_old"
-        db.session.commit()
+        order = page_stripe_cannot_close(app, fake_stripe, "expired")
         recorded_price(f"book:{LETTERS}", "price_new", 2500)  # the price changed since
         with pytest.raises(sessions.PaymentsUnavailable) as unavailable:
             sessions.continue_checkout(
@@ -985,15 +1004,8 @@ def test_trying_again_puts_back_what_the_rules_allow_and_names_the_rest(
 def test_trying_again_with_a_full_basket_adds_no_eleventh_book(
     make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:
-    app = make_app(CATALOGUE_PATH=eleven_books_catalogue(tmp_path))
-    with app.app_context():
-        db.create_all()
-        catalogue = loaded_catalogue(app)
+    with shop_selling(make_app, eleven_books_catalogue(tmp_path)) as (catalogue, user):
         keys = [book.key for book in catalogue.books if book.format == "print"]
-        user = User(email="reader@example.com")
-        user.set_password("correct horse battery")
-        db.session.add(user)
-        db.session.commit()
         basket = cart.UserBasket(user)
         for key in [*keys[:7], "salt-road-ebook", "small-press-handbook", "cartographers-daughter"]:
             basket.put(key, 1)
@@ -1012,9 +1024,7 @@ def test_cancelling_an_order_paid_a_moment_ago_elsewhere_records_it_paid(
 ) -> None:
     add_user()
     with app.app_context():
-        order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, 1, ship_to="GB")
-        order.checkout_session_id = "cs_test_1"
-        db.session.commit()
+        order = letters_on_a_page(app, 1, "cs_test_1")
         assert order.status == "pending"  # loaded in this request's transaction
         with db.engine.begin() as other:  # the payment's webhook, in another worker
             other.execute(db.update(Order).filter_by(id=order.id).values(status="paid"))
@@ -1024,15 +1034,10 @@ def test_cancelling_an_order_paid_a_moment_ago_elsewhere_records_it_paid(
 
 
 def test_an_order_whose_open_page_stripe_would_not_expire_stays_pending_holding_its_copies(
-    app: Flask, add_user: Callable[..., int], fake_stripe: responses.RequestsMock
+    app: Flask, shopper: int, fake_stripe: responses.RequestsMock
 ) -> None:
-    add_user()
-    still_open = example("checkout.session", id="cs_open", status="open", url=None)
-    stripe_sessions_fail_after(fake_stripe, [still_open])
     with app.app_context():
-        order = orders.order_book(loaded_catalogue(app), user_named(), LETTERS, 2, ship_to="GB")
-        order.checkout_session_id = "cs_open"
-        db.session.commit()
+        order = page_stripe_cannot_close(app, fake_stripe, "open")
         with pytest.raises(StripeFailure):
             sessions.cancel_order(stripe_client(), order)
     assert only_order(app).status == "pending"
@@ -1341,14 +1346,7 @@ def test_a_member_s_coupon_counts_printed_lines_only_and_goes_when_the_membershi
 ) -> None:
     path = tmp_path / "catalogue.yaml"
     path.write_text(catalogue_with_discounts(reader=10))
-    app = make_app(CATALOGUE_PATH=str(path))
-    with app.app_context():
-        db.create_all()
-        catalogue = loaded_catalogue(app)
-        user = User(email="reader@example.com")
-        user.set_password("correct horse battery")
-        db.session.add(user)
-        db.session.commit()
+    with shop_selling(make_app, str(path)) as (catalogue, user):
         add_subscription(user.id, "active", plan_key="reader")
         reader = catalogue.plan("reader")
         assert reader is not None
