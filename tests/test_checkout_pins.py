@@ -1458,3 +1458,51 @@ def test_a_sign_up_is_never_another_shopper_s_nor_a_book_order(
     assert mine.user_id == user_named().id
     assert orders.open_signup(user_named()) is mine
     assert db.session.get(Order, books.id).status == "pending"
+
+
+# --- checking out the basket again --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "replaced"),
+    [
+        ({}, False),
+        ({"ship_to": "fr"}, True),  # another destination: other postage
+        ({"price": 1100}, True),  # the order was made at a price no longer the catalogue's
+    ],
+)
+def test_the_basket_s_open_order_is_reused_unless_its_destination_or_prices_changed(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    change: dict[str, Any],
+    replaced: bool,
+) -> None:
+    client.post("/cart/books/winter-orchard", data={"quantity": "2"})
+    first = client.post("/cart/checkout", data={"ship_to": "gb"})
+    if "price" in change:
+        with app.app_context():
+            db.session.execute(db.update(OrderItem).values(unit_amount=change["price"]))
+            db.session.commit()
+    again = client.post("/cart/checkout", data={"ship_to": change.get("ship_to", "GB")})
+    assert (again.location != first.location) is replaced
+    assert stripe_shop.sessions.expire_calls == (["cs_test_1"] if replaced else [])
+    with app.app_context():
+        rows = db.session.execute(db.select(Order.status, Order.ship_to_country).order_by(Order.id))
+        expected = [("cancelled", "GB"), ("pending", change.get("ship_to", "gb").upper())]
+        assert [tuple(row) for row in rows] == (expected if replaced else [("pending", "GB")])
+    assert level(app, "winter-orchard") == (2, 0)
+
+
+def test_a_basket_order_paid_while_the_basket_changed_goes_to_its_confirmation(
+    app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    client.post("/cart/books/winter-orchard", data={"quantity": "1"})
+    client.post("/cart/checkout", data={"ship_to": "GB"})
+    stripe_shop.sessions.complete("cs_test_1", 1000)  # paid in another tab, webhook late
+    client.post("/cart/books/the-salt-road", data={"quantity": "1"})
+    again = client.post("/cart/checkout", data={"ship_to": "GB"})
+    assert again.location == "http://shop.test/orders/1/confirmation?session_id=cs_test_1"
+    assert len(stripe_shop.sessions.created) == 1
+    assert only_order(app).status == "paid"
