@@ -1506,3 +1506,20 @@ def test_a_basket_order_paid_while_the_basket_changed_goes_to_its_confirmation(
     assert again.location == "http://shop.test/orders/1/confirmation?session_id=cs_test_1"
     assert len(stripe_shop.sessions.created) == 1
     assert only_order(app).status == "paid"
+
+
+def test_only_copies_of_stock_limited_books_still_held_count_against_the_limit(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    lapsed = orders.book_order(in_app, user, {LETTERS: 5}, max_held=5, ship_to="GB")
+    stock.release(lapsed)  # its page lapsed: it holds nothing now
+    db.session.commit()
+    orders.book_order(
+        in_app, user, {"the-salt-road": 3, "salt-road-ebook": 1}, max_held=5, ship_to="GB"
+    )
+    two_more = orders.book_order(in_app, user, {"winter-orchard": 2}, max_held=5, ship_to="GB")
+    assert two_more.stock_state == "held"
+    with pytest.raises(orders.CheckoutRefused, match=r"\(you hold 5\)"):
+        orders.book_order(in_app, user, {"quiet-machines": 1}, max_held=5, ship_to="GB")
