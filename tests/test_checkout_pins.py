@@ -795,7 +795,7 @@ def test_a_late_payment_is_short_only_of_copies_sold_since_and_a_refund_restocks
     with app.app_context():
         catalogue = loaded_catalogue(app)
         order = orders.book_order(
-            catalogue, user_named(), {LETTERS: 3, "winter-orchard": 2}, max_held=10, ship_to="GB"
+            catalogue, user_named(), {"winter-orchard": 2, LETTERS: 3}, max_held=10, ship_to="GB"
         )
         assert stock.release(order)  # its page lapsed: the copies went back
         db.session.get(StockLevel, LETTERS).sold = sold_since  # and others bought them
@@ -1523,3 +1523,36 @@ def test_only_copies_of_stock_limited_books_still_held_count_against_the_limit(
     assert two_more.stock_state == "held"
     with pytest.raises(orders.CheckoutRefused, match=r"\(you hold 5\)"):
         orders.book_order(in_app, user, {"quiet-machines": 1}, max_held=5, ship_to="GB")
+
+
+def test_a_sync_records_the_catalogue_s_prices_and_forgets_a_book_no_longer_sold(
+    in_app: Catalogue,
+) -> None:
+    recorded_price("book:withdrawn", "price_withdrawn", 500)
+    found = [
+        stripe.Price.construct_from(
+            {"id": "price_wo", "object": "price", "lookup_key": "book:winter-orchard",
+             "unit_amount": 1000, "currency": "gbp", "recurring": None},
+            "sk_test_unit",
+        )
+    ]  # fmt: skip
+    assert prices.record_catalogue(in_app, found) == (1, 11)  # 7 books, 2 plans × 2
+    kept = db.session.execute(db.select(StripePrice.lookup_key)).scalars()
+    assert list(kept) == ["book:winter-orchard"]
+
+
+def test_a_basket_order_whose_cancel_stripe_never_heard_is_the_basket_s_open_order_again(
+    app: Flask, shopper: int, fake_stripe: responses.RequestsMock
+) -> None:
+    stripe_sessions_fail_after(fake_stripe, [])
+    with app.app_context():
+        order, _ = cart.checkout_order(
+            loaded_catalogue(app), user_named(), {LETTERS: 1}, max_held=5, ship_to="GB"
+        )
+        order.checkout_session_id = "cs_open"
+        db.session.commit()
+        with pytest.raises(StripeFailure):
+            sessions.cancel_order(stripe_client(), order)
+        assert cart.open_cart_order(user_named()) is not None
+    kept = only_order(app)
+    assert (kept.status, kept.open_cart_user_id, kept.cart_state) == ("pending", shopper, "open")
