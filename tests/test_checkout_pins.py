@@ -31,6 +31,7 @@ from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
 from shop.models import (
     Customer,
+    ObjectVersion,
     Order,
     OrderItem,
     OrderStatus,
@@ -1556,3 +1557,56 @@ def test_a_basket_order_whose_cancel_stripe_never_heard_is_the_basket_s_open_ord
         assert cart.open_cart_order(user_named()) is not None
     kept = only_order(app)
     assert (kept.status, kept.open_cart_user_id, kept.cart_state) == ("pending", shopper, "open")
+
+
+def test_a_switch_overtaken_by_another_write_is_recorded_from_a_fresh_retrieve(
+    app: Flask, client: FlaskClient, shopper: int, fake_stripe: responses.RequestsMock
+) -> None:
+    with app.app_context():
+        add_subscription(shopper, "active", plan_key="reader", interval="month")
+        recorded_price("plan:patron:year", "price_plan_patron_year", 25000, "year")
+        engine = db.engine
+    builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
+    switched = builders.subscription(metadata={"plan": "patron", "user_id": str(shopper)})
+    switched["items"]["data"][0]["price"] = example(
+        "price", id="price_plan_patron_year", lookup_key="plan:patron:year", unit_amount=25000,
+        currency="gbp", recurring={"interval": "year", "interval_count": 1},
+    )  # fmt: skip
+
+    def update(request: Any) -> tuple[int, dict[str, str], str]:
+        with engine.begin() as webhook:  # an event about sub_1 written meanwhile
+            webhook.execute(db.insert(ObjectVersion).values(stripe_id="sub_1", version=1))
+        builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", switched)
+        return 200, {}, json.dumps(switched)
+
+    fake_stripe.add_callback("POST", API + "/v1/subscriptions/sub_1", callback=update)
+    assert client.post("/memberships/patron/switch?interval=year").status_code == 303
+    assert stripe_calls(fake_stripe).count(("GET", "/v1/subscriptions/sub_1")) == 2
+    with app.app_context():
+        row = db.session.execute(db.select(Subscription)).scalar_one()
+        assert (row.plan_key, row.interval) == ("patron", "year")
+
+
+def test_a_sign_up_giving_way_while_its_order_is_written_elsewhere_is_retrieved_again(
+    app: Flask,
+    client: FlaskClient,
+    shopper: int,
+    stripe_shop: FakeStripe,
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    stripe_shop.prices.prices = {**stripe_shop.prices.prices, "plan:patron:year": 25000}
+    client.post("/checkout/memberships/reader", data={"interval": "month"})
+    with app.app_context():
+        engine = db.engine
+
+    def webhook_meanwhile(expired: dict[str, Any]) -> None:
+        with engine.begin() as webhook:  # the expiry's event, written by another worker
+            webhook.execute(db.insert(ObjectVersion).values(stripe_id="order-1", version=1))
+
+    stripe_shop.sessions.on_expire = webhook_meanwhile
+    before = len(fake_stripe.calls)
+    client.post("/checkout/memberships/patron", data={"interval": "year"})
+    assert stripe_calls(fake_stripe)[before:].count(("GET", SESSIONS + "/cs_test_1")) == 1
+    with app.app_context():
+        rows = db.session.execute(db.select(Order.plan_key, Order.status).order_by(Order.id))
+        assert [tuple(row) for row in rows] == [("reader", "expired"), ("patron", "pending")]
