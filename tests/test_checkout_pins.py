@@ -1610,3 +1610,72 @@ def test_a_sign_up_giving_way_while_its_order_is_written_elsewhere_is_retrieved_
     with app.app_context():
         rows = db.session.execute(db.select(Order.plan_key, Order.status).order_by(Order.id))
         assert [tuple(row) for row in rows] == [("reader", "expired"), ("patron", "pending")]
+
+
+# --- the basket as the cart page shows it ----------------------------------------------
+
+
+def test_the_basket_view_totals_its_books_and_says_whether_it_ships(in_app: Catalogue) -> None:
+    taken(LETTERS, sold=3)
+    store: dict[str, Any] = {
+        "basket": {"salt-road-ebook": 1, "gone-book": 2, "bad": "2", "none": 0, LETTERS: 2}
+    }
+    basket = cart.SessionBasket(store)
+    assert basket.lines() == {"salt-road-ebook": 1, "gone-book": 2, LETTERS: 2}
+    shown = cart.view(in_app, basket)
+    assert [(line.book.key, line.quantity, line.available) for line in shown.lines] == [
+        ("salt-road-ebook", 1, None),
+        (LETTERS, 2, 2),
+    ]
+    assert (shown.subtotal, shown.count, shown.currency, shown.ships) == (
+        699 + 4400,
+        3,
+        "gbp",
+        True,
+    )
+    ebooks_only = cart.view(in_app, cart.SessionBasket({"basket": {"salt-road-ebook": 1}}))
+    assert ebooks_only.ships is False
+    empty = cart.view(in_app, cart.SessionBasket({}))
+    assert (empty.subtotal, empty.count, empty.currency, empty.ships) == (0, 0, None, False)
+
+
+def test_checking_out_needs_a_basket_of_books_still_sold_and_no_owned_ebook(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    basket = cart.UserBasket(user)
+    basket.put("gone-book", 1)
+    with pytest.raises(orders.CheckoutRefused, match="Your basket is empty"):
+        cart.checkout_lines(in_app, user)
+    basket.put("winter-orchard", 2)
+    basket.put("salt-road-ebook", 1)
+    assert cart.checkout_lines(in_app, user) == {"winter-orchard": 2, "salt-road-ebook": 1}
+    past_order_of(user, "salt-road-ebook", "The Salt Road (ebook) — Maren Holt")
+    with pytest.raises(orders.CheckoutRefused, match="You already own The Salt Road \\(ebook\\)"):
+        cart.checkout_lines(in_app, user)
+
+
+def test_a_paid_basket_order_takes_out_only_what_it_ordered_once(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    user = user_named()
+    basket = cart.UserBasket(user)
+    ordered = {"winter-orchard": 2, "the-salt-road": 1, "quiet-machines": 1}
+    for key, quantity in ordered.items():
+        basket.put(key, quantity)
+    order, _ = cart.checkout_order(in_app, user, ordered, max_held=5, ship_to="GB")
+    assert cart.matches(order, ordered)
+    assert not cart.matches(order, {**ordered, "winter-orchard": 3})
+    assert not cart.matches(order, {"winter-orchard": 2, "the-salt-road": 1})
+    basket.put("winter-orchard", 5)  # more added since
+    basket.put(LETTERS, 1)
+    basket.put("the-salt-road", 0)  # and one taken out
+    assert cart.remove_ordered(order)
+    db.session.commit()
+    assert basket.lines() == {"winter-orchard": 3, LETTERS: 1}
+    assert (order.cart_state, order.open_cart_user_id) == ("settled", None)
+    assert not cart.remove_ordered(order)  # a replayed payment
+    db.session.commit()
+    assert basket.lines() == {"winter-orchard": 3, LETTERS: 1}
