@@ -1679,3 +1679,20 @@ def test_a_paid_basket_order_takes_out_only_what_it_ordered_once(
     assert not cart.remove_ordered(order)  # a replayed payment
     db.session.commit()
     assert basket.lines() == {"winter-orchard": 3, LETTERS: 1}
+
+
+def test_resuming_while_stripe_cannot_be_asked_keeps_the_order_and_notes_why(
+    app: Flask, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    with app.app_context():
+        order = letters_on_a_page(app, 1, "cs_test_9")
+        stripe_shop.sessions.unreachable = True
+        with pytest.raises(sessions.PaymentsUnavailable) as unavailable:
+            sessions.continue_checkout(
+                stripe_client(), PriceDirectory.of(app), order, urls_for(order)
+            )
+        assert unavailable.value.order.id == order.id
+    kept = only_order(app)
+    assert (kept.status, kept.checkout_session_id) == ("pending", "cs_test_9")
+    assert "Stripe cannot be reached" in (kept.last_error or "")
+    assert stripe_shop.sessions.created == []
