@@ -1445,6 +1445,8 @@ def test_a_confirmation_records_only_the_order_s_own_session(
         assert db.session.get(Order, order_id).status == "pending"
         sessions.confirm_checkout(stripe_client(), order, "cs_mine")
         assert db.session.get(Order, order_id).status == "paid"
+    # Recorded from the one retrieve, never fetched again.
+    assert stripe_calls(fake_stripe).count(("GET", SESSIONS + "/cs_mine")) == 1
 
 
 def test_a_sign_up_is_never_another_shopper_s_nor_a_book_order(
