@@ -788,7 +788,7 @@ def test_a_first_click_that_opened_its_page_sends_the_second_there_at_once(
 # --- copies paid for after the hold lapsed ----------------------------------------------
 
 
-@pytest.mark.parametrize("sold_since", [3, 4])
+@pytest.mark.parametrize("sold_since", [3, 4, 6])  # 6: more than allotted (stock lowered)
 def test_a_late_payment_is_short_only_of_copies_sold_since_and_a_refund_restocks_the_rest(
     app: Flask, add_user: Callable[..., int], sold_since: int
 ) -> None:
@@ -804,10 +804,11 @@ def test_a_late_payment_is_short_only_of_copies_sold_since_and_a_refund_restocks
         assert stock.consume(order, catalogue)  # then it was paid on its page still open
         db.session.commit()
         short = {item.item_key: item.copies_short for item in order.items}
-        assert short == {LETTERS: 3 - (5 - sold_since), "winter-orchard": 0}
+        left = max(5 - sold_since, 0)
+        assert short == {LETTERS: 3 - left, "winter-orchard": 0}
         assert not stock.consume(order, catalogue)  # a replayed payment
         db.session.commit()
-    assert level(app) == (0, 5)
+    assert level(app) == (0, sold_since + left)
     assert level(app, "winter-orchard") == (0, 2)
     with app.app_context():
         order = db.session.get(Order, order.id)
@@ -1698,3 +1699,19 @@ def test_resuming_while_stripe_cannot_be_asked_keeps_the_order_and_notes_why(
     assert (kept.status, kept.checkout_session_id) == ("pending", "cs_test_9")
     assert "Stripe cannot be reached" in (kept.last_error or "")
     assert stripe_shop.sessions.created == []
+
+
+def test_a_printed_book_without_a_stock_count_is_never_held_nor_counted(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    with shop_selling(make_app, eleven_books_catalogue(tmp_path)) as (catalogue, user):
+        unlimited = catalogue.book("extra-0")
+        assert unlimited is not None and unlimited.stock is None
+        assert stock.available(unlimited) is None
+        for _ in range(2):  # more than an account may hold of stock-limited books
+            order = orders.book_order(catalogue, user, {"extra-0": 10}, max_held=5, ship_to="GB")
+            assert (order.holds_stock, order.stock_state) == (False, "none")
+        assert [row.book.key for row in stock.stock_rows(catalogue)] == [
+            "the-salt-road", "quiet-machines", "winter-orchard", LETTERS,
+        ]  # fmt: skip
+        assert db.session.get(StockLevel, "extra-0") is None
