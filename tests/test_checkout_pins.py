@@ -1715,3 +1715,18 @@ def test_a_printed_book_without_a_stock_count_is_never_held_nor_counted(
             "the-salt-road", "quiet-machines", "winter-orchard", LETTERS,
         ]  # fmt: skip
         assert db.session.get(StockLevel, "extra-0") is None
+
+
+def test_a_changed_basket_while_stripe_cannot_close_the_old_page_keeps_the_old_order(
+    app: Flask, client: FlaskClient, shopper: int, stripe_shop: FakeStripe
+) -> None:
+    client.post("/cart/books/winter-orchard", data={"quantity": "1"})
+    client.post("/cart/checkout", data={"ship_to": "GB"})
+    client.post("/cart/books/the-salt-road", data={"quantity": "1"})
+    stripe_shop.sessions.unreachable = True
+    again = client.post("/cart/checkout", data={"ship_to": "GB"})
+    assert again.status_code == 503
+    kept = only_order(app)
+    assert (kept.status, kept.checkout_session_id) == ("pending", "cs_test_1")
+    assert "Stripe cannot be reached" in (kept.last_error or "")
+    assert len(stripe_shop.sessions.created) == 1
