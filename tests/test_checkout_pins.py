@@ -1,5 +1,7 @@
-"""Checkout's limits and what it sends to Stripe, pinned at their edges: exactly the limit
-allowed and one over refused; the Checkout Session's parameters as Stripe receives them."""
+"""Checkout pinned where a change would go unnoticed otherwise: its limits at their edges
+(exactly the limit allowed, one over refused), the Checkout Session's parameters as Stripe
+receives them, the orders, copies, prices, customers and baskets it writes, and what it
+does when Stripe fails or another worker writes first."""
 
 from __future__ import annotations
 
