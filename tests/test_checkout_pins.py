@@ -1732,3 +1732,16 @@ def test_a_changed_basket_while_stripe_cannot_close_the_old_page_keeps_the_old_o
     assert (kept.status, kept.checkout_session_id) == ("pending", "cs_test_1")
     assert "Stripe cannot be reached" in (kept.last_error or "")
     assert len(stripe_shop.sessions.created) == 1
+
+
+def test_a_second_basket_order_racing_the_first_gets_the_first(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    add_user()
+    first, made = cart.checkout_order(in_app, user_named(), {LETTERS: 2}, max_held=5, ship_to="GB")
+    second, made_again = cart.checkout_order(
+        in_app, user_named(), {LETTERS: 2}, max_held=5, ship_to="GB"
+    )
+    assert (made, made_again, second.id) == (True, False, first.id)
+    assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 1
+    assert stock.available(in_app.book(LETTERS)) == 3  # type: ignore[arg-type]
