@@ -22,6 +22,7 @@ import stripe
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event as sa_event
 
 from shop.catalogue import Catalogue, LookupKey, SellingPrice
 from shop.catalogue_source import loaded_catalogue
@@ -32,6 +33,7 @@ from shop.checkout.memberships import PlanStanding
 from shop.checkout.prices import CatalogueNotSynced, PriceDirectory
 from shop.extensions import db
 from shop.models import (
+    CartLine,
     Customer,
     ObjectVersion,
     Order,
@@ -1745,3 +1747,28 @@ def test_a_second_basket_order_racing_the_first_gets_the_first(
     assert (made, made_again, second.id) == (True, False, first.id)
     assert db.session.execute(db.select(db.func.count(Order.id))).scalar_one() == 1
     assert stock.available(in_app.book(LETTERS)) == 3  # type: ignore[arg-type]
+
+
+def test_the_same_book_added_from_two_tabs_at_once_is_one_line_at_the_quantity_set(
+    in_app: Catalogue, add_user: Callable[..., int]
+) -> None:
+    user_id = add_user()
+    other_id = add_user("other@example.com")
+    cart.UserBasket(user_named("other@example.com")).put("winter-orchard", 7)
+    engine = db.engine
+
+    def other_tab_first(session: Any, *_: Any) -> None:
+        with engine.begin() as other_tab:
+            other_tab.execute(
+                db.insert(CartLine).values(user_id=user_id, book_key="winter-orchard", quantity=1)
+            )
+
+    sa_event.listen(db.session(), "before_flush", other_tab_first, once=True)
+    cart.UserBasket(user_named()).put("winter-orchard", 3)
+    rows = db.session.execute(
+        db.select(CartLine.user_id, CartLine.book_key, CartLine.quantity).order_by(CartLine.id)
+    )
+    assert [tuple(row) for row in rows] == [
+        (other_id, "winter-orchard", 7),
+        (user_id, "winter-orchard", 3),
+    ]
