@@ -55,21 +55,22 @@ def give_up_signup(client: stripe.StripeClient, order: Order) -> None:
 
     :raise CheckoutRefused: the sign-up was paid meanwhile (now recorded): the shopper is
         a member and should switch instead.
-    :raise StripeFailure: Stripe could not be asked; the sign-up stays open.
+    :raise StripeFailure: Stripe could not be asked, or could not close a page still open;
+        the sign-up stays open.
     """
     session_id = order.checkout_session_id
     db.session.commit()  # no transaction open across the Stripe calls
-    still_open = False
     if session_id is not None:
         seen = stripe_api.session_versions(session_id)  # before Stripe: see shop.mirror
         try:
             session = stripe_api.expire_checkout_session(client, session_id)
         except StripeFailure:
-            # No longer open: paid or expired meanwhile. Stripe's word decides which.
+            # Paid or expired meanwhile, unless Stripe's word is that it is still open.
             session = stripe_api.retrieve_checkout_session(client, session_id)
+            if session.status == "open":
+                raise
         stripe_api.sync_checkout_session(client, session.id, session, seen=seen)
-        still_open = session.status == "open"
-    if order.status == OrderStatus.PENDING and not still_open:
+    if order.status == OrderStatus.PENDING:  # its page can no longer be paid
         order.advance(OrderStatus.EXPIRED)
     db.session.commit()
     if order.status not in (OrderStatus.EXPIRED, OrderStatus.PAYMENT_FAILED):
