@@ -1,0 +1,237 @@
+"""The catalogue's rules at their edges: what an admin's products.yaml may say, what it
+may not (each refusal naming the entry and the field), and what reaches the pages and
+Stripe from what it says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from shop.catalogue import parse_catalogue
+from shop.extensions import db
+from tests.test_catalogue import problems_of
+
+#: A printed book with every field a book may have but `files` (only ebooks have files).
+PRINT_BOOK = """  - key: dune
+    title: Dune
+    author: Frank Herbert
+    description: A desert planet.
+    price: 1299
+    currency: gbp
+    format: print
+    image: covers/dune.svg
+    stock: 3
+"""
+#: A plan with every field a plan may have.
+PLAN = """  - key: club
+    name: Club
+    description: Books by post.
+    features:
+      - A new book each month
+      - Members' newsletter
+    currency: gbp
+    prices: {month: 500, year: 5000}
+    trial_days: 7
+    benefits: {print_discount: 10, ebooks: [emma]}
+"""
+EBOOK = """  - key: emma
+    title: Emma
+    author: Jane Austen
+    price: 500
+    currency: gbp
+    format: ebook
+    files: [{format: epub, path: salt-road-ebook.epub}]
+"""
+#: Postage with every field shipping, a zone and a rate may have.
+SHIPPING = """shipping:
+  currency: gbp
+  free_over: 6000
+  zones:
+    - key: uk
+      name: United Kingdom
+      countries: [GB]
+      free_over: 3000
+      rates:
+        - {key: second, name: Royal Mail 2nd class, amount: 285, days: [2, 3]}
+"""
+
+
+def catalogue_text(book: str = PRINT_BOOK, plan: str = PLAN) -> str:
+    return "books:\n" + book + EBOOK + "plans:\n" + plan + SHIPPING
+
+
+def only_plan(plan: str) -> str:
+    return "plans:\n" + plan
+
+
+def shop_selling(make_app: Callable[..., Flask], tmp_path: Path, text: str) -> Flask:
+    """An app selling the catalogue `text` (its cover image left out), on a fresh database."""
+    path = tmp_path / "products.yaml"
+    path.write_text(text.replace("    image: covers/dune.svg\n", ""), encoding="utf-8")
+    app = make_app(CATALOGUE_PATH=str(path))
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+# --- the fields each entry may have ----------------------------------------------------
+
+
+def test_an_entry_may_use_every_field_its_kind_knows() -> None:
+    catalogue = parse_catalogue(catalogue_text(), Path("products.yaml"))
+    (dune, emma) = catalogue.books
+    assert (dune.description, dune.image, dune.stock) == ("A desert planet.", "covers/dune.svg", 3)
+    assert [(f.format, f.path) for f in emma.files] == [("epub", "salt-road-ebook.epub")]
+    (club,) = catalogue.plans
+    assert (club.description, club.trial_days, club.benefits.print_discount) == (
+        "Books by post.",
+        7,
+        10,
+    )
+    assert club.benefits.ebooks == ("emma",)
+    assert catalogue.shipping is not None
+    assert (catalogue.shipping.currency, catalogue.shipping.free_over) == ("gbp", 6000)
+    (uk,) = catalogue.shipping.zones
+    assert (uk.key, uk.name, uk.free_over) == ("uk", "United Kingdom", 3000)
+    assert [(r.key, r.name, r.amount, r.days) for r in uk.rates] == [
+        ("second", "Royal Mail 2nd class", 285, (2, 3))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("after", "entry"),
+    [
+        ("    stock: 3\n", "books[dune]"),
+        ("    trial_days: 7\n", "plans[club]"),
+        ("  free_over: 6000\n", "shipping"),
+        ("      free_over: 3000\n", "shipping.zones[uk]"),
+    ],
+)
+def test_an_unknown_field_is_refused_naming_entry_and_field(after: str, entry: str) -> None:
+    indent = after[: len(after) - len(after.lstrip())]
+    text = catalogue_text().replace(after, after + f"{indent}colour: blue\n", 1)
+    assert problems_of(text) == [f"{entry}: colour: is not a known field"]
+
+
+def test_an_unknown_field_of_a_rate_is_refused_naming_it() -> None:
+    text = catalogue_text().replace("days: [2, 3]}", "days: [2, 3], colour: blue}")
+    assert problems_of(text) == ["shipping.zones[uk].rates[second]: colour: is not a known field"]
+
+
+def test_an_unknown_top_level_section_is_refused_naming_it() -> None:
+    assert problems_of("magazines: []\n" + catalogue_text()) == [
+        "products.yaml: magazines: is not a known field"
+    ]
+
+
+# --- books -------------------------------------------------------------------------------
+
+
+def test_a_sold_out_printed_book_has_stock_0_and_shows_sold_out(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    text = catalogue_text(PRINT_BOOK.replace("stock: 3", "stock: 0"))
+    (dune, _) = parse_catalogue(text, Path("products.yaml")).books
+    assert dune.stock == 0
+    app = shop_selling(make_app, tmp_path, text)
+    page = app.test_client().get("/books/dune")
+    assert page.status_code == 200
+    assert "Sold out" in page.text
+
+
+@pytest.mark.parametrize(
+    ("stock", "expected"),
+    [
+        ("-1", "must be a whole number, 0 or more (got -1)"),
+        ("true", "must be a whole number, 0 or more (got True)"),
+        ("'3'", "must be a whole number, 0 or more (got '3')"),
+        ("2.5", "must be a whole number, 0 or more (got 2.5)"),
+    ],
+)
+def test_a_stock_that_is_not_a_count_is_refused(stock: str, expected: str) -> None:
+    text = catalogue_text(PRINT_BOOK.replace("stock: 3", f"stock: {stock}"))
+    assert problems_of(text) == [f"books[dune]: stock: {expected}"]
+
+
+@pytest.mark.parametrize("stock", ["0", "3"])
+def test_an_ebook_has_no_stock(stock: str) -> None:
+    text = catalogue_text(EBOOK.replace("format: ebook", f"format: ebook\n    stock: {stock}"))
+    assert "books[emma]: stock: only printed books have stock" in problems_of(text)
+
+
+@pytest.mark.parametrize("fmt", ["ebook", "print"])
+def test_a_book_is_sold_in_either_format(fmt: str) -> None:
+    files = "    files: [{format: epub, path: dune.epub}]\n" if fmt == "ebook" else ""
+    book = PRINT_BOOK.replace("format: print", f"format: {fmt}\n{files}").replace(
+        "    stock: 3\n", ""
+    )
+    (dune, _) = parse_catalogue(catalogue_text(book), Path("products.yaml")).books
+    assert dune.format == fmt
+
+
+# --- plans ---------------------------------------------------------------------------
+
+
+def test_a_plan_s_features_are_shown_on_its_page_as_given(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    (club,) = parse_catalogue(catalogue_text(), Path("products.yaml")).plans
+    assert club.features == ("A new book each month", "Members' newsletter")
+    app = shop_selling(make_app, tmp_path, catalogue_text())
+    page = app.test_client().get("/memberships/club").text
+    assert (
+        '<ul class="features"><li>A new book each month</li><li>Members&#39; newsletter</li>'
+        in page
+    )
+
+
+def test_a_plan_without_features_has_none() -> None:
+    (club,) = parse_catalogue(
+        only_plan(
+            PLAN.replace(
+                "    features:\n      - A new book each month\n      - Members' newsletter\n", ""
+            ).replace(", ebooks: [emma]", "")
+        ),
+        Path("products.yaml"),
+    ).plans
+    assert club.features == ()
+
+
+@pytest.mark.parametrize("features", ["A new book each month", "[1, 2]", "{a: b}"])
+def test_features_that_are_not_lines_of_text_are_refused(features: str) -> None:
+    plan = PLAN.replace(
+        "    features:\n      - A new book each month\n      - Members' newsletter\n",
+        f"    features: {features}\n",
+    )
+    assert problems_of(catalogue_text(plan=plan)) == [
+        "plans[club]: features: must be a list of text lines"
+    ]
+
+
+@pytest.mark.parametrize("days", [1, 730])
+def test_a_trial_may_last_from_1_to_730_days(days: int) -> None:
+    plan = PLAN.replace("trial_days: 7", f"trial_days: {days}")
+    (club,) = parse_catalogue(catalogue_text(plan=plan), Path("products.yaml")).plans
+    assert club.trial_days == days
+
+
+@pytest.mark.parametrize(
+    ("days", "shown"),
+    [("0", "0"), ("731", "731"), ("-1", "-1"), ("true", "True"), ("'7'", "'7'"), ("7.5", "7.5")],
+)
+def test_a_trial_outside_1_to_730_days_is_refused_naming_plan_and_field(
+    days: str, shown: str
+) -> None:
+    plan = PLAN.replace("trial_days: 7", f"trial_days: {days}")
+    assert problems_of(catalogue_text(plan=plan)) == [
+        f"plans[club]: trial_days: must be a whole number of days, 1 to 730 (got {shown})"
+    ]
+
+
+def test_a_plan_without_a_trial_has_none() -> None:
+    plan = PLAN.replace("    trial_days: 7\n", "")
+    (club,) = parse_catalogue(catalogue_text(plan=plan), Path("products.yaml")).plans
+    assert club.trial_days is None
