@@ -24,7 +24,8 @@ from shop.money import CURRENCIES
 Interval = Literal["month", "year"]
 INTERVALS: tuple[Interval, ...] = ("month", "year")
 FORMATS = ("ebook", "print")
-KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: A catalogue key, matched whole (`fullmatch`: `$` alone let a trailing newline through).
+KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a unit amount
 #: The formats an ebook's files may come in, with the media type each is served as.
 EBOOK_MEDIA_TYPES = {"epub": "application/epub+zip", "pdf": "application/pdf"}
@@ -458,7 +459,7 @@ def _entries(raw: Any, section: str, reader: _Reader) -> list[tuple[str, Mapping
         label = f"{section}[{key}]" if isinstance(key, str) and key else f"{section}[{index}]"
         if not isinstance(key, str) or not key:
             reader.problem(label, "key", "is missing")
-        elif not KEY_PATTERN.match(key):
+        elif not KEY_PATTERN.fullmatch(key):
             reader.problem(label, "key", "must be lower-case letters, digits and dashes")
         elif key in seen:
             label = f"{section}[{key}] (entry {index + 1})"

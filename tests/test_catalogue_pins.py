@@ -4,6 +4,7 @@ Stripe from what it says."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -235,3 +236,123 @@ def test_a_plan_without_a_trial_has_none() -> None:
     plan = PLAN.replace("    trial_days: 7\n", "")
     (club,) = parse_catalogue(catalogue_text(plan=plan), Path("products.yaml")).plans
     assert club.trial_days is None
+
+
+# --- keys, amounts and limits ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["a" * 63, "9-lives", "x", "a-b-c"])
+def test_a_key_of_up_to_63_lower_case_letters_digits_and_dashes_is_accepted(key: str) -> None:
+    text = catalogue_text(PRINT_BOOK.replace("key: dune", f"key: {key}"))
+    assert parse_catalogue(text, Path("products.yaml")).books[0].key == key
+
+
+@pytest.mark.parametrize("key", ["a" * 64, "-dune", "Dune", "du_ne", "dune!", "dune\n"])
+def test_any_other_key_is_refused_naming_the_entry(key: str) -> None:
+    text = catalogue_text(PRINT_BOOK.replace("key: dune", f"key: {json.dumps(key)}"))
+    assert problems_of(text) == [
+        f"books[{key}]: key: must be lower-case letters, digits and dashes"
+    ]
+
+
+@pytest.mark.parametrize("amount", [1, 99_999_999])
+def test_a_price_from_1_to_99_999_999_minor_units_is_sold_at_that_amount(amount: int) -> None:
+    text = catalogue_text(PRINT_BOOK.replace("price: 1299", f"price: {amount}"))
+    (dune, _) = parse_catalogue(text, Path("products.yaml")).books
+    assert [(p.lookup_key, p.amount, p.currency) for p in dune.selling_prices] == [
+        ("book:dune", amount, "gbp")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ("100000000", "must be at most 99999999 (got 100000000)"),
+        ("0", "must be positive (got 0)"),
+        ("12.99", "must be a whole number of minor units, e.g. 1299 (got 12.99)"),
+        ("'1299'", "must be a whole number of minor units (got '1299')"),
+        ("true", "must be a whole number of minor units (got True)"),
+        ("null", "is missing"),
+    ],
+)
+def test_a_price_outside_stripe_s_range_is_refused(amount: str, expected: str) -> None:
+    text = catalogue_text(PRINT_BOOK.replace("price: 1299", f"price: {amount}"))
+    assert problems_of(text) == [f"books[dune]: price: {expected}"]
+
+
+def test_a_plan_is_sold_by_the_month_and_by_the_year_at_its_own_amounts() -> None:
+    (club,) = parse_catalogue(catalogue_text(), Path("products.yaml")).plans
+    assert [(p.lookup_key, p.amount, p.currency, p.interval) for p in club.selling_prices] == [
+        ("plan:club:month", 500, "gbp", "month"),
+        ("plan:club:year", 5000, "gbp", "year"),
+    ]
+    assert (club.price_for("month"), club.price_for("year"), club.price_for("week")) == (
+        500,
+        5000,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("prices", "expected"),
+    [
+        ("{month: 0}", ["plans[club]: prices.month: must be positive (got 0)"]),
+        (
+            "{year: 100000000}",
+            ["plans[club]: prices.year: must be at most 99999999 (got 100000000)"],
+        ),
+        ("{}", ["plans[club]: prices: must map an interval (month, year) to an amount"]),
+        ("[500]", ["plans[club]: prices: must map an interval (month, year) to an amount"]),
+        (
+            "{day: 10, month: 500}",
+            ["plans[club]: prices.day: bad interval: use 'month' or 'year'"],
+        ),
+    ],
+)
+def test_a_bad_plan_price_is_refused_naming_its_interval(prices: str, expected: list[str]) -> None:
+    plan = PLAN.replace("prices: {month: 500, year: 5000}", f"prices: {prices}")
+    assert problems_of(catalogue_text(plan=plan)) == expected
+
+
+def rates(count: int) -> str:
+    return "".join(f"        - {{key: r{n}, name: Rate {n}, amount: {n}}}\n" for n in range(count))
+
+
+def test_a_zone_may_offer_stripe_s_five_rates_and_free_postage() -> None:
+    text = catalogue_text().replace(
+        "        - {key: second, name: Royal Mail 2nd class, amount: 285, days: [2, 3]}\n",
+        rates(5),
+    )
+    shipping = parse_catalogue(text, Path("products.yaml")).shipping
+    assert shipping is not None
+    assert [(r.key, r.amount, r.days) for r in shipping.zones[0].rates] == [
+        (f"r{n}", n, None) for n in range(5)
+    ]
+
+
+def test_a_sixth_rate_in_a_zone_is_refused() -> None:
+    text = catalogue_text().replace(
+        "        - {key: second, name: Royal Mail 2nd class, amount: 285, days: [2, 3]}\n",
+        rates(6),
+    )
+    assert problems_of(text) == [
+        "shipping.zones[uk]: rates: at most 5 (Stripe's limit per checkout)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            "[{format: mobi, path: dune.mobi}]",
+            "books[emma]: files[0].format: unknown format 'mobi' (use epub, pdf)",
+        ),
+        (
+            "[{format: epub, path: a.epub}, {format: epub, path: b.epub}]",
+            "books[emma]: files[1].format: a second epub file",
+        ),
+    ],
+)
+def test_an_ebook_comes_as_one_epub_and_one_pdf_at_most(files: str, expected: str) -> None:
+    ebook = EBOOK.replace("files: [{format: epub, path: salt-road-ebook.epub}]", f"files: {files}")
+    assert problems_of(catalogue_text().replace(EBOOK, ebook)) == [expected]
