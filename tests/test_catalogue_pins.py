@@ -9,11 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import responses
 from flask import Flask
 
 from shop.catalogue import parse_catalogue
 from shop.extensions import db
+from tests.stripe_fakes import FakeProductsAndPrices
 from tests.test_catalogue import problems_of
+from tests.test_sync import run_sync
 
 #: A printed book with every field a book may have but `files` (only ebooks have files).
 PRINT_BOOK = """  - key: dune
@@ -356,3 +359,27 @@ def test_a_sixth_rate_in_a_zone_is_refused() -> None:
 def test_an_ebook_comes_as_one_epub_and_one_pdf_at_most(files: str, expected: str) -> None:
     ebook = EBOOK.replace("files: [{format: epub, path: salt-road-ebook.epub}]", f"files: {files}")
     assert problems_of(catalogue_text().replace(EBOOK, ebook)) == [expected]
+
+
+# --- what Stripe is sent ---------------------------------------------------------------
+
+
+def test_sync_names_quire_s_products_and_prices_in_stripe_by_catalogue_key(
+    fake_stripe: responses.RequestsMock,
+) -> None:
+    stripe = FakeProductsAndPrices(fake_stripe)
+    run_sync(catalogue_text())
+    assert {key: p["metadata"] for key, p in stripe.products.items()} == {
+        "quire_book_dune": {"quire_key": "book:dune", "quire_kind": "book", "format": "print"},
+        "quire_book_emma": {"quire_key": "book:emma", "quire_kind": "book", "format": "ebook"},
+        "quire_plan_club": {"quire_key": "plan:club", "quire_kind": "plan"},
+    }
+    assert sorted(
+        (p["product"], p["lookup_key"], p["metadata"], p["unit_amount"])
+        for p in stripe.prices.values()
+    ) == [
+        ("quire_book_dune", "book:dune", {"quire_key": "book:dune"}, 1299),
+        ("quire_book_emma", "book:emma", {"quire_key": "book:emma"}, 500),
+        ("quire_plan_club", "plan:club:month", {"quire_key": "plan:club:month"}, 500),
+        ("quire_plan_club", "plan:club:year", {"quire_key": "plan:club:year"}, 5000),
+    ]
