@@ -383,3 +383,235 @@ def test_sync_names_quire_s_products_and_prices_in_stripe_by_catalogue_key(
         ("quire_plan_club", "plan:club:month", {"quire_key": "plan:club:month"}, 500),
         ("quire_plan_club", "plan:club:year", {"quire_key": "plan:club:year"}, 5000),
     ]
+
+
+# --- each mistake, named once by entry and field -----------------------------------------
+
+DAYS = "shipping.zones[uk].rates[second]: days: must be business days, 1 to 60, e.g. 3 or [2, 5] (got {got})"
+ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, days: [2, 3]}\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # text fields
+        ("title: Dune", "title: '  '", ["books[dune]: title: is missing"]),
+        ("title: Dune", "title: 5", ["books[dune]: title: must be text (got 5)"]),
+        ("    author: Frank Herbert\n", "", ["books[dune]: author: is missing"]),
+        ("name: Club", "name: [a]", ["plans[club]: name: must be text (got ['a'])"]),
+        # currencies
+        (
+            "    currency: gbp\n    format: print",
+            "    format: print",
+            ["books[dune]: currency: is missing (set it here or at the top of the file)"],
+        ),
+        (
+            "  currency: gbp\n  free_over",
+            "  currency: 5\n  free_over",
+            ["shipping: currency: unknown currency 5"],
+        ),
+        # entries and their keys
+        ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
+        ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
+        ("  - key: club\n", "  - key: ''\n", ["plans[0]: key: is missing"]),
+        # books
+        (
+            "format: print",
+            "format: audiobook",
+            ["books[dune]: format: must be 'ebook' or 'print' (got 'audiobook')"],
+        ),
+        ("    format: print\n", "", ["books[dune]: format: must be 'ebook' or 'print' (got None)"]),
+        (
+            "    stock: 3\n",
+            "    stock: 3\n    files: [{format: epub, path: d.epub}]\n",
+            ["books[dune]: files: only ebooks have files"],
+        ),
+        (
+            "image: covers/dune.svg",
+            "image: /etc/dune.svg",
+            ["books[dune]: image: must be a path inside shop/static/ (got '/etc/dune.svg')"],
+        ),
+        (
+            "image: covers/dune.svg",
+            "image: covers/../../dune.svg",
+            [
+                "books[dune]: image: must be a path inside shop/static/ (got 'covers/../../dune.svg')"
+            ],
+        ),
+        # ebook files
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: []",
+            [
+                "books[emma]: files: an ebook needs at least one file, e.g. [{format: epub, path: x.epub}]"
+            ],
+        ),
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: {format: epub}",
+            [
+                "books[emma]: files: an ebook needs at least one file, e.g. [{format: epub, path: x.epub}]"
+            ],
+        ),
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: [epub]",
+            ["books[emma]: files[0]: must have exactly a format and a path"],
+        ),
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: [{format: pdf, path: e.pdf}, {format: epub, path: e.epub, size: 3}]",
+            ["books[emma]: files[1]: must have exactly a format and a path"],
+        ),
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: [{format: epub, path: 5}]",
+            ["books[emma]: files[0].path: must be a path inside the ebook folder (got 5)"],
+        ),
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: [{format: epub, path: ''}]",
+            ["books[emma]: files[0].path: must be a path inside the ebook folder (got '')"],
+        ),
+        # plan benefits
+        (
+            "benefits: {print_discount: 10, ebooks: [emma]}",
+            "benefits: [emma]",
+            ["plans[club]: benefits: must map print_discount and/or ebooks"],
+        ),
+        (
+            "benefits: {print_discount: 10, ebooks: [emma]}",
+            "benefits: {tea: 1, cake: 2}",
+            [
+                "plans[club]: benefits.cake: is not a known benefit",
+                "plans[club]: benefits.tea: is not a known benefit",
+            ],
+        ),
+        (
+            "print_discount: 10",
+            "print_discount: 0",
+            ["plans[club]: benefits.print_discount: must be a whole percentage, 1 to 100 (got 0)"],
+        ),
+        (
+            "print_discount: 10",
+            "print_discount: 101",
+            [
+                "plans[club]: benefits.print_discount: must be a whole percentage, 1 to 100 (got 101)"
+            ],
+        ),
+        (
+            "print_discount: 10",
+            "print_discount: true",
+            [
+                "plans[club]: benefits.print_discount: must be a whole percentage, 1 to 100 (got True)"
+            ],
+        ),
+        (
+            "print_discount: 10",
+            "print_discount: '10'",
+            [
+                "plans[club]: benefits.print_discount: must be a whole percentage, 1 to 100 (got '10')"
+            ],
+        ),
+        (
+            "ebooks: [emma]",
+            "ebooks: emma",
+            ["plans[club]: benefits.ebooks: must be a list of ebook keys"],
+        ),
+        (
+            "ebooks: [emma]",
+            "ebooks: [emma, 5]",
+            ["plans[club]: benefits.ebooks: must be a list of ebook keys"],
+        ),
+        (
+            "ebooks: [emma]",
+            "ebooks: [emma, gone]",
+            ["plans[club]: benefits.ebooks: 'gone' is not a book in the catalogue"],
+        ),
+        (
+            "ebooks: [emma]",
+            "ebooks: [dune]",
+            ["plans[club]: benefits.ebooks: 'dune' is a printed book, not an ebook"],
+        ),
+        # postage
+        (
+            "  free_over: 6000\n",
+            "  free_over: 0\n",
+            ["shipping: free_over: must be positive (got 0)"],
+        ),
+        (
+            "countries: [GB]",
+            "countries: []",
+            ["shipping.zones[uk]: countries: must be a list of ISO country codes, e.g. [GB]"],
+        ),
+        (
+            "countries: [GB]",
+            "countries: GB",
+            ["shipping.zones[uk]: countries: must be a list of ISO country codes, e.g. [GB]"],
+        ),
+        (
+            "countries: [GB]",
+            "countries: [GB, 5]",
+            ["shipping.zones[uk]: countries: unknown country code 5"],
+        ),
+        (
+            "countries: [GB]",
+            "countries: [GB, NO]",
+            [
+                "shipping.zones[uk]: countries: unknown country code False"
+                ' (YAML reads a bare NO as false: write "NO")'
+            ],
+        ),
+        (
+            "countries: [GB]",
+            "countries: [GB, gb]",
+            ["shipping.zones[uk]: countries: GB is already in shipping.zones[uk]"],
+        ),
+        (
+            "      rates:\n" + ZONE_RATE,
+            "",
+            ["shipping.zones[uk]: rates: is missing (at least one way to post)"],
+        ),
+        (
+            "      rates:\n" + ZONE_RATE,
+            "      rates: 5\n",
+            ["shipping.zones[uk].rates: -: must be a list of entries"],
+        ),
+        (
+            "amount: 285",
+            "amount: false",
+            [
+                "shipping.zones[uk].rates[second]: amount: must be a whole number of minor units (got False)"
+            ],
+        ),
+        (
+            "amount: 285",
+            "amount: -1",
+            ["shipping.zones[uk].rates[second]: amount: must be positive (got -1)"],
+        ),
+        (
+            "{key: second, name: Royal Mail 2nd class,",
+            "{key: second,",
+            ["shipping.zones[uk].rates[second]: name: is missing"],
+        ),
+        (
+            "    - key: uk\n      name: United Kingdom\n",
+            "    - key: uk\n",
+            ["shipping.zones[uk]: name: is missing"],
+        ),
+        ("days: [2, 3]", "days: 0", [DAYS.format(got="0")]),
+        ("days: [2, 3]", "days: 61", [DAYS.format(got="61")]),
+        ("days: [2, 3]", "days: [3, 2]", [DAYS.format(got="[3, 2]")]),
+        ("days: [2, 3]", "days: [1, 2, 3]", [DAYS.format(got="[1, 2, 3]")]),
+        ("days: [2, 3]", "days: []", [DAYS.format(got="[]")]),
+        ("days: [2, 3]", "days: true", [DAYS.format(got="True")]),
+        ("days: [2, 3]", "days: [2, '3']", [DAYS.format(got="[2, '3']")]),
+        ("days: [2, 3]", "days: [0, 3]", [DAYS.format(got="[0, 3]")]),
+    ],
+)
+def test_a_mistake_is_named_once_by_entry_and_field(
+    old: str, new: str, expected: list[str]
+) -> None:
+    text = catalogue_text()
+    assert old in text
+    assert problems_of(text.replace(old, new, 1)) == expected
