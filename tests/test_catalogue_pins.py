@@ -12,7 +12,7 @@ import pytest
 import responses
 from flask import Flask
 
-from shop.catalogue import parse_catalogue
+from shop.catalogue import Catalogue, PrintCoupon, parse_catalogue
 from shop.extensions import db
 from tests.stripe_fakes import FakeProductsAndPrices
 from tests.test_catalogue import problems_of
@@ -615,3 +615,146 @@ def test_a_mistake_is_named_once_by_entry_and_field(
     text = catalogue_text()
     assert old in text
     assert problems_of(text.replace(old, new, 1)) == expected
+
+
+# --- what an accepted catalogue holds ---------------------------------------------------
+
+
+def parsed(old: str, new: str) -> Catalogue:
+    text = catalogue_text()
+    assert old in text
+    return parse_catalogue(text.replace(old, new, 1), Path("products.yaml"))
+
+
+def test_text_is_trimmed_and_an_optional_blank_one_left_out() -> None:
+    catalogue = parsed("title: Dune", "title: '  Dune '")
+    dune = catalogue.books[0]
+    assert (dune.title, dune.name) == ("Dune", "Dune")
+    dune = parsed("description: A desert planet.", "description: ' '").books[0]
+    assert (dune.description, dune.image) == ("", "covers/dune.svg")
+    assert parsed("    image: covers/dune.svg\n", "    image: ''\n").books[0].image is None
+
+
+def test_currencies_are_read_in_any_case_and_entries_inherit_the_file_s() -> None:
+    catalogue = parsed("books:\n", "currency: USD\nbooks:\n")
+    assert catalogue.books[0].currency == "gbp"
+    text = catalogue_text().replace("    currency: gbp\n", "").replace("  currency: gbp\n", "")
+    catalogue = parse_catalogue("currency: EUR\n" + text, Path("products.yaml"))
+    assert {b.currency for b in catalogue.books} == {"eur"}
+    assert catalogue.plans[0].currency == "eur"
+    assert catalogue.shipping is not None and catalogue.shipping.currency == "eur"
+    assert parsed("    currency: gbp\n", "    currency: GBP\n").books[0].currency == "gbp"
+
+
+def test_postage_may_be_free_and_delivery_said_in_days() -> None:
+    shipping = parsed("amount: 285, days: [2, 3]", "amount: 0, days: 1").shipping
+    assert shipping is not None
+    assert [(r.amount, r.days) for r in shipping.zones[0].rates] == [(0, (1, 1))]
+    shipping = parsed("days: [2, 3]", "days: [60, 60]").shipping
+    assert shipping is not None and shipping.zones[0].rates[0].days == (60, 60)
+    shipping = parsed(
+        "{key: second, name: Royal Mail 2nd class, amount: 285, days: [2, 3]}",
+        "{key: second, name: Royal Mail 2nd class, amount: 285}",
+    ).shipping
+    assert shipping is not None and shipping.zones[0].rates[0].days is None
+
+
+def test_countries_are_read_in_any_case_and_found_in_their_zone() -> None:
+    shipping = parsed("countries: [GB]", "countries: [gb, Im]").shipping
+    assert shipping is not None
+    assert shipping.countries == ("GB", "IM")
+    uk = shipping.zones[0]
+    assert (shipping.zone_for("gb"), shipping.zone_for("IM"), shipping.zone_for("FR")) == (
+        uk,
+        uk,
+        None,
+    )
+
+
+def test_without_free_over_postage_is_always_charged() -> None:
+    shipping = parsed("  free_over: 6000\n", "").shipping
+    assert shipping is not None and shipping.free_over is None
+    assert shipping.zones[0].free_over == 3000
+    shipping = parsed("      free_over: 3000\n", "").shipping
+    assert shipping is not None and shipping.zones[0].free_over is None
+
+
+@pytest.mark.parametrize("percent", [1, 100])
+def test_a_member_discount_may_be_1_to_100_percent(percent: int) -> None:
+    catalogue = parsed("print_discount: 10", f"print_discount: {percent}")
+    coupon = catalogue.print_coupon(catalogue.plans[0])
+    assert coupon is not None
+    assert (coupon.plan_key, coupon.percent_off, coupon.product_ids) == (
+        "club",
+        percent,
+        ("quire_book_dune",),
+    )
+
+
+def test_a_plan_s_ebooks_are_listed_once_each_in_order() -> None:
+    text = catalogue_text().replace(EBOOK, EBOOK + EBOOK.replace("emma", "persuasion"))
+    text = text.replace("ebooks: [emma]", "ebooks: [persuasion, emma, persuasion]")
+    club = parse_catalogue(text, Path("products.yaml")).plans[0]
+    assert club.benefits.ebooks == ("persuasion", "emma")
+
+
+def test_a_plan_without_benefits_gives_none() -> None:
+    club = parsed("    benefits: {print_discount: 10, ebooks: [emma]}\n", "").plans[0]
+    assert (club.benefits.print_discount, club.benefits.ebooks) == (None, ())
+    club = parsed("print_discount: 10, ebooks: [emma]", "print_discount: 10").plans[0]
+    assert (club.benefits.print_discount, club.benefits.ebooks) == (10, ())
+
+
+def test_the_coupon_covers_every_printed_book_and_only_those() -> None:
+    text = catalogue_text().replace(EBOOK, EBOOK + PRINT_BOOK.replace("dune", "arrakis"))
+    catalogue = parse_catalogue(text, Path("products.yaml"))
+    assert [b.key for b in catalogue.printed_books] == ["dune", "arrakis"]
+    coupon = catalogue.print_coupon(catalogue.plans[0])
+    assert coupon is not None and coupon.product_ids == ("quire_book_arrakis", "quire_book_dune")
+    club = parsed("print_discount: 10, ", "").plans[0]
+    assert catalogue.print_coupon(club) is None
+    only_ebooks = parsed(PRINT_BOOK, "")
+    assert only_ebooks.print_coupon(only_ebooks.plans[0]) is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "percent", "discount"),
+    [(1245, 10, 125), (1244, 10, 124), (7, 7, 0), (1000, 100, 1000), (1, 1, 0)],
+)
+def test_a_member_discount_rounds_half_a_minor_unit_up(
+    amount: int, percent: int, discount: int
+) -> None:
+    assert PrintCoupon("club", percent, ("quire_book_dune",)).discount_on(amount) == discount
+
+
+def test_an_ebook_s_file_is_found_by_format() -> None:
+    text = catalogue_text().replace(
+        "files: [{format: epub, path: salt-road-ebook.epub}]",
+        "files: [{format: epub, path: e.epub}, {format: pdf, path: e.pdf}]",
+    )
+    emma = parse_catalogue(text, Path("products.yaml")).books[1]
+    pdf = emma.file("pdf")
+    assert pdf is not None and (pdf.path, pdf.media_type) == ("e.pdf", "application/pdf")
+    epub = emma.file("epub")
+    assert epub is not None and (epub.path, epub.media_type) == ("e.epub", "application/epub+zip")
+    assert emma.file("mobi") is None
+
+
+def test_the_catalogue_finds_each_item_by_key_and_lookup_key() -> None:
+    catalogue = parse_catalogue(catalogue_text(), Path("products.yaml"))
+    dune, emma = catalogue.books
+    (club,) = catalogue.plans
+    assert (catalogue.book("emma"), catalogue.book("club"), catalogue.plan("club")) == (
+        emma,
+        None,
+        club,
+    )
+    assert catalogue.plan("dune") is None
+    assert list(catalogue.items()) == [dune, emma, club]
+    assert catalogue.item_for_lookup_key("book:club") is None
+    assert catalogue.item_for_lookup_key("plan:dune:month") is None
+    assert catalogue.selling_price("book:dune") == dune.selling_prices[0]
+    assert catalogue.selling_price("plan:club:year") == club.selling_prices[1]
+    assert catalogue.selling_price("plan:club:week") is None
+    assert catalogue.selling_price("book:gone") is None
+    assert (dune.product_id, club.product_id) == ("quire_book_dune", "quire_plan_club")
