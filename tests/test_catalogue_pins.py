@@ -12,7 +12,13 @@ import pytest
 import responses
 from flask import Flask
 
-from shop.catalogue import Catalogue, PrintCoupon, parse_catalogue
+from shop.catalogue import (
+    Catalogue,
+    CatalogueError,
+    PrintCoupon,
+    load_catalogue,
+    parse_catalogue,
+)
 from shop.extensions import db
 from tests.stripe_fakes import FakeProductsAndPrices
 from tests.test_catalogue import problems_of
@@ -758,3 +764,89 @@ def test_the_catalogue_finds_each_item_by_key_and_lookup_key() -> None:
     assert catalogue.selling_price("plan:club:week") is None
     assert catalogue.selling_price("book:gone") is None
     assert (dune.product_id, club.product_id) == ("quire_book_dune", "quire_plan_club")
+
+
+# --- the file as a whole ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- dune\n", "products.yaml: -: must be a mapping with 'books' and 'plans'"),
+        ("books: dune\n", "books: -: must be a list of entries"),
+        ("plans: {club: 1}\n", "plans: -: must be a list of entries"),
+        ("books: []\nplans: []\n", "products.yaml: books: the catalogue sells nothing"),
+        ("{}\n", "products.yaml: books: the catalogue sells nothing"),
+        ("shipping: [uk]\n" + only_plan(PLAN), "shipping: -: must be a mapping with 'zones'"),
+        (
+            "shipping: {currency: gbp}\n" + only_plan(PLAN),
+            "shipping: zones: is missing (at least one destination zone)",
+        ),
+        ("currency: 5\n" + only_plan(PLAN), "products.yaml: currency: unknown currency 5"),
+    ],
+)
+def test_a_file_that_is_not_a_catalogue_is_refused_saying_why(text: str, expected: str) -> None:
+    text = text.replace(", ebooks: [emma]", "")
+    assert problems_of(text) == [expected]
+
+
+def test_an_error_names_the_file_and_lists_every_problem() -> None:
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue("books: 1\nplans: 2\n", Path("shop/products.yaml"))
+    assert str(caught.value) == (
+        "products.yaml has 2 problem(s):\n"
+        "books: -: must be a list of entries\n"
+        "plans: -: must be a list of entries"
+    )
+    assert caught.value.path == Path("shop/products.yaml")
+
+
+def test_a_catalogue_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(tmp_path / "products.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "products.yaml: -: cannot be read: No such file or directory"
+    ]
+
+
+def test_loading_checks_every_ebook_file_and_cover_image_exists(tmp_path: Path) -> None:
+    ebooks, static = tmp_path / "ebooks", tmp_path / "static"
+    (ebooks / "pdf").mkdir(parents=True)
+    (static / "covers").mkdir(parents=True)
+    (ebooks / "e.epub").write_bytes(b"x")
+    (static / "covers" / "dune.svg").write_bytes(b"<svg/>")
+    path = tmp_path / "products.yaml"
+    text = catalogue_text().replace(
+        "files: [{format: epub, path: salt-road-ebook.epub}]",
+        "files: [{format: epub, path: e.epub}, {format: pdf, path: pdf/e.pdf}]",
+    )
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path, ebooks, static)
+    assert [str(p) for p in caught.value.problems] == [
+        "books[emma]: files[1].path: pdf/e.pdf is not in ebooks/"
+    ]
+    (ebooks / "pdf" / "e.pdf").write_bytes(b"x")
+    assert load_catalogue(path, ebooks, static).books[1].file("pdf") is not None
+    (static / "covers" / "dune.svg").unlink()
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path, ebooks, static)
+    assert [str(p) for p in caught.value.problems] == [
+        "books[dune]: image: covers/dune.svg is not in static/"
+    ]
+    # A bare parse checks the text alone.
+    assert parse_catalogue(text, path).books[0].image == "covers/dune.svg"
+
+
+def test_a_printed_book_naming_another_currency_than_postage_is_named_itself() -> None:
+    text = catalogue_text().replace(
+        "    currency: gbp\n    format: print", "    currency: usd\n    format: print"
+    )
+    assert problems_of(text) == [
+        "books[dune]: currency: printed books are sold in the postage currency, gbp"
+    ]
+    # An ebook is never posted: its currency is its own.
+    text = catalogue_text().replace(
+        "    currency: gbp\n    format: ebook", "    currency: usd\n    format: ebook"
+    )
+    assert parse_catalogue(text, Path("products.yaml")).books[1].currency == "usd"
