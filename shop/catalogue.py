@@ -706,7 +706,7 @@ def _read_zone(
         _read_rate(rate_label, item, reader)
         for rate_label, item in _entries(raw.get("rates"), f"{label}.rates", reader)
     )
-    if not rates and raw.get("rates") is None:
+    if not rates and raw.get("rates") in (None, []):
         reader.problem(label, "rates", "is missing (at least one way to post)")
     elif len(rates) > MAX_SHIPPING_RATES:
         reader.problem(
@@ -733,7 +733,7 @@ def _read_shipping(raw: Any, reader: _Reader, default: str | None) -> Shipping |
         _read_zone(label, item, reader, claimed)
         for label, item in _entries(raw.get("zones"), "shipping.zones", reader)
     )
-    if not zones and raw.get("zones") is None:
+    if not zones and raw.get("zones") in (None, []):
         reader.problem("shipping", "zones", "is missing (at least one destination zone)")
     return Shipping(
         currency=reader.currency(raw, "shipping", default),

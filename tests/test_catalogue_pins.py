@@ -575,6 +575,11 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
         ),
         (
             "      rates:\n" + ZONE_RATE,
+            "      rates: []\n",
+            ["shipping.zones[uk]: rates: is missing (at least one way to post)"],
+        ),
+        (
+            "      rates:\n" + ZONE_RATE,
             "",
             ["shipping.zones[uk]: rates: is missing (at least one way to post)"],
         ),
@@ -778,6 +783,10 @@ def test_the_catalogue_finds_each_item_by_key_and_lookup_key() -> None:
         ("books: []\nplans: []\n", "products.yaml: books: the catalogue sells nothing"),
         ("{}\n", "products.yaml: books: the catalogue sells nothing"),
         ("shipping: [uk]\n" + only_plan(PLAN), "shipping: -: must be a mapping with 'zones'"),
+        (
+            "shipping: {currency: gbp, zones: []}\n" + only_plan(PLAN),
+            "shipping: zones: is missing (at least one destination zone)",
+        ),
         (
             "shipping: {currency: gbp}\n" + only_plan(PLAN),
             "shipping: zones: is missing (at least one destination zone)",
