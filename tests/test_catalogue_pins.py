@@ -416,6 +416,11 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
             "  currency: 5\n  free_over",
             ["shipping: currency: unknown currency 5"],
         ),
+        (
+            "  currency: gbp\n  free_over",
+            "  free_over",
+            ["shipping: currency: is missing (set it here or at the top of the file)"],
+        ),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
         ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
