@@ -283,8 +283,11 @@ def test_a_plan_is_sold_by_the_month_and_by_the_year_at_its_own_amounts() -> Non
         ("{}", ["plans[club]: prices: must map an interval (month, year) to an amount"]),
         ("[500]", ["plans[club]: prices: must map an interval (month, year) to an amount"]),
         (
-            "{day: 10, month: 500}",
-            ["plans[club]: prices.day: bad interval: use 'month' or 'year'"],
+            "{day: 10, month: 0}",
+            [
+                "plans[club]: prices.day: bad interval: use 'month' or 'year'",
+                "plans[club]: prices.month: must be positive (got 0)",
+            ],
         ),
     ],
 )
@@ -391,6 +394,22 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
             "  free_over",
             ["shipping: currency: is missing (set it here or at the top of the file)"],
         ),
+        (
+            "description: Books by post.",
+            "description: 5",
+            ["plans[club]: description: must be text (got 5)"],
+        ),
+        (
+            "    currency: gbp\n    prices",
+            "    currency: zzz\n    prices",
+            ["plans[club]: currency: unknown currency 'zzz'"],
+        ),
+        (
+            "description: A desert planet.",
+            "description: [5]",
+            ["books[dune]: description: must be text (got [5])"],
+        ),
+        ("author: Frank Herbert", "author: 5", ["books[dune]: author: must be text (got 5)"]),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
         ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
@@ -877,3 +896,17 @@ def test_a_printed_book_naming_another_currency_than_postage_is_named_itself() -
         "    currency: gbp\n    format: ebook", "    currency: usd\n    format: ebook"
     )
     assert parse_catalogue(text, Path("products.yaml")).books[1].currency == "usd"
+
+
+@pytest.mark.parametrize("section", ["books", "plans"])
+def test_a_catalogue_may_sell_only_books_or_only_memberships(section: str) -> None:
+    text = catalogue_text().replace(", ebooks: [emma]", "")
+    sections = {
+        "books": text[: text.index("plans:")] + SHIPPING,
+        "plans": "plans:\n" + PLAN.replace(", ebooks: [emma]", ""),
+    }
+    catalogue = parse_catalogue(sections[section], Path("products.yaml"))
+    assert (bool(catalogue.books), bool(catalogue.plans)) == (
+        section == "books",
+        section == "plans",
+    )
