@@ -891,6 +891,11 @@ def test_a_printed_book_naming_another_currency_than_postage_is_named_itself() -
     assert problems_of(text) == [
         "books[dune]: currency: printed books are sold in the postage currency, gbp"
     ]
+    # Books listed after an ebook are checked too.
+    usd_book = PRINT_BOOK.replace("currency: gbp", "currency: usd")
+    assert problems_of(catalogue_text(book="").replace(EBOOK, EBOOK + usd_book)) == [
+        "books[dune]: currency: printed books are sold in the postage currency, gbp"
+    ]
     # An ebook is never posted: its currency is its own.
     text = catalogue_text().replace(
         "    currency: gbp\n    format: ebook", "    currency: usd\n    format: ebook"
