@@ -410,6 +410,26 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
             ["books[dune]: description: must be text (got [5])"],
         ),
         ("author: Frank Herbert", "author: 5", ["books[dune]: author: must be text (got 5)"]),
+        (
+            "    stock: 3\n",
+            "    stock: 3\n    zeta: 1\n    alpha: 2\n",
+            [
+                "books[dune]: alpha: is not a known field",
+                "books[dune]: zeta: is not a known field",
+            ],
+        ),
+        (
+            "files: [{format: epub, path: salt-road-ebook.epub}]",
+            "files: [{format: epub}, {format: mobi, path: m.mobi}, {format: epub, path: ../e.epub},"
+            " {format: pdf, path: e.pdf}, {format: pdf, path: f.pdf}, {format: epub, path: e.epub}]",
+            [
+                "books[emma]: files[0]: must have exactly a format and a path",
+                "books[emma]: files[1].format: unknown format 'mobi' (use epub, pdf)",
+                "books[emma]: files[2].path: must be a path inside the ebook folder (got '../e.epub')",
+                "books[emma]: files[4].format: a second pdf file",
+            ],
+        ),
+        (PLAN, PLAN + PLAN, ["plans[club] (entry 2): key: duplicate key 'club'"]),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
         ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
