@@ -353,6 +353,12 @@ def test_sync_names_quire_s_products_and_prices_in_stripe_by_catalogue_key(
         "quire_book_emma": {"quire_key": "book:emma", "quire_kind": "book", "format": "ebook"},
         "quire_plan_club": {"quire_key": "plan:club", "quire_kind": "plan"},
     }
+    # A book without a description sends none (Stripe shows no blank one).
+    assert {key: p["description"] for key, p in stripe.products.items()} == {
+        "quire_book_dune": "A desert planet.",
+        "quire_book_emma": None,
+        "quire_plan_club": "Books by post.",
+    }
     assert sorted(
         (p["product"], p["lookup_key"], p["metadata"], p["unit_amount"])
         for p in stripe.prices.values()
@@ -430,6 +436,12 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
             ],
         ),
         (PLAN, PLAN + PLAN, ["plans[club] (entry 2): key: duplicate key 'club'"]),
+        # A bad currency is named once: not again as the wrong one for postage.
+        (
+            "    currency: gbp\n    format: print",
+            "    currency: zzz\n    format: print",
+            ["books[dune]: currency: unknown currency 'zzz'"],
+        ),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
         ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
@@ -935,3 +947,10 @@ def test_a_catalogue_may_sell_only_books_or_only_memberships(section: str) -> No
         section == "books",
         section == "plans",
     )
+
+
+def test_a_bad_file_currency_is_not_blamed_on_postage_too() -> None:
+    text = catalogue_text().replace("    currency: gbp\n    format: print", "    format: print")
+    assert problems_of("currency: quid\n" + text) == [
+        "products.yaml: currency: unknown currency 'quid'"
+    ]
