@@ -427,12 +427,14 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
         (
             "files: [{format: epub, path: salt-road-ebook.epub}]",
             "files: [{format: epub}, {format: mobi, path: m.mobi}, {format: epub, path: ../e.epub},"
-            " {format: pdf, path: e.pdf}, {format: pdf, path: f.pdf}, {format: epub, path: e.epub}]",
+            " {format: pdf, path: e.pdf}, {format: pdf, path: f.pdf}, {format: epub, path: e.epub},"
+            " {format: pdf, path: g.pdf}]",
             [
                 "books[emma]: files[0]: must have exactly a format and a path",
                 "books[emma]: files[1].format: unknown format 'mobi' (use epub, pdf)",
                 "books[emma]: files[2].path: must be a path inside the ebook folder (got '../e.epub')",
                 "books[emma]: files[4].format: a second pdf file",
+                "books[emma]: files[6].format: a second pdf file",
             ],
         ),
         (PLAN, PLAN + PLAN, ["plans[club] (entry 2): key: duplicate key 'club'"]),
@@ -441,6 +443,25 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
             "    currency: gbp\n    format: print",
             "    currency: zzz\n    format: print",
             ["books[dune]: currency: unknown currency 'zzz'"],
+        ),
+        # zones and rates that are all wrong are named, not also called missing
+        (
+            "      rates:\n" + ZONE_RATE,
+            "      rates: [5]\n",
+            ["shipping.zones[uk].rates[0]: -: must be a mapping of fields"],
+        ),
+        (
+            "  zones:\n    - key: uk\n",
+            "  zones:\n    - 5\n    - key: uk\n",
+            ["shipping.zones[0]: -: must be a mapping of fields"],
+        ),
+        (
+            "  zones:\n    - key: uk\n",
+            "  zones:\n    - 5\n  old:\n    - key: uk\n",
+            [
+                "shipping: old: is not a known field",
+                "shipping.zones[0]: -: must be a mapping of fields",
+            ],
         ),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
