@@ -463,6 +463,7 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
                 "shipping.zones[0]: -: must be a mapping of fields",
             ],
         ),
+        ("image: covers/dune.svg", "image: 5", ["books[dune]: image: must be text (got 5)"]),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
         ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
