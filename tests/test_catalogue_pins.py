@@ -464,6 +464,22 @@ ZONE_RATE = "        - {key: second, name: Royal Mail 2nd class, amount: 285, da
             ],
         ),
         ("image: covers/dune.svg", "image: 5", ["books[dune]: image: must be text (got 5)"]),
+        (
+            "countries: [GB]",
+            "countries: [XY, GB, XZ]",
+            [
+                "shipping.zones[uk]: countries: unknown country code 'XY'",
+                "shipping.zones[uk]: countries: unknown country code 'XZ'",
+            ],
+        ),
+        (
+            "countries: [GB]",
+            "countries: [GB, gb, IM, im]",
+            [
+                "shipping.zones[uk]: countries: GB is already in shipping.zones[uk]",
+                "shipping.zones[uk]: countries: IM is already in shipping.zones[uk]",
+            ],
+        ),
         # entries and their keys
         ("  - key: dune\n", "  - 5\n  - key: dune\n", ["books[0]: -: must be a mapping of fields"]),
         ("  - key: dune\n", "  - key: 5\n", ["books[0]: key: is missing"]),
