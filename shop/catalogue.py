@@ -24,7 +24,8 @@ from shop.money import CURRENCIES
 Interval = Literal["month", "year"]
 INTERVALS: tuple[Interval, ...] = ("month", "year")
 FORMATS = ("ebook", "print")
-KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: A catalogue key, matched whole (`fullmatch`: `$` alone let a trailing newline through).
+KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a unit amount
 #: The formats an ebook's files may come in, with the media type each is served as.
 EBOOK_MEDIA_TYPES = {"epub": "application/epub+zip", "pdf": "application/pdf"}
@@ -458,7 +459,7 @@ def _entries(raw: Any, section: str, reader: _Reader) -> list[tuple[str, Mapping
         label = f"{section}[{key}]" if isinstance(key, str) and key else f"{section}[{index}]"
         if not isinstance(key, str) or not key:
             reader.problem(label, "key", "is missing")
-        elif not KEY_PATTERN.match(key):
+        elif not KEY_PATTERN.fullmatch(key):
             reader.problem(label, "key", "must be lower-case letters, digits and dashes")
         elif key in seen:
             label = f"{section}[{key}] (entry {index + 1})"
@@ -705,7 +706,7 @@ def _read_zone(
         _read_rate(rate_label, item, reader)
         for rate_label, item in _entries(raw.get("rates"), f"{label}.rates", reader)
     )
-    if not rates and raw.get("rates") is None:
+    if not rates and raw.get("rates") in (None, []):
         reader.problem(label, "rates", "is missing (at least one way to post)")
     elif len(rates) > MAX_SHIPPING_RATES:
         reader.problem(
@@ -732,7 +733,7 @@ def _read_shipping(raw: Any, reader: _Reader, default: str | None) -> Shipping |
         _read_zone(label, item, reader, claimed)
         for label, item in _entries(raw.get("zones"), "shipping.zones", reader)
     )
-    if not zones and raw.get("zones") is None:
+    if not zones and raw.get("zones") in (None, []):
         reader.problem("shipping", "zones", "is missing (at least one destination zone)")
     return Shipping(
         currency=reader.currency(raw, "shipping", default),

@@ -27,7 +27,8 @@ def test_a_lookup_key_is_the_text_stripe_stores_and_reads_back_its_parts() -> No
 
 
 @pytest.mark.parametrize(
-    "text", [None, "", "book:", "book:a:b", "plan:club", "plan:club:week", "dune", "cd:x"]
+    "text",
+    [None, "", "book:", "book:a:b", "plan:club", "plan:club:week", "plan::month", "dune", "cd:x"],
 )
 def test_text_that_is_not_a_quire_lookup_key_is_refused(text: str | None) -> None:
     assert LookupKey.parse(text) is None
