@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -479,6 +479,39 @@ def test_the_events_of_one_object_share_a_lock_and_others_do_not(
     assert locks == ["stripe:sub_1", "stripe:sub_1", "stripe:sub_2"]
 
 
+def applied_count(app: Flask, ids: list[str]) -> int:
+    """How many of these events are applied."""
+    with app.app_context():
+        count = db.session.execute(
+            db.select(db.func.count())
+            .select_from(ProcessedEvent)
+            .where(ProcessedEvent.id.in_(ids), ProcessedEvent.processed_at.is_not(None))
+        ).scalar_one()
+        db.session.commit()
+        return int(count)
+
+
+async def applied_within(app: Flask, ids: list[str], seconds: float) -> bool:
+    """Whether every one of these events is applied within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while applied_count(app, ids) < len(ids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return applied_count(app, ids) == len(ids)
+
+
+@contextlib.asynccontextmanager
+async def waiting_worker(app: Flask, concurrency: int) -> AsyncIterator[None]:
+    """A worker that waits for jobs (as `flask worker` does) on this event loop, stopped
+    on leaving."""
+    worker = asyncio.create_task(queue.work(app, concurrency=concurrency))
+    try:
+        yield
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
 def test_an_objects_next_event_runs_as_soon_as_the_one_before_it_ends(
     app: Flask,
     client: FlaskClient,
@@ -496,32 +529,16 @@ def test_an_objects_next_event_runs_as_soon_as_the_one_before_it_ends(
     for event_id in ids:
         post_event(event("customer.subscription.updated", builders.subscription(), id=event_id))
 
-    def applied() -> int:
-        with app.app_context():
-            count = db.session.execute(
-                db.select(db.func.count())
-                .select_from(ProcessedEvent)
-                .where(ProcessedEvent.id.in_(ids), ProcessedEvent.processed_at.is_not(None))
-            ).scalar_one()
-            db.session.commit()
-            return int(count)
-
     async def worker_until_applied() -> float:
-        worker = asyncio.create_task(queue.work(app, concurrency=4))
         started = time.monotonic()
-        try:
-            while applied() < len(ids) and time.monotonic() - started < 20:
-                await asyncio.sleep(0.05)
-            return time.monotonic() - started
-        finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        async with waiting_worker(app, concurrency=4):
+            await applied_within(app, ids, 20)
+        return time.monotonic() - started
 
     took: list[float] = []
     run_apart(lambda: took.append(asyncio.run(worker_until_applied())))
 
-    assert applied() == len(ids)
+    assert applied_count(app, ids) == len(ids)
     assert took[0] < 10, f"{len(ids)} events of one object took {took[0]:.1f} s"
 
 
@@ -531,29 +548,15 @@ def test_a_waiting_worker_whose_connections_the_database_dropped_works_on(
     fake_stripe: responses.RequestsMock,
     post_event: Callable[..., Any],
 ) -> None:
-    """A worker's pooled connections are not checked before each use: after the database
-    ends them (a restart, a failover, an idle timeout) the next event is still applied."""
+    """After the database ends a worker's connections (a restart, a failover, an idle
+    timeout), the next event is still applied."""
     builders.add_order(app, kind="membership", session_id="cs_sub")
     builders.stripe_serves(fake_stripe, "/v1/subscriptions/sub_1", builders.subscription())
 
-    def applied(event_id: str) -> bool:
-        with app.app_context():
-            row = db.session.get(ProcessedEvent, event_id)
-            done = row is not None and row.processed_at is not None
-            db.session.commit()
-            return done
-
-    async def until(event_id: str, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not applied(event_id) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return applied(event_id)
-
     async def scenario() -> tuple[bool, bool]:
-        worker = asyncio.create_task(queue.work(app, concurrency=2))
-        try:
+        async with waiting_worker(app, concurrency=2):
             post_event(event("customer.subscription.updated", builders.subscription(), id="evt_a"))
-            before = await until("evt_a", 10)
+            before = await applied_within(app, ["evt_a"], 10)
             with app.app_context():
                 ended = db.session.execute(
                     text(
@@ -565,11 +568,7 @@ def test_a_waiting_worker_whose_connections_the_database_dropped_works_on(
                 db.session.commit()
             assert len(ended) >= 2  # the pooled connection and the listening one
             post_event(event("customer.subscription.updated", builders.subscription(), id="evt_b"))
-            return before, await until("evt_b", 20)
-        finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            return before, await applied_within(app, ["evt_b"], 20)
 
     outcome: list[tuple[bool, bool]] = []
     run_apart(lambda: outcome.append(asyncio.run(scenario())))
